@@ -1,0 +1,94 @@
+// HDF5 files through move-only RAII handles. The only place that sees raw hid_t
+// ids; every HDF5 call is checked here and failures become CorruptDataError
+// (reading) or WriteError (writing) naming the file and the object.
+//
+// Works with serial and parallel HDF5 alike: every ibzoo output is one file
+// written by one process.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ibzoo::io {
+
+// A dense row-major array read from a dataset.
+template <typename T>
+struct Array {
+  std::vector<T> data;
+  std::vector<std::int64_t> shape;
+  std::int64_t rows() const { return shape.empty() ? 1 : shape[0]; }
+  std::int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
+};
+
+struct WriteOptions {
+  std::vector<std::int64_t> chunk;  // empty: contiguous
+  int deflate_level = 0;            // 0: no compression (needs chunk)
+  bool as_float16 = false;          // store float data as IEEE half
+};
+
+class H5File {
+ public:
+  // Creates (truncates) a file for writing.
+  static H5File create(const std::filesystem::path& path);
+  // Opens an existing file read-only. Throws MissingInputError / CorruptDataError.
+  static H5File open_read(const std::filesystem::path& path);
+
+  H5File(H5File&&) noexcept;
+  H5File& operator=(H5File&&) noexcept;
+  ~H5File();
+
+  const std::filesystem::path& path() const { return path_; }
+
+  // Creates intermediate groups as needed ("/a/b/c"). Writing is for files
+  // from create(); the dataset must not exist yet.
+  void write(const std::string& name, std::span<const double> data, const std::vector<std::int64_t>& shape,
+             const WriteOptions& options = {});
+  void write(const std::string& name, std::span<const float> data, const std::vector<std::int64_t>& shape,
+             const WriteOptions& options = {});
+  void write(const std::string& name, std::span<const std::int64_t> data, const std::vector<std::int64_t>& shape,
+             const WriteOptions& options = {});
+  void write(const std::string& name, std::span<const std::int32_t> data, const std::vector<std::int64_t>& shape,
+             const WriteOptions& options = {});
+  // A variable-length UTF-8 string dataset of shape [n].
+  void write_strings(const std::string& name, const std::vector<std::string>& values);
+
+  // Attributes on a group or dataset ("/" for the root). Overwrites.
+  void set_attr(const std::string& object, const std::string& key, const std::string& value);
+  void set_attr(const std::string& object, const std::string& key, double value);
+  void set_attr(const std::string& object, const std::string& key, std::int64_t value);
+
+  bool exists(const std::string& name) const;
+  std::vector<std::int64_t> shape(const std::string& name) const;
+  // Children of a group, sorted by name.
+  std::vector<std::string> list(const std::string& group) const;
+
+  // Reads a whole numeric dataset, converting from the stored type (HDF5 converts
+  // between integer and float widths; float16 storage reads back as float).
+  // Throws CorruptDataError naming the file and dataset if it is missing or not numeric.
+  Array<double> read_f64(const std::string& name) const;
+  Array<float> read_f32(const std::string& name) const;
+  Array<std::int64_t> read_i64(const std::string& name) const;
+  std::vector<std::string> read_strings(const std::string& name) const;
+  // Rows [row_begin, row_begin + n_rows) of a 2-D (or 1-D) dataset.
+  Array<float> read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const;
+
+  std::optional<std::string> attr_string(const std::string& object, const std::string& key) const;
+  std::optional<double> attr_double(const std::string& object, const std::string& key) const;
+  std::optional<std::int64_t> attr_int(const std::string& object, const std::string& key) const;
+
+  // Flushes and closes; throws WriteError if the close fails (e.g. disk full).
+  void close();
+
+ private:
+  struct Impl;
+  H5File(std::filesystem::path path, std::unique_ptr<Impl> impl);
+  std::filesystem::path path_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ibzoo::io

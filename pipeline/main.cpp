@@ -1,0 +1,56 @@
+// The `ibzoo` executable: dispatches to a subcommand and turns exceptions into
+// exit codes (0 success, 1 runtime failure, 2 usage or manifest error).
+#include "analysis/error.h"
+#include "io/log.h"
+#include "pipeline/command.h"
+
+#include <algorithm>
+#include <iostream>
+
+namespace {
+
+void print_help() {
+  std::cout << "ibzoo: how language models compress what they learn, over whole model zoos.\n\n"
+               "usage: ibzoo <command> [options]   (ibzoo <command> --help for its options)\n\n"
+               "commands:\n";
+  auto cmds = ibzoo::pipeline::commands();
+  std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (const auto& c : cmds) {
+    std::cout << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ')
+              << c.summary << "\n";
+  }
+  std::cout << "\nexit codes: 0 success, 1 runtime failure, 2 usage or manifest error\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_help();
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "ibzoo " << ibzoo::io::version_string() << "\n";
+    return 0;
+  }
+  const auto& cmds = ibzoo::pipeline::commands();
+  const auto it = std::find_if(cmds.begin(), cmds.end(), [&](const auto& c) { return c.name == args[0]; });
+  if (it == cmds.end()) {
+    std::cerr << "error: unknown command '" << args[0] << "' (ibzoo --help lists the commands)\n";
+    return 2;
+  }
+  try {
+    return it->run(std::vector<std::string>(args.begin() + 1, args.end()));
+  } catch (const ibzoo::UsageError& e) {
+    ibzoo::io::log_error(e.what());
+    return 2;
+  } catch (const ibzoo::ManifestError& e) {
+    ibzoo::io::log_error(e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    ibzoo::io::log_error(e.what());
+    ibzoo::io::abort_world(1);
+    return 1;
+  }
+}
