@@ -1,0 +1,393 @@
+#include "io/h5.h"
+
+#include "analysis/error.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+
+namespace ibzoo::io {
+
+namespace {
+
+// One owned HDF5 id; the destructor closes it and never throws.
+class Hid {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Hid() = default;
+  Hid(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  Hid(Hid&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
+  Hid& operator=(Hid&& o) noexcept {
+    std::swap(id_, o.id_);
+    std::swap(closer_, o.closer_);
+    return *this;
+  }
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  ~Hid() {
+    if (id_ >= 0 && closer_) closer_(id_);
+  }
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  // Closes now and reports whether HDF5 succeeded (for files: the final flush).
+  bool close() {
+    if (id_ < 0) return true;
+    const herr_t rc = closer_(id_);
+    id_ = H5I_INVALID_HID;
+    return rc >= 0;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+// HDF5 prints an error stack on every failed call by default; ibzoo reports its
+// own errors, so the automatic printing is switched off once.
+void silence_hdf5() {
+  static const bool done = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+std::vector<hsize_t> to_hsize(const std::vector<std::int64_t>& v) {
+  std::vector<hsize_t> out;
+  for (auto x : v) out.push_back(static_cast<hsize_t>(x));
+  return out;
+}
+
+std::int64_t numel(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (auto x : shape) n *= x;
+  return n;
+}
+
+template <typename T>
+hid_t mem_type();
+template <>
+hid_t mem_type<double>() { return H5T_NATIVE_DOUBLE; }
+template <>
+hid_t mem_type<float>() { return H5T_NATIVE_FLOAT; }
+template <>
+hid_t mem_type<std::int64_t>() { return H5T_NATIVE_INT64; }
+template <>
+hid_t mem_type<std::int32_t>() { return H5T_NATIVE_INT32; }
+
+// IEEE half precision, built from a float type (HDF5 1.10 has no predefined one).
+Hid make_float16_type() {
+  Hid t(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
+  H5Tset_fields(t.get(), 15, 10, 5, 0, 10);
+  H5Tset_size(t.get(), 2);
+  H5Tset_ebias(t.get(), 15);
+  return t;
+}
+
+}  // namespace
+
+struct H5File::Impl {
+  Hid file;
+  bool writable = false;
+};
+
+H5File::H5File(std::filesystem::path path, std::unique_ptr<Impl> impl)
+    : path_(std::move(path)), impl_(std::move(impl)) {}
+H5File::H5File(H5File&&) noexcept = default;
+H5File& H5File::operator=(H5File&&) noexcept = default;
+H5File::~H5File() = default;
+
+H5File H5File::create(const std::filesystem::path& path) {
+  silence_hdf5();
+  auto impl = std::make_unique<Impl>();
+  impl->file = Hid(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (!impl->file.valid()) throw WriteError(path.string() + ": cannot create HDF5 file (check the directory exists and is writable)");
+  impl->writable = true;
+  return H5File(path, std::move(impl));
+}
+
+H5File H5File::open_read(const std::filesystem::path& path) {
+  silence_hdf5();
+  if (!std::filesystem::exists(path)) throw MissingInputError(path.string() + ": no such HDF5 file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    throw CorruptDataError(path.string() + ": not a readable HDF5 file (truncated or corrupt?); delete it to recompute");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->file = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!impl->file.valid()) {
+    throw CorruptDataError(path.string() + ": HDF5 file cannot be opened (truncated or corrupt?); delete it to recompute");
+  }
+  return H5File(path, std::move(impl));
+}
+
+namespace {
+
+// Creates every missing group on the way to `name`'s parent.
+void ensure_parents(hid_t file, const std::string& name) {
+  for (std::size_t pos = name.find('/', 1); pos != std::string::npos; pos = name.find('/', pos + 1)) {
+    const std::string group = name.substr(0, pos);
+    if (H5Lexists(file, group.c_str(), H5P_DEFAULT) > 0) continue;
+    Hid g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) throw WriteError("cannot create HDF5 group " + group);
+  }
+}
+
+template <typename T>
+void write_dataset(hid_t file, const std::filesystem::path& path, const std::string& name, std::span<const T> data,
+                   const std::vector<std::int64_t>& shape, const WriteOptions& options) {
+  const auto where = path.string() + ": " + name;
+  if (numel(shape) != static_cast<std::int64_t>(data.size())) {
+    throw WriteError(where + ": data has " + std::to_string(data.size()) + " values, shape needs " +
+                     std::to_string(numel(shape)));
+  }
+  ensure_parents(file, name);
+  const auto dims = to_hsize(shape);
+  Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (!options.chunk.empty() && numel(shape) > 0) {
+    auto chunk = to_hsize(options.chunk);
+    for (std::size_t i = 0; i < chunk.size() && i < dims.size(); ++i) chunk[i] = std::max<hsize_t>(1, std::min(chunk[i], dims[i]));
+    H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+    if (options.deflate_level > 0) {
+      H5Pset_shuffle(plist.get());
+      H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
+    }
+  }
+  Hid half;
+  hid_t file_type = mem_type<T>();
+  if (options.as_float16 && std::is_floating_point_v<T>) {
+    half = make_float16_type();
+    file_type = half.get();
+  }
+  Hid ds(H5Dcreate2(file, name.c_str(), file_type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw WriteError(where + ": cannot create dataset (does it exist already?)");
+  if (!data.empty() && H5Dwrite(ds.get(), mem_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) {
+    throw WriteError(where + ": write failed (disk full?)");
+  }
+}
+
+Hid open_dataset(hid_t file, const std::filesystem::path& path, const std::string& name) {
+  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) {
+    throw CorruptDataError(path.string() + ": dataset " + name + " is missing");
+  }
+  Hid ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw CorruptDataError(path.string() + ": " + name + " is not a dataset");
+  return ds;
+}
+
+std::vector<std::int64_t> dataset_shape(hid_t ds) {
+  Hid space(H5Dget_space(ds), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<std::int64_t> shape;
+  for (auto d : dims) shape.push_back(static_cast<std::int64_t>(d));
+  return shape;
+}
+
+template <typename T>
+Array<T> read_dataset(hid_t file, const std::filesystem::path& path, const std::string& name) {
+  const auto ds = open_dataset(file, path, name);
+  Hid type(H5Dget_type(ds.get()), H5Tclose);
+  const auto cls = H5Tget_class(type.get());
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+    throw CorruptDataError(path.string() + ": " + name + " is not numeric");
+  }
+  Array<T> out;
+  out.shape = dataset_shape(ds.get());
+  out.data.resize(static_cast<std::size_t>(numel(out.shape)));
+  if (!out.data.empty() && H5Dread(ds.get(), mem_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()) < 0) {
+    throw CorruptDataError(path.string() + ": reading " + name + " failed (truncated file?)");
+  }
+  return out;
+}
+
+Hid open_object(hid_t file, const std::filesystem::path& path, const std::string& object) {
+  Hid obj(H5Oopen(file, object.c_str(), H5P_DEFAULT), H5Oclose);
+  if (!obj.valid()) throw CorruptDataError(path.string() + ": object " + object + " is missing");
+  return obj;
+}
+
+void write_attr(hid_t file, const std::filesystem::path& path, const std::string& object, const std::string& key,
+                hid_t type, const void* value) {
+  const auto obj = open_object(file, path, object);
+  if (H5Aexists(obj.get(), key.c_str()) > 0) H5Adelete(obj.get(), key.c_str());
+  Hid space(H5Screate(H5S_SCALAR), H5Sclose);
+  Hid attr(H5Acreate2(obj.get(), key.c_str(), type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attr.valid() || H5Awrite(attr.get(), type, value) < 0) {
+    throw WriteError(path.string() + ": cannot write attribute " + object + "@" + key);
+  }
+}
+
+Hid open_attr(hid_t file, const std::filesystem::path& path, const std::string& object, const std::string& key) {
+  if (H5Lexists(file, object.c_str(), H5P_DEFAULT) <= 0 && object != "/") return Hid();
+  const auto obj = open_object(file, path, object);
+  if (H5Aexists(obj.get(), key.c_str()) <= 0) return Hid();
+  return Hid(H5Aopen(obj.get(), key.c_str(), H5P_DEFAULT), H5Aclose);
+}
+
+Hid string_type() {
+  Hid t(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(t.get(), H5T_VARIABLE);
+  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  return t;
+}
+
+}  // namespace
+
+void H5File::write(const std::string& name, std::span<const double> data, const std::vector<std::int64_t>& shape,
+                   const WriteOptions& options) {
+  write_dataset(impl_->file.get(), path_, name, data, shape, options);
+}
+void H5File::write(const std::string& name, std::span<const float> data, const std::vector<std::int64_t>& shape,
+                   const WriteOptions& options) {
+  write_dataset(impl_->file.get(), path_, name, data, shape, options);
+}
+void H5File::write(const std::string& name, std::span<const std::int64_t> data,
+                   const std::vector<std::int64_t>& shape, const WriteOptions& options) {
+  write_dataset(impl_->file.get(), path_, name, data, shape, options);
+}
+void H5File::write(const std::string& name, std::span<const std::int32_t> data,
+                   const std::vector<std::int64_t>& shape, const WriteOptions& options) {
+  write_dataset(impl_->file.get(), path_, name, data, shape, options);
+}
+
+void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
+  ensure_parents(impl_->file.get(), name);
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  const hsize_t n = values.size();
+  Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  const auto type = string_type();
+  Hid ds(H5Dcreate2(impl_->file.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+         H5Dclose);
+  if (!ds.valid()) throw WriteError(path_.string() + ": cannot create dataset " + name);
+  if (n > 0 && H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+    throw WriteError(path_.string() + ": writing " + name + " failed (disk full?)");
+  }
+}
+
+void H5File::set_attr(const std::string& object, const std::string& key, const std::string& value) {
+  const auto type = string_type();
+  const char* ptr = value.c_str();
+  write_attr(impl_->file.get(), path_, object, key, type.get(), &ptr);
+}
+void H5File::set_attr(const std::string& object, const std::string& key, double value) {
+  write_attr(impl_->file.get(), path_, object, key, H5T_NATIVE_DOUBLE, &value);
+}
+void H5File::set_attr(const std::string& object, const std::string& key, std::int64_t value) {
+  write_attr(impl_->file.get(), path_, object, key, H5T_NATIVE_INT64, &value);
+}
+
+bool H5File::exists(const std::string& name) const {
+  // H5Lexists needs every intermediate link to exist, so walk the path.
+  for (std::size_t pos = name.find('/', 1);; pos = name.find('/', pos + 1)) {
+    const std::string prefix = pos == std::string::npos ? name : name.substr(0, pos);
+    if (H5Lexists(impl_->file.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (pos == std::string::npos) return true;
+  }
+}
+
+std::vector<std::int64_t> H5File::shape(const std::string& name) const {
+  return dataset_shape(open_dataset(impl_->file.get(), path_, name).get());
+}
+
+std::vector<std::string> H5File::list(const std::string& group) const {
+  Hid g(H5Gopen2(impl_->file.get(), group.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g.valid()) throw CorruptDataError(path_.string() + ": group " + group + " is missing");
+  H5G_info_t info;
+  H5Gget_info(g.get(), &info);
+  std::vector<std::string> names;
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const auto len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    std::string name(static_cast<std::size_t>(len), '\0');
+    H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Array<double> H5File::read_f64(const std::string& name) const { return read_dataset<double>(impl_->file.get(), path_, name); }
+Array<float> H5File::read_f32(const std::string& name) const { return read_dataset<float>(impl_->file.get(), path_, name); }
+Array<std::int64_t> H5File::read_i64(const std::string& name) const {
+  return read_dataset<std::int64_t>(impl_->file.get(), path_, name);
+}
+
+std::vector<std::string> H5File::read_strings(const std::string& name) const {
+  const auto ds = open_dataset(impl_->file.get(), path_, name);
+  Hid ftype(H5Dget_type(ds.get()), H5Tclose);
+  if (H5Tget_class(ftype.get()) != H5T_STRING || !H5Tis_variable_str(ftype.get())) {
+    throw CorruptDataError(path_.string() + ": " + name + " is not a variable-length string dataset");
+  }
+  const auto shape = dataset_shape(ds.get());
+  std::vector<char*> ptrs(static_cast<std::size_t>(numel(shape)), nullptr);
+  const auto type = string_type();
+  if (!ptrs.empty() && H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
+    throw CorruptDataError(path_.string() + ": reading " + name + " failed");
+  }
+  std::vector<std::string> out;
+  for (auto* p : ptrs) {
+    out.emplace_back(p ? p : "");
+    H5free_memory(p);
+  }
+  return out;
+}
+
+Array<float> H5File::read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const {
+  const auto ds = open_dataset(impl_->file.get(), path_, name);
+  auto shape = dataset_shape(ds.get());
+  if (shape.empty() || row_begin < 0 || n_rows < 0 || row_begin + n_rows > shape[0]) {
+    throw CorruptDataError(path_.string() + ": " + name + ": rows [" + std::to_string(row_begin) + ", " +
+                           std::to_string(row_begin + n_rows) + ") out of range");
+  }
+  std::vector<hsize_t> start(shape.size(), 0), count = to_hsize(shape);
+  start[0] = static_cast<hsize_t>(row_begin);
+  count[0] = static_cast<hsize_t>(n_rows);
+  Hid file_space(H5Dget_space(ds.get()), H5Sclose);
+  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  Hid mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
+  Array<float> out;
+  shape[0] = n_rows;
+  out.shape = shape;
+  out.data.resize(static_cast<std::size_t>(numel(shape)));
+  if (!out.data.empty() &&
+      H5Dread(ds.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, out.data.data()) < 0) {
+    throw CorruptDataError(path_.string() + ": reading rows of " + name + " failed");
+  }
+  return out;
+}
+
+std::optional<std::string> H5File::attr_string(const std::string& object, const std::string& key) const {
+  const auto attr = open_attr(impl_->file.get(), path_, object, key);
+  if (!attr.valid()) return std::nullopt;
+  const auto type = string_type();
+  char* ptr = nullptr;
+  if (H5Aread(attr.get(), type.get(), &ptr) < 0) return std::nullopt;
+  std::string out(ptr ? ptr : "");
+  H5free_memory(ptr);
+  return out;
+}
+
+std::optional<double> H5File::attr_double(const std::string& object, const std::string& key) const {
+  const auto attr = open_attr(impl_->file.get(), path_, object, key);
+  double v = 0;
+  if (!attr.valid() || H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v) < 0) return std::nullopt;
+  return v;
+}
+
+std::optional<std::int64_t> H5File::attr_int(const std::string& object, const std::string& key) const {
+  const auto attr = open_attr(impl_->file.get(), path_, object, key);
+  std::int64_t v = 0;
+  if (!attr.valid() || H5Aread(attr.get(), H5T_NATIVE_INT64, &v) < 0) return std::nullopt;
+  return v;
+}
+
+void H5File::close() {
+  if (!impl_) return;
+  const bool writable = impl_->writable;
+  if (writable) H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);
+  if (!impl_->file.close() && writable) throw WriteError(path_.string() + ": closing the HDF5 file failed (disk full?)");
+}
+
+}  // namespace ibzoo::io
