@@ -283,13 +283,13 @@ def model_config(family, vocab_size, ids, spec):
                       bos_token_id=bos, eos_token_id=eos, pad_token_id=pad)
     if family == "gpt2":
         return transformers.GPT2Config(
-            vocab_size=vocab_size, n_positions=128, n_embd=64, n_layer=2, n_head=4, n_inner=192,
+            vocab_size=vocab_size, n_positions=128, n_embd=64, n_layer=2, n_head=4, n_inner=128,
             activation_function="gelu_new", bos_token_id=bos, eos_token_id=eos,
             tie_word_embeddings=True)
     if family == "gpt_neox":
         return transformers.GPTNeoXConfig(
             vocab_size=round_up(vocab_size, 64), hidden_size=64, num_hidden_layers=2,
-            num_attention_heads=4, intermediate_size=192, hidden_act="gelu",
+            num_attention_heads=4, intermediate_size=128, hidden_act="gelu",
             max_position_embeddings=128, use_parallel_residual=True, tie_word_embeddings=False,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
                              "partial_rotary_factor": 0.25},
@@ -442,6 +442,7 @@ def make_family(family, index, texts, out_root, use_cuda):
     ids = [tok.encode(t, add_special_tokens=False).ids for t in texts]
     ids_special = [tok.encode(t, add_special_tokens=True).ids for t in texts]
     assert all(len(x) > 0 for x in ids), "a text encoded to no tokens"
+    assert max(len(x) for x in ids) <= 128, f"a text is longer than max positions: {[len(x) for x in ids]}"
     tinfo["lengths"] = [len(x) for x in ids]
     tinfo["byte_fallback_tokens_used"] = sum(
         1 for x in ids for i in x if tok.id_to_token(i).startswith("<0x"))
