@@ -1,0 +1,135 @@
+// Builds label sets by sorting positions by their label tuple: memory is one
+// index per position (no hash of tuples), and row ids come out deterministic.
+#include "analysis/labels.h"
+
+#include "analysis/check.h"
+#include "analysis/error.h"
+#include "analysis/reference_points.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+namespace ibzoo::analysis {
+namespace {
+
+// Groups positions with equal tuples; `element(pos, k)` gives the k-th entry of
+// the label tuple at position pos.
+template <typename Element>
+LabelSet build(std::string name, std::int64_t n_positions, std::int64_t width, std::int64_t min_count,
+               const Element& element) {
+  if (min_count < 1) throw UsageError("min_count must be >= 1, got " + std::to_string(min_count));
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n_positions));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  const auto less = [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t k = 0; k < width; ++k) {
+      const std::int64_t x = element(a, k);
+      const std::int64_t y = element(b, k);
+      if (x != y) return x < y;
+    }
+    return a < b;
+  };
+  const auto equal = [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t k = 0; k < width; ++k) {
+      if (element(a, k) != element(b, k)) return false;
+    }
+    return true;
+  };
+  std::sort(order.begin(), order.end(), less);
+  LabelSet set;
+  set.name = std::move(name);
+  set.min_count = min_count;
+  set.ids.assign(static_cast<std::size_t>(n_positions), kDropped);
+  const std::int64_t row_threshold = std::max<std::int64_t>(2, min_count);
+  std::size_t begin = 0;
+  while (begin < order.size()) {
+    std::size_t end = begin + 1;
+    while (end < order.size() && equal(order[begin], order[end])) ++end;
+    const auto count = static_cast<std::int64_t>(end - begin);
+    std::int32_t id = kDropped;
+    if (count >= row_threshold) {
+      IBZOO_CHECK(set.n_rows() < INT32_MAX, "too many label rows");
+      id = static_cast<std::int32_t>(set.n_rows());
+      set.row_counts.push_back(count);
+    } else if (count == 1 && min_count <= 1) {
+      id = kSingleton;
+      ++set.n_singletons;
+    } else {
+      ++set.n_dropped_labels;
+    }
+    for (std::size_t k = begin; k < end; ++k) set.ids[static_cast<std::size_t>(order[k])] = id;
+    ++set.n_labels;
+    begin = end;
+  }
+  return set;
+}
+
+}  // namespace
+
+LabelSet label_set_from_rows(std::string name, std::span<const std::int64_t> values, std::int64_t n_positions,
+                             std::int64_t width, std::int64_t min_count) {
+  if (width < 1 || n_positions < 0 || static_cast<std::int64_t>(values.size()) != n_positions * width) {
+    throw UsageError("label set '" + name + "': expected " + std::to_string(n_positions) + " x " +
+                     std::to_string(width) + " values, got " + std::to_string(values.size()));
+  }
+  const std::int64_t* data = values.data();
+  return build(std::move(name), n_positions, width, min_count,
+               [data, width](std::int64_t pos, std::int64_t k) { return data[pos * width + k]; });
+}
+
+Positions ngram_positions(const Corpus& corpus, int max_order) {
+  if (max_order < 1) throw UsageError("n-gram order must be >= 1, got " + std::to_string(max_order));
+  const auto n_docs = static_cast<std::size_t>(corpus.n_docs());
+  if (corpus.doc_offsets.size() != n_docs + 1 || corpus.doc_offsets.front() != 0 ||
+      corpus.doc_offsets.back() != static_cast<std::int64_t>(corpus.tokens.size())) {
+    throw CorruptDataError("corpus: doc_offsets must have n_docs + 1 entries from 0 to the number of tokens");
+  }
+  Positions positions;
+  for (std::size_t k = 0; k < n_docs; ++k) {
+    const std::int64_t begin = corpus.doc_offsets[k];
+    const std::int64_t end = corpus.doc_offsets[k + 1];
+    if (end < begin) throw CorruptDataError("corpus: doc_offsets decrease at document " + std::to_string(k));
+    // i from N-1 to len-N-1 inclusive
+    for (std::int64_t i = max_order - 1; i <= end - begin - max_order - 1; ++i) {
+      positions.token_idx.push_back(begin + i);
+      positions.doc_ids.push_back(corpus.doc_ids[k]);
+    }
+  }
+  return positions;
+}
+
+LabelSet ngram_label_set(std::string name, const Corpus& corpus, const Positions& positions, int order,
+                         NgramDirection direction, std::int64_t min_count) {
+  if (order < 1) throw UsageError("n-gram order must be >= 1, got " + std::to_string(order));
+  const std::int64_t* tokens = corpus.tokens.data();
+  const std::int64_t* idx = positions.token_idx.data();
+  const std::int64_t first = direction == NgramDirection::kInput ? 1 - order : 1;
+  return build(std::move(name), positions.size(), order, min_count,
+               [tokens, idx, first](std::int64_t pos, std::int64_t k) { return tokens[idx[pos] + first + k]; });
+}
+
+LabelSet shuffle_within_documents(const LabelSet& labels, std::span<const std::int64_t> doc_ids, std::uint64_t seed,
+                                  std::string name) {
+  IBZOO_CHECK(static_cast<std::int64_t>(doc_ids.size()) == labels.n_positions(),
+              doc_ids.size() << " document ids for " << labels.n_positions() << " positions");
+  std::map<std::int64_t, std::vector<std::size_t>> by_doc;
+  for (std::size_t pos = 0; pos < doc_ids.size(); ++pos) by_doc[doc_ids[pos]].push_back(pos);
+  LabelSet shuffled = labels;
+  shuffled.name = std::move(name);
+  const std::uint64_t seed_mix = splitmix64(seed);
+  for (const auto& [doc, members] : by_doc) {
+    std::vector<std::int32_t> ids;
+    ids.reserve(members.size());
+    for (const std::size_t pos : members) ids.push_back(labels.ids[pos]);
+    std::uint64_t state = seed_mix ^ splitmix64(static_cast<std::uint64_t>(doc));
+    for (std::size_t k = ids.size(); k > 1; --k) {
+      state = splitmix64(state);
+      const std::size_t j = static_cast<std::size_t>(state % k);
+      std::swap(ids[k - 1], ids[j]);
+    }
+    for (std::size_t k = 0; k < members.size(); ++k) shuffled.ids[members[k]] = ids[k];
+  }
+  return shuffled;
+}
+
+}  // namespace ibzoo::analysis
