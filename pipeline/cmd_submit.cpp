@@ -1,0 +1,107 @@
+// `ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]`: turns the run into Slurm jobs
+// (extraction job arrays, then reduce, then analysis); the work is in pipeline/slurm.
+#include "analysis/error.h"
+#include "io/fs.h"
+#include "io/log.h"
+#include "pipeline/command.h"
+#include "pipeline/slurm.h"
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <iostream>
+
+namespace ibzoo::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+YAML::Node load_yaml(const fs::path& path) {
+  if (!fs::is_regular_file(path)) {
+    throw MissingInputError("manifest " + path.string() + " does not exist; pass the path of a YAML manifest");
+  }
+  try {
+    return YAML::LoadFile(path.string());
+  } catch (const YAML::Exception& e) {
+    throw ManifestError("manifest " + path.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+// --run-dir, else the manifest's run_dir (relative to the manifest's directory).
+fs::path resolve_run_dir(const po::variables_map& vm, const YAML::Node& manifest, const fs::path& path_manifest) {
+  if (vm.count("run-dir")) return fs::absolute(vm["run-dir"].as<std::string>()).lexically_normal();
+  const auto node = manifest["run_dir"];
+  if (!node || !node.IsScalar()) {
+    throw UsageError("manifest " + path_manifest.string() + " has no run_dir; pass --run-dir DIR");
+  }
+  return (path_manifest.parent_path() / node.Scalar()).lexically_normal();
+}
+
+// The plan comes from `ibzoo plan --json`, run by this same executable, so that
+// submission and the jobs agree on the items and their order.
+std::vector<std::string> plan_item_ids(const fs::path& self, const fs::path& path_manifest, const fs::path& path_run) {
+  const auto r = run_process({self.string(), "plan", path_manifest.string(), "--run-dir", path_run.string(), "--json"});
+  if (r.exit_code != 0) {
+    throw Error("`ibzoo plan " + path_manifest.string() + " --json` failed (exit " + std::to_string(r.exit_code) +
+                "): " + r.err);
+  }
+  std::vector<std::string> ids;
+  try {
+    for (const auto& item : nlohmann::json::parse(r.out).at("items")) ids.push_back(item.at("id").get<std::string>());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("`ibzoo plan --json` printed an unexpected plan (") + e.what() + ")");
+  }
+  return ids;
+}
+
+int run_submit(const std::vector<std::string>& args) {
+  CommandLine cli{"ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]", po::options_description("options"),
+                  {"manifest"}};
+  cli.options.add_options()("run-dir", po::value<std::string>(), "run directory (default: the manifest's run_dir)")(
+      "dry-run", "print the sbatch scripts and command lines; submit nothing");
+  const auto vm = parse_command_line(cli, args);
+  if (!vm) return 0;
+
+  const auto path_manifest = fs::absolute(vm->at("manifest").as<std::string>()).lexically_normal();
+  const auto manifest = load_yaml(path_manifest);
+  auto section = parse_slurm_section(manifest["slurm"], path_manifest.string());
+  if (!section.errors.empty()) {
+    std::string message = "manifest " + path_manifest.string() + " has " + std::to_string(section.errors.size()) +
+                          " error(s) in its slurm section:";
+    for (const auto& e : section.errors) message += "\n  " + e;
+    throw ManifestError(message);
+  }
+
+  SubmitOptions opt;
+  opt.path_ibzoo = fs::canonical("/proc/self/exe");
+  opt.path_manifest = path_manifest;
+  opt.path_run = resolve_run_dir(*vm, manifest, path_manifest);
+  opt.config = section.config;
+  opt.dry_run = vm->count("dry-run") > 0;
+  opt.item_ids = plan_item_ids(opt.path_ibzoo, opt.path_manifest, opt.path_run);
+
+  const auto result = submit(opt);
+  if (opt.dry_run) std::cout << result.dry_run_text;
+  if (result.jobs.empty()) {
+    io::log_info("submit: every item is done and the analysis finished; nothing to submit for " +
+                 opt.path_run.string());
+    return 0;
+  }
+  io::log_info("submit: " + std::to_string(opt.item_ids.size()) + " items in " + std::to_string(result.n_slices) +
+               " slices; " + std::to_string(result.n_slices_submitted) + " unfinished slices " +
+               (opt.dry_run ? "would be submitted" : "submitted") + " (MaxArraySize " +
+               std::to_string(result.max_array_size) + ")");
+  for (const auto& job : result.jobs) {
+    std::cout << to_string(job.kind) << " " << job.job_id;
+    if (!job.slices.empty()) std::cout << " slices " << compress_ranges(job.slices);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+const bool kRegistered = register_command(
+    {"submit", "submit the run to Slurm as job arrays (resubmitting runs only what is unfinished)", run_submit});
+
+}  // namespace
+}  // namespace ibzoo::pipeline
