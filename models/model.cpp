@@ -1,0 +1,181 @@
+// The torch-free facade over the shared transformer: loads a model directory,
+// batches sequences, and streams each layer's rows out as float32.
+#include "models/model.h"
+
+#include "analysis/error.h"
+#include "io/safetensors.h"
+#include "models/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ibzoo::models {
+
+struct Model::Impl {
+  std::filesystem::path dir;
+  RunOptions options;
+  io::ModelConfig config;
+  Transformer module{nullptr};
+};
+
+std::string device_name(Device device) { return device == Device::Cuda ? "cuda" : "cpu"; }
+
+std::string dtype_name(DType dtype) {
+  return dtype == DType::BFloat16 ? "bfloat16" : dtype == DType::Float16 ? "float16" : "float32";
+}
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::Cpu;
+  if (name == "cuda") return Device::Cuda;
+  throw UsageError("device \"" + name + "\" is unknown; use cpu or cuda");
+}
+
+DType parse_dtype(const std::string& name) {
+  if (name == "float32") return DType::Float32;
+  if (name == "bfloat16") return DType::BFloat16;
+  if (name == "float16") return DType::Float16;
+  throw UsageError("dtype \"" + name + "\" is unknown; use float32, bfloat16 or float16");
+}
+
+namespace {
+
+torch::Dtype torch_dtype(DType d) {
+  return d == DType::BFloat16 ? torch::kBFloat16 : d == DType::Float16 ? torch::kHalf : torch::kFloat;
+}
+
+struct Batch {
+  torch::Tensor ids;  // int64 [B, T], right-padded with 0
+  std::vector<std::int64_t> lengths;
+  torch::Tensor valid_rows;  // int64 indices into the flattened [B * T] rows; undefined if no padding
+};
+
+Batch make_batch(const std::vector<std::vector<std::int32_t>>& sequences, std::int64_t vocab, const std::string& dir) {
+  if (sequences.empty()) throw ModelError(dir + ": forward called with no sequences");
+  std::int64_t t = 0;
+  Batch b;
+  for (const auto& s : sequences) {
+    if (s.empty()) throw ModelError(dir + ": an empty sequence cannot be run (every sequence needs >= 1 token)");
+    b.lengths.push_back(static_cast<std::int64_t>(s.size()));
+    t = std::max(t, static_cast<std::int64_t>(s.size()));
+  }
+  const auto n = static_cast<std::int64_t>(sequences.size());
+  b.ids = torch::zeros({n, t}, torch::kLong);
+  auto acc = b.ids.accessor<std::int64_t, 2>();
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& s = sequences[static_cast<std::size_t>(i)];
+    for (std::size_t j = 0; j < s.size(); ++j) {
+      if (s[j] < 0 || s[j] >= vocab) {
+        throw ModelError(dir + ": token id " + std::to_string(s[j]) + " at position " + std::to_string(j) +
+                         " of sequence " + std::to_string(i) + " is outside the vocabulary [0, " +
+                         std::to_string(vocab) + "); the tokenizer does not match this model");
+      }
+      acc[i][static_cast<std::int64_t>(j)] = s[j];
+      rows.push_back(i * t + static_cast<std::int64_t>(j));
+    }
+  }
+  if (static_cast<std::int64_t>(rows.size()) != n * t) b.valid_rows = torch::tensor(rows, torch::kLong);
+  return b;
+}
+
+// [B, T, X] on any device -> float32 contiguous CPU [n_valid, X] in input order.
+torch::Tensor unpad_to_host(const torch::Tensor& h, const Batch& batch) {
+  auto flat = h.reshape({-1, h.size(-1)});
+  if (batch.valid_rows.defined()) flat = flat.index_select(0, batch.valid_rows.to(h.device()));
+  return flat.to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+}  // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  impl->options = options;
+  impl->config = io::read_model_config(dir);
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  torch::Device device(torch::kCPU);
+  if (options.device == Device::Cuda) {
+    if (!torch::cuda::is_available()) {
+      throw ModelError(dir.string() + ": --device cuda requested but this build of torch sees no CUDA device; "
+                       "use --device cpu or run on a GPU machine");
+    }
+    device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.cuda_device_idx));
+  }
+  const auto weights = io::WeightStore::open_dir(dir);
+  impl->module = load_transformer(weights, impl->config, torch_dtype(options.dtype), device);
+  impl->module->eval();
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+const io::ModelConfig& Model::config() const { return impl_->config; }
+const RunOptions& Model::options() const { return impl_->options; }
+const std::filesystem::path& Model::dir() const { return impl_->dir; }
+int Model::n_layers() const { return static_cast<int>(impl_->config.n_layers); }
+std::int64_t Model::hidden_size() const { return impl_->config.hidden_size; }
+std::int64_t Model::vocab_size() const { return impl_->config.vocab_size; }
+std::int64_t Model::n_parameters() const { return impl_->module->n_parameters(); }
+
+namespace {
+
+std::vector<std::vector<float>> run(const Model::Impl& impl, const std::vector<std::vector<std::int32_t>>& sequences,
+                                    const LayerSink* sink, std::span<const int> layers, bool want_logits) {
+  c10::InferenceMode guard;
+  const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
+  LayerCallback on_layer;
+  if (sink && *sink) {
+    on_layer = [&](int layer_idx, const torch::Tensor& h) {
+      if (!layers.empty() && std::find(layers.begin(), layers.end(), layer_idx) == layers.end()) return;
+      const auto rows = unpad_to_host(h, batch);
+      (*sink)(layer_idx, rows.data_ptr<float>(), rows.size(0), rows.size(1));
+    };
+  }
+  ForwardOptions fo;
+  fo.final_norm = impl.options.final_norm;
+  fo.want_logits = want_logits;
+  const auto logits = impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
+  std::vector<std::vector<float>> out;
+  if (!want_logits) return out;
+  const auto v = logits.size(-1);
+  const auto host = logits.to(torch::kCPU).contiguous();
+  const float* base = host.data_ptr<float>();
+  const auto t = host.size(1);
+  for (std::size_t i = 0; i < sequences.size(); ++i) {
+    const auto n = static_cast<std::int64_t>(sequences[i].size());
+    const float* p = base + static_cast<std::int64_t>(i) * t * v;
+    out.emplace_back(p, p + n * v);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Model::forward_layers(const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink,
+                           std::span<const int> layers) const {
+  run(*impl_, sequences, &sink, layers, false);
+}
+
+std::vector<std::vector<float>> Model::logits(const std::vector<std::vector<std::int32_t>>& sequences) const {
+  return run(*impl_, sequences, nullptr, {}, true);
+}
+
+std::vector<std::vector<float>> Model::forward_layers_and_logits(
+    const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink, std::span<const int> layers) const {
+  return run(*impl_, sequences, &sink, layers, true);
+}
+
+void log_softmax_rows(std::span<float> values, std::int64_t n_cols) {
+  const auto cols = static_cast<std::size_t>(n_cols);
+  for (std::size_t start = 0; start + cols <= values.size(); start += cols) {
+    const auto row = values.subspan(start, cols);
+    const float max = *std::max_element(row.begin(), row.end());
+    double sum = 0.0;
+    for (const float x : row) sum += std::exp(static_cast<double>(x) - max);
+    const double log_z = static_cast<double>(max) + std::log(sum);
+    for (float& x : row) x = static_cast<float>(static_cast<double>(x) - log_z);
+  }
+}
+
+}  // namespace ibzoo::models

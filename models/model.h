@@ -1,0 +1,91 @@
+// models::Model: a Hugging Face model directory loaded natively, run forward, with
+// every layer's hidden states streamed out. Torch-free header (pimpl): stages and
+// pipeline include this, never torch.
+//
+// Hidden states follow the HF convention: index 0 = embedding output, index i =
+// output of block i, index L = output after the final norm (RunOptions::final_norm
+// = false: the raw output of block L instead).
+#pragma once
+
+#include "io/hf_config.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ibzoo::models {
+
+enum class Device { Cpu, Cuda };
+enum class DType { Float32, BFloat16, Float16 };
+
+// "cpu"/"cuda", "float32"/"bfloat16"/"float16". parse_* throw UsageError.
+std::string device_name(Device device);
+std::string dtype_name(DType dtype);
+Device parse_device(const std::string& name);
+DType parse_dtype(const std::string& name);
+
+struct RunOptions {
+  Device device = Device::Cpu;
+  DType dtype = DType::Float32;
+  int threads = 0;          // torch intra-op threads; 0 leaves torch's setting
+  bool final_norm = true;   // index L after the final norm (HF) or the raw last block
+  int cuda_device_idx = 0;  // which GPU with Device::Cuda
+};
+
+// sink(layer_idx, rows, n_rows, dim): float32 row-major [n_rows, dim], the rows of
+// all sequences of the call concatenated in input order, padding removed. `rows` is
+// valid only during the call.
+using LayerSink = std::function<void(int layer_idx, const float* rows, std::int64_t n_rows, std::int64_t dim)>;
+
+class Model {
+ public:
+  // Reads <dir>/config.json and the safetensors weights (see io::WeightStore).
+  // Throws MissingInputError, CorruptDataError, ModelError (unknown architecture,
+  // missing tensor, shape mismatch, CUDA requested but unavailable).
+  static std::unique_ptr<Model> load(const std::filesystem::path& dir, const RunOptions& options);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const io::ModelConfig& config() const;
+  const RunOptions& options() const;
+  const std::filesystem::path& dir() const;
+  int n_layers() const;
+  std::int64_t hidden_size() const;
+  std::int64_t vocab_size() const;
+  std::int64_t n_parameters() const;
+
+  // Runs all `sequences` as one right-padded batch (the caller chooses the batch
+  // size) under an inference-mode guard and calls sink for layers 0..L in order,
+  // only for the layers in `layers` (empty = all). Holds one layer's output at a
+  // time on the host. Token ids must be in [0, vocab_size): else ModelError.
+  void forward_layers(const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink,
+                      std::span<const int> layers = {}) const;
+
+  // Logits for each sequence: float32 row-major [T_k, V] (softcapped as the model
+  // does). One batch, as forward_layers.
+  std::vector<std::vector<float>> logits(const std::vector<std::vector<std::int32_t>>& sequences) const;
+
+  // Both at once: the layer sink and the logits of one forward pass.
+  std::vector<std::vector<float>> forward_layers_and_logits(const std::vector<std::vector<std::int32_t>>& sequences,
+                                                            const LayerSink& sink,
+                                                            std::span<const int> layers = {}) const;
+
+  struct Impl;
+  // For code inside models/ (the trainer): the torch module.
+  Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// In-place log-softmax of each row of a row-major [n_rows, n_cols] float buffer
+// (max-shifted, accumulated in double).
+void log_softmax_rows(std::span<float> values, std::int64_t n_cols);
+
+}  // namespace ibzoo::models

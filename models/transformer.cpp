@@ -1,0 +1,554 @@
+// The shared decoder block and its loader. Family differences are data (which
+// weights exist, which norm, which residual layout), not code paths per family.
+#include "models/transformer.h"
+
+#include "analysis/check.h"
+#include "analysis/error.h"
+#include "models/hf_layout.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <cstring>
+#include <numbers>
+#include <sstream>
+
+// Fused attention with an explicit scale exists from torch 2.1.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define IBZOO_HAVE_SDPA 1
+#else
+#define IBZOO_HAVE_SDPA 0
+#endif
+
+namespace ibzoo::models {
+
+using io::Family;
+using torch::indexing::Slice;
+
+namespace {
+
+bool has_post_norms(Family f) { return f == Family::Olmo2 || f == Family::Gemma2; }
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  return b.defined() ? torch::nn::functional::linear(x, w, b) : torch::nn::functional::linear(x, w);
+}
+
+torch::Tensor activate(const torch::Tensor& x, io::Activation a) {
+  switch (a) {
+    case io::Activation::GeluTanh:
+      return torch::gelu(x, "tanh");
+    case io::Activation::GeluExact:
+      return torch::gelu(x);
+    case io::Activation::Silu:
+      return torch::silu(x);
+  }
+  IBZOO_CHECK(false, "unknown activation");
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const auto half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// cos/sin: [B, 1, T, rot] in x's dtype; rotates the first rot dims of each head.
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const auto rot = cos.size(-1);
+  const auto hd = x.size(-1);
+  if (rot == hd) return x * cos + rotate_half(x) * sin;
+  const auto xr = x.narrow(-1, 0, rot);
+  return torch::cat({xr * cos + rotate_half(xr) * sin, x.narrow(-1, rot, hd - rot)}, -1);
+}
+
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
+                     double scale, double softcap) {
+#if IBZOO_HAVE_SDPA
+  if (softcap <= 0) {
+    if (!mask.defined()) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);
+    return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+  }
+#endif
+  auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
+  if (softcap > 0) scores = torch::tanh(scores / softcap) * softcap;
+  if (mask.defined()) {
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  } else {
+    const auto t = q.size(-2);
+    const auto causal = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril();
+    scores = scores.masked_fill(causal.logical_not(), -std::numeric_limits<double>::infinity());
+  }
+  const auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+  return torch::matmul(probs, v);
+}
+
+}  // namespace
+
+TransformerImpl::TransformerImpl(io::ModelConfig config, torch::Dtype dtype, torch::Device device)
+    : config_(std::move(config)), dtype_(dtype), device_(device) {
+  const auto& c = config_;
+  const auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  const auto make = [&](const std::string& name, std::vector<std::int64_t> shape) {
+    return register_parameter(name, torch::zeros(shape, opts));
+  };
+  const auto d = c.hidden_size;
+  const auto qd = c.n_heads * c.head_dim;
+  const auto kvd = c.n_kv_heads * c.head_dim;
+  const auto ff = c.intermediate_size;
+  const bool ln = c.norm_kind() == io::NormKind::LayerNorm;
+  embed = make("embed", {c.vocab_size, d});
+  if (!c.use_rope) pos_embed = make("pos_embed", {c.max_position_embeddings, d});
+  for (std::int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string p = "layer" + std::to_string(i) + "_";
+    LayerWeights lw;
+    if (c.family != Family::Olmo2) {
+      lw.norm_attn_w = make(p + "norm_attn_w", {d});
+      if (ln) lw.norm_attn_b = make(p + "norm_attn_b", {d});
+      lw.norm_mlp_w = make(p + "norm_mlp_w", {d});
+      if (ln) lw.norm_mlp_b = make(p + "norm_mlp_b", {d});
+    }
+    lw.wqkv = make(p + "wqkv", {qd + 2 * kvd, d});
+    if (c.qkv_bias) lw.bqkv = make(p + "bqkv", {qd + 2 * kvd});
+    if (c.family == Family::Olmo2) {
+      lw.q_norm_w = make(p + "q_norm_w", {qd});
+      lw.k_norm_w = make(p + "k_norm_w", {kvd});
+    }
+    lw.wo = make(p + "wo", {d, qd});
+    if (c.out_bias) lw.bo = make(p + "bo", {d});
+    if (has_post_norms(c.family)) {
+      lw.norm_post_attn_w = make(p + "norm_post_attn_w", {d});
+      lw.norm_post_mlp_w = make(p + "norm_post_mlp_w", {d});
+    }
+    lw.w_in = make(p + "w_in", {c.gated_mlp() ? 2 * ff : ff, d});
+    if (c.mlp_bias) lw.b_in = make(p + "b_in", {c.gated_mlp() ? 2 * ff : ff});
+    lw.w_out = make(p + "w_out", {d, ff});
+    if (c.mlp_bias) lw.b_out = make(p + "b_out", {d});
+    layers.push_back(lw);
+  }
+  final_norm_w = make("final_norm_w", {d});
+  if (ln) final_norm_b = make("final_norm_b", {d});
+  if (!c.tie_word_embeddings) lm_head = make("lm_head", {c.vocab_size, d});
+}
+
+std::int64_t TransformerImpl::n_parameters() const {
+  std::int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+torch::Tensor TransformerImpl::norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const {
+  const double eps = config_.norm_eps;
+  switch (config_.norm_kind()) {
+    case io::NormKind::LayerNorm:
+      return torch::layer_norm(x, {x.size(-1)}, w, b, eps);
+    case io::NormKind::RmsNorm: {
+      auto xf = x.to(torch::kFloat);
+      xf = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
+      // OLMo2 multiplies before casting back, Llama after; identical in float32.
+      if (config_.family == Family::Olmo2) return (w * xf).to(x.scalar_type());
+      return w * xf.to(x.scalar_type());
+    }
+    case io::NormKind::RmsNormOnePlus: {
+      auto xf = x.to(torch::kFloat);
+      xf = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
+      return (xf * (1.0 + w.to(torch::kFloat))).to(x.scalar_type());
+    }
+  }
+  IBZOO_CHECK(false, "unknown norm kind");
+}
+
+torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeights& lw, int layer_idx,
+                                         const torch::Tensor& cos, const torch::Tensor& sin,
+                                         const torch::Tensor& mask) const {
+  const auto& c = config_;
+  const auto b = x.size(0);
+  const auto t = x.size(1);
+  const auto qd = c.n_heads * c.head_dim;
+  const auto kvd = c.n_kv_heads * c.head_dim;
+  const auto qkv = linear(x, lw.wqkv, lw.bqkv);
+  auto q = qkv.narrow(-1, 0, qd);
+  auto k = qkv.narrow(-1, qd, kvd);
+  auto v = qkv.narrow(-1, qd + kvd, kvd);
+  if (lw.q_norm_w.defined()) {
+    q = norm(q, lw.q_norm_w, {});
+    k = norm(k, lw.k_norm_w, {});
+  }
+  q = q.reshape({b, t, c.n_heads, c.head_dim}).transpose(1, 2);
+  k = k.reshape({b, t, c.n_kv_heads, c.head_dim}).transpose(1, 2);
+  v = v.reshape({b, t, c.n_kv_heads, c.head_dim}).transpose(1, 2);
+  if (cos.defined()) {
+    q = apply_rope(q, cos, sin);
+    k = apply_rope(k, cos, sin);
+  }
+  if (c.n_kv_heads != c.n_heads) {
+    k = k.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
+    v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
+  }
+  (void)layer_idx;
+  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap);
+  return linear(out.transpose(1, 2).reshape({b, t, qd}), lw.wo, lw.bo);
+}
+
+torch::Tensor TransformerImpl::mlp(const torch::Tensor& x, const LayerWeights& lw) const {
+  const auto h = linear(x, lw.w_in, lw.b_in);
+  if (!config_.gated_mlp()) return linear(activate(h, config_.activation), lw.w_out, lw.b_out);
+  const auto ff = config_.intermediate_size;
+  const auto gated = activate(h.narrow(-1, 0, ff), config_.activation) * h.narrow(-1, ff, ff);
+  return linear(gated, lw.w_out, lw.b_out);
+}
+
+torch::Tensor TransformerImpl::block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx,
+                                     const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& full_mask, const torch::Tensor& sliding_mask) const {
+  const bool sliding = config_.layer_sliding[static_cast<std::size_t>(layer_idx)];
+  const auto& mask = sliding ? sliding_mask : full_mask;
+  const auto attn_in = lw.norm_attn_w.defined() ? norm(x, lw.norm_attn_w, lw.norm_attn_b) : x;
+  auto a = attention(attn_in, lw, layer_idx, cos, sin, mask);
+  if (lw.norm_post_attn_w.defined()) a = norm(a, lw.norm_post_attn_w, {});
+  if (config_.use_parallel_residual) {
+    const auto m = mlp(norm(x, lw.norm_mlp_w, lw.norm_mlp_b), lw);
+    return m + a + x;
+  }
+  const auto h = x + a;
+  const auto mlp_in = lw.norm_mlp_w.defined() ? norm(h, lw.norm_mlp_w, lw.norm_mlp_b) : h;
+  auto m = mlp(mlp_in, lw);
+  if (lw.norm_post_mlp_w.defined()) m = norm(m, lw.norm_post_mlp_w, {});
+  return h + m;
+}
+
+std::pair<torch::Tensor, torch::Tensor> rotary_tables(const io::ModelConfig& c, const torch::Tensor& positions) {
+  const auto rot = c.rotary_dims();
+  const auto fopts = torch::TensorOptions().dtype(torch::kFloat).device(positions.device());
+  const auto exponents = torch::arange(0, rot, 2, fopts.dtype(torch::kLong)).to(torch::kFloat) / static_cast<double>(rot);
+  auto inv_freq = 1.0 / torch::pow(torch::scalar_tensor(c.rope.theta, fopts), exponents);
+  if (c.rope.type == io::RopeType::Linear) inv_freq = inv_freq / c.rope.factor;
+  if (c.rope.type == io::RopeType::Llama3) {
+    const auto& r = c.rope;
+    const double old_len = static_cast<double>(r.original_max_position_embeddings);
+    const double low_freq_wavelen = old_len / r.low_freq_factor;
+    const double high_freq_wavelen = old_len / r.high_freq_factor;
+    const auto wavelen = 2.0 * std::numbers::pi / inv_freq;
+    auto scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / r.factor, inv_freq);
+    const auto smooth = (old_len / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+    const auto smoothed = (1.0 - smooth) * scaled / r.factor + smooth * scaled;
+    const auto medium = wavelen.ge(high_freq_wavelen).logical_and(wavelen.le(low_freq_wavelen));
+    inv_freq = torch::where(medium, smoothed, scaled);
+  }
+  const auto freqs = positions.to(torch::kFloat).unsqueeze(-1) * inv_freq.view({1, 1, -1});
+  const auto emb = torch::cat({freqs, freqs}, -1);
+  return {emb.cos(), emb.sin()};
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vector<std::int64_t>& lengths,
+                                       const LayerCallback& on_layer, const ForwardOptions& options) const {
+  const auto& c = config_;
+  IBZOO_CHECK(ids.dim() == 2 && ids.size(0) == static_cast<std::int64_t>(lengths.size()),
+              "ids " << ids.sizes() << " lengths " << lengths.size());
+  const auto b = ids.size(0);
+  const auto t = ids.size(1);
+  bool padded = false;
+  for (const auto len : lengths) {
+    IBZOO_CHECK(len >= 1 && len <= t, "length " << len << " for T " << t);
+    padded = padded || len < t;
+  }
+  if (t > c.max_position_embeddings && !c.use_rope) {
+    throw ModelError("a sequence of " + std::to_string(t) + " tokens exceeds the model's " +
+                     std::to_string(c.max_position_embeddings) +
+                     " learned positions (max_position_embeddings); split the text into shorter sequences");
+  }
+  const auto ids_dev = ids.to(device_, torch::kLong);
+  const auto iopts = torch::TensorOptions().dtype(torch::kLong).device(device_);
+  const auto positions = torch::arange(t, iopts).unsqueeze(0).expand({b, t});
+
+  auto x = torch::embedding(embed, ids_dev);
+  if (c.family == Family::Gemma2) {
+    x = x * torch::scalar_tensor(std::sqrt(static_cast<double>(c.hidden_size)), x.options());
+  }
+  if (pos_embed.defined()) x = x + torch::embedding(pos_embed, positions);
+
+  torch::Tensor cos, sin;
+  if (c.use_rope) {
+    auto [cf, sf] = rotary_tables(c, positions);
+    cos = cf.to(dtype_).unsqueeze(1);
+    sin = sf.to(dtype_).unsqueeze(1);
+  }
+  // Masks (bool [B, 1, T, T], true = may attend); none when causal alone suffices.
+  torch::Tensor full_mask, sliding_mask;
+  const auto qi = torch::arange(t, iopts).unsqueeze(1);
+  const auto kj = torch::arange(t, iopts).unsqueeze(0);
+  const auto causal = kj.le(qi);
+  if (padded) {
+    const auto len = torch::tensor(lengths, torch::kLong).to(device_);
+    const auto key_valid = torch::arange(t, iopts).unsqueeze(0).lt(len.unsqueeze(1));  // [B, T]
+    full_mask = causal.unsqueeze(0).logical_and(key_valid.unsqueeze(1)).unsqueeze(1);
+  }
+  if (c.sliding_window) {
+    const auto window = (qi - kj).lt(*c.sliding_window);
+    sliding_mask = (full_mask.defined() ? full_mask : causal.view({1, 1, t, t})).logical_and(window);
+  }
+
+  if (on_layer) on_layer(0, x);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    x = block(x, layers[l], static_cast<int>(l), cos, sin, full_mask, sliding_mask);
+    if (on_layer && l + 1 < layers.size()) on_layer(static_cast<int>(l + 1), x);
+  }
+  const auto normed = norm(x, final_norm_w, final_norm_b);
+  if (on_layer) on_layer(static_cast<int>(layers.size()), options.final_norm ? normed : x);
+  if (!options.want_logits) return {};
+  auto logits = linear(normed, lm_head.defined() ? lm_head : embed, torch::Tensor());
+  if (c.final_logit_softcap > 0) logits = torch::tanh(logits / c.final_logit_softcap) * c.final_logit_softcap;
+  return logits.to(torch::kFloat);
+}
+
+namespace {
+
+torch::ScalarType scalar_type(io::DType d) {
+  switch (d) {
+    case io::DType::F64: return torch::kDouble;
+    case io::DType::F32: return torch::kFloat;
+    case io::DType::F16: return torch::kHalf;
+    case io::DType::BF16: return torch::kBFloat16;
+    case io::DType::I64: return torch::kLong;
+    case io::DType::I32: return torch::kInt;
+    case io::DType::I16: return torch::kShort;
+    case io::DType::I8: return torch::kChar;
+    case io::DType::U8: return torch::kByte;
+    case io::DType::BOOL: return torch::kBool;
+  }
+  IBZOO_CHECK(false, "unknown dtype");
+}
+
+std::string shape_str(const std::vector<std::int64_t>& s) {
+  std::ostringstream os;
+  os << "[";
+  for (std::size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+// Reads HF tensors by name (tolerating a checkpoint saved without the base-model
+// prefix, as GPT2Model.save_pretrained does) and checks their shapes.
+class HfReader {
+ public:
+  HfReader(const io::WeightStore& w, const io::ModelConfig& c) : weights_(w) {
+    for (const auto& spec : hf_param_specs(c)) expected_[spec.name] = spec.shape;
+    prefix_ = hf_prefix(c.family);
+    const auto first = hf_param_specs(c).front().name;
+    strip_prefix_ = !w.find(first) && w.find(first.substr(prefix_.size()));
+  }
+  torch::Tensor operator()(const std::string& name) const {
+    const std::string stored = strip_prefix_ && name.starts_with(prefix_) ? name.substr(prefix_.size()) : name;
+    const auto& view = weights_.at(stored);
+    const auto& want = expected_.at(name);
+    if (view.shape != want) {
+      throw ModelError(weights_.dir().string() + ": tensor \"" + stored + "\" has shape " + shape_str(view.shape) +
+                       ", expected " + shape_str(want) + " from config.json (config and weights disagree)");
+    }
+    if (view.dtype != io::DType::F32 && view.dtype != io::DType::F16 && view.dtype != io::DType::BF16) {
+      throw ModelError(weights_.dir().string() + ": tensor \"" + stored + "\" has dtype " +
+                       std::string(io::dtype_name(view.dtype)) + ", expected F32, F16 or BF16");
+    }
+    auto out = torch::empty(want, torch::TensorOptions().dtype(scalar_type(view.dtype)));
+    std::memcpy(out.data_ptr(), view.data.data(), view.data.size());
+    return out;
+  }
+
+ private:
+  const io::WeightStore& weights_;
+  std::map<std::string, std::vector<std::int64_t>> expected_;
+  std::string prefix_;
+  bool strip_prefix_ = false;
+};
+
+void assign(torch::Tensor& param, const torch::Tensor& value) {
+  IBZOO_CHECK(param.sizes() == value.sizes(), param.sizes() << " vs " << value.sizes());
+  param.copy_(value);
+}
+
+// GPT-NeoX fuses q, k, v per head ([H, 3, hd] rows); ours is [3, H, hd].
+torch::Tensor neox_to_qkv(const torch::Tensor& w, std::int64_t n_heads, std::int64_t head_dim) {
+  const auto rest = w.dim() == 2 ? w.size(1) : 1;
+  return w.reshape({n_heads, 3, head_dim, rest}).permute({1, 0, 2, 3}).reshape(w.sizes()).contiguous();
+}
+torch::Tensor qkv_to_neox(const torch::Tensor& w, std::int64_t n_heads, std::int64_t head_dim) {
+  const auto rest = w.dim() == 2 ? w.size(1) : 1;
+  return w.reshape({3, n_heads, head_dim, rest}).permute({1, 0, 2, 3}).reshape(w.sizes()).contiguous();
+}
+
+void load_layer(LayerWeights& lw, const HfReader& get, const io::ModelConfig& c, const std::string& p) {
+  switch (c.family) {
+    case Family::Gpt2:
+      assign(lw.norm_attn_w, get(p + "ln_1.weight"));
+      assign(lw.norm_attn_b, get(p + "ln_1.bias"));
+      assign(lw.wqkv, get(p + "attn.c_attn.weight").t());
+      assign(lw.bqkv, get(p + "attn.c_attn.bias"));
+      assign(lw.wo, get(p + "attn.c_proj.weight").t());
+      assign(lw.bo, get(p + "attn.c_proj.bias"));
+      assign(lw.norm_mlp_w, get(p + "ln_2.weight"));
+      assign(lw.norm_mlp_b, get(p + "ln_2.bias"));
+      assign(lw.w_in, get(p + "mlp.c_fc.weight").t());
+      assign(lw.b_in, get(p + "mlp.c_fc.bias"));
+      assign(lw.w_out, get(p + "mlp.c_proj.weight").t());
+      assign(lw.b_out, get(p + "mlp.c_proj.bias"));
+      return;
+    case Family::GptNeox:
+      assign(lw.norm_attn_w, get(p + "input_layernorm.weight"));
+      assign(lw.norm_attn_b, get(p + "input_layernorm.bias"));
+      assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
+      assign(lw.norm_mlp_b, get(p + "post_attention_layernorm.bias"));
+      assign(lw.wqkv, neox_to_qkv(get(p + "attention.query_key_value.weight"), c.n_heads, c.head_dim));
+      if (c.qkv_bias) assign(lw.bqkv, neox_to_qkv(get(p + "attention.query_key_value.bias"), c.n_heads, c.head_dim));
+      assign(lw.wo, get(p + "attention.dense.weight"));
+      if (c.out_bias) assign(lw.bo, get(p + "attention.dense.bias"));
+      assign(lw.w_in, get(p + "mlp.dense_h_to_4h.weight"));
+      assign(lw.b_in, get(p + "mlp.dense_h_to_4h.bias"));
+      assign(lw.w_out, get(p + "mlp.dense_4h_to_h.weight"));
+      assign(lw.b_out, get(p + "mlp.dense_4h_to_h.bias"));
+      return;
+    default:
+      break;
+  }
+  const std::string a = p + "self_attn.";
+  assign(lw.wqkv, torch::cat({get(a + "q_proj.weight"), get(a + "k_proj.weight"), get(a + "v_proj.weight")}, 0));
+  if (c.qkv_bias) assign(lw.bqkv, torch::cat({get(a + "q_proj.bias"), get(a + "k_proj.bias"), get(a + "v_proj.bias")}, 0));
+  assign(lw.wo, get(a + "o_proj.weight"));
+  if (c.out_bias) assign(lw.bo, get(a + "o_proj.bias"));
+  const std::string m = p + "mlp.";
+  assign(lw.w_in, torch::cat({get(m + "gate_proj.weight"), get(m + "up_proj.weight")}, 0));
+  if (c.mlp_bias) assign(lw.b_in, torch::cat({get(m + "gate_proj.bias"), get(m + "up_proj.bias")}, 0));
+  assign(lw.w_out, get(m + "down_proj.weight"));
+  if (c.mlp_bias) assign(lw.b_out, get(m + "down_proj.bias"));
+  if (c.family == Family::Olmo2) {
+    assign(lw.q_norm_w, get(a + "q_norm.weight"));
+    assign(lw.k_norm_w, get(a + "k_norm.weight"));
+    assign(lw.norm_post_attn_w, get(p + "post_attention_layernorm.weight"));
+    assign(lw.norm_post_mlp_w, get(p + "post_feedforward_layernorm.weight"));
+    return;
+  }
+  assign(lw.norm_attn_w, get(p + "input_layernorm.weight"));
+  if (c.family == Family::Gemma2) {
+    assign(lw.norm_post_attn_w, get(p + "post_attention_layernorm.weight"));
+    assign(lw.norm_mlp_w, get(p + "pre_feedforward_layernorm.weight"));
+    assign(lw.norm_post_mlp_w, get(p + "post_feedforward_layernorm.weight"));
+    return;
+  }
+  assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
+}
+
+std::string layer_prefix(const io::ModelConfig& c, std::size_t i) {
+  return hf_prefix(c.family) + (c.family == Family::Gpt2 ? "h." : "layers.") + std::to_string(i) + ".";
+}
+
+std::string final_norm_name(Family f) {
+  return hf_prefix(f) + (f == Family::Gpt2 ? "ln_f" : f == Family::GptNeox ? "final_layer_norm" : "norm");
+}
+
+std::string embed_name(Family f) {
+  return hf_prefix(f) + (f == Family::Gpt2 ? "wte" : f == Family::GptNeox ? "embed_in" : "embed_tokens") + ".weight";
+}
+
+}  // namespace
+
+Transformer load_transformer(const io::WeightStore& weights, const io::ModelConfig& c, torch::Dtype dtype,
+                             torch::Device device) {
+  Transformer model(c, dtype, device);
+  torch::NoGradGuard no_grad;
+  const HfReader get(weights, c);
+  assign(model->embed, get(embed_name(c.family)));
+  if (c.family == Family::Gpt2) assign(model->pos_embed, get(hf_prefix(c.family) + "wpe.weight"));
+  for (std::size_t i = 0; i < model->layers.size(); ++i) load_layer(model->layers[i], get, c, layer_prefix(c, i));
+  assign(model->final_norm_w, get(final_norm_name(c.family) + ".weight"));
+  if (model->final_norm_b.defined()) assign(model->final_norm_b, get(final_norm_name(c.family) + ".bias"));
+  if (model->lm_head.defined()) assign(model->lm_head, get(hf_lm_head_name(c.family)));
+  return model;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> to_hf_tensors(const TransformerImpl& model) {
+  const auto& c = model.config();
+  std::map<std::string, torch::Tensor> out;
+  const auto put = [&](const std::string& name, const torch::Tensor& t) {
+    out[name] = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  };
+  put(embed_name(c.family), model.embed);
+  if (model.pos_embed.defined()) put(hf_prefix(c.family) + "wpe.weight", model.pos_embed);
+  const auto qd = c.n_heads * c.head_dim;
+  const auto kvd = c.n_kv_heads * c.head_dim;
+  const auto ff = c.intermediate_size;
+  for (std::size_t i = 0; i < model.layers.size(); ++i) {
+    const auto& lw = model.layers[i];
+    const std::string p = layer_prefix(c, i);
+    if (c.family == Family::Gpt2) {
+      put(p + "ln_1.weight", lw.norm_attn_w);
+      put(p + "ln_1.bias", lw.norm_attn_b);
+      put(p + "attn.c_attn.weight", lw.wqkv.t());
+      put(p + "attn.c_attn.bias", lw.bqkv);
+      put(p + "attn.c_proj.weight", lw.wo.t());
+      put(p + "attn.c_proj.bias", lw.bo);
+      put(p + "ln_2.weight", lw.norm_mlp_w);
+      put(p + "ln_2.bias", lw.norm_mlp_b);
+      put(p + "mlp.c_fc.weight", lw.w_in.t());
+      put(p + "mlp.c_fc.bias", lw.b_in);
+      put(p + "mlp.c_proj.weight", lw.w_out.t());
+      put(p + "mlp.c_proj.bias", lw.b_out);
+      continue;
+    }
+    if (c.family == Family::GptNeox) {
+      put(p + "input_layernorm.weight", lw.norm_attn_w);
+      put(p + "input_layernorm.bias", lw.norm_attn_b);
+      put(p + "post_attention_layernorm.weight", lw.norm_mlp_w);
+      put(p + "post_attention_layernorm.bias", lw.norm_mlp_b);
+      put(p + "attention.query_key_value.weight", qkv_to_neox(lw.wqkv, c.n_heads, c.head_dim));
+      if (c.qkv_bias) put(p + "attention.query_key_value.bias", qkv_to_neox(lw.bqkv, c.n_heads, c.head_dim));
+      put(p + "attention.dense.weight", lw.wo);
+      if (c.out_bias) put(p + "attention.dense.bias", lw.bo);
+      put(p + "mlp.dense_h_to_4h.weight", lw.w_in);
+      put(p + "mlp.dense_h_to_4h.bias", lw.b_in);
+      put(p + "mlp.dense_4h_to_h.weight", lw.w_out);
+      put(p + "mlp.dense_4h_to_h.bias", lw.b_out);
+      continue;
+    }
+    const std::string a = p + "self_attn.";
+    put(a + "q_proj.weight", lw.wqkv.narrow(0, 0, qd));
+    put(a + "k_proj.weight", lw.wqkv.narrow(0, qd, kvd));
+    put(a + "v_proj.weight", lw.wqkv.narrow(0, qd + kvd, kvd));
+    if (c.qkv_bias) {
+      put(a + "q_proj.bias", lw.bqkv.narrow(0, 0, qd));
+      put(a + "k_proj.bias", lw.bqkv.narrow(0, qd, kvd));
+      put(a + "v_proj.bias", lw.bqkv.narrow(0, qd + kvd, kvd));
+    }
+    put(a + "o_proj.weight", lw.wo);
+    if (c.out_bias) put(a + "o_proj.bias", lw.bo);
+    put(p + "mlp.gate_proj.weight", lw.w_in.narrow(0, 0, ff));
+    put(p + "mlp.up_proj.weight", lw.w_in.narrow(0, ff, ff));
+    if (c.mlp_bias) {
+      put(p + "mlp.gate_proj.bias", lw.b_in.narrow(0, 0, ff));
+      put(p + "mlp.up_proj.bias", lw.b_in.narrow(0, ff, ff));
+    }
+    put(p + "mlp.down_proj.weight", lw.w_out);
+    if (c.mlp_bias) put(p + "mlp.down_proj.bias", lw.b_out);
+    if (c.family == Family::Olmo2) {
+      put(a + "q_norm.weight", lw.q_norm_w);
+      put(a + "k_norm.weight", lw.k_norm_w);
+      put(p + "post_attention_layernorm.weight", lw.norm_post_attn_w);
+      put(p + "post_feedforward_layernorm.weight", lw.norm_post_mlp_w);
+      continue;
+    }
+    put(p + "input_layernorm.weight", lw.norm_attn_w);
+    if (c.family == Family::Gemma2) {
+      put(p + "post_attention_layernorm.weight", lw.norm_post_attn_w);
+      put(p + "pre_feedforward_layernorm.weight", lw.norm_mlp_w);
+      put(p + "post_feedforward_layernorm.weight", lw.norm_post_mlp_w);
+    } else {
+      put(p + "post_attention_layernorm.weight", lw.norm_mlp_w);
+    }
+  }
+  put(final_norm_name(c.family) + ".weight", model.final_norm_w);
+  if (model.final_norm_b.defined()) put(final_norm_name(c.family) + ".bias", model.final_norm_b);
+  if (model.lm_head.defined()) put(hf_lm_head_name(c.family), model.lm_head);
+  std::vector<std::pair<std::string, torch::Tensor>> ordered;
+  for (const auto& spec : hf_param_specs(c)) {
+    IBZOO_CHECK(out.count(spec.name), "no tensor for " << spec.name);
+    ordered.emplace_back(spec.name, out.at(spec.name));
+  }
+  return ordered;
+}
+
+}  // namespace ibzoo::models

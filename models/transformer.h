@@ -1,0 +1,100 @@
+// The one decoder-only transformer of ibzoo, in libtorch: a shared block whose
+// per-family switches (norm kind, fused-QKV layout, rotary fraction, parallel or
+// sequential residual, post-sublayer norms, q/k norms, gated MLP, softcaps, sliding
+// windows) come from io::ModelConfig. Used only inside models/ (Model wraps it for
+// the rest of ibzoo) and by the trainer, so it runs with autograd too: forward()
+// sets no inference guard itself.
+//
+// Internal layout (not the HF one; load_transformer maps HF tensors onto it):
+//   embed [V, d], pos_embed [P, d] (learned positions only), final_norm_{w,b},
+//   lm_head [V, d] (absent when tied), and per layer:
+//   norm_attn_{w,b}   norm before attention (absent for OLMo2)
+//   wqkv [(H + 2 KV) hd, d], bqkv    q rows, then k rows, then v rows, head-major
+//   q_norm_w [H hd], k_norm_w [KV hd]          (OLMo2)
+//   wo [d, H hd], bo
+//   norm_post_attn_w  norm of the attention output before the residual (OLMo2, Gemma2)
+//   norm_mlp_{w,b}    norm before the MLP (absent for OLMo2)
+//   norm_post_mlp_w   norm of the MLP output before the residual (OLMo2, Gemma2)
+//   w_in [ff, d] or [2 ff, d] (gated: gate rows, then up rows), b_in; w_out [d, ff], b_out
+#pragma once
+
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <vector>
+
+namespace ibzoo::models {
+
+struct LayerWeights {
+  torch::Tensor norm_attn_w, norm_attn_b;
+  torch::Tensor wqkv, bqkv;
+  torch::Tensor q_norm_w, k_norm_w;
+  torch::Tensor wo, bo;
+  torch::Tensor norm_post_attn_w;
+  torch::Tensor norm_mlp_w, norm_mlp_b;
+  torch::Tensor norm_post_mlp_w;
+  torch::Tensor w_in, b_in, w_out, b_out;
+};
+
+// Called with (layer_idx, hidden [B, T, d]) for layer_idx = 0 (embeddings) .. L
+// (after the final norm, or the raw last block output when final_norm is false).
+// The tensor is only valid during the call.
+using LayerCallback = std::function<void(int layer_idx, const torch::Tensor& hidden)>;
+
+struct ForwardOptions {
+  bool final_norm = true;   // index L: after the final norm (HF) or the raw last block
+  bool want_logits = false; // compute the LM head (float32 [B, T, V]); else skipped
+};
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  // Parameters are allocated uninitialised (zeros) in `dtype` on `device`.
+  TransformerImpl(io::ModelConfig config, torch::Dtype dtype, torch::Device device);
+
+  // ids: int64 [B, T], right-padded; lengths[b] <= T valid tokens of row b
+  // (positions restart at 0 in every row; padding is never attended to).
+  // Returns logits (float32 [B, T, V]) if options.want_logits, else an undefined tensor.
+  torch::Tensor forward(const torch::Tensor& ids, const std::vector<std::int64_t>& lengths,
+                        const LayerCallback& on_layer, const ForwardOptions& options) const;
+
+  const io::ModelConfig& config() const { return config_; }
+  torch::Dtype dtype() const { return dtype_; }
+  torch::Device device() const { return device_; }
+  std::int64_t n_parameters() const;  // the model's (tied head counted once)
+
+  // Exposed for the loader and the trainer.
+  torch::Tensor embed, pos_embed, final_norm_w, final_norm_b, lm_head;
+  std::vector<LayerWeights> layers;
+
+ private:
+  torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const;
+  torch::Tensor attention(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
+                          const torch::Tensor& sin, const torch::Tensor& mask) const;
+  torch::Tensor mlp(const torch::Tensor& x, const LayerWeights& lw) const;
+  torch::Tensor block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
+                      const torch::Tensor& sin, const torch::Tensor& full_mask,
+                      const torch::Tensor& sliding_mask) const;
+
+  io::ModelConfig config_;
+  torch::Dtype dtype_;
+  torch::Device device_;
+};
+TORCH_MODULE(Transformer);
+
+// Builds the model and copies every weight from `weights` (any of F32/F16/BF16)
+// into `dtype` on `device`. Throws ModelError naming the directory and the tensor
+// when one is missing or has the wrong shape.
+Transformer load_transformer(const io::WeightStore& weights, const io::ModelConfig& config, torch::Dtype dtype,
+                             torch::Device device);
+
+// Inverse of the loader: the HF tensors (float32, CPU, contiguous) in
+// hf_param_specs order, for writing a trained model with io::write_safetensors.
+std::vector<std::pair<std::string, torch::Tensor>> to_hf_tensors(const TransformerImpl& model);
+
+// Rotary tables cos, sin: float32 [B, T, rotary_dims] for int64 positions [B, T].
+std::pair<torch::Tensor, torch::Tensor> rotary_tables(const io::ModelConfig& config, const torch::Tensor& positions);
+
+}  // namespace ibzoo::models
