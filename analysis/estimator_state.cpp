@@ -16,7 +16,7 @@
 namespace ibzoo::analysis {
 namespace {
 
-constexpr std::int64_t kChunkRows = 256;
+constexpr std::int64_t kChunkRows = 960;  // a multiple of the assigner's panel height
 // Poisson(1) cumulative probabilities, built from e^-1 with + and * only (portable).
 constexpr double kExpMinusOne = 0.36787944117144233;
 

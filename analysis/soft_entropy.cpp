@@ -16,6 +16,7 @@ namespace ibzoo::analysis {
 namespace {
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+constexpr std::int64_t kPanelRows = 240;
 
 template <typename T>
 double entropy_impl(std::span<const T> mass) {
@@ -46,22 +47,35 @@ SoftAssigner::SoftAssigner(ReferencePoints points, double eps) : points_(std::mo
 void SoftAssigner::assign(const float* z, std::int64_t n_rows, float* p, std::int64_t row_offset) const {
   const auto m = static_cast<Eigen::Index>(points_.n_points);
   const auto d = static_cast<Eigen::Index>(points_.dim);
-  const auto n = static_cast<Eigen::Index>(n_rows);
-  if (n == 0) return;
-  const Eigen::Map<const RowMatrixF> zs(z, n, d);
   const Eigen::Map<const RowMatrixF> w(w_scaled_.data(), m, d);
-  Eigen::Map<RowMatrixF> scores(p, n, m);
-  scores.noalias() = zs * w.transpose();  // (z . w_j) / eps, before dividing by |z|
-  for (Eigen::Index r = 0; r < n; ++r) {
-    const float norm = zs.row(r).norm();
-    if (!(norm > 0.0F) || !std::isfinite(norm)) {
-      throw CorruptDataError("representation row " + std::to_string(row_offset + r) + " has norm " +
-                             std::to_string(norm) + ", expected a finite non-zero vector (NaN/Inf activations?)");
+  // Every product has exactly kPanelRows rows (a multiple of every Eigen
+  // micro-panel height), the tail zero-padded: each row then takes the same
+  // kernel path and gets the same bits wherever it sits in a batch.
+  RowMatrixF pad;
+  RowMatrixF pad_scores;
+  for (std::int64_t begin = 0; begin < n_rows; begin += kPanelRows) {
+    const auto rows = static_cast<Eigen::Index>(std::min(kPanelRows, n_rows - begin));
+    const Eigen::Map<const RowMatrixF> zs(z + begin * d, rows, d);
+    Eigen::Map<RowMatrixF> scores(p + begin * m, rows, m);
+    if (rows == kPanelRows) {
+      scores.noalias() = zs * w.transpose();  // (z . w_j) / eps, before dividing by |z|
+    } else {
+      pad.setZero(kPanelRows, d);
+      pad.topRows(rows) = zs;
+      pad_scores.noalias() = pad * w.transpose();
+      scores = pad_scores.topRows(rows);
     }
-    auto row = scores.row(r).array();
-    row *= 1.0F / norm;
-    row = (row - row.maxCoeff()).exp();
-    row *= 1.0F / row.sum();
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const float norm = zs.row(r).norm();
+      if (!(norm > 0.0F) || !std::isfinite(norm)) {
+        throw CorruptDataError("representation row " + std::to_string(row_offset + begin + r) + " has norm " +
+                               std::to_string(norm) + ", expected a finite non-zero vector (NaN/Inf activations?)");
+      }
+      auto row = scores.row(r).array();
+      row *= 1.0F / norm;
+      row = (row - row.maxCoeff()).exp();
+      row *= 1.0F / row.sum();
+    }
   }
 }
 

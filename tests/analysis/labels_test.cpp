@@ -1,0 +1,117 @@
+#include "analysis/error.h"
+#include "analysis/labels.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace ibzoo::analysis {
+namespace {
+
+Corpus two_docs() {
+  // doc 10: 1 2 3 1 2 3 1 2 (len 8); doc 20: 5 1 2 3 (len 4)
+  return Corpus{{1, 2, 3, 1, 2, 3, 1, 2, 5, 1, 2, 3}, {0, 8, 12}, {10, 20}};
+}
+
+TEST(LabelsTest, PositionsCoverOnlyIndicesWhereEveryOrderIsDefined) {
+  const Corpus c = two_docs();
+  const Positions p2 = ngram_positions(c, 2);  // i = 1 .. len-3
+  EXPECT_EQ(p2.token_idx, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 9}));
+  EXPECT_EQ(p2.doc_ids, (std::vector<std::int64_t>{10, 10, 10, 10, 10, 20}));
+  const Positions p4 = ngram_positions(c, 4);  // doc 10: i = 3 .. 3; doc 20: none
+  EXPECT_EQ(p4.token_idx, (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(ngram_positions(c, 1).size(), 7 + 3);
+}
+
+TEST(LabelsTest, NgramLabelsMatchNaiveTupleMap) {
+  const Corpus c = two_docs();
+  const Positions pos = ngram_positions(c, 2);
+  for (const auto dir : {NgramDirection::kInput, NgramDirection::kOutput}) {
+    for (int order = 1; order <= 2; ++order) {
+      const LabelSet set = ngram_label_set("x", c, pos, order, dir);
+      std::map<std::vector<std::int64_t>, int> count;
+      std::vector<std::vector<std::int64_t>> tuples;
+      for (const std::int64_t i : pos.token_idx) {
+        std::vector<std::int64_t> t;
+        for (int k = 0; k < order; ++k) t.push_back(c.tokens[dir == NgramDirection::kInput ? i - order + 1 + k : i + 1 + k]);
+        ++count[t];
+        tuples.push_back(t);
+      }
+      for (std::size_t a = 0; a < tuples.size(); ++a) {
+        const int n = count[tuples[a]];
+        if (n == 1) {
+          EXPECT_EQ(set.ids[a], kSingleton);
+        }
+        if (n >= 2) {
+          ASSERT_GE(set.ids[a], 0);
+          EXPECT_EQ(set.row_counts[static_cast<std::size_t>(set.ids[a])], n);
+        }
+        for (std::size_t b = 0; b < tuples.size(); ++b) {
+          if (n >= 2) {
+            EXPECT_EQ(set.ids[a] == set.ids[b], tuples[a] == tuples[b]);
+          }
+        }
+      }
+      EXPECT_EQ(set.n_labels, static_cast<std::int64_t>(count.size()));
+    }
+  }
+}
+
+TEST(LabelsTest, TuplesAreComparedExactlyEvenForHugeTokenIds) {
+  // These two rows would collide under radix packing with V = 2^32 in 64 bits.
+  const std::int64_t big = std::int64_t{1} << 40;
+  const std::vector<std::int64_t> rows = {1, big, 1, big, 1, big + 1, 2, 0};
+  const LabelSet set = label_set_from_rows("r", rows, 4, 2);
+  EXPECT_GE(set.ids[0], 0);
+  EXPECT_EQ(set.ids[0], set.ids[1]);
+  EXPECT_EQ(set.ids[2], kSingleton);
+  EXPECT_EQ(set.ids[3], kSingleton);
+}
+
+TEST(LabelsTest, MinCountDropsRareLabels) {
+  const std::vector<std::int64_t> v = {1, 1, 1, 2, 2, 3};
+  const LabelSet set = label_set_from_rows("v", v, 6, 1, 3);
+  EXPECT_EQ(set.ids, (std::vector<std::int32_t>{0, 0, 0, kDropped, kDropped, kDropped}));
+  EXPECT_EQ(set.n_dropped_labels, 2);
+  EXPECT_EQ(set.n_singletons, 0);
+}
+
+TEST(LabelsTest, ShuffleKeepsEachDocumentsMultisetAndIsSplitIndependent) {
+  std::vector<std::int64_t> v;
+  std::vector<std::int64_t> docs;
+  for (int i = 0; i < 200; ++i) {
+    v.push_back(i % 7);
+    docs.push_back(i / 50);
+  }
+  const LabelSet set = label_set_from_rows("v", v, 200, 1);
+  const LabelSet null = shuffle_within_documents(set, docs, 5, "v#null");
+  EXPECT_EQ(null.row_counts, set.row_counts);
+  EXPECT_NE(null.ids, set.ids);
+  for (int d = 0; d < 4; ++d) {
+    std::vector<std::int32_t> a(set.ids.begin() + d * 50, set.ids.begin() + d * 50 + 50);
+    std::vector<std::int32_t> b(null.ids.begin() + d * 50, null.ids.begin() + d * 50 + 50);
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    EXPECT_EQ(a, b);
+  }
+  // Shuffling only document 2's positions gives the same permutation there.
+  const LabelSet part = label_set_from_rows("v", std::span(v).subspan(100, 50), 50, 1);
+  const LabelSet part_null = shuffle_within_documents(part, std::span(docs).subspan(100, 50), 5, "p");
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(part_null.ids[i] == part_null.ids[0], null.ids[100 + i] == null.ids[100]);
+}
+
+TEST(LabelsTest, BadInputsAreNamed) {
+  const std::vector<std::int64_t> v = {1, 2, 3};
+  try {
+    label_set_from_rows("tok", v, 2, 1);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("'tok'"), std::string::npos);
+  }
+  EXPECT_THROW(label_set_from_rows("tok", v, 3, 1, 0), UsageError);
+  EXPECT_THROW(ngram_positions(Corpus{{1, 2}, {0, 3}, {0}}, 1), CorruptDataError);
+  EXPECT_THROW(ngram_positions(two_docs(), 0), UsageError);
+}
+
+}  // namespace
+}  // namespace ibzoo::analysis
