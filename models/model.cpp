@@ -6,6 +6,8 @@
 #include "io/safetensors.h"
 #include "models/transformer.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -17,6 +19,16 @@ struct Model::Impl {
   io::ModelConfig config;
   Transformer module{nullptr};
 };
+
+bool dtype_supported(Device device, DType dtype) {
+#if TORCH_VERSION_MAJOR < 2
+  return !(device == Device::Cpu && dtype == DType::Float16);
+#else
+  (void)device;
+  (void)dtype;
+  return true;
+#endif
+}
 
 std::string device_name(Device device) { return device == Device::Cuda ? "cuda" : "cpu"; }
 
@@ -95,6 +107,10 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
   impl->dir = dir;
   impl->options = options;
   impl->config = io::read_model_config(dir);
+  if (!dtype_supported(options.device, options.dtype)) {
+    throw ModelError(dir.string() + ": float16 on CPU is not supported by this libtorch (" + TORCH_VERSION +
+                     "; needs torch >= 2); use --dtype bfloat16 or float32, or --device cuda");
+  }
   if (options.threads > 0) torch::set_num_threads(options.threads);
   torch::Device device(torch::kCPU);
   if (options.device == Device::Cuda) {

@@ -282,7 +282,9 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
   }
   if (c.sliding_window) {
     const auto window = (qi - kj).lt(*c.sliding_window);
-    sliding_mask = (full_mask.defined() ? full_mask : causal.view({1, 1, t, t})).logical_and(window);
+    // The diagonal keeps padded queries far past their row's end from having no
+    // visible key at all (a NaN row would leak into valid rows through 0 * NaN).
+    sliding_mask = (full_mask.defined() ? full_mask : causal.view({1, 1, t, t})).logical_and(window).logical_or(qi.eq(kj));
   }
 
   if (on_layer) on_layer(0, x);
