@@ -28,27 +28,42 @@ YAML::Node load_yaml(const fs::path& path) {
   }
 }
 
-// --run-dir, else the manifest's run_dir (relative to the manifest's directory).
+// --run-dir, else the manifest's run_dir (default runs/<study>), relative to the manifest's
+// directory, as `ibzoo run` resolves it.
 fs::path resolve_run_dir(const po::variables_map& vm, const YAML::Node& manifest, const fs::path& path_manifest) {
-  if (vm.count("run-dir")) return fs::absolute(vm["run-dir"].as<std::string>()).lexically_normal();
-  const auto node = manifest["run_dir"];
-  if (!node || !node.IsScalar()) {
-    throw UsageError("manifest " + path_manifest.string() + " has no run_dir; pass --run-dir DIR");
+  if (vm.count("run-dir")) return fs::weakly_canonical(fs::absolute(vm["run-dir"].as<std::string>()));
+  const auto run_dir = manifest["run_dir"];
+  const auto study = manifest["study"];
+  fs::path path;
+  if (run_dir && run_dir.IsScalar()) {
+    path = run_dir.Scalar();
+  } else if (study && study.IsScalar()) {
+    path = fs::path("runs") / study.Scalar();
+  } else {
+    throw UsageError("manifest " + path_manifest.string() + " names neither run_dir nor study; pass --run-dir DIR");
   }
-  return (path_manifest.parent_path() / node.Scalar()).lexically_normal();
+  return fs::weakly_canonical(path.is_absolute() ? path : path_manifest.parent_path() / path);
 }
 
 // The plan comes from `ibzoo plan --json`, run by this same executable, so that
 // submission and the jobs agree on the items and their order.
-std::vector<std::string> plan_item_ids(const fs::path& self, const fs::path& path_manifest, const fs::path& path_run) {
+nlohmann::json plan_json(const fs::path& self, const fs::path& path_manifest, const fs::path& path_run) {
   const auto r = run_process({self.string(), "plan", path_manifest.string(), "--run-dir", path_run.string(), "--json"});
   if (r.exit_code != 0) {
     throw Error("`ibzoo plan " + path_manifest.string() + " --json` failed (exit " + std::to_string(r.exit_code) +
                 "): " + r.err);
   }
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("`ibzoo plan --json` printed no JSON (") + e.what() + ")");
+  }
+}
+
+std::vector<std::string> item_ids(const nlohmann::json& plan) {
   std::vector<std::string> ids;
   try {
-    for (const auto& item : nlohmann::json::parse(r.out).at("items")) ids.push_back(item.at("id").get<std::string>());
+    for (const auto& item : plan.at("items")) ids.push_back(item.at("id").get<std::string>());
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("`ibzoo plan --json` printed an unexpected plan (") + e.what() + ")");
   }
@@ -79,7 +94,13 @@ int run_submit(const std::vector<std::string>& args) {
   opt.path_run = resolve_run_dir(*vm, manifest, path_manifest);
   opt.config = section.config;
   opt.dry_run = vm->count("dry-run") > 0;
-  opt.item_ids = plan_item_ids(opt.path_ibzoo, opt.path_manifest, opt.path_run);
+  const auto plan = plan_json(opt.path_ibzoo, opt.path_manifest, opt.path_run);
+  opt.item_ids = item_ids(plan);
+  if (!opt.dry_run) {
+    // `ibzoo status` reads the plan from the run directory before any job has started.
+    fs::create_directories(opt.path_run);
+    io::write_file_atomic(opt.path_run / "plan.json", plan.dump(2) + "\n");
+  }
 
   const auto result = submit(opt);
   if (opt.dry_run) std::cout << result.dry_run_text;

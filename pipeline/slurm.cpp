@@ -4,6 +4,7 @@
 
 #include "analysis/error.h"
 #include "io/fs.h"
+#include "io/log.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -30,6 +31,8 @@ extern char** environ;
 namespace ibzoo::pipeline {
 
 namespace fs = std::filesystem;
+
+constexpr int kSlurmDefaultMaxArraySize = 1001;  // Slurm's own default
 
 // ---------------------------------------------------------------------------------------
 // Parsing the manifest's slurm: section
@@ -690,9 +693,15 @@ SubmitResult submit(const SubmitOptions& opt) {
   SubmitResult result;
   result.n_slices = count_slices(opt.item_ids.size(), opt.config.items_per_task);
   result.max_array_size = opt.config.max_array_size;
-  if (result.max_array_size <= 0 || !opt.dry_run) {
+  try {
     const int cluster = cluster_max_array_size();
     result.max_array_size = result.max_array_size > 0 ? std::min(result.max_array_size, cluster) : cluster;
+  } catch (const Error& e) {
+    // A dry run may be made away from the cluster: fall back to the manifest or Slurm's default.
+    if (!opt.dry_run) throw;
+    if (result.max_array_size <= 0) result.max_array_size = kSlurmDefaultMaxArraySize;
+    io::log_warn(std::string("submit --dry-run: cannot ask the cluster for MaxArraySize (") + e.what() +
+                 "); assuming " + std::to_string(result.max_array_size));
   }
   if (!opt.dry_run) check_no_active_jobs(opt.path_run);
 
