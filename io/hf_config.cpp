@@ -480,6 +480,9 @@ void write_model_config(const fs::path& dir, const ModelConfig& config, ConfigSp
 ModelConfig default_model_config(Family family, const ModelSizes& s) {
   json j;
   j["model_type"] = family_name(family);
+  for (const auto& f : kFamilies) {
+    if (f.family == family) j["architectures"] = {f.architecture};
+  }
   j["vocab_size"] = s.vocab_size;
   j["hidden_size"] = s.hidden_size;
   j["num_hidden_layers"] = s.n_layers;
