@@ -605,7 +605,18 @@ std::vector<std::string> cancel_jobs(const fs::path& path_run) {
   if (ids.empty()) return ids;
   std::vector<std::string> argv = {"scancel"};
   argv.insert(argv.end(), ids.begin(), ids.end());
-  run_slurm(argv);
+  const auto r = run_process(argv);
+  // scancel fails when some task of an array (or a job, in a race) has already ended; that is
+  // only an error if one of the jobs is still queued or running afterwards.
+  if (r.exit_code != 0) {
+    for (const auto& st : squeue_states(all)) {
+      const bool ours = to_cancel.count(st.job_id.substr(0, st.job_id.find('_'))) > 0;
+      if (ours && (st.state == "PENDING" || st.state == "RUNNING")) {
+        throw Error("'scancel " + join(ids, " ") + "' failed (exit " + std::to_string(r.exit_code) + "): " + r.err +
+                    "; job " + st.job_id + " is still " + st.state);
+      }
+    }
+  }
   return ids;
 }
 

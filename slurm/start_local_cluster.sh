@@ -48,8 +48,8 @@ if [ -f "$DIR/slurm.conf" ] && grep -qx "MaxArraySize=$max_array_size" "$DIR/slu
 fi
 # Anything half-started or stale from an earlier run in this DIR goes first.
 "$here/stop_local_cluster.sh" "$DIR" >/dev/null 2>&1 || true
-rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/munge"
-mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/munge"
+rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/munge" "$DIR/tmp"
+mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/munge" "$DIR/tmp"
 chmod 700 "$DIR/munge"
 
 # --- munge: its own key and socket -------------------------------------------------
@@ -97,6 +97,10 @@ MpiDefault=pmix
 SchedulerType=sched/backfill
 SchedulerParameters=bf_interval=1
 MaxArraySize=$max_array_size
+# Distinct job ids per cluster: per-job scratch names (e.g. PMIx's) must not collide when
+# several test clusters run side by side on this host.
+FirstJobId=$(( (RANDOM * 32768 + RANDOM) % 50000000 + 1000 ))
+TmpFS=$DIR/tmp
 MaxJobCount=10000
 ReturnToService=2
 JobRequeue=1

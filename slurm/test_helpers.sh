@@ -26,7 +26,9 @@ slurm_test_cleanup() {
   "$IBZOO_SOURCE_DIR/slurm/stop_local_cluster.sh" "$TMP/cluster" 2>/dev/null || true
   if [ "$rc" -ne 0 ]; then
     echo "--- job logs (test failed, rc $rc) ---" >&2
-    tail -n 30 "$TMP"/run/slurm/logs/* 2>/dev/null >&2 || true
+    for f in "$TMP"/run/slurm/logs/*; do
+      [ -f "$f" ] && { echo "== $f"; tail -n 20 "$f"; } >&2
+    done
     tail -n 20 "$TMP/cluster/log/slurmctld.log" >&2 || true
   fi
   rm -rf "$TMP"
