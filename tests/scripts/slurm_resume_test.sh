@@ -11,17 +11,13 @@ run="$TMP/run"
 
 "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" >"$TMP/submit.out"
 array=$(awk '$1 == "extract" { print $2; exit }' "$TMP/submit.out")
-# One task at a time, so that the cancel lands half-way.
+# Hold the tasks not started yet while the checks below run; then one task at a time,
+# so that the cancel lands half-way.
+scontrol hold "$array"
 scontrol update JobId="$array" ArrayTaskThrottle=1
 n_slices=$(slurm_test_json "$run/slurm/jobs.json" "j['submissions'][0]['n_slices']")
 n_items=$(slurm_test_json "$run/slurm/jobs.json" "j['submissions'][0]['n_items']")
 [ "$n_slices" -ge 3 ] || slurm_test_fail "the tiny manifest needs at least 3 slices for this test, has $n_slices"
-
-deadline=$((SECONDS + 60))
-until [ "$(slurm_test_n_done "$run")" -ge 1 ]; do
-  [ "$SECONDS" -lt "$deadline" ] || slurm_test_fail "no item finished within 60 s"
-  sleep 0.2
-done
 
 # A resubmission while the jobs are still queued is refused.
 if "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" 2>"$TMP/busy.err"; then
@@ -29,6 +25,13 @@ if "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" 2>"$TMP/busy.err"; then
 fi
 grep -q "still has queued or running jobs" "$TMP/busy.err" || { cat "$TMP/busy.err"; slurm_test_fail "wrong refusal message"; }
 grep -q "ibzoo cancel" "$TMP/busy.err" || slurm_test_fail "refusal does not say how to cancel"
+scontrol release "$array"
+
+deadline=$((SECONDS + 60))
+until [ "$(slurm_test_n_done "$run")" -ge 1 ]; do
+  [ "$SECONDS" -lt "$deadline" ] || slurm_test_fail "no item finished within 60 s"
+  sleep 0.2
+done
 
 "$IBZOO_BIN" cancel "$run" >"$TMP/cancel.out"
 grep -q "^cancelled $array\$" "$TMP/cancel.out" || { cat "$TMP/cancel.out"; slurm_test_fail "cancel did not cancel array $array"; }
