@@ -1,0 +1,33 @@
+// `ibzoo train ZOO_MANIFEST`: trains (or reuses) the demo model zoo described by a
+// zoo manifest (docs/DEMO.md); the work is stages::train_zoo.
+#include "io/log.h"
+#include "pipeline/command.h"
+#include "stages/train.h"
+
+#include <sstream>
+
+namespace {
+
+using ibzoo::pipeline::po::bool_switch;
+
+int run_train(const std::vector<std::string>& args) {
+  ibzoo::pipeline::CommandLine cli{"ibzoo train ZOO_MANIFEST [--force]", {}, {"manifest"}};
+  bool force = false;
+  cli.options.add_options()
+      ("force", bool_switch(&force), "retrain even when <out_dir>/zoo.json records the same zoo hash");
+  const auto vm = ibzoo::pipeline::parse_command_line(cli, args);
+  if (!vm) return 0;
+  const auto manifest = (*vm)["manifest"].as<std::string>();
+  const auto spec = ibzoo::stages::load_zoo_manifest(manifest);
+  const auto result = ibzoo::stages::train_zoo(spec, force);
+  std::ostringstream msg;
+  msg << "train: zoo " << spec.zoo << (result.cached ? " reused" : " trained") << ", " << result.models.size()
+      << " models; " << result.path_zoo_json.string();
+  ibzoo::io::log_info(msg.str());
+  return 0;
+}
+
+const bool kRegistered = ibzoo::pipeline::register_command(
+    {"train", "train (or reuse) the demo model zoo of a zoo manifest", run_train});
+
+}  // namespace
