@@ -20,6 +20,8 @@ struct Model::Impl {
   Transformer module{nullptr};
 };
 
+bool cuda_available() { return torch::cuda::is_available(); }
+
 bool dtype_supported(Device device, DType dtype) {
 #if TORCH_VERSION_MAJOR < 2
   return !(device == Device::Cpu && dtype == DType::Float16);

@@ -28,6 +28,9 @@ std::string dtype_name(DType dtype);
 Device parse_device(const std::string& name);
 DType parse_dtype(const std::string& name);
 
+// Whether torch sees a CUDA device (false for CPU-only builds).
+bool cuda_available();
+
 // float16 matrix products and norms on CPU need torch >= 2 (Debian ships 1.13).
 bool dtype_supported(Device device, DType dtype);
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -281,6 +282,35 @@ TEST(ModelTest, UnknownArchitectureAndBadTokenIdsAreModelErrors) {
     EXPECT_NE(std::string(e.what()).find("token id 5000"), std::string::npos) << e.what();
   }
   fs::remove_all(dir);
+}
+
+// On a GPU machine: bfloat16 on CUDA within 2e-2 of the float32 transformers
+// reference for every family. Without CUDA: the request is a clear ModelError.
+TEST(ModelTest, CudaBfloat16MatchesTheReferenceOrIsRefusedClearly) {
+  RunOptions o;
+  o.device = Device::Cuda;
+  o.dtype = DType::BFloat16;
+  if (!cuda_available()) {
+    try {
+      Model::load(kFixtures / "models" / "gpt2", o);
+      FAIL() << "cuda accepted without a device";
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find("no CUDA device"), std::string::npos) << e.what();
+    }
+    return;
+  }
+  for (const auto& family : kFamilies) {
+    const auto model = Model::load(kFixtures / "models" / family, o);
+    const auto ref = io::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
+    const auto ours = collect(*model, {ids_of(ref, "input_ids_11")});
+    const auto r = read_vec<float>(*ref.find("hidden_states_11"));
+    const auto per_layer = r.size() / ours.size();
+    for (std::size_t l = 0; l < ours.size(); ++l) {
+      const double err = rel_err(ours[l].data(), r.data() + l * per_layer, per_layer);
+      EXPECT_LT(err, 2e-2) << family << " layer " << l;
+      std::printf("cuda bf16 %-9s layer %zu rel err %.2e\n", family.c_str(), l, err);
+    }
+  }
 }
 
 TEST(ModelTest, LogSoftmaxRowsSumToOne) {
