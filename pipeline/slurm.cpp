@@ -318,15 +318,17 @@ std::vector<std::string> resource_lines(const SlurmConfig& c, JobKind kind) {
 }
 
 // Runs the step in the background so that the batch shell can catch Slurm's signals:
-// USR1 (time limit near) and TERM (cancel, preemption) go to the step as TERM, which lets
-// ibzoo finish its current write and exit non-zero. After USR1 an unfinished job requeues
-// itself; finished items are skipped on the next attempt.
+// USR1 (time limit near) and TERM (cancel, preemption) go to the launcher as USR1, which
+// srun and mpirun pass on to every rank without ending the step (a TERM to srun cancels
+// the step and SIGKILLs the ranks after KillWait); ibzoo then finishes its current item and
+// exits non-zero. After USR1 an unfinished job requeues itself; finished items are skipped
+// on the next attempt.
 const char* const kSignalBlock = R"(child=0
 requeue=0
 forward() {
-  echo "ibzoo job ${SLURM_JOB_ID}: caught SIG$1; asking the step to finish its current write" >&2
+  echo "ibzoo job ${SLURM_JOB_ID}: caught SIG$1; asking the step to finish its current item" >&2
   if [ "$1" = USR1 ]; then requeue=1; fi
-  if [ "$child" -ne 0 ]; then kill -TERM "$child" 2>/dev/null || true; fi
+  if [ "$child" -ne 0 ]; then kill -USR1 "$child" 2>/dev/null || true; fi
 }
 trap 'forward USR1' USR1
 trap 'forward TERM' TERM

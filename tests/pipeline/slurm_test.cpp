@@ -336,9 +336,9 @@ TEST(SlurmScriptTest, ExtractScriptRunsItsSliceOfThePlan) {
   EXPECT_FALSE(fs::exists(job.root() / "scontrol.args"));
 }
 
-// USR1 (time limit near): the step gets TERM, finishes its write, and the job requeues itself.
+// USR1 (time limit near): the step gets USR1, finishes its item, and the job requeues itself.
 TEST(SlurmScriptTest, TimeLimitSignalIsForwardedAndTheJobRequeuesItself) {
-  FakeJob job("trap 'echo wrote-last-item > \"$(dirname \"$0\")/../finished\"; exit 3' TERM\n"
+  FakeJob job("trap 'echo wrote-last-item > \"$(dirname \"$0\")/../finished\"; exit 3' USR1\n"
               "touch \"$(dirname \"$0\")/../started\"\nwhile true; do sleep 0.05; done\n");
   const auto r = job.run("USR1");
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
@@ -347,9 +347,9 @@ TEST(SlurmScriptTest, TimeLimitSignalIsForwardedAndTheJobRequeuesItself) {
   EXPECT_NE(r.err.find("caught SIGUSR1"), std::string::npos) << r.err;
 }
 
-// TERM (scancel, preemption): forwarded too, but the job does not requeue itself.
+// TERM (scancel, preemption): forwarded as USR1 too, but the job does not requeue itself.
 TEST(SlurmScriptTest, CancelSignalIsForwardedWithoutRequeue) {
-  FakeJob job("trap 'touch \"$(dirname \"$0\")/../finished\"; exit 4' TERM\n"
+  FakeJob job("trap 'touch \"$(dirname \"$0\")/../finished\"; exit 4' USR1\n"
               "touch \"$(dirname \"$0\")/../started\"\nwhile true; do sleep 0.05; done\n");
   const auto r = job.run("TERM");
   EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
