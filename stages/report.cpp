@@ -1,0 +1,464 @@
+// Report stage: metrics + regress outputs -> gnuplot figures and one self-contained
+// index.html. The last stage; it only reads results and writes <run>/report/.
+#include "stages/report.h"
+
+#include "analysis/dynamics.h"
+#include "analysis/error.h"
+#include "analysis/regression.h"
+#include "io/csv.h"
+#include "io/fs.h"
+#include "io/log.h"
+#include "io/metrics_csv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace ibzoo::stages {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string base64(const std::string& data) {
+  static constexpr char kTable[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < data.size(); i += 3) {
+    const auto b0 = static_cast<unsigned char>(data[i]);
+    const auto b1 = i + 1 < data.size() ? static_cast<unsigned char>(data[i + 1]) : 0u;
+    const auto b2 = i + 2 < data.size() ? static_cast<unsigned char>(data[i + 2]) : 0u;
+    const unsigned v = (static_cast<unsigned>(b0) << 16) | (static_cast<unsigned>(b1) << 8) | b2;
+    out += kTable[(v >> 18) & 63];
+    out += kTable[(v >> 12) & 63];
+    out += i + 1 < data.size() ? kTable[(v >> 6) & 63] : '=';
+    out += i + 2 < data.size() ? kTable[v & 63] : '=';
+  }
+  return out;
+}
+
+// gnuplot string literal in single quotes ('' escapes a quote).
+std::string gp_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// Data-file string field in double quotes (gnuplot reads "a b" as one column).
+std::string dat_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? '\'' : c;
+  return out + "\"";
+}
+
+std::string num(double v) { return std::isfinite(v) ? io::format_value(v) : "NaN"; }
+
+bool is_layer_index(const std::string& layer) {
+  return !layer.empty() && std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The metrics indexed for plotting.
+struct Metrics {
+  std::map<std::string, std::string> family;                          // model -> family
+  std::map<std::string, std::map<std::int64_t, std::string>> steps;   // model -> step -> checkpoint
+  // (model, checkpoint, layer, label_set, metric) -> value
+  std::map<std::tuple<std::string, std::string, std::string, std::string, std::string>, double> values;
+
+  double get(const std::string& model, const std::string& ckpt, const std::string& layer, const std::string& label,
+             const std::string& metric) const {
+    const auto it = values.find({model, ckpt, layer, label, metric});
+    return it == values.end() ? kNaN : it->second;
+  }
+  std::string final_checkpoint(const std::string& model) const { return steps.at(model).rbegin()->second; }
+};
+
+Metrics index_metrics(const std::vector<io::MetricRow>& rows) {
+  Metrics m;
+  for (const auto& r : rows) {
+    m.family[r.model] = r.family;
+    m.steps[r.model][r.step] = r.checkpoint;
+    m.values[{r.model, r.checkpoint, r.layer, r.label_set, r.metric}] = r.value;
+  }
+  return m;
+}
+
+class ReportWriter {
+ public:
+  ReportWriter(const ReportJob& job) : job_(job), dir_(job.path_run / "report"), fig_dir_(dir_ / "figures") {}
+
+  ReportResult run() {
+    const fs::path results = job_.path_run / "results";
+    const auto metrics_path = results / "metrics.csv";
+    if (!fs::exists(metrics_path)) {
+      throw MissingInputError(metrics_path.string() + " does not exist; run the pipeline (or its reduce stage) "
+                              "first, or give the right run directory");
+    }
+    fs::create_directories(fig_dir_);
+    metrics_ = index_metrics(io::read_metrics_csv(metrics_path));
+    model_table_ = optional_table(results / "model_table.csv", "the per-model table (from ibzoo regress)");
+    section("Information plane", info_plane());
+    section("Training dynamics", dynamics_table());
+    section("Per-layer profiles", layer_profiles());
+    section("Optimality against benchmarks", optimality_vs_benchmarks());
+    section("Back-off decomposition", backoff());
+    section("Correlations", table_section(results / "correlations.csv", "correlations (run ibzoo regress)"));
+    section("Cross-validated regression", table_section(results / "regression.csv", "regression results (run ibzoo regress)"));
+    section("Models", model_table_ ? html_table(*model_table_) : std::string());
+    section("Run summary", table_section(results / "summary.csv", "the run summary (results/summary.csv)"));
+    ReportResult result{dir_ / "index.html", figures_, notes_};
+    io::write_file_atomic(result.path_index, page());
+    io::log_info("report: " + std::to_string(figures_.size()) + " figures, " + std::to_string(notes_.size()) +
+                 " notes -> " + result.path_index.string());
+    return result;
+  }
+
+ private:
+  void note(const std::string& text) { notes_.push_back(text); }
+
+  void section(const std::string& title, const std::string& body) {
+    body_ += "<section><h2>" + html_escape(title) + "</h2>\n";
+    body_ += body.empty() ? "<p class=\"missing\">Nothing to show (see the notes above).</p>\n" : body;
+    body_ += "</section>\n";
+  }
+
+  std::optional<io::CsvTable> optional_table(const fs::path& path, const std::string& what) {
+    if (!fs::exists(path)) {
+      note("No " + what + ": " + path.filename().string() + " is absent.");
+      return std::nullopt;
+    }
+    return io::read_csv(path);
+  }
+
+  std::string table_section(const fs::path& path, const std::string& what) {
+    const auto t = optional_table(path, what);
+    return t ? html_table(*t) : std::string();
+  }
+
+  static std::string html_table(const io::CsvTable& t) {
+    std::string out = "<div class=\"scroll\"><table>\n<tr>";
+    for (const auto& h : t.header) out += "<th>" + html_escape(h) + "</th>";
+    out += "</tr>\n";
+    const auto p_col = t.column("p");
+    for (const auto& row : t.rows) {
+      bool significant = false;
+      if (p_col) {
+        char* end = nullptr;
+        const double p = std::strtod(row[*p_col].c_str(), &end);
+        significant = end != row[*p_col].c_str() && p < 0.05;
+      }
+      out += significant ? "<tr class=\"sig\">" : "<tr>";
+      for (const auto& cell : row) out += "<td>" + html_escape(cell) + "</td>";
+      out += "</tr>\n";
+    }
+    return out + "</table></div>\n";
+  }
+
+  // Writes the script (PNG, then SVG) and runs gnuplot. Returns the <figure> HTML or "".
+  std::string render(const std::string& name, const std::string& body, const std::string& caption, int width = 900,
+                     int height = 600) {
+    const auto gp = fig_dir_ / (name + ".gp");
+    const auto png = fig_dir_ / (name + ".png");
+    const auto svg = fig_dir_ / (name + ".svg");
+    std::ostringstream s;
+    s << "set encoding utf8\nset termoption noenhanced\n";
+    s << "set terminal pngcairo size " << width << "," << height << " font 'DejaVu Sans,10' noenhanced\n";
+    s << "set output " << gp_quote(png.string()) << "\n" << body << "unset output\n";
+    s << "set terminal svg size " << width << "," << height << " font 'DejaVu Sans,10' noenhanced\n";
+    s << "set output " << gp_quote(svg.string()) << "\n" << body << "unset output\n";
+    io::write_file_atomic(gp, s.str());
+    fs::remove(png);
+    const auto log = fig_dir_ / (name + ".log");
+    const std::string command = job_.gnuplot + " " + shell_quote(gp.string()) + " > " + shell_quote(log.string()) + " 2>&1";
+    const int status = std::system(command.c_str());
+    if (status != 0 || !fs::exists(png) || fs::file_size(png) == 0) {
+      std::string detail = status == 127 * 256 ? "gnuplot was not found ('" + job_.gnuplot + "')"
+                                               : "gnuplot failed (see " + log.string() + ")";
+      note("Figure '" + name + "' could not be rendered: " + detail + ".");
+      return "";
+    }
+    figures_.push_back(name);
+    return "<figure><img alt=\"" + html_escape(caption) + "\" src=\"data:image/png;base64," +
+           base64(io::read_file(png)) + "\"><figcaption>" + html_escape(caption) + " <a href=\"figures/" +
+           html_escape(name) + ".svg\">SVG</a></figcaption></figure>\n";
+  }
+
+  static std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+
+  void write_data(const std::string& name, const std::string& text) {
+    io::write_file_atomic(fig_dir_ / (name + ".dat"), text);
+  }
+
+  std::string data_path(const std::string& name) const { return gp_quote((fig_dir_ / (name + ".dat")).string()); }
+
+  std::vector<analysis::PlanePoint> plane_points(const std::string& model) const {
+    std::vector<analysis::PlanePoint> pts;
+    for (const auto& [step, ckpt] : metrics_.steps.at(model)) {
+      const double x = metrics_.get(model, ckpt, "mean", "in1", "mutual_information");
+      const double y = metrics_.get(model, ckpt, "mean", "out1", "mutual_information");
+      if (std::isfinite(x) && std::isfinite(y)) pts.push_back({step, x, y});
+    }
+    return pts;
+  }
+
+  std::string info_plane() {
+    std::string dat, turns, plot;
+    double top = 0;
+    int block = 0;
+    for (const auto& [model, steps] : metrics_.steps) {
+      const auto pts = plane_points(model);
+      if (pts.empty()) continue;
+      const auto t = analysis::analyse_trajectory(pts, job_.smoothing_window);
+      dat += "# " + model + "\n";
+      for (const auto& p : t.points) {
+        dat += num(p.complexity) + " " + num(p.expressivity) + " " + std::to_string(p.step) + "\n";
+        top = std::max({top, p.complexity, p.expressivity});
+      }
+      dat += "\n\n";
+      if (t.has_turning_point) {
+        const auto& p = t.points[t.turning_idx];
+        turns += num(p.complexity) + " " + num(p.expressivity) + " " + dat_quote(model) + "\n";
+      }
+      plot += std::string(block ? ", " : "") + data_path("info_plane") + " index " + std::to_string(block) +
+              " using 1:2 with linespoints pt 7 ps 0.8 title " + gp_quote(model) + ", " + data_path("info_plane") +
+              " index " + std::to_string(block) + " every ::0::0 using 1:2 with points pt 6 ps 2 lc rgb 'gray40' notitle";
+      ++block;
+    }
+    if (block == 0) {
+      note("No information-plane data: metrics.csv has no layer-mean mutual_information rows for in1 and out1.");
+      return "";
+    }
+    write_data("info_plane", dat);
+    if (!turns.empty()) {
+      write_data("info_plane_turns", turns);
+      plot += ", " + data_path("info_plane_turns") + " using 1:2 with points pt 3 ps 2.5 lc rgb 'black' title 'turning point'";
+    }
+    const double lim = top * 1.05 + 1e-9;
+    std::ostringstream b;
+    b << "set title 'Information plane (layer mean): open circle = first checkpoint, line follows training steps'\n"
+      << "set xlabel 'complexity I(X;Z) [nats]'\nset ylabel 'expressivity I(Y;Z) [nats]'\n"
+      << "set xrange [0:" << num(lim) << "]\nset yrange [0:" << num(lim) << "]\nset key outside right\nset grid\n"
+      << "plot x with lines dt 2 lc rgb 'black' title 'bound I(Y;Z) = I(X;Z)', " << plot << "\n";
+    return render("info_plane", b.str(), "Information plane: each model's trajectory over its checkpoints; the "
+                                         "dashed diagonal is the bound.");
+  }
+
+  std::string dynamics_table() {
+    std::string rows;
+    for (const auto& [model, steps] : metrics_.steps) {
+      const auto pts = plane_points(model);
+      if (pts.empty()) continue;
+      const auto t = analysis::analyse_trajectory(pts, job_.smoothing_window);
+      const std::size_t last = t.points.size() - 1;
+      rows += "<tr><td>" + html_escape(model) + "</td><td>" + std::to_string(t.points.size()) + "</td><td>" +
+              (t.has_turning_point ? std::to_string(t.turning_step) : std::string("none")) + "</td><td>" +
+              num(t.gap[last]) + "</td><td>" + num(t.perpendicular[last]) + "</td><td>" + num(t.optimality[last]) +
+              "</td></tr>\n";
+    }
+    if (rows.empty()) return "";
+    return "<p>Turning point: the step of the largest complexity after a centred moving average over " +
+           std::to_string(job_.smoothing_window) +
+           " checkpoints, when complexity falls afterwards. Distances are at the final checkpoint.</p>\n"
+           "<table><tr><th>model</th><th>checkpoints</th><th>turning step</th><th>I(X;Z) - I(Y;Z)</th>"
+           "<th>distance to diagonal</th><th>optimality</th></tr>\n" + rows + "</table>\n";
+  }
+
+  std::string layer_profiles() {
+    const std::vector<std::tuple<std::string, std::string, std::string>> panels = {
+        {"entropy", "", "H(Z) (efficiency)"},
+        {"mutual_information", "in1", "complexity I(X;Z)"},
+        {"mutual_information", "out1", "expressivity I(Y;Z)"},
+        {"optimality", "", "optimality I(Y;Z)/I(X;Z)"}};
+    std::string dat;
+    std::vector<std::string> models;
+    for (const auto& [model, steps] : metrics_.steps) {
+      const auto ckpt = metrics_.final_checkpoint(model);
+      std::set<int> layers;
+      for (const auto& [key, v] : metrics_.values) {
+        if (std::get<0>(key) == model && std::get<1>(key) == ckpt && is_layer_index(std::get<2>(key))) {
+          layers.insert(std::stoi(std::get<2>(key)));
+        }
+      }
+      if (layers.empty()) continue;
+      dat += "# " + model + " " + ckpt + "\n";
+      for (int l : layers) {
+        dat += std::to_string(l);
+        for (const auto& [metric, label, title] : panels) {
+          dat += " " + num(metrics_.get(model, ckpt, std::to_string(l), label, metric));
+        }
+        dat += "\n";
+      }
+      dat += "\n\n";
+      models.push_back(model);
+    }
+    if (models.empty()) {
+      note("No per-layer rows (integer layer) in metrics.csv: the layer profiles are not drawn.");
+      return "";
+    }
+    write_data("layer_profiles", dat);
+    std::ostringstream b;
+    b << "set multiplot layout 2,2 title 'Per-layer profiles at each model''s final checkpoint'\nset grid\n"
+      << "set xlabel 'layer'\nset key top left font ',8'\n";
+    for (std::size_t p = 0; p < panels.size(); ++p) {
+      b << "set title " << gp_quote(std::get<2>(panels[p])) << "\nplot ";
+      for (std::size_t m = 0; m < models.size(); ++m) {
+        b << (m ? ", " : "") << data_path("layer_profiles") << " index " << m << " using 1:" << p + 2
+          << " with linespoints pt 7 ps 0.6 title " << gp_quote(models[m]);
+      }
+      b << "\n";
+    }
+    b << "unset multiplot\n";
+    return render("layer_profiles", b.str(), "Per-layer H, I(X;Z), I(Y;Z) and optimality (final checkpoints).",
+                  1100, 800);
+  }
+
+  std::string optimality_vs_benchmarks() {
+    if (!model_table_) return "";
+    const auto& t = *model_table_;
+    const auto x_col = t.column("optimality");
+    const auto fam_col = t.column("family");
+    const auto ckpt_col = t.column("checkpoint");
+    const auto first_target = t.column("preference");
+    if (!x_col || !fam_col || !ckpt_col || !first_target) {
+      note("model_table.csv lacks the optimality/family columns; no benchmark figures.");
+      return "";
+    }
+    std::string html;
+    for (std::size_t c = *first_target + 1; c < t.header.size(); ++c) html += one_benchmark(t, *x_col, c);
+    if (t.header.size() == *first_target + 1) note("No benchmark scores in model_table.csv: no optimality-vs-benchmark figures.");
+    return html;
+  }
+
+  std::string one_benchmark(const io::CsvTable& t, std::size_t x_col, std::size_t y_col) {
+    const std::string target = t.header[y_col];
+    const std::string name = "optimality_vs_" + safe_name(target);
+    std::vector<double> xs, ys;
+    std::string points;
+    for (const auto& row : t.rows) {
+      const double x = std::strtod(row[x_col].c_str(), nullptr), y = std::strtod(row[y_col].c_str(), nullptr);
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      xs.push_back(x);
+      ys.push_back(y);
+      points += num(x) + " " + num(y) + " " + dat_quote(row[0]) + "\n";
+    }
+    if (xs.size() < 3) {
+      note("Benchmark '" + target + "': fewer than 3 models with optimality and a score; no figure.");
+      return "";
+    }
+    const Eigen::VectorXd x = Eigen::Map<const Eigen::VectorXd>(xs.data(), static_cast<Eigen::Index>(xs.size()));
+    const Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXd>(ys.data(), static_cast<Eigen::Index>(ys.size()));
+    const auto fit = analysis::fit_simple(x, y);
+    std::string plot = data_path(name) + " index 0 using 1:2 with points pt 7 ps 1.2 title 'models', " + data_path(name) +
+                       " index 0 using 1:2:3 with labels offset 0,1 font ',8' notitle";
+    std::string band;
+    if (fit.valid) {
+      const double lo = x.minCoeff(), hi = x.maxCoeff();
+      for (int i = 0; i <= 50; ++i) {
+        const double x0 = lo + (hi - lo) * i / 50.0;
+        const auto [b_lo, b_hi] = analysis::confidence_band(fit, x0);
+        band += num(x0) + " " + num(b_lo) + " " + num(b_hi) + " " + num(fit.intercept + fit.slope * x0) + "\n";
+      }
+      plot = data_path(name) + " index 1 using 1:2:3 with filledcurves fc rgb '#c6dbef' fs transparent solid 0.6 title '95% band', " +
+             data_path(name) + " index 1 using 1:4 with lines lw 2 lc rgb '#08519c' title 'OLS fit', " + plot;
+    }
+    write_data(name, points + "\n\n" + band);
+    std::ostringstream b;
+    b << "set title " << gp_quote("Optimality vs " + target) << "\nset xlabel 'optimality I(Y;Z)/I(X;Z) (layer mean)'\n"
+      << "set ylabel " << gp_quote(target) << "\nset grid\nset key top left\nplot " << plot << "\n";
+    return render(name, b.str(), "Optimality against " + target + " with the OLS fit and its 95% confidence band.", 800, 560);
+  }
+
+  static std::string safe_name(const std::string& s) {
+    std::string out;
+    for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    return out;
+  }
+
+  std::string backoff() {
+    const std::vector<std::string> parts = {"backoff_token", "backoff_bigram", "backoff_trigram", "backoff_quadgram",
+                                            "backoff_residual"};
+    std::string dat;
+    for (const auto& [model, steps] : metrics_.steps) {
+      const auto ckpt = metrics_.final_checkpoint(model);
+      std::string line = dat_quote(model);
+      bool any = false;
+      for (const auto& p : parts) {
+        const double v = metrics_.get(model, ckpt, "mean", "", p);
+        any = any || std::isfinite(v);
+        line += " " + num(std::isfinite(v) ? v : 0.0);
+      }
+      if (any) dat += line + "\n";
+    }
+    if (dat.empty()) {
+      note("No back-off shares (backoff_* rows at layer mean) in metrics.csv: the decomposition is not drawn.");
+      return "";
+    }
+    write_data("backoff", dat);
+    std::ostringstream b;
+    b << "set title 'Back-off decomposition of H(Z) (layer mean, final checkpoint)'\nset ylabel 'share of H(Z)'\n"
+      << "set style data histograms\nset style histogram rowstacked\nset style fill solid 0.85 border -1\n"
+      << "set boxwidth 0.7\nset yrange [0:*]\nset key outside right\nset xtics rotate by -30\nplot ";
+    const std::vector<std::string> titles = {"token", "bigram", "trigram", "quadgram", "residual"};
+    for (std::size_t i = 0; i < titles.size(); ++i) {
+      b << (i ? ", " : "") << data_path("backoff") << " using " << i + 2 << (i ? "" : ":xtic(1)") << " title "
+        << gp_quote(titles[i]);
+    }
+    b << "\n";
+    return render("backoff", b.str(), "Back-off decomposition: token, bigram, trigram, quadgram and residual shares.");
+  }
+
+  std::string page() const {
+    std::string notes;
+    for (const auto& n : notes_) notes += "<li>" + html_escape(n) + "</li>\n";
+    return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>ibzoo report: " +
+           html_escape(job_.path_run.filename().string()) +
+           "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
+           "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
+           "tr.sig{background:#fff3c4}.scroll{max-height:500px;overflow:auto}img{max-width:100%}"
+           ".missing{color:#a33}figcaption{font-size:13px;color:#444}</style>\n</head>\n<body>\n"
+           "<h1>ibzoo report</h1>\n<p>Run: <code>" + html_escape(job_.path_run.string()) + "</code>. " +
+           std::to_string(metrics_.steps.size()) + " models. docs/ANALYSIS.md defines every statistic.</p>\n" +
+           (notes.empty() ? std::string() : "<h2>Notes</h2>\n<ul class=\"missing\">\n" + notes + "</ul>\n") + body_ +
+           "<script>window.addEventListener('load',function(){var imgs=document.images,bad=0;"
+           "for(var i=0;i<imgs.length;i++){if(!imgs[i].complete||imgs[i].naturalWidth===0)bad++;}"
+           "document.body.setAttribute('data-images',imgs.length);document.body.setAttribute('data-broken-images',bad);"
+           "});</script>\n</body></html>\n";
+  }
+
+  const ReportJob& job_;
+  fs::path dir_;
+  fs::path fig_dir_;
+  Metrics metrics_;
+  std::optional<io::CsvTable> model_table_;
+  std::vector<std::string> figures_;
+  std::vector<std::string> notes_;
+  std::string body_;
+};
+
+}  // namespace
+
+ReportResult report(const ReportJob& job) { return ReportWriter(job).run(); }
+
+}  // namespace ibzoo::stages

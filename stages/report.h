@@ -1,0 +1,35 @@
+// Report stage: turns a run's results into one self-contained HTML page with
+// gnuplot figures. The last stage of the data flow (after regress). Not collective.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ibzoo::stages {
+
+struct ReportJob {
+  std::filesystem::path path_run;   // the run directory
+  std::string gnuplot = "gnuplot";  // the gnuplot executable (looked up on PATH)
+  std::size_t smoothing_window = 3; // for the turning point (analysis::analyse_trajectory)
+  bool operator==(const ReportJob&) const = default;
+};
+
+struct ReportResult {
+  std::filesystem::path path_index;   // <run>/report/index.html
+  std::vector<std::string> figures;   // names of the figures rendered (PNG + SVG each)
+  std::vector<std::string> notes;     // what is missing, as said on the page
+};
+
+// Reads <run>/results/metrics.csv (required) and, when present, correlations.csv,
+// regression.csv, model_table.csv (from regress) and summary.csv in <run>/results.
+// Writes <run>/report/figures/<name>.{gp,dat,png,svg,log} and <run>/report/index.html
+// (PNG figures embedded as base64 data URIs; no external resource). Figures: the
+// information plane (trajectories over checkpoints, the bound, turning points),
+// per-layer profiles, optimality against each benchmark with the OLS fit and its 95%
+// band, and the back-off decomposition. Whatever is missing (no benchmarks, one
+// checkpoint, gnuplot absent or failing) is stated on the page, not an error.
+// Throws MissingInputError (no metrics.csv), CorruptDataError, WriteError.
+ReportResult report(const ReportJob& job);
+
+}  // namespace ibzoo::stages

@@ -1,0 +1,143 @@
+// The report stage on a small run built in the test (several models, families,
+// checkpoints and layers), with and without regress outputs and gnuplot.
+#include "stages/report.h"
+
+#include "analysis/error.h"
+#include "io/csv.h"
+#include "io/fs.h"
+#include "io/metrics_csv.h"
+#include "stages/regress.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+namespace ibzoo::stages {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Four models in two families, four checkpoints, layers 0..3 plus the layer mean.
+fs::path make_run(const std::string& name) {
+  const auto run = fs::temp_directory_path() / ("ibzoo_report_test_" + name);
+  fs::remove_all(run);
+  fs::create_directories(run / "results");
+  std::vector<io::MetricRow> rows;
+  const std::vector<std::pair<std::string, std::string>> models = {
+      {"pythia-70m", "pythia"}, {"pythia-160m", "pythia"}, {"smollm2-135m", "llama"}, {"smollm2-360m", "llama"}};
+  for (std::size_t m = 0; m < models.size(); ++m) {
+    const auto& [model, family] = models[m];
+    for (std::int64_t k = 0; k < 4; ++k) {
+      const std::int64_t step = 1000 * k;
+      const std::string ckpt = "step" + std::to_string(step);
+      const double ix = 1.0 + 0.8 * static_cast<double>(k) - 0.35 * static_cast<double>(k * k) * 0.5 + 0.1 * static_cast<double>(m);
+      const double iy = (0.3 + 0.15 * static_cast<double>(k) + 0.05 * static_cast<double>(m)) * ix;
+      auto add = [&](const std::string& layer, const std::string& label, const std::string& metric, double v) {
+        rows.push_back({model, family, ckpt, step, layer, label, metric, v});
+      };
+      for (int l = 0; l <= 3; ++l) {
+        const double f = 0.7 + 0.1 * l;
+        add(std::to_string(l), "", "entropy", 0.6 + 0.05 * l);
+        add(std::to_string(l), "in1", "mutual_information", ix * f);
+        add(std::to_string(l), "out1", "mutual_information", iy * f);
+        add(std::to_string(l), "", "optimality", iy / ix);
+      }
+      add("mean", "", "entropy", 0.7);
+      add("mean", "in1", "mutual_information", ix);
+      add("mean", "out1", "mutual_information", iy);
+      add("mean", "pref", "mutual_information", 0.02 * static_cast<double>(m + 1));
+      add("mean", "", "optimality", iy / ix);
+      const std::vector<double> shares = {0.3, 0.2, 0.1, 0.05, 0.35};
+      const std::vector<std::string> names = {"backoff_token", "backoff_bigram", "backoff_trigram", "backoff_quadgram",
+                                              "backoff_residual"};
+      for (std::size_t i = 0; i < shares.size(); ++i) add("mean", "", names[i], shares[i]);
+    }
+    rows.push_back({model, family, "step3000", 3000, "", "", "n_parameters", 7e7 * static_cast<double>(m + 1)});
+  }
+  io::write_metrics_csv(run / "results" / "metrics.csv", rows);
+  return run;
+}
+
+void add_regress_outputs(const fs::path& run) {
+  io::write_csv(run / "scores.csv", {"model", "benchmark", "score"},
+                {{"pythia-70m", "MUSR", "3.1"}, {"pythia-160m", "MUSR", "4.0"}, {"smollm2-135m", "MUSR", "6.2"},
+                 {"smollm2-360m", "MUSR", "7.9"}, {"pythia-70m", "BBH", "1.0"}, {"pythia-160m", "BBH", "2.5"},
+                 {"smollm2-135m", "BBH", "2.2"}, {"smollm2-360m", "BBH", "5.0"}});
+  RegressJob job;
+  job.path_metrics = run / "results" / "metrics.csv";
+  job.paths_benchmarks = {run / "scores.csv"};
+  job.path_out = run / "results";
+  job.n_bootstrap = 50;
+  regress(job);
+}
+
+bool is_png(const fs::path& p) { return fs::exists(p) && io::read_file(p).substr(0, 8) == "\x89PNG\r\n\x1a\n"; }
+
+TEST(ReportTest, WritesOneSelfContainedPageWithEveryFigure) {
+  const auto run = make_run("full");
+  add_regress_outputs(run);
+  const auto result = report({run});
+  EXPECT_EQ(result.path_index, run / "report" / "index.html");
+  EXPECT_EQ(result.figures, (std::vector<std::string>{"info_plane", "layer_profiles", "optimality_vs_BBH",
+                                                      "optimality_vs_MUSR", "optimality_vs_aggregate", "backoff"}));
+  const auto html = io::read_file(result.path_index);
+  EXPECT_EQ(count(html, "src=\"data:image/png;base64,iVBORw0KGgo"), 6u);  // the PNG signature in base64
+  EXPECT_EQ(count(html, "src=\"http"), 0u);
+  EXPECT_EQ(count(html, "<link"), 0u);
+  for (const auto& f : result.figures) {
+    EXPECT_TRUE(is_png(run / "report" / "figures" / (f + ".png"))) << f;
+    EXPECT_NE(io::read_file(run / "report" / "figures" / (f + ".svg")).find("<svg"), std::string::npos) << f;
+  }
+  EXPECT_NE(html.find("<th>predictor</th><th>target</th><th>method</th>"), std::string::npos);
+  EXPECT_NE(html.find("summary.csv is absent"), std::string::npos);  // said on the page
+}
+
+TEST(ReportTest, TrajectoriesFollowStepsAndTheTurningPointIsReported) {
+  const auto run = make_run("dynamics");
+  report({run, "gnuplot", 1});
+  // Complexity 1.0, 1.625, 1.9, 1.825 (+0.1 m): rises, then falls after step 2000.
+  const auto dat = io::read_file(run / "report" / "figures" / "info_plane.dat");
+  EXPECT_NE(dat.find("# pythia-160m\n1.1000000000000001 "), std::string::npos) << dat;
+  const auto html = io::read_file(run / "report" / "index.html");
+  EXPECT_NE(html.find("<tr><td>pythia-70m</td><td>4</td><td>2000</td>"), std::string::npos) << html.substr(0, 3000);
+  EXPECT_NE(io::read_file(run / "report" / "figures" / "info_plane.gp").find("bound I(Y;Z) = I(X;Z)"), std::string::npos);
+}
+
+TEST(ReportTest, MissingRegressOutputsAreSaidOnThePage) {
+  const auto run = make_run("nobench");
+  const auto result = report({run});
+  const auto html = io::read_file(result.path_index);
+  EXPECT_NE(html.find("model_table.csv is absent"), std::string::npos);
+  EXPECT_NE(html.find("correlations.csv is absent"), std::string::npos);
+  EXPECT_EQ(result.figures, (std::vector<std::string>{"info_plane", "layer_profiles", "backoff"}));
+}
+
+TEST(ReportTest, WithoutGnuplotThePageStillComesWithANote) {
+  const auto run = make_run("nognuplot");
+  const auto result = report({run, "/nonexistent/gnuplot"});
+  EXPECT_TRUE(result.figures.empty());
+  const auto html = io::read_file(result.path_index);
+  EXPECT_NE(html.find("could not be rendered: gnuplot was not found"), std::string::npos) << html.substr(0, 2000);
+}
+
+TEST(ReportTest, ARunWithoutMetricsIsAMissingInput) {
+  const auto run = fs::temp_directory_path() / "ibzoo_report_test_empty";
+  fs::remove_all(run);
+  fs::create_directories(run);
+  try {
+    report({run});
+    FAIL() << "expected MissingInputError";
+  } catch (const MissingInputError& e) {
+    EXPECT_NE(std::string(e.what()).find("results/metrics.csv does not exist"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ibzoo::stages
