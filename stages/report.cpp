@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -71,6 +72,23 @@ std::string dat_quote(const std::string& s) {
 }
 
 std::string num(double v) { return std::isfinite(v) ? io::format_value(v) : "NaN"; }
+
+// For people: 4 significant digits (the CSV files keep all 17).
+std::string short_num(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+// A table cell: numbers with a fractional part are shortened, the full value kept as a tooltip.
+std::string html_cell(const std::string& cell) {
+  char* end = nullptr;
+  const double v = std::strtod(cell.c_str(), &end);
+  const bool numeric = !cell.empty() && end == cell.c_str() + cell.size() && cell.find('.') != std::string::npos;
+  if (!numeric) return "<td>" + html_escape(cell) + "</td>";
+  return "<td title=\"" + html_escape(cell) + "\">" + short_num(v) + "</td>";
+}
 
 bool is_layer_index(const std::string& layer) {
   return !layer.empty() && std::all_of(layer.begin(), layer.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -166,7 +184,7 @@ class ReportWriter {
         significant = end != row[*p_col].c_str() && p < 0.05;
       }
       out += significant ? "<tr class=\"sig\">" : "<tr>";
-      for (const auto& cell : row) out += "<td>" + html_escape(cell) + "</td>";
+      for (const auto& cell : row) out += html_cell(cell);
       out += "</tr>\n";
     }
     return out + "</table></div>\n";
@@ -274,7 +292,8 @@ class ReportWriter {
       const std::size_t last = t.points.size() - 1;
       rows += "<tr><td>" + html_escape(model) + "</td><td>" + std::to_string(t.points.size()) + "</td><td>" +
               (t.has_turning_point ? std::to_string(t.turning_step) : std::string("none")) + "</td><td>" +
-              num(t.gap[last]) + "</td><td>" + num(t.perpendicular[last]) + "</td><td>" + num(t.optimality[last]) +
+              short_num(t.gap[last]) + "</td><td>" + short_num(t.perpendicular[last]) + "</td><td>" +
+              short_num(t.optimality[last]) +
               "</td></tr>\n";
     }
     if (rows.empty()) return "";
@@ -386,7 +405,8 @@ class ReportWriter {
     write_data(name, points + "\n\n" + band);
     std::ostringstream b;
     b << "set title " << gp_quote("Optimality vs " + target) << "\nset xlabel 'optimality I(Y;Z)/I(X;Z) (layer mean)'\n"
-      << "set ylabel " << gp_quote(target) << "\nset grid\nset key top left\nplot " << plot << "\n";
+      << "set ylabel " << gp_quote(target) << "\nset offsets graph 0.08, graph 0.08, graph 0.08, graph 0.05\n"
+      << "set grid\nset key top left\nplot " << plot << "\n";
     return render(name, b.str(), "Optimality against " + target + " with the OLS fit and its 95% confidence band.", 800, 560);
   }
 

@@ -1,0 +1,32 @@
+// `ibzoo report RUN`: figures and one self-contained HTML page from a run's results
+// (stages::report).
+#include "analysis/error.h"
+#include "pipeline/command.h"
+#include "stages/report.h"
+
+#include <iostream>
+
+namespace ibzoo::pipeline {
+namespace {
+
+int report_command(const std::vector<std::string>& args) {
+  CommandLine cli{"ibzoo report RUN_DIR [options]", po::options_description("options"), {"run"}};
+  cli.options.add_options()
+      ("gnuplot", po::value<std::string>()->default_value("gnuplot"), "gnuplot executable")
+      ("smoothing", po::value<std::size_t>()->default_value(3), "checkpoints in the moving average for the turning point (odd)");
+  const auto vm = parse_command_line(cli, args);
+  if (!vm) return 0;
+  stages::ReportJob job;
+  job.path_run = (*vm)["run"].as<std::string>();
+  job.gnuplot = (*vm)["gnuplot"].as<std::string>();
+  job.smoothing_window = (*vm)["smoothing"].as<std::size_t>();
+  if (job.smoothing_window % 2 == 0) throw UsageError("--smoothing must be odd, got " + std::to_string(job.smoothing_window));
+  const auto result = stages::report(job);
+  std::cout << result.path_index.string() << "\n";
+  return 0;
+}
+
+const bool kRegistered = register_command({"report", "write <run>/report/index.html with figures and tables", report_command});
+
+}  // namespace
+}  // namespace ibzoo::pipeline
