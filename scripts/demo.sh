@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The demo, start to finish, on one machine (the README's demo command):
+#   setup (Debian packages) -> build -> train the zoo (manifests/demo-zoo.yaml)
+#   -> make tasks from held-out books -> evaluate every model's final checkpoint
+#   -> the study over every checkpoint (manifests/demo.yaml, mpirun -np 2)
+#   -> regress (correlations, leave-one-family-out regressions) -> report.
+# Prints the wall time of each phase and where the report is. Everything it writes
+# goes under runs/demo/. Rerunning reuses the zoo, the tasks and finished study items.
+#
+# Environment: IBZOO_BUILD_DIR (default build), IBZOO_DEMO_NP (MPI ranks, default 2),
+# IBZOO_DEMO_SKIP_SETUP=1 / IBZOO_DEMO_SKIP_BUILD=1 to skip those phases,
+# IBZOO_DEMO_ALL_CHECKPOINTS=1 to evaluate every checkpoint, not only the final ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build_dir=${IBZOO_BUILD_DIR:-build}
+np=${IBZOO_DEMO_NP:-2}
+zoo_manifest=manifests/demo-zoo.yaml
+study_manifest=manifests/demo.yaml
+demo=runs/demo
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+
+declare -a phase_names=() phase_secs=()
+t_all=$(date +%s%N)
+phase() {  # phase NAME COMMAND...: runs and times one phase
+  local name=$1; shift
+  echo "== demo: $name"
+  local t0; t0=$(date +%s%N)
+  "$@"
+  local t1; t1=$(date +%s%N)
+  phase_names+=("$name")
+  phase_secs+=($(( (t1 - t0) / 1000000 )))  # milliseconds
+}
+
+[ "${IBZOO_DEMO_SKIP_SETUP:-0}" = 1 ] || phase setup bash scripts/setup.sh
+[ "${IBZOO_DEMO_SKIP_BUILD:-0}" = 1 ] || phase build env IBZOO_BUILD_DIR="$build_dir" bash scripts/build.sh
+ibzoo="$root/$build_dir/pipeline/ibzoo"
+[ -x "$ibzoo" ] || { echo "demo: $ibzoo not found; build first (scripts/build.sh)" >&2; exit 1; }
+
+phase train "$ibzoo" train "$zoo_manifest"
+phase tasks "$ibzoo" make-tasks --heldout "$demo/zoo/text/heldout.txt" --out "$demo/tasks" --n-items 200 --seed 0
+
+evaluate_all() {
+  mkdir -p "$demo/eval"
+  local ids; ids=$(python3 -c 'import json,sys; print(" ".join(m["id"] for m in json.load(open(sys.argv[1]))["models"]))' "$demo/zoo/zoo.json")
+  for id in $ids; do
+    local dirs
+    if [ "${IBZOO_DEMO_ALL_CHECKPOINTS:-0}" = 1 ]; then dirs=$(ls -d "$demo/zoo/models/$id"/step-*); else dirs=$(ls -d "$demo/zoo/models/$id"/step-* | tail -1); fi
+    for d in $dirs; do
+      local out="$demo/eval/$id.json"
+      [ "$d" = "$(ls -d "$demo/zoo/models/$id"/step-* | tail -1)" ] || out="$demo/eval/checkpoints/$id-$(basename "$d").json"
+      mkdir -p "$(dirname "$out")"
+      "$ibzoo" evaluate --model "$d" --tasks "$demo/tasks" --out "$out" --name "$id" --threads 2 --batch-size 64
+    done
+  done
+}
+phase evaluate evaluate_all
+
+phase study mpirun -np "$np" --oversubscribe "$ibzoo" run "$study_manifest"
+phase regress "$ibzoo" regress --metrics "$demo/study/results/metrics.csv" --benchmarks "$demo"/eval/*.json \
+  --out "$demo/study/results" --predictors optimality,complexity,expressivity --controls log_params \
+  --cv leave-one-family-out --bootstrap 1000 --seed 0
+phase report "$ibzoo" report "$demo/study"
+
+t_end=$(date +%s%N)
+secs() { printf '%d.%01d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+echo
+echo "demo: wall time per phase (s)"
+study_ms=0
+for i in "${!phase_names[@]}"; do
+  printf '  %-9s %8s\n' "${phase_names[$i]}" "$(secs "${phase_secs[$i]}")"
+  case ${phase_names[$i]} in train|tasks|evaluate|study|regress|report) study_ms=$((study_ms + phase_secs[$i])) ;; esac
+done
+printf '  %-9s %8s   (train + tasks + evaluate + study + regress + report)\n' "study" "$(secs $study_ms)"
+printf '  %-9s %8s\n' "total" "$(secs $(( (t_end - t_all) / 1000000 )))"
+echo "demo: report at $root/$demo/study/report/index.html"
+echo "demo: correlations at $root/$demo/study/results/correlations.csv"
