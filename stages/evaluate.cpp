@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <span>
 #include <cmath>
 
 namespace ibzoo::stages {
@@ -90,11 +91,15 @@ std::vector<double> score_requests(const models::Model& model, const std::vector
     auto logits = model.logits(seqs);
     for (std::size_t i = start; i < end; ++i) {
       auto& rows = logits[i - start];
-      models::log_softmax_rows(rows, v);
       const auto& r = requests[i];
+      const auto n_cols = static_cast<std::size_t>(v);
+      // Only the rows that predict the choice's tokens need normalising.
+      const std::span<float> needed(rows.data() + (r.first_choice_token - 1) * n_cols,
+                                    (r.ids.size() - r.first_choice_token) * n_cols);
+      models::log_softmax_rows(needed, v);
       double sum = 0.0;
       for (std::size_t j = r.first_choice_token; j < r.ids.size(); ++j) {
-        sum += rows[(j - 1) * static_cast<std::size_t>(v) + static_cast<std::size_t>(r.ids[j])];
+        sum += needed[(j - r.first_choice_token) * n_cols + static_cast<std::size_t>(r.ids[j])];
       }
       ll[i] = sum;
     }
