@@ -24,8 +24,10 @@ class TasksTest : public ::testing::Test {
     std::string text;
     for (int ch = 0; ch < 3; ++ch) {
       for (int v = 0; v < 12; ++v) {
-        text += "And the servant number" + std::string(1, static_cast<char>('a' + v)) + " of chapter" +
-                std::string(1, static_cast<char>('a' + ch)) + " went forth unto the river and spake words\n";
+        const std::string vv(1, static_cast<char>('a' + v));
+        const std::string cc(1, static_cast<char>('a' + ch));
+        text += "And the servant number" + vv + " of chapter" + cc + " went forth unto the river" + vv + cc +
+                " and spake words" + vv + "\n";
       }
       text += "\n";
     }
