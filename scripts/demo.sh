@@ -59,7 +59,9 @@ evaluate_all() {
 phase evaluate evaluate_all
 
 phase study mpirun -np "$np" --oversubscribe "$ibzoo" run "$study_manifest"
-phase regress "$ibzoo" regress --metrics "$demo/study/results/metrics.csv" --benchmarks "$demo"/eval/*.json \
+bench_args=()
+for f in "$demo"/eval/*.json; do bench_args+=(--benchmarks "$f"); done
+phase regress "$ibzoo" regress --metrics "$demo/study/results/metrics.csv" "${bench_args[@]}" \
   --out "$demo/study/results" --predictors optimality,complexity,expressivity --controls log_params \
   --cv leave-one-family-out --bootstrap 1000 --seed 0
 phase report "$ibzoo" report "$demo/study"

@@ -77,7 +77,9 @@ metrics=$demo/study/results/metrics.csv
 for id in gpt2-tiny llama-tiny neox-tiny; do
   [[ $(grep -c "$id" "$metrics") -gt 0 ]] || fail "$id missing from metrics.csv"
 done
-"$bin" regress --metrics "$metrics" --benchmarks "$demo"/eval/*.json --out "$demo/study/results" \
+bench_args=()
+for f in "$demo"/eval/*.json; do bench_args+=(--benchmarks "$f"); done
+"$bin" regress --metrics "$metrics" "${bench_args[@]}" --out "$demo/study/results" \
   --predictors optimality,complexity,expressivity --controls "" --cv none --bootstrap 50
 [[ -s $demo/study/results/correlations.csv ]] || fail "no correlations.csv"
 grep -q "^optimality,kjv_next_words,spearman,3," "$demo/study/results/correlations.csv" || \
