@@ -127,7 +127,9 @@ void ensure_parents(hid_t file, const std::string& name) {
   for (std::size_t pos = name.find('/', 1); pos != std::string::npos; pos = name.find('/', pos + 1)) {
     const std::string group = name.substr(0, pos);
     if (H5Lexists(file, group.c_str(), H5P_DEFAULT) > 0) continue;
-    Hid g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(gcpl.get(), false);
+    Hid g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
     if (!g.valid()) throw WriteError("cannot create HDF5 group " + group);
   }
 }
@@ -144,6 +146,8 @@ void write_dataset(hid_t file, const std::filesystem::path& path, const std::str
   const auto dims = to_hsize(shape);
   Hid space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  // No timestamps: the same content gives the same bytes, run after run.
+  H5Pset_obj_track_times(plist.get(), false);
   if (!options.chunk.empty() && numel(shape) > 0) {
     auto chunk = to_hsize(options.chunk);
     for (std::size_t i = 0; i < chunk.size() && i < dims.size(); ++i) chunk[i] = std::max<hsize_t>(1, std::min(chunk[i], dims[i]));
@@ -252,6 +256,50 @@ void H5File::write(const std::string& name, std::span<const std::int32_t> data,
   write_dataset(impl_->file.get(), path_, name, data, shape, options);
 }
 
+void H5File::create_rows(const std::string& name, std::int64_t cols, const WriteOptions& options) {
+  ensure_parents(impl_->file.get(), name);
+  const hsize_t dims[2] = {0, static_cast<hsize_t>(cols)};
+  const hsize_t max_dims[2] = {H5S_UNLIMITED, static_cast<hsize_t>(cols)};
+  Hid space(H5Screate_simple(2, dims, max_dims), H5Sclose);
+  Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(plist.get(), false);
+  const hsize_t chunk[2] = {static_cast<hsize_t>(options.chunk.empty() ? 1024 : std::max<std::int64_t>(1, options.chunk[0])),
+                            static_cast<hsize_t>(cols)};
+  H5Pset_chunk(plist.get(), 2, chunk);
+  if (options.deflate_level > 0) {
+    H5Pset_shuffle(plist.get());
+    H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
+  }
+  Hid half;
+  hid_t file_type = H5T_NATIVE_FLOAT;
+  if (options.as_float16) {
+    half = make_float16_type();
+    file_type = half.get();
+  }
+  Hid ds(H5Dcreate2(impl_->file.get(), name.c_str(), file_type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
+         H5Dclose);
+  if (!ds.valid()) throw WriteError(path_.string() + ": cannot create dataset " + name);
+}
+
+void H5File::append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows) {
+  const auto ds = open_dataset(impl_->file.get(), path_, name);
+  const auto shape = dataset_shape(ds.get());
+  if (shape.size() != 2 || static_cast<std::int64_t>(rows.size()) != n_rows * shape[1]) {
+    throw WriteError(path_.string() + ": " + name + ": appended rows do not match the dataset's width");
+  }
+  if (n_rows == 0) return;
+  const hsize_t new_dims[2] = {static_cast<hsize_t>(shape[0] + n_rows), static_cast<hsize_t>(shape[1])};
+  if (H5Dset_extent(ds.get(), new_dims) < 0) throw WriteError(path_.string() + ": cannot extend " + name);
+  Hid file_space(H5Dget_space(ds.get()), H5Sclose);
+  const hsize_t start[2] = {static_cast<hsize_t>(shape[0]), 0};
+  const hsize_t count[2] = {static_cast<hsize_t>(n_rows), static_cast<hsize_t>(shape[1])};
+  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+  Hid mem_space(H5Screate_simple(2, count, nullptr), H5Sclose);
+  if (H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, rows.data()) < 0) {
+    throw WriteError(path_.string() + ": writing rows of " + name + " failed (disk full?)");
+  }
+}
+
 void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
   ensure_parents(impl_->file.get(), name);
   std::vector<const char*> ptrs;
@@ -259,7 +307,9 @@ void H5File::write_strings(const std::string& name, const std::vector<std::strin
   const hsize_t n = values.size();
   Hid space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   const auto type = string_type();
-  Hid ds(H5Dcreate2(impl_->file.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(plist.get(), false);
+  Hid ds(H5Dcreate2(impl_->file.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
          H5Dclose);
   if (!ds.valid()) throw WriteError(path_.string() + ": cannot create dataset " + name);
   if (n > 0 && H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {

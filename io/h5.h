@@ -54,6 +54,10 @@ class H5File {
              const WriteOptions& options = {});
   void write(const std::string& name, std::span<const std::int32_t> data, const std::vector<std::int64_t>& shape,
              const WriteOptions& options = {});
+  // An extendible 2-D dataset [0, cols] that grows by append_rows (chunked by
+  // chunk_rows, optionally float16 and deflate-compressed).
+  void create_rows(const std::string& name, std::int64_t cols, const WriteOptions& options);
+  void append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows);
   // A variable-length UTF-8 string dataset of shape [n].
   void write_strings(const std::string& name, const std::vector<std::string>& values);
 

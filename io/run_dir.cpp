@@ -1,0 +1,97 @@
+#include "io/run_dir.h"
+
+#include "analysis/error.h"
+#include "io/fs.h"
+
+#include <chrono>
+#include <ctime>
+
+namespace ibzoo::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string utc_now() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+RunDir::RunDir(fs::path root) : root_(std::move(root)) {}
+
+fs::path RunDir::item_dir(const std::string& item_id) const { return root_ / "items" / item_id; }
+
+bool RunDir::is_done(const std::string& item_id, std::string* why_not_done) const {
+  const auto marker = item_dir(item_id) / "DONE";
+  std::error_code ec;
+  if (!fs::exists(marker, ec)) return false;
+  auto fail = [&](const std::string& why) {
+    if (why_not_done) *why_not_done = why;
+    return false;
+  };
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(marker, 1 << 20));
+  } catch (const std::exception& e) {
+    return fail(marker.string() + ": unreadable done marker (" + e.what() + ")");
+  }
+  if (!j.contains("state_sha256") || !j["state_sha256"].is_string()) {
+    return fail(marker.string() + ": done marker has no state_sha256");
+  }
+  const auto state = item_state(item_id);
+  if (!fs::exists(state, ec)) return fail(state.string() + ": missing although the item is marked done");
+  if (sha256_file(state) != j["state_sha256"].get<std::string>()) {
+    return fail(state.string() + ": checksum differs from the one in DONE (truncated or corrupted)");
+  }
+  return true;
+}
+
+ItemState RunDir::state(const std::string& item_id) const {
+  if (is_done(item_id)) return ItemState::kDone;
+  std::error_code ec;
+  if (fs::exists(item_dir(item_id) / "error.json", ec)) return ItemState::kFailed;
+  return ItemState::kPending;
+}
+
+std::optional<nlohmann::json> RunDir::failure(const std::string& item_id) const {
+  const auto path = item_dir(item_id) / "error.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  try {
+    return nlohmann::json::parse(read_file(path, 1 << 20));
+  } catch (const std::exception& e) {
+    return nlohmann::json{{"item", item_id}, {"error", std::string("unreadable error.json: ") + e.what()}};
+  }
+}
+
+fs::path RunDir::begin_item(const std::string& item_id) const {
+  const auto dir = item_dir(item_id);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) throw WriteError(dir.string() + ": cannot create the item directory: " + ec.message());
+  return dir;
+}
+
+void RunDir::mark_done(const std::string& item_id, nlohmann::json extra) const {
+  extra["item"] = item_id;
+  extra["state_sha256"] = sha256_file(item_state(item_id));
+  extra["finished"] = utc_now();
+  write_file_atomic(item_dir(item_id) / "DONE", extra.dump(2) + "\n");
+}
+
+void RunDir::record_failure(const std::string& item_id, const std::string& error) const {
+  const auto dir = item_dir(item_id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const nlohmann::json j{{"item", item_id}, {"error", error}, {"time", utc_now()}};
+  write_file_atomic(dir / "error.json", j.dump(2) + "\n");
+}
+
+}  // namespace ibzoo::io

@@ -1,0 +1,49 @@
+// `ibzoo run MANIFEST`: the whole study, or one stage of it, on every rank of the job.
+#include "analysis/error.h"
+#include "io/log.h"
+#include "io/mpi.h"
+#include "pipeline/command.h"
+#include "pipeline/run.h"
+
+namespace ibzoo::pipeline {
+namespace {
+
+int run_command(const std::vector<std::string>& args) {
+  CommandLine cli{"ibzoo run MANIFEST [options]   (under mpirun/srun: all ranks share the work)",
+                  po::options_description("options"), {"manifest"}};
+  cli.options.add_options()
+      ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
+      ("stage", po::value<std::string>()->default_value("all"), "all | extract | reduce | analyze")
+      ("slice", po::value<std::string>(), "K/N: extract only the K-th (0-based) of N contiguous slices of the plan")
+      ("tokens-per-batch", po::value<std::int64_t>(), "override compute.tokens_per_batch")
+      ("quiet,q", "print only warnings and errors");
+  const auto vm = parse_command_line(cli, args);
+  if (!vm) return 0;
+  int argc = 0;
+  char** argv = nullptr;
+  io::MpiSession mpi(&argc, &argv);
+  if (vm->count("quiet")) io::set_quiet(true);
+
+  RunOptions options;
+  options.path_manifest = (*vm)["manifest"].as<std::string>();
+  if (vm->count("run-dir")) options.run_dir = (*vm)["run-dir"].as<std::string>();
+  options.stage = parse_stage((*vm)["stage"].as<std::string>());
+  if (vm->count("slice")) options.slice = parse_slice((*vm)["slice"].as<std::string>());
+  if (vm->count("tokens-per-batch")) options.tokens_per_batch = (*vm)["tokens-per-batch"].as<std::int64_t>();
+
+  const auto summary = run_study(options, mpi.world());
+  if (summary.interrupted) {
+    io::log_warn("interrupted: finished items are kept; run the same command again to continue");
+    return 1;
+  }
+  if (mpi.world().rank() == 0) {
+    io::log_info("done: " + std::to_string(summary.n_items) + " items (" + std::to_string(summary.n_computed) +
+                 " computed now, " + std::to_string(summary.n_done_before) + " from earlier runs)");
+  }
+  return 0;
+}
+
+const bool kRegistered = register_command({"run", "run a study (or one stage of it) from a manifest", run_command});
+
+}  // namespace
+}  // namespace ibzoo::pipeline

@@ -1,0 +1,86 @@
+// `ibzoo status RUN`: done / failed / pending per model and checkpoint from the done
+// markers, the failed items with their errors, and the Slurm state of the run's jobs.
+#include "analysis/error.h"
+#include "io/fs.h"
+#include "io/run_dir.h"
+#include "pipeline/command.h"
+#include "pipeline/slurm.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <map>
+
+namespace ibzoo::pipeline {
+namespace {
+
+struct Counts {
+  int done = 0, failed = 0, pending = 0;
+};
+
+void print_slurm(const std::filesystem::path& run_dir) {
+  if (!std::filesystem::exists(run_dir / "slurm" / "jobs.json")) return;
+  std::vector<JobState> jobs;
+  try {
+    jobs = query_jobs(run_dir);
+  } catch (const Error& e) {
+    std::printf("\nslurm: cannot query jobs (%s)\n", e.what());
+    return;
+  }
+  std::map<std::string, int> by_state;
+  for (const auto& j : jobs) by_state[to_string(j.kind) + " " + j.state]++;
+  std::printf("\nslurm jobs of the latest submission:\n");
+  for (const auto& [state, n] : by_state) std::printf("  %-28s %d\n", state.c_str(), n);
+}
+
+int status_command(const std::vector<std::string>& args) {
+  CommandLine cli{"ibzoo status RUN_DIR", po::options_description("options"), {"run"}};
+  cli.options.add_options()("failed", "list every failed item with its error (default: the first 20)");
+  const auto vm = parse_command_line(cli, args);
+  if (!vm) return 0;
+  const std::filesystem::path run_dir = (*vm)["run"].as<std::string>();
+  const auto plan_path = run_dir / "plan.json";
+  if (!std::filesystem::exists(plan_path)) {
+    throw MissingInputError(plan_path.string() + ": not found; is " + run_dir.string() +
+                            " a run directory? (`ibzoo run` or `ibzoo submit` creates it)");
+  }
+  const auto plan = nlohmann::json::parse(io::read_file(plan_path, 1u << 30));
+  const io::RunDir run(run_dir);
+  std::map<std::pair<std::string, std::string>, Counts> counts;
+  std::vector<std::pair<std::string, nlohmann::json>> failures;
+  Counts total;
+  for (const auto& item : plan["items"]) {
+    const auto id = item["id"].get<std::string>();
+    auto& c = counts[{item["model"].get<std::string>(), item["checkpoint"].get<std::string>()}];
+    switch (run.state(id)) {
+      case io::ItemState::kDone: ++c.done; ++total.done; break;
+      case io::ItemState::kFailed:
+        ++c.failed;
+        ++total.failed;
+        failures.emplace_back(id, *run.failure(id));
+        break;
+      case io::ItemState::kPending: ++c.pending; ++total.pending; break;
+    }
+  }
+  std::printf("run %s (study %s): %zu items\n", run_dir.c_str(), plan.value("study", "").c_str(), plan["items"].size());
+  std::printf("%-28s %-32s %6s %6s %8s\n", "model", "checkpoint", "done", "failed", "pending");
+  for (const auto& [key, c] : counts) {
+    std::printf("%-28s %-32s %6d %6d %8d\n", key.first.c_str(), key.second.c_str(), c.done, c.failed, c.pending);
+  }
+  std::printf("%-28s %-32s %6d %6d %8d\n", "total", "", total.done, total.failed, total.pending);
+  const bool results = std::filesystem::exists(run_dir / "results" / "metrics.csv");
+  std::printf("results: %s\n", results ? (run_dir / "results" / "metrics.csv").c_str() : "not reduced yet");
+  const std::size_t shown = vm->count("failed") ? failures.size() : std::min<std::size_t>(20, failures.size());
+  if (!failures.empty()) std::printf("\nfailed items:\n");
+  for (std::size_t i = 0; i < shown; ++i) {
+    std::printf("  %s: %s\n", failures[i].first.c_str(), failures[i].second.value("error", "").c_str());
+  }
+  if (shown < failures.size()) std::printf("  ... and %zu more (--failed lists all)\n", failures.size() - shown);
+  print_slurm(run_dir);
+  return 0;
+}
+
+const bool kRegistered = register_command({"status", "done / failed / pending items of a run, and its Slurm jobs", status_command});
+
+}  // namespace
+}  // namespace ibzoo::pipeline

@@ -1,0 +1,529 @@
+// Manifest reading and validation: YAML in, a normalised Manifest out, with every
+// problem of the file collected (file:line) before any work starts.
+#include "pipeline/manifest.h"
+
+#include "analysis/error.h"
+#include "io/fs.h"
+#include "pipeline/slurm.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+namespace nlohmann {
+template <typename T>
+struct adl_serializer<std::optional<T>> {
+  static void to_json(json& j, const std::optional<T>& v) { j = v ? json(*v) : json(nullptr); }
+  static void from_json(const json& j, std::optional<T>& v) {
+    v = j.is_null() ? std::nullopt : std::optional<T>(j.get<T>());
+  }
+};
+}  // namespace nlohmann
+
+namespace ibzoo::pipeline {
+
+NLOHMANN_JSON_SERIALIZE_ENUM(DocumentSplit, {{DocumentSplit::kParagraph, "paragraph"},
+                                             {DocumentSplit::kLine, "line"},
+                                             {DocumentSplit::kFile, "file"}})
+NLOHMANN_JSON_SERIALIZE_ENUM(Sampling, {{Sampling::kFirst, "first"}, {Sampling::kReservoir, "reservoir"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Checkpoint, name, step, tokens, path)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ModelSpec, id, family, n_parameters, tokenizer, checkpoints)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TextData, files, format, field, split, n_documents, sampling, seed, max_tokens,
+                                   min_tokens, bos, special_tokens_as_labels, documents_per_shard)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PreferenceData, file, n_pairs, prompt_labelled, max_tokens)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EstimatorSpec, bins, seed, reference_points, calibration, eps, orders, weighting,
+                                   min_count, layers, final_norm, null, bootstrap, sample_size_curve)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchmarkSource, file, format, model, metric, normalise)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AnalysisSpec, predictors, controls, cv, bootstrap, seed, report)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, source, study, run_dir, roots, models, text, preference, estimator, storage,
+                                   compute, benchmarks, analysis, slurm)
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string quoted(const YAML::Node& n) {
+  if (n.IsScalar()) return "\"" + n.Scalar() + "\"";
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+// Collects every problem of one manifest file; each reading helper records an
+// error and returns a default instead of throwing, so that all errors are seen.
+class Reader {
+ public:
+  Reader(fs::path file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
+
+  void error(const YAML::Node& at, const std::string& message) {
+    const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
+    errors_.push_back(file_.string() + ":" + std::to_string(line) + ": " + message);
+  }
+  void error_line(int line, const std::string& message) {
+    errors_.push_back(file_.string() + ":" + std::to_string(line) + ": " + message);
+  }
+  // An error already formatted as "FILE:LINE: message" (from another section's parser).
+  void add_formatted(std::string message) { errors_.push_back(std::move(message)); }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+  // Reports keys of `map` not in `allowed`, suggesting the nearest allowed key.
+  void check_keys(const YAML::Node& map, const std::string& section, const std::vector<std::string>& allowed) {
+    if (!map.IsDefined() || map.IsNull()) return;
+    if (!map.IsMap()) {
+      error(map, "'" + section + "' must be a mapping, got " + quoted(map));
+      return;
+    }
+    for (const auto& kv : map) {
+      const auto key = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string best;
+      std::size_t best_d = 4;
+      for (const auto& a : allowed) {
+        const auto d = edit_distance(key, a);
+        if (d < best_d) {
+          best_d = d;
+          best = a;
+        }
+      }
+      std::string message = "unknown key '" + key + "' in " + section;
+      message += best.empty() ? " (allowed: " + join(allowed) + ")" : "; did you mean '" + best + "'?";
+      error(kv.first, message);
+    }
+  }
+
+  template <typename T>
+  T get(const YAML::Node& map, const std::string& key, T fallback, const char* expected) {
+    const auto n = map[key];
+    if (!n.IsDefined() || n.IsNull()) return fallback;
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "not a scalar");
+      return n.as<T>();
+    } catch (const YAML::Exception&) {
+      error(n, "'" + key + "' must be " + expected + ", got " + quoted(n));
+      return fallback;
+    }
+  }
+  std::string str(const YAML::Node& map, const std::string& key, std::string fallback) {
+    return get<std::string>(map, key, std::move(fallback), "a string");
+  }
+  std::int64_t integer(const YAML::Node& map, const std::string& key, std::int64_t fallback, std::int64_t min) {
+    const auto v = get<std::int64_t>(map, key, fallback, "an integer");
+    if (v < min) error(map[key], "'" + key + "' must be at least " + std::to_string(min) + ", got " + std::to_string(v));
+    return v;
+  }
+  bool boolean(const YAML::Node& map, const std::string& key, bool fallback) {
+    return get<bool>(map, key, fallback, "true or false");
+  }
+  std::string choice(const YAML::Node& map, const std::string& key, std::string fallback,
+                     const std::vector<std::string>& allowed) {
+    auto v = str(map, key, fallback);
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+      error(map[key], "'" + key + "' must be one of " + join(allowed) + ", got \"" + v + "\"");
+      return fallback;
+    }
+    return v;
+  }
+  // "all" or a list of integers >= 0; empty vector means all.
+  std::vector<int> layer_list(const YAML::Node& map, const std::string& key) {
+    const auto n = map[key];
+    if (!n.IsDefined() || n.IsNull() || (n.IsScalar() && n.Scalar() == "all")) return {};
+    std::vector<int> out;
+    if (n.IsSequence()) {
+      for (const auto& e : n) {
+        try {
+          const int v = e.as<int>();
+          if (v < 0) throw YAML::Exception(e.Mark(), "negative");
+          out.push_back(v);
+        } catch (const YAML::Exception&) {
+          error(e, "'" + key + "' must be a list of integers >= 0 or \"all\", got " + quoted(e));
+        }
+      }
+      return out;
+    }
+    error(n, "'" + key + "' must be a list of integers or \"all\", got " + quoted(n));
+    return {};
+  }
+  std::vector<std::string> string_list(const YAML::Node& map, const std::string& key, std::vector<std::string> fallback) {
+    const auto n = map[key];
+    if (!n.IsDefined() || n.IsNull()) return fallback;
+    if (n.IsScalar()) return {n.Scalar()};
+    std::vector<std::string> out;
+    if (!n.IsSequence()) {
+      error(n, "'" + key + "' must be a list of strings, got " + quoted(n));
+      return fallback;
+    }
+    for (const auto& e : n) {
+      if (e.IsScalar()) {
+        out.push_back(e.Scalar());
+      } else {
+        error(e, "'" + key + "' entries must be strings, got " + quoted(e));
+      }
+    }
+    return out;
+  }
+
+  // Resolves a path against the manifest directory; it must exist (when
+  // must_exist) and, after resolving symlinks, lie inside one of the roots.
+  fs::path input_path(const YAML::Node& at, const std::string& key, const std::string& value, bool must_exist) {
+    if (value.empty()) {
+      error(at, "'" + key + "' must be a non-empty path");
+      return {};
+    }
+    const fs::path p = fs::path(value).is_absolute() ? fs::path(value) : base_ / value;
+    std::error_code ec;
+    const auto resolved = fs::weakly_canonical(p, ec);
+    if (must_exist && !fs::exists(resolved, ec)) {
+      error(at, "'" + key + "': " + p.string() + " does not exist");
+      return resolved;
+    }
+    pending_root_checks_.push_back({at.IsDefined() ? at.Mark().line + 1 : 0, key, resolved});
+    return resolved;
+  }
+
+  // Root containment is checked once `roots:` is known.
+  void check_roots(const std::vector<fs::path>& roots) {
+    for (const auto& [line, key, path] : pending_root_checks_) {
+      const bool inside = std::any_of(roots.begin(), roots.end(), [&](const fs::path& root) {
+        const auto rel = path.lexically_relative(root);
+        return !rel.empty() && *rel.begin() != "..";
+      });
+      if (!inside) {
+        std::string allowed;
+        for (const auto& r : roots) allowed += (allowed.empty() ? "" : ", ") + r.string();
+        error_line(line, "'" + key + "': " + path.string() +
+                             " is outside the declared roots (" + allowed + "); add its directory to 'roots:'");
+      }
+    }
+  }
+
+  const fs::path& base() const { return base_; }
+  const fs::path& file() const { return file_; }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+  }
+
+ private:
+  struct RootCheck {
+    int line;
+    std::string key;
+    fs::path path;
+  };
+  fs::path file_;
+  fs::path base_;
+  std::vector<std::string> errors_;
+  std::vector<RootCheck> pending_root_checks_;
+};
+
+bool is_identifier(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  }) && s != "." && s != "..";
+}
+
+Checkpoint read_checkpoint(Reader& r, const YAML::Node& n, const std::string& model_id) {
+  r.check_keys(n, "checkpoint of model '" + model_id + "'", {"name", "revision", "step", "tokens", "path"});
+  Checkpoint c;
+  c.name = r.str(n, "name", r.str(n, "revision", ""));
+  if (!is_identifier(c.name)) r.error(n, "checkpoint 'name' (or 'revision') must be a non-empty identifier of letters, digits, '-', '_', '.'");
+  c.step = r.integer(n, "step", 0, 0);
+  c.tokens = r.get<double>(n, "tokens", 0.0, "a number");
+  if (!n["path"].IsDefined()) {
+    r.error(n, "checkpoint '" + c.name + "' of model '" + model_id + "' needs a 'path' (a Hugging Face model directory)");
+  } else {
+    c.path = r.input_path(n["path"], "path", r.str(n, "path", ""), true);
+  }
+  return c;
+}
+
+ModelSpec read_model(Reader& r, const YAML::Node& n) {
+  r.check_keys(n, "model", {"id", "family", "n_parameters", "path", "tokenizer", "checkpoints"});
+  ModelSpec m;
+  m.id = r.str(n, "id", "");
+  if (!is_identifier(m.id)) r.error(n, "model 'id' must be a non-empty identifier of letters, digits, '-', '_', '.'");
+  m.family = r.str(n, "family", "");
+  if (m.family.empty()) r.error(n, "model '" + m.id + "' needs a 'family'");
+  if (n["n_parameters"].IsDefined()) m.n_parameters = r.get<double>(n, "n_parameters", 0.0, "a number");
+  const auto checkpoints = n["checkpoints"];
+  if (checkpoints.IsDefined() && !checkpoints.IsSequence()) {
+    r.error(checkpoints, "'checkpoints' must be a list, got " + quoted(checkpoints));
+  } else if (checkpoints.IsDefined()) {
+    for (const auto& c : checkpoints) m.checkpoints.push_back(read_checkpoint(r, c, m.id));
+    if (m.checkpoints.empty()) r.error(checkpoints, "model '" + m.id + "' has an empty 'checkpoints' list");
+  }
+  if (n["path"].IsDefined()) {
+    if (!m.checkpoints.empty()) r.error(n["path"], "model '" + m.id + "': give either 'path' or 'checkpoints', not both");
+    m.checkpoints.push_back({"final", 0, 0, r.input_path(n["path"], "path", r.str(n, "path", ""), true)});
+  } else if (!checkpoints.IsDefined()) {
+    r.error(n, "model '" + m.id + "' needs a 'path' or a list of 'checkpoints'");
+  }
+  std::set<std::string> names;
+  for (const auto& c : m.checkpoints) {
+    if (!names.insert(c.name).second) r.error(n, "model '" + m.id + "' has two checkpoints named '" + c.name + "'");
+  }
+  if (n["tokenizer"].IsDefined()) {
+    m.tokenizer = r.input_path(n["tokenizer"], "tokenizer", r.str(n, "tokenizer", ""), true);
+  } else if (!m.checkpoints.empty()) {
+    m.tokenizer = m.checkpoints.front().path;
+  }
+  return m;
+}
+
+TextData read_text(Reader& r, const YAML::Node& n) {
+  r.check_keys(n, "data.text", {"files", "format", "field", "split", "n_documents", "sampling", "seed", "max_tokens",
+                                "min_tokens", "bos", "special_tokens", "documents_per_shard"});
+  TextData t;
+  const auto files = r.string_list(n, "files", {});
+  if (files.empty()) r.error(n, "'data.text.files' must list at least one text file");
+  for (const auto& f : files) t.files.push_back(r.input_path(n["files"], "files", f, true));
+  t.format = r.choice(n, "format", "text", {"text", "jsonl"});
+  t.field = r.str(n, "field", "text");
+  const auto split = r.choice(n, "split", "paragraph", {"paragraph", "line", "file"});
+  t.split = split == "line" ? DocumentSplit::kLine : split == "file" ? DocumentSplit::kFile : DocumentSplit::kParagraph;
+  t.n_documents = r.integer(n, "n_documents", 0, 0);
+  t.sampling = r.choice(n, "sampling", "first", {"first", "reservoir"}) == "reservoir" ? Sampling::kReservoir
+                                                                                      : Sampling::kFirst;
+  t.seed = static_cast<std::uint64_t>(r.integer(n, "seed", 0, 0));
+  t.max_tokens = r.integer(n, "max_tokens", 512, 2);
+  t.min_tokens = r.integer(n, "min_tokens", 8, 1);
+  t.bos = r.boolean(n, "bos", false);
+  t.special_tokens_as_labels = r.choice(n, "special_tokens", "exclude", {"exclude", "include"}) == "include";
+  t.documents_per_shard = r.integer(n, "documents_per_shard", 64, 1);
+  return t;
+}
+
+PreferenceData read_preference(Reader& r, const YAML::Node& n) {
+  r.check_keys(n, "data.preference", {"file", "n_pairs", "prompt_labelled", "max_tokens"});
+  PreferenceData p;
+  p.file = r.input_path(n["file"], "file", r.str(n, "file", ""), true);
+  p.n_pairs = r.integer(n, "n_pairs", 0, 0);
+  p.prompt_labelled = r.boolean(n, "prompt_labelled", false);
+  p.max_tokens = r.integer(n, "max_tokens", 512, 2);
+  return p;
+}
+
+EstimatorSpec read_estimator(Reader& r, const YAML::Node& n) {
+  r.check_keys(n, "estimator", {"bins", "seed", "reference_points", "calibration", "eps", "orders", "weighting",
+                                "min_count", "layers", "final_norm", "shuffled_null", "bootstrap", "sample_size_curve"});
+  EstimatorSpec e;
+  e.bins = r.integer(n, "bins", 100, 2);
+  e.seed = static_cast<std::uint64_t>(r.integer(n, "seed", 0, 0));
+  if (n["reference_points"].IsDefined()) {
+    const auto spec = r.str(n, "reference_points", "");
+    const auto colon = spec.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size()) {
+      r.error(n["reference_points"], "'reference_points' must be FILE.h5:DATASET, got \"" + spec + "\"");
+    } else {
+      const auto file = r.input_path(n["reference_points"], "reference_points", spec.substr(0, colon), true);
+      e.reference_points = file.string() + ":" + spec.substr(colon + 1);
+    }
+  }
+  e.calibration = r.choice(n, "calibration", "bounds", {"bounds", "exact", "leading", "fixed"});
+  if (n["eps"].IsDefined()) {
+    e.eps = r.get<double>(n, "eps", 0.0, "a number");
+    if (!(*e.eps > 0)) r.error(n["eps"], "'eps' must be positive");
+    e.calibration = "fixed";
+  } else if (e.calibration == "fixed") {
+    r.error(n["calibration"], "calibration 'fixed' needs an 'eps'");
+  }
+  if (n["orders"].IsDefined()) {
+    e.orders.clear();
+    const auto orders = n["orders"];
+    if (!orders.IsSequence()) r.error(orders, "'orders' must be a list of n-gram orders in 1..4, got " + quoted(orders));
+    for (const auto& o : orders) {
+      const auto v = o.IsScalar() ? o.as<int>(0) : 0;
+      if (v < 1 || v > 4) r.error(o, "'orders' entries must be integers in 1..4, got " + quoted(o));
+      else e.orders.push_back(v);
+    }
+    std::sort(e.orders.begin(), e.orders.end());
+    e.orders.erase(std::unique(e.orders.begin(), e.orders.end()), e.orders.end());
+  }
+  if (std::find(e.orders.begin(), e.orders.end(), 1) == e.orders.end()) {
+    r.error(n["orders"], "'orders' must include 1 (optimality is defined on unigram labels)");
+  }
+  e.weighting = r.choice(n, "weighting", "frequency", {"frequency", "uniform"});
+  e.min_count = r.integer(n, "min_count", e.weighting == "uniform" ? 5 : 1, 1);
+  e.layers = r.layer_list(n, "layers");
+  e.final_norm = r.choice(n, "final_norm", "apply", {"apply", "skip"}) == "apply";
+  e.null = r.boolean(n, "shuffled_null", true);
+  e.bootstrap = r.integer(n, "bootstrap", 0, 0);
+  e.sample_size_curve = r.boolean(n, "sample_size_curve", false);
+  return e;
+}
+
+StorageSpec read_storage(Reader& r, const YAML::Node& n) {
+  StorageSpec s;
+  if (!n.IsDefined() || n.IsNull()) return s;
+  r.check_keys(n, "storage", {"representations", "layers", "dtype", "chunk_tokens", "compression"});
+  s.representations = r.boolean(n, "representations", false);
+  s.layers = r.layer_list(n, "layers");
+  s.dtype = r.choice(n, "dtype", "float16", {"float16", "float32"});
+  s.chunk_tokens = r.integer(n, "chunk_tokens", 1024, 1);
+  s.compression = static_cast<int>(r.integer(n, "compression", 4, 0));
+  if (s.compression > 9) r.error(n["compression"], "'compression' must be a deflate level 0..9");
+  return s;
+}
+
+ComputeSpec read_compute(Reader& r, const YAML::Node& n) {
+  ComputeSpec c;
+  if (!n.IsDefined() || n.IsNull()) return c;
+  r.check_keys(n, "compute", {"device", "dtype", "tokens_per_batch", "threads", "throughput_tokens_per_s"});
+  c.device = r.choice(n, "device", "cpu", {"cpu", "cuda"});
+  c.dtype = r.choice(n, "dtype", "float32", {"float32", "bfloat16", "float16"});
+  c.tokens_per_batch = r.integer(n, "tokens_per_batch", 4096, 16);
+  c.threads = static_cast<int>(r.integer(n, "threads", 0, 0));
+  c.throughput_tokens_per_s = r.get<double>(n, "throughput_tokens_per_s", 200000.0, "a number");
+  return c;
+}
+
+std::vector<BenchmarkSource> read_benchmarks(Reader& r, const YAML::Node& n) {
+  std::vector<BenchmarkSource> out;
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (!n.IsSequence()) {
+    r.error(n, "'benchmarks' must be a list of {file, format, ...}, got " + quoted(n));
+    return out;
+  }
+  for (const auto& b : n) {
+    r.check_keys(b, "benchmarks entry", {"file", "format", "model", "metric", "normalise"});
+    BenchmarkSource s;
+    s.file = r.input_path(b["file"], "file", r.str(b, "file", ""), true);
+    s.format = r.choice(b, "format", "long", {"lm-eval", "leaderboard", "long"});
+    s.model = r.str(b, "model", "");
+    if (s.format == "lm-eval" && s.model.empty()) r.error(b, "an lm-eval benchmark file needs 'model' (the model id it scores)");
+    s.metric = r.str(b, "metric", "acc,none");
+    s.normalise = r.boolean(b, "normalise", false);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+AnalysisSpec read_analysis(Reader& r, const YAML::Node& n) {
+  AnalysisSpec a;
+  if (!n.IsDefined() || n.IsNull()) return a;
+  r.check_keys(n, "analysis", {"predictors", "controls", "cv", "bootstrap", "seed", "report"});
+  a.predictors = r.string_list(n, "predictors", a.predictors);
+  for (const auto& p : a.predictors) {
+    static const std::vector<std::string> kKnown = {"optimality", "complexity", "expressivity", "preference"};
+    if (std::find(kKnown.begin(), kKnown.end(), p) == kKnown.end()) {
+      r.error(n["predictors"], "unknown predictor '" + p + "' (allowed: " + Reader::join(kKnown) + ")");
+    }
+  }
+  a.controls = r.string_list(n, "controls", a.controls);
+  for (const auto& c : a.controls) {
+    if (c != "log_params" && c != "family") r.error(n["controls"], "unknown control '" + c + "' (allowed: log_params, family)");
+  }
+  a.cv = r.choice(n, "cv", "leave-one-family-out", {"leave-one-family-out", "none"});
+  a.bootstrap = r.integer(n, "bootstrap", 1000, 0);
+  a.seed = static_cast<std::uint64_t>(r.integer(n, "seed", 0, 0));
+  a.report = r.boolean(n, "report", true);
+  return a;
+}
+
+void read_top(Reader& r, const YAML::Node& root, Manifest& m) {
+  r.check_keys(root, "the manifest", {"study", "run_dir", "roots", "models", "data", "estimator", "storage", "compute",
+                                      "benchmarks", "analysis", "slurm"});
+  m.study = r.str(root, "study", "");
+  if (!is_identifier(m.study)) r.error(root, "'study' must be a non-empty name of letters, digits, '-', '_', '.'");
+  const auto run_dir = r.str(root, "run_dir", "runs/" + m.study);
+  m.run_dir = fs::weakly_canonical(fs::path(run_dir).is_absolute() ? fs::path(run_dir) : r.base() / run_dir);
+  m.roots.push_back(fs::weakly_canonical(r.base()));
+  for (const auto& root_dir : r.string_list(root, "roots", {})) {
+    const fs::path p = fs::path(root_dir).is_absolute() ? fs::path(root_dir) : r.base() / root_dir;
+    std::error_code ec;
+    if (!fs::is_directory(p, ec)) r.error(root["roots"], "root '" + root_dir + "' is not a directory");
+    m.roots.push_back(fs::weakly_canonical(p));
+  }
+}
+
+}  // namespace
+
+Manifest load_manifest(const fs::path& path) {
+  const auto text = io::read_file(path, 16u << 20);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ManifestError(path.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
+  }
+  if (!root.IsMap()) throw ManifestError(path.string() + ":1: a manifest must be a YAML mapping of sections");
+
+  Reader r(path, fs::absolute(path).parent_path());
+  Manifest m;
+  m.source = fs::absolute(path);
+  read_top(r, root, m);
+
+  const auto models = root["models"];
+  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0) {
+    r.error(models.IsDefined() ? models : root, "'models' must be a non-empty list of models");
+  } else {
+    std::set<std::string> ids;
+    for (const auto& node : models) {
+      m.models.push_back(read_model(r, node));
+      if (!ids.insert(m.models.back().id).second) r.error(node, "two models have the id '" + m.models.back().id + "'");
+    }
+  }
+  const auto data = root["data"];
+  r.check_keys(data, "data", {"text", "preference"});
+  if (!data.IsDefined() || !data["text"].IsDefined()) {
+    r.error(data.IsDefined() ? data : root, "'data.text' is required: the text files to run the models on");
+  } else {
+    m.text = read_text(r, data["text"]);
+  }
+  if (data.IsDefined() && data["preference"].IsDefined()) m.preference = read_preference(r, data["preference"]);
+  m.estimator = read_estimator(r, root["estimator"]);
+  m.storage = read_storage(r, root["storage"]);
+  m.compute = read_compute(r, root["compute"]);
+  m.benchmarks = read_benchmarks(r, root["benchmarks"]);
+  m.analysis = read_analysis(r, root["analysis"]);
+  if (root["slurm"].IsDefined()) {
+    auto section = parse_slurm_section(root["slurm"], path.string());
+    m.slurm = to_json(section.config);
+    for (auto& e : section.errors) r.add_formatted(std::move(e));
+  }
+  r.check_roots(m.roots);
+
+  if (!r.errors().empty()) {
+    std::ostringstream os;
+    os << path.string() << ": " << r.errors().size() << " problem" << (r.errors().size() == 1 ? "" : "s")
+       << " in the manifest:";
+    for (const auto& e : r.errors()) os << "\n  " << e;
+    throw ManifestError(os.str());
+  }
+  return m;
+}
+
+nlohmann::json to_json(const Manifest& manifest) {
+  nlohmann::json j = manifest;
+  return j;
+}
+
+Manifest manifest_from_json(const nlohmann::json& j) { return j.get<Manifest>(); }
+
+std::string manifest_hash(const Manifest& manifest) {
+  auto j = to_json(manifest);
+  // The hash identifies the study's configuration, not where its files live.
+  j.erase("source");
+  j.erase("run_dir");
+  return io::sha256_hex(j.dump());
+}
+
+}  // namespace ibzoo::pipeline

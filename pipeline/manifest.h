@@ -1,0 +1,148 @@
+// The study manifest: a YAML file describing models, checkpoints, text data,
+// estimator settings, storage, compute, benchmarks, analysis and Slurm resources.
+// docs/MANIFEST.md is the reference for every key.
+//
+// load_manifest() validates the WHOLE file and throws one ManifestError listing
+// every problem with file:line, before any work starts. The result is a plain,
+// normalised value: every path absolute, every default filled in. It round-trips
+// through JSON (to_json / manifest_from_json), which is what rank 0 broadcasts
+// so that every rank builds the same plan from the same bytes.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ibzoo::pipeline {
+
+struct Checkpoint {
+  std::string name;                  // e.g. "stage1-step1000-tokens5B" or "final"
+  std::int64_t step = 0;
+  double tokens = 0;                 // training tokens seen, if known
+  std::filesystem::path path;        // Hugging Face model directory
+  bool operator==(const Checkpoint&) const = default;
+};
+
+struct ModelSpec {
+  std::string id;
+  std::string family;                // free label used for grouping (e.g. "pythia", "olmo2")
+  std::optional<double> n_parameters;
+  std::filesystem::path tokenizer;   // tokenizer.json or a directory holding one
+  std::vector<Checkpoint> checkpoints;
+  bool operator==(const ModelSpec&) const = default;
+};
+
+enum class DocumentSplit { kParagraph, kLine, kFile };
+enum class Sampling { kFirst, kReservoir };
+
+struct TextData {
+  std::vector<std::filesystem::path> files;
+  std::string format = "text";       // "text" or "jsonl"
+  std::string field = "text";        // JSONL field holding the document
+  DocumentSplit split = DocumentSplit::kParagraph;
+  std::int64_t n_documents = 0;      // 0: all
+  Sampling sampling = Sampling::kFirst;
+  std::uint64_t seed = 0;
+  std::int64_t max_tokens = 512;
+  std::int64_t min_tokens = 8;
+  bool bos = false;                  // prepend the tokenizer's BOS token
+  bool special_tokens_as_labels = false;
+  std::int64_t documents_per_shard = 64;
+  bool operator==(const TextData&) const = default;
+};
+
+struct PreferenceData {
+  std::filesystem::path file;        // JSONL with prompt, chosen, rejected
+  std::int64_t n_pairs = 0;          // 0: all
+  bool prompt_labelled = false;      // do prompt tokens carry the chosen/rejected label?
+  std::int64_t max_tokens = 512;
+  bool operator==(const PreferenceData&) const = default;
+};
+
+struct EstimatorSpec {
+  std::int64_t bins = 100;
+  std::uint64_t seed = 0;
+  std::optional<std::string> reference_points;  // "FILE.h5:DATASET"
+  std::string calibration = "bounds";            // bounds | exact | leading | fixed
+  std::optional<double> eps;
+  std::vector<int> orders = {1};
+  std::string weighting = "frequency";           // frequency | uniform
+  std::int64_t min_count = 1;
+  std::vector<int> layers;                       // empty: all
+  bool final_norm = true;
+  bool null = true;
+  std::int64_t bootstrap = 0;
+  bool sample_size_curve = false;
+  bool operator==(const EstimatorSpec&) const = default;
+};
+
+struct StorageSpec {
+  bool representations = false;
+  std::vector<int> layers;                       // empty: all
+  std::string dtype = "float16";                 // float16 | float32
+  std::int64_t chunk_tokens = 1024;
+  int compression = 4;
+  bool operator==(const StorageSpec&) const = default;
+};
+
+struct ComputeSpec {
+  std::string device = "cpu";                    // cpu | cuda
+  std::string dtype = "float32";                 // float32 | bfloat16 | float16
+  std::int64_t tokens_per_batch = 4096;
+  int threads = 0;                               // 0: all cores of the rank's share
+  double throughput_tokens_per_s = 200000;       // for `plan --estimate`
+  bool operator==(const ComputeSpec&) const = default;
+};
+
+struct BenchmarkSource {
+  std::filesystem::path file;
+  std::string format;                            // lm-eval | leaderboard | long
+  std::string model;                             // lm-eval files: which model id they score
+  std::string metric;                            // e.g. "acc_norm,none"
+  bool normalise = false;
+  bool operator==(const BenchmarkSource&) const = default;
+};
+
+struct AnalysisSpec {
+  std::vector<std::string> predictors = {"optimality", "complexity", "expressivity"};
+  std::vector<std::string> controls = {"log_params"};
+  std::string cv = "leave-one-family-out";
+  std::int64_t bootstrap = 1000;
+  std::uint64_t seed = 0;
+  bool report = true;
+  bool operator==(const AnalysisSpec&) const = default;
+};
+
+struct Manifest {
+  std::filesystem::path source;                  // the YAML file it came from
+  std::string study;
+  std::filesystem::path run_dir;
+  std::vector<std::filesystem::path> roots;      // directories inputs may come from
+  std::vector<ModelSpec> models;
+  TextData text;
+  std::optional<PreferenceData> preference;
+  EstimatorSpec estimator;
+  StorageSpec storage;
+  ComputeSpec compute;
+  std::vector<BenchmarkSource> benchmarks;
+  AnalysisSpec analysis;
+  nlohmann::json slurm = nlohmann::json::object();  // validated by pipeline/slurm
+  bool operator==(const Manifest&) const = default;
+};
+
+// Reads and validates a manifest. Relative paths resolve against the manifest's
+// directory; inputs must stay inside the declared roots (the manifest's directory
+// and `roots:`), outputs inside the run directory. Throws ManifestError listing
+// every problem at once, each as "FILE:LINE: message".
+Manifest load_manifest(const std::filesystem::path& path);
+
+nlohmann::json to_json(const Manifest& manifest);
+Manifest manifest_from_json(const nlohmann::json& j);
+// sha256 of the normalised JSON: identifies the study's configuration.
+std::string manifest_hash(const Manifest& manifest);
+
+}  // namespace ibzoo::pipeline

@@ -1,0 +1,575 @@
+// Orchestration: reads like the data-flow diagram. Stages do the work; this file
+// decides who does what, in which order, and what is skipped on a rerun.
+#include "pipeline/run.h"
+
+#include "analysis/calibration.h"
+#include "analysis/error.h"
+#include "analysis/reference_points.h"
+#include "io/corpus.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/log.h"
+#include "io/metrics_csv.h"
+#include "io/metrics_h5.h"
+#include "io/run_dir.h"
+#include "models/model.h"
+#include "pipeline/analyze.h"
+#include "stages/extract.h"
+#include "stages/prepare.h"
+#include "stages/reduce.h"
+
+#include <atomic>
+#include <csignal>
+#include <map>
+#include <thread>
+
+namespace ibzoo::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
+
+// Slurm sends USR1 (or TERM) before a time limit or preemption: finish the item
+// being written, then stop, so that nothing half-written is left behind.
+void install_stop_handlers() {
+  std::signal(SIGUSR1, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+fs::path reference_points_path(const io::RunDir& run, std::int64_t dim) {
+  return run.root() / "reference_points" / ("d" + std::to_string(dim) + ".h5");
+}
+
+io::CorpusSpec corpus_spec(const TextData& t) {
+  io::CorpusSpec spec;
+  spec.files = t.files;
+  spec.jsonl = t.format == "jsonl";
+  spec.field = t.field;
+  spec.split = t.split == DocumentSplit::kLine   ? io::SplitRule::kLine
+               : t.split == DocumentSplit::kFile ? io::SplitRule::kFile
+                                                 : io::SplitRule::kParagraph;
+  spec.n_documents = t.n_documents;
+  spec.reservoir = t.sampling == Sampling::kReservoir;
+  spec.seed = t.seed;
+  return spec;
+}
+
+int threads_per_rank(const ComputeSpec& compute, int local_ranks) {
+  if (compute.threads > 0) return compute.threads;
+  const auto hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, hw / std::max(1, local_ranks));
+}
+
+int local_rank_count(const io::Communicator& comm) {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}) {
+    if (const char* v = std::getenv(var)) {
+      try {
+        return std::max(1, std::stoi(v));
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return comm.size();
+}
+
+// Partitions `items` (already in plan order) into `n_parts` contiguous runs of
+// roughly equal cost, so that every rank gets the same share of work and keeps
+// checkpoint affinity (consecutive items share a checkpoint's weights).
+std::vector<std::vector<std::size_t>> balanced_contiguous(const std::vector<std::size_t>& items,
+                                                          const std::vector<double>& cost, int n_parts) {
+  std::vector<std::vector<std::size_t>> parts(static_cast<std::size_t>(n_parts));
+  double total = 0;
+  for (auto i : items) total += cost[i];
+  double acc = 0;
+  for (auto i : items) {
+    const double mid = acc + cost[i] / 2;
+    acc += cost[i];
+    auto part = total > 0 ? static_cast<std::size_t>(mid / total * n_parts) : 0;
+    parts[std::min(part, parts.size() - 1)].push_back(i);
+  }
+  return parts;
+}
+
+std::string join_ints(const std::vector<std::size_t>& v) {
+  std::string s;
+  for (auto x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+std::vector<std::size_t> parse_ints(const std::string& s) {
+  std::vector<std::size_t> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    const auto comma = s.find(',', pos);
+    out.push_back(static_cast<std::size_t>(std::stoull(s.substr(pos, comma - pos))));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// Everything an extract needs that is shared by the items of one checkpoint.
+class ModelCache {
+ public:
+  ModelCache(const Manifest& manifest, int threads) : manifest_(manifest), threads_(threads) {}
+
+  const models::Model& get(const Checkpoint& checkpoint) {
+    if (!model_ || path_ != checkpoint.path) {
+      model_.reset();
+      models::RunOptions options;
+      options.device = models::parse_device(manifest_.compute.device);
+      options.dtype = models::parse_dtype(manifest_.compute.dtype);
+      options.threads = threads_;
+      options.final_norm = manifest_.estimator.final_norm;
+      model_ = models::Model::load(checkpoint.path, options);
+      path_ = checkpoint.path;
+    }
+    return *model_;
+  }
+
+ private:
+  const Manifest& manifest_;
+  int threads_;
+  fs::path path_;
+  std::unique_ptr<models::Model> model_;
+};
+
+stages::EstimatorSetup make_estimator(const EstimatorSpec& spec, std::int64_t dim) {
+  analysis::ReferencePoints points;
+  if (spec.reference_points) {
+    const auto colon = spec.reference_points->rfind(':');
+    const auto file = io::H5File::open_read(spec.reference_points->substr(0, colon));
+    const auto dataset = spec.reference_points->substr(colon + 1);
+    auto w = file.read_f32(dataset);
+    if (w.shape.size() != 2 || w.shape[1] != dim) {
+      throw CorruptDataError(file.path().string() + ": " + dataset + " must be [m, " + std::to_string(dim) +
+                             "] reference points for this model's width");
+    }
+    analysis::normalise_rows(w.data, w.shape[0], w.shape[1]);
+    points = {w.shape[0], w.shape[1], std::move(w.data)};
+  } else {
+    points = analysis::generate_reference_points(spec.seed, spec.bins, dim);
+  }
+  const auto calibration = analysis::parse_calibration(spec.calibration == "fixed" ? "given" : spec.calibration);
+  const double eps = analysis::calibrate_eps(calibration, points.n_points, dim, spec.eps);
+  analysis::StateLayout layout;
+  layout.n_bins = points.n_points;
+  layout.n_bootstrap = spec.bootstrap;
+  layout.bootstrap_seed = spec.seed;
+  layout.n_subset_levels = spec.sample_size_curve ? 4 : 0;
+  layout.subset_seed = spec.seed;
+  const auto checksum = analysis::checksum(points);
+  return {analysis::SoftAssigner(std::move(points), eps), layout, spec.calibration, checksum};
+}
+
+class Extractor {
+ public:
+  Extractor(const Study& study, const io::RunDir& run, int threads, std::int64_t tokens_per_batch, int world_size)
+      : study_(study), run_(run), threads_(threads), tokens_per_batch_(tokens_per_batch), world_size_(world_size),
+        models_(study.manifest, threads) {}
+
+  // Runs one item; records a failure instead of throwing for errors of the item.
+  bool run_item(const WorkItem& item) {
+    const auto& m = study_.manifest;
+    const auto& model_spec = m.models[item.model_idx];
+    const auto& checkpoint = model_spec.checkpoints[item.checkpoint_idx];
+    const std::string tag = "item " + item.id + " (" + model_spec.id + "/" + checkpoint.name + " shard " +
+                            std::to_string(item.shard_idx) + ")";
+    try {
+      const auto& text = prepared(model_spec);
+      const auto& model = models_.get(checkpoint);
+      const auto& setup = estimator(model.hidden_size());
+      stages::ExtractJob job;
+      job.item_id = item.id;
+      job.run = run_;
+      job.doc_begin = item.doc_begin;
+      job.doc_end = item.doc_end;
+      job.layers = stages::resolve_layers(m.estimator.layers, model.n_layers(), model_spec.id);
+      job.tokens_per_batch = tokens_per_batch_;
+      job.threads = threads_;
+      job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
+                     m.storage.compression};
+      job.provenance = provenance(item, model_spec, checkpoint, text, model);
+      const auto result = stages::extract(job, text, model, setup);
+      io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
+                   std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms");
+      return true;
+    } catch (const std::exception& e) {
+      io::log_error(tag + " failed: " + e.what());
+      run_.record_failure(item.id, e.what());
+      return false;
+    }
+  }
+
+ private:
+  const stages::PreparedText& prepared(const ModelSpec& model) {
+    const auto key = model.tokenizer.string();
+    auto it = texts_.find(key);
+    if (it != texts_.end()) return it->second;
+    const auto& m = study_.manifest;
+    stages::PrepareJob job;
+    job.path_tokenizer = model.tokenizer;
+    job.documents = study_.documents;
+    job.corpus_sha256 = study_.corpus_sha256;
+    job.max_tokens = m.text.max_tokens;
+    job.min_tokens = m.text.min_tokens;
+    job.bos = m.text.bos;
+    job.special_tokens_as_labels = m.text.special_tokens_as_labels;
+    job.orders = m.estimator.orders;
+    job.min_count = m.estimator.min_count;
+    job.null = m.estimator.null;
+    job.seed = m.estimator.seed;
+    job.cache_dir = run_.tokens();
+    return texts_.emplace(key, stages::prepare_text(job)).first->second;
+  }
+
+  const stages::EstimatorSetup& estimator(std::int64_t dim) {
+    auto it = setups_.find(dim);
+    if (it != setups_.end()) return it->second;
+    it = setups_.emplace(dim, make_estimator(study_.manifest.estimator, dim)).first;
+    // W is stored with the results, once per width.
+    const auto path = reference_points_path(run_, dim);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      const auto& s = it->second;
+      io::write_reference_points(path, {dim, s.assigner.n_bins(), s.assigner.points().w, s.assigner.eps(), s.calibration,
+                                        s.w_checksum, static_cast<std::int64_t>(study_.manifest.estimator.seed)});
+    }
+    return it->second;
+  }
+
+  const nlohmann::json& weight_hashes(const Checkpoint& checkpoint) {
+    const auto key = checkpoint.path.string();
+    auto it = weights_.find(key);
+    if (it != weights_.end()) return it->second;
+    nlohmann::json hashes = nlohmann::json::object();
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(checkpoint.path)) {
+      const auto name = entry.path().filename().string();
+      if (entry.path().extension() == ".safetensors" || name == "config.json" || name == "model.safetensors.index.json") {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) hashes[f.filename().string()] = io::sha256_file(f);
+    return weights_.emplace(key, std::move(hashes)).first->second;
+  }
+
+  nlohmann::json provenance(const WorkItem& item, const ModelSpec& model_spec, const Checkpoint& checkpoint,
+                            const stages::PreparedText& text, const models::Model& model) {
+    const auto& m = study_.manifest;
+    return {{"ibzoo_version", io::version_string()},
+            {"git_hash", io::git_hash()},
+            {"manifest", m.source.string()},
+            {"manifest_hash", study_.plan.manifest_hash},
+            {"model", model_spec.id},
+            {"family", model_spec.family},
+            {"checkpoint", checkpoint.name},
+            {"step", checkpoint.step},
+            {"model_path", checkpoint.path.string()},
+            {"weights", weight_hashes(checkpoint)},
+            {"tokenizer", model_spec.tokenizer.string()},
+            {"tokenizer_sha256", io::sha256_file(model_spec.tokenizer.extension() == ".json"
+                                                     ? model_spec.tokenizer
+                                                     : model_spec.tokenizer / "tokenizer.json")},
+            {"corpus_sha256", study_.corpus_sha256},
+            {"text_id", text.id},
+            {"documents", {item.doc_begin, item.doc_end}},
+            {"n_parameters", model_spec.n_parameters ? *model_spec.n_parameters : static_cast<double>(model.n_parameters())},
+            {"dtype", m.compute.dtype},
+            {"device", m.compute.device},
+            {"final_norm", m.estimator.final_norm ? "apply" : "skip"},
+            {"weighting", m.estimator.weighting},
+            {"min_count", m.estimator.min_count},
+            {"world_size", world_size_},
+            {"tokens_per_batch", tokens_per_batch_},
+            {"threads", threads_},
+            {"spec", item.spec}};
+  }
+
+  const Study& study_;
+  const io::RunDir& run_;
+  int threads_;
+  std::int64_t tokens_per_batch_;
+  int world_size_;
+  ModelCache models_;
+  std::map<std::string, stages::PreparedText> texts_;
+  std::map<std::int64_t, stages::EstimatorSetup> setups_;
+  std::map<std::string, nlohmann::json> weights_;
+};
+
+// Rank 0 decides which items are still to do (done markers), every rank gets the same list.
+std::vector<std::size_t> pending_items(const Study& study, const io::RunDir& run,
+                                       const std::optional<std::pair<int, int>>& slice, io::Communicator& comm,
+                                       std::int64_t& n_done) {
+  std::string text;
+  if (comm.rank() == 0) {
+    const auto n = study.plan.items.size();
+    std::size_t begin = 0, end = n;
+    if (slice) {
+      begin = n * static_cast<std::size_t>(slice->first) / static_cast<std::size_t>(slice->second);
+      end = n * static_cast<std::size_t>(slice->first + 1) / static_cast<std::size_t>(slice->second);
+    }
+    std::vector<std::size_t> pending;
+    std::int64_t done = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      std::string why;
+      if (run.is_done(study.plan.items[i].id, &why)) {
+        ++done;
+        continue;
+      }
+      if (!why.empty()) io::log_warn(why + "; recomputing item " + study.plan.items[i].id);
+      pending.push_back(i);
+    }
+    text = std::to_string(done) + ";" + join_ints(pending);
+  }
+  comm.broadcast(text);
+  const auto semi = text.find(';');
+  n_done = std::stoll(text.substr(0, semi));
+  return parse_ints(text.substr(semi + 1));
+}
+
+void run_extract(const Study& study, const io::RunDir& run, const RunOptions& options, io::Communicator& comm,
+                 RunSummary& summary) {
+  const auto pending = pending_items(study, run, options.slice, comm, summary.n_done_before);
+  if (comm.rank() == 0) {
+    io::log_info("extract: " + std::to_string(pending.size()) + " items to compute, " +
+                 std::to_string(summary.n_done_before) + " already done, on " + std::to_string(comm.size()) + " ranks");
+  }
+  // Cost of an item: its share of documents times its model's size (known from the
+  // manifest, else 1): a contiguous cost-balanced split keeps checkpoints together.
+  std::vector<double> cost(study.plan.items.size(), 1.0);
+  for (std::size_t i = 0; i < cost.size(); ++i) {
+    const auto& item = study.plan.items[i];
+    const auto& model = study.manifest.models[item.model_idx];
+    cost[i] = static_cast<double>(item.doc_end - item.doc_begin) * model.n_parameters.value_or(1.0);
+  }
+  const auto mine = balanced_contiguous(pending, cost, comm.size())[static_cast<std::size_t>(comm.rank())];
+
+  const int threads = threads_per_rank(study.manifest.compute, local_rank_count(comm));
+  const auto tokens_per_batch = options.tokens_per_batch.value_or(study.manifest.compute.tokens_per_batch);
+  Extractor extractor(study, run, threads, tokens_per_batch, comm.size());
+  io::Progress progress("extract", static_cast<std::int64_t>(mine.size()));
+  std::int64_t computed = 0, failed = 0;
+  for (auto i : mine) {
+    if (g_stop_signal.load() != 0) {
+      io::log_warn("stopping after the current item (signal " + std::to_string(g_stop_signal.load()) + ")");
+      summary.interrupted = true;
+      break;
+    }
+    (extractor.run_item(study.plan.items[i]) ? computed : failed)++;
+    progress.advance();
+  }
+  progress.finish();
+  summary.n_computed = comm.allreduce_sum(computed);
+  summary.n_failed = comm.allreduce_sum(failed);
+  summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
+}
+
+// Groups of items per (model, checkpoint), in plan order.
+struct Group {
+  std::size_t model_idx = 0;
+  std::size_t checkpoint_idx = 0;
+  std::vector<std::string> item_ids;
+};
+
+std::vector<Group> groups_of(const Plan& plan) {
+  std::vector<Group> groups;
+  for (const auto& item : plan.items) {
+    if (groups.empty() || groups.back().model_idx != item.model_idx || groups.back().checkpoint_idx != item.checkpoint_idx) {
+      groups.push_back({item.model_idx, item.checkpoint_idx, {}});
+    }
+    groups.back().item_ids.push_back(item.id);
+  }
+  return groups;
+}
+
+void check_all_done(const Study& study, const io::RunDir& run) {
+  std::vector<std::string> missing;
+  for (const auto& item : study.plan.items) {
+    if (!run.is_done(item.id)) missing.push_back(item.id);
+  }
+  if (missing.empty()) return;
+  std::string list;
+  for (std::size_t i = 0; i < missing.size() && i < 10; ++i) list += " " + missing[i];
+  throw Error("reduce: " + std::to_string(missing.size()) + " of " + std::to_string(study.plan.items.size()) +
+              " items are not finished (" + list + (missing.size() > 10 ? " ..." : "") + "); run `ibzoo run " +
+              study.manifest.source.string() + " --stage extract` or see `ibzoo status " + run.root().string() + "`");
+}
+
+nlohmann::json rows_to_json(const std::vector<io::MetricRow>& rows) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& r : rows) j.push_back({r.model, r.family, r.checkpoint, r.step, r.layer, r.label_set, r.metric, r.value});
+  return j;
+}
+
+io::MetricRow row_from_json(const nlohmann::json& j) {
+  return {j[0], j[1], j[2], j[3].get<std::int64_t>(), j[4], j[5], j[6], j[7].is_null() ? std::nan("") : j[7].get<double>()};
+}
+
+nlohmann::json summary_to_json(const stages::GroupSummary& s) {
+  return {{"model", s.model}, {"family", s.family}, {"checkpoint", s.checkpoint}, {"step", s.step},
+          {"n_parameters", s.n_parameters}, {"n_positions", s.n_positions}, {"entropy", s.entropy},
+          {"complexity", s.complexity}, {"expressivity", s.expressivity}, {"optimality", s.optimality},
+          {"optimality_ratio_of_means", s.optimality_ratio_of_means}, {"complexity_null", s.complexity_null},
+          {"expressivity_null", s.expressivity_null}, {"weights", s.weights}};
+}
+
+double json_number(const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
+
+stages::GroupSummary summary_from_json(const nlohmann::json& j) {
+  stages::GroupSummary s;
+  s.model = j["model"];
+  s.family = j["family"];
+  s.checkpoint = j["checkpoint"];
+  s.step = j["step"];
+  s.n_parameters = json_number(j["n_parameters"]);
+  s.n_positions = j["n_positions"];
+  s.entropy = json_number(j["entropy"]);
+  s.complexity = json_number(j["complexity"]);
+  s.expressivity = json_number(j["expressivity"]);
+  s.optimality = json_number(j["optimality"]);
+  s.optimality_ratio_of_means = json_number(j["optimality_ratio_of_means"]);
+  s.complexity_null = json_number(j["complexity_null"]);
+  s.expressivity_null = json_number(j["expressivity_null"]);
+  s.weights = j["weights"];
+  return s;
+}
+
+// Two checkpoints whose weight files are byte-identical: a known hazard of public checkpoint series.
+void warn_identical_weights(const std::vector<stages::GroupSummary>& summaries) {
+  std::map<std::string, std::string> seen;
+  for (const auto& s : summaries) {
+    if (s.weights.is_null() || s.weights.empty()) continue;
+    nlohmann::json w = s.weights;
+    w.erase("config.json");
+    const auto key = w.dump();
+    const auto name = s.model + "/" + s.checkpoint;
+    auto [it, inserted] = seen.emplace(key, name);
+    if (!inserted) io::log_warn("checkpoints " + it->second + " and " + name + " have identical weight files (sha256); their results will coincide");
+  }
+}
+
+void run_reduce(const Study& study, const io::RunDir& run, io::Communicator& comm) {
+  if (comm.rank() == 0) check_all_done(study, run);
+  comm.barrier();
+  const auto groups = groups_of(study.plan);
+  nlohmann::json mine = nlohmann::json::array();
+  io::Progress progress("reduce", static_cast<std::int64_t>(groups.size()));
+  for (std::size_t g = static_cast<std::size_t>(comm.rank()); g < groups.size(); g += static_cast<std::size_t>(comm.size())) {
+    const auto& group = groups[g];
+    const auto& model = study.manifest.models[group.model_idx];
+    const auto& checkpoint = model.checkpoints[group.checkpoint_idx];
+    stages::ReduceJob job{run, model.id, model.family, checkpoint.name, checkpoint.step, group.item_ids,
+                          study.manifest.estimator.weighting, model.n_parameters.value_or(0.0)};
+    const auto result = stages::reduce(job);
+    mine.push_back({{"group", g}, {"rows", rows_to_json(result.rows)}, {"summary", summary_to_json(result.summary)}});
+    progress.advance(comm.size());
+  }
+  progress.finish();
+  const auto gathered = comm.allgather(mine.dump());
+  if (comm.rank() != 0) return;
+
+  std::vector<nlohmann::json> by_group(groups.size());
+  for (const auto& text : gathered) {
+    for (auto& g : nlohmann::json::parse(text)) by_group[g["group"].get<std::size_t>()] = g;
+  }
+  std::vector<io::MetricRow> rows;
+  std::vector<stages::GroupSummary> summaries;
+  for (const auto& g : by_group) {
+    for (const auto& r : g["rows"]) rows.push_back(row_from_json(r));
+    summaries.push_back(summary_from_json(g["summary"]));
+  }
+  warn_identical_weights(summaries);
+  fs::create_directories(run.results());
+  io::write_metrics_csv(run.results() / "metrics.csv", rows);
+  stages::write_summary_csv(run.results() / "summary.csv", summaries);
+  std::vector<io::ReferencePointsRecord> points;
+  if (fs::exists(run.root() / "reference_points")) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(run.root() / "reference_points")) {
+      if (e.path().extension() == ".h5") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) points.push_back(io::read_reference_points(f));
+  }
+  io::write_metrics_h5(run.results() / "metrics.h5", rows, points, to_json(study.manifest).dump());
+  io::log_info("reduce: " + std::to_string(rows.size()) + " metric rows for " + std::to_string(groups.size()) +
+               " checkpoints -> " + (run.results() / "metrics.csv").string());
+}
+
+}  // namespace
+
+Stage parse_stage(const std::string& text) {
+  if (text == "all") return Stage::kAll;
+  if (text == "extract") return Stage::kExtract;
+  if (text == "reduce") return Stage::kReduce;
+  if (text == "analyze") return Stage::kAnalyze;
+  throw UsageError("--stage must be all, extract, reduce or analyze, got '" + text + "'");
+}
+
+Manifest load_manifest_collective(const fs::path& path, io::Communicator& comm) {
+  std::string text;
+  if (comm.rank() == 0) {
+    try {
+      text = "ok:" + to_json(load_manifest(path)).dump();
+    } catch (const ManifestError& e) {
+      text = std::string("manifest:") + e.what();
+    } catch (const std::exception& e) {
+      text = std::string("error:") + e.what();
+    }
+  }
+  comm.broadcast(text);
+  if (text.rfind("ok:", 0) == 0) return manifest_from_json(nlohmann::json::parse(text.substr(3)));
+  const bool manifest_error = text.rfind("manifest:", 0) == 0;
+  const auto message = text.substr(text.find(':') + 1);
+  if (comm.rank() != 0) throw ManifestError("the manifest was rejected on rank 0");
+  if (manifest_error) throw ManifestError(message);
+  throw Error(message);
+}
+
+Study load_study(const RunOptions& options, io::Communicator& comm) {
+  Study study;
+  study.manifest = load_manifest_collective(options.path_manifest, comm);
+  if (options.run_dir) study.manifest.run_dir = fs::weakly_canonical(fs::absolute(*options.run_dir));
+  const auto corpus = io::read_corpus(corpus_spec(study.manifest.text));
+  study.documents = corpus.documents;
+  study.n_documents = static_cast<std::int64_t>(corpus.documents.size());
+  study.corpus_sha256 = corpus.sha256;
+  study.plan = make_plan(study.manifest, study.n_documents, study.corpus_sha256);
+  return study;
+}
+
+RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
+  install_stop_handlers();
+  const auto study = load_study(options, comm);
+  const io::RunDir run(study.manifest.run_dir);
+  RunSummary summary;
+  summary.n_items = static_cast<std::int64_t>(study.plan.items.size());
+  if (comm.rank() == 0) {
+    fs::create_directories(run.root() / "items");
+    io::write_file_atomic(run.root() / "manifest.json", to_json(study.manifest).dump(2) + "\n");
+    io::write_file_atomic(run.root() / "plan.json", to_json(study.plan, study.manifest).dump(2) + "\n");
+  }
+  comm.barrier();
+
+  if (options.stage == Stage::kAll || options.stage == Stage::kExtract) {
+    run_extract(study, run, options, comm, summary);
+    if (summary.interrupted) return summary;
+    if (summary.n_failed > 0) {
+      throw Error(std::to_string(summary.n_failed) + " item(s) failed (see " + run.root().string() +
+                  "/items/*/error.json or `ibzoo status " + run.root().string() + "`); the others are done and kept");
+    }
+  }
+  if (options.stage == Stage::kAll || options.stage == Stage::kReduce) run_reduce(study, run, comm);
+  if ((options.stage == Stage::kAll || options.stage == Stage::kAnalyze) && comm.rank() == 0) {
+    analyze(study.manifest, run);
+  }
+  comm.barrier();
+  return summary;
+}
+
+}  // namespace ibzoo::pipeline

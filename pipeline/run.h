@@ -1,0 +1,57 @@
+// The study, start to finish: the only place that knows the order of the stages.
+//
+//   manifest -> plan -> [prepare tokens and labels] -> extract (items, across ranks)
+//            -> reduce (groups, across ranks) -> analysis (rank 0) -> report
+//
+// Collective: every rank of `comm` calls run_study with the same options.
+#pragma once
+
+#include "io/mpi.h"
+#include "pipeline/manifest.h"
+#include "pipeline/plan.h"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace ibzoo::pipeline {
+
+enum class Stage { kAll, kExtract, kReduce, kAnalyze };
+Stage parse_stage(const std::string& text);
+
+struct RunOptions {
+  std::filesystem::path path_manifest;
+  std::optional<std::filesystem::path> run_dir;     // overrides the manifest's run_dir
+  Stage stage = Stage::kAll;
+  std::optional<std::pair<int, int>> slice;         // K/N of the plan (extract)
+  std::optional<std::int64_t> tokens_per_batch;     // overrides compute.tokens_per_batch
+};
+
+struct RunSummary {
+  std::int64_t n_items = 0;
+  std::int64_t n_done_before = 0;  // skipped: finished by an earlier run
+  std::int64_t n_computed = 0;     // computed now (all ranks)
+  std::int64_t n_failed = 0;       // failed now (all ranks); recorded in error.json
+  bool interrupted = false;        // a signal asked us to stop after the current item
+};
+
+// Collective. Rank 0 validates the manifest and broadcasts it (ManifestError on
+// every rank if it is invalid). Throws Error on failures outside single items;
+// a failing item is recorded and the others go on (see RunSummary::n_failed).
+RunSummary run_study(const RunOptions& options, io::Communicator& comm);
+
+// Collective: rank 0 loads and validates, every rank gets the same Manifest.
+Manifest load_manifest_collective(const std::filesystem::path& path, io::Communicator& comm);
+
+// The manifest with --run-dir applied, its corpus sample and plan (every rank alike).
+struct Study {
+  Manifest manifest;
+  std::int64_t n_documents = 0;
+  std::vector<std::string> documents;
+  std::string corpus_sha256;
+  Plan plan;
+};
+Study load_study(const RunOptions& options, io::Communicator& comm);
+
+}  // namespace ibzoo::pipeline

@@ -1,0 +1,188 @@
+// Data flow: prepare -> [extract: forward pass -> per-layer estimator state] -> reduce.
+// Layers stream from the model one at a time, so a batch never holds all of them.
+#include "stages/extract.h"
+
+#include "analysis/check.h"
+#include "analysis/error.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/log.h"
+#include "io/state_h5.h"
+#include "models/model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+namespace ibzoo::stages {
+
+namespace {
+
+// One batch: which corpus documents it holds, and for every estimator position in
+// it, the row of the batch's concatenated hidden states.
+struct Batch {
+  std::vector<std::vector<std::int32_t>> sequences;
+  std::vector<std::int64_t> rows;                      // row in the batch per position
+  std::vector<std::vector<std::int32_t>> label_ids;    // [set][position]
+  std::vector<std::int64_t> doc_ids;                   // per position
+  std::int64_t n_tokens = 0;
+};
+
+std::vector<Batch> make_batches(const PreparedText& text, std::int64_t doc_begin, std::int64_t doc_end,
+                                std::int64_t tokens_per_batch) {
+  std::vector<Batch> batches;
+  Batch cur;
+  cur.label_ids.resize(text.label_sets.size());
+  const auto& corpus = text.corpus;
+  for (std::int64_t k = 0; k < corpus.n_docs(); ++k) {
+    const auto doc = corpus.doc_ids[static_cast<std::size_t>(k)];
+    if (doc < doc_begin || doc >= doc_end) continue;
+    const auto t0 = corpus.doc_offsets[static_cast<std::size_t>(k)];
+    const auto t1 = corpus.doc_offsets[static_cast<std::size_t>(k + 1)];
+    if (cur.n_tokens > 0 && cur.n_tokens + (t1 - t0) > tokens_per_batch) {
+      batches.push_back(std::move(cur));
+      cur = Batch{};
+      cur.label_ids.resize(text.label_sets.size());
+    }
+    std::vector<std::int32_t> seq;
+    for (auto t = t0; t < t1; ++t) seq.push_back(static_cast<std::int32_t>(corpus.tokens[static_cast<std::size_t>(t)]));
+    for (auto p = text.pos_offsets[static_cast<std::size_t>(k)]; p < text.pos_offsets[static_cast<std::size_t>(k + 1)]; ++p) {
+      const auto pi = static_cast<std::size_t>(p);
+      cur.rows.push_back(cur.n_tokens + text.positions.token_idx[pi] - t0);
+      cur.doc_ids.push_back(doc);
+      for (std::size_t s = 0; s < text.label_sets.size(); ++s) cur.label_ids[s].push_back(text.label_sets[s].ids[pi]);
+    }
+    cur.sequences.push_back(std::move(seq));
+    cur.n_tokens += t1 - t0;
+  }
+  if (!cur.sequences.empty()) batches.push_back(std::move(cur));
+  return batches;
+}
+
+void check_finite(std::span<const float> rows, std::int64_t dim, int layer, const std::string& item_id) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!std::isfinite(rows[i])) {
+      throw ModelError("item " + item_id + ": layer " + std::to_string(layer) + " has a non-finite activation (" +
+                       std::to_string(rows[i]) + ") at token row " + std::to_string(static_cast<std::int64_t>(i) / dim) +
+                       " of its batch; try compute.dtype float32, or check the checkpoint's weights");
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<int> resolve_layers(const std::vector<int>& wanted, int n_layers, const std::string& model_id) {
+  std::vector<int> layers;
+  if (wanted.empty()) {
+    for (int l = 0; l <= n_layers; ++l) layers.push_back(l);
+    return layers;
+  }
+  for (int l : wanted) {
+    if (l > n_layers) {
+      throw ModelError("model " + model_id + " has layers 0.." + std::to_string(n_layers) + ", but 'estimator.layers' asks for " +
+                       std::to_string(l));
+    }
+    layers.push_back(l);
+  }
+  std::sort(layers.begin(), layers.end());
+  layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+  return layers;
+}
+
+ExtractResult extract(const ExtractJob& job, const PreparedText& text, const models::Model& model,
+                      const EstimatorSetup& setup) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto dir = job.run.begin_item(job.item_id);
+  const auto dim = static_cast<std::int64_t>(model.hidden_size());
+  IBZOO_CHECK(dim == setup.assigner.dim(), "estimator built for d=" << setup.assigner.dim() << ", model has " << dim);
+
+  const auto layers = job.layers;
+  std::vector<int> slot_of_layer(static_cast<std::size_t>(model.n_layers() + 1), -1);
+  for (std::size_t i = 0; i < layers.size(); ++i) slot_of_layer[static_cast<std::size_t>(layers[i])] = static_cast<int>(i);
+  auto layout = setup.layout;
+  layout.label_sets = text.label_names();
+  std::vector<analysis::EstimatorState> states(layers.size(), analysis::EstimatorState(layout));
+
+  std::vector<int> stored;
+  if (job.storage.enabled) stored = job.storage.layers.empty() ? layers : job.storage.layers;
+  std::optional<io::H5File> reps;
+  const auto reps_path = dir / "reps.h5";
+  const auto reps_temp = io::temp_path_for(reps_path);
+  if (!stored.empty()) {
+    reps.emplace(io::H5File::create(reps_temp));
+    for (int l : stored) {
+      reps->create_rows(io::layer_group(l), dim,
+                        {{job.storage.chunk_tokens}, job.storage.compression, job.storage.float16});
+    }
+  }
+
+  ExtractResult result;
+  const auto batches = make_batches(text, job.doc_begin, job.doc_end, job.tokens_per_batch);
+  std::vector<float> selected;
+  std::vector<int> wanted_layers = layers;
+  wanted_layers.insert(wanted_layers.end(), stored.begin(), stored.end());
+  std::sort(wanted_layers.begin(), wanted_layers.end());
+  wanted_layers.erase(std::unique(wanted_layers.begin(), wanted_layers.end()), wanted_layers.end());
+  for (const auto& batch : batches) {
+    std::vector<std::span<const std::int32_t>> label_spans;
+    for (const auto& ids : batch.label_ids) label_spans.emplace_back(ids);
+    const auto n_pos = static_cast<std::int64_t>(batch.rows.size());
+    const auto sink = [&](int layer, const float* data, std::int64_t n_rows, std::int64_t d) {
+      IBZOO_CHECK(n_rows == batch.n_tokens && d == dim, "layer " << layer << " gave " << n_rows << "x" << d);
+      const std::span<const float> rows(data, static_cast<std::size_t>(n_rows * d));
+      check_finite(rows, d, layer, job.item_id);
+      if (reps && std::find(stored.begin(), stored.end(), layer) != stored.end()) {
+        reps->append_rows(io::layer_group(layer), rows, n_rows);
+      }
+      const int slot = slot_of_layer[static_cast<std::size_t>(layer)];
+      if (slot < 0 || n_pos == 0) return;
+      selected.resize(static_cast<std::size_t>(n_pos * d));
+      for (std::int64_t p = 0; p < n_pos; ++p) {
+        const auto src = rows.subspan(static_cast<std::size_t>(batch.rows[static_cast<std::size_t>(p)] * d), static_cast<std::size_t>(d));
+        std::copy(src.begin(), src.end(), selected.begin() + p * d);
+      }
+      states[static_cast<std::size_t>(slot)].add_batch(setup.assigner, selected.data(), n_pos, label_spans,
+                                                       batch.doc_ids, job.threads);
+    };
+    model.forward_layers(batch.sequences, sink, wanted_layers);
+    result.n_documents += static_cast<std::int64_t>(batch.sequences.size());
+    result.n_tokens += batch.n_tokens;
+    result.n_positions += n_pos;
+  }
+
+  if (reps) {
+    reps->close();
+    io::commit_file(reps_temp, reps_path);
+  }
+  const auto state_path = job.run.item_state(job.item_id);
+  const auto state_temp = io::temp_path_for(state_path);
+  {
+    auto file = io::H5File::create(state_temp);
+    file.set_attr("/", "item", job.item_id);
+    file.set_attr("/", "n_positions", result.n_positions);
+    file.set_attr("/", "n_tokens", result.n_tokens);
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      io::write_state(file, io::layer_group(layers[i]), states[i].to_vectors());
+    }
+    file.close();
+  }
+  io::commit_file(state_temp, state_path);
+
+  result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto provenance = job.provenance;
+  provenance["item"] = job.item_id;
+  provenance["n_documents"] = result.n_documents;
+  provenance["n_tokens"] = result.n_tokens;
+  provenance["n_positions"] = result.n_positions;
+  provenance["layers"] = layers;
+  provenance["eps"] = setup.assigner.eps();
+  provenance["calibration"] = setup.calibration;
+  provenance["reference_points_checksum"] = setup.w_checksum;
+  provenance["wall_time_s"] = result.wall_s;
+  io::write_file_atomic(dir / "provenance.json", provenance.dump(2) + "\n");
+  job.run.mark_done(job.item_id, {{"n_positions", result.n_positions}, {"wall_time_s", result.wall_s}});
+  return result;
+}
+
+}  // namespace ibzoo::stages

@@ -1,0 +1,68 @@
+// Extract: runs one model checkpoint over one document shard (a work item),
+// streams every selected layer's rows into that layer's estimator state, and
+// writes <run>/items/<id>/state.h5 (and reps.h5 when representations are stored),
+// provenance.json, and last the DONE marker.
+// Idempotent at the caller: the pipeline skips items whose DONE is valid.
+// Throws ModelError (NaN/Inf activations, model failures), WriteError. Not collective.
+#pragma once
+
+#include "analysis/estimator_state.h"
+#include "analysis/soft_entropy.h"
+#include "io/run_dir.h"
+#include "stages/prepare.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ibzoo::models {
+class Model;
+}
+
+namespace ibzoo::stages {
+
+// The estimator configuration for one hidden width: W, eps and the state layout.
+struct EstimatorSetup {
+  analysis::SoftAssigner assigner;
+  analysis::StateLayout layout;
+  std::string calibration;
+  std::string w_checksum;
+};
+
+struct RepresentationStorage {
+  bool enabled = false;
+  std::vector<int> layers;           // empty: all
+  bool float16 = true;
+  std::int64_t chunk_tokens = 1024;
+  int compression = 4;
+};
+
+struct ExtractJob {
+  std::string item_id;
+  io::RunDir run;
+  std::int64_t doc_begin = 0;        // sample documents [doc_begin, doc_end)
+  std::int64_t doc_end = 0;
+  std::vector<int> layers;           // layers to estimate; empty: all 0..L
+  std::int64_t tokens_per_batch = 4096;
+  int threads = 1;
+  RepresentationStorage storage;
+  nlohmann::json provenance;         // merged into provenance.json
+};
+
+struct ExtractResult {
+  std::int64_t n_documents = 0;
+  std::int64_t n_tokens = 0;
+  std::int64_t n_positions = 0;
+  double wall_s = 0;
+};
+
+ExtractResult extract(const ExtractJob& job, const PreparedText& text, const models::Model& model,
+                      const EstimatorSetup& setup);
+
+// Which layers an item estimates: `wanted` (validated against the model) or all 0..L.
+// Throws ModelError naming the layer when it does not exist.
+std::vector<int> resolve_layers(const std::vector<int>& wanted, int n_layers, const std::string& model_id);
+
+}  // namespace ibzoo::stages

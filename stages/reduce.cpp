@@ -1,0 +1,207 @@
+// Data flow: extract -> [reduce: exact merge of item states -> metrics] -> analysis.
+#include "stages/reduce.h"
+
+#include "analysis/check.h"
+#include "analysis/error.h"
+#include "analysis/estimator_state.h"
+#include "analysis/soft_entropy.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/state_h5.h"
+#include "stages/prepare.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace ibzoo::stages {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double value_or_nan(const std::optional<double>& v) { return v ? *v : kNaN; }
+
+struct LayerResult {
+  int layer = 0;
+  analysis::LayerEstimate estimate;
+};
+
+// Layers present in the first item's state file.
+std::vector<int> layers_of(const io::H5File& file) {
+  std::vector<int> layers;
+  for (const auto& name : file.list("/")) {
+    if (name.rfind("layer_", 0) == 0) layers.push_back(std::stoi(name.substr(6)));
+  }
+  return layers;
+}
+
+analysis::EstimatorState merged_layer(const ReduceJob& job, int layer) {
+  std::optional<analysis::EstimatorState> total;
+  for (const auto& id : job.item_ids) {
+    const auto file = io::H5File::open_read(job.run.item_state(id));
+    auto state = analysis::EstimatorState::from_vectors(io::read_state(file, io::layer_group(layer)));
+    total = total ? analysis::merge(*total, state) : std::move(state);
+  }
+  return std::move(*total);
+}
+
+class RowWriter {
+ public:
+  RowWriter(const ReduceJob& job, std::vector<io::MetricRow>& rows) : job_(job), rows_(rows) {}
+  void add(const std::string& layer, const std::string& label_set, const std::string& metric, double value) {
+    rows_.push_back({job_.model, job_.family, job_.checkpoint, job_.step, layer, label_set, metric, value});
+  }
+
+ private:
+  const ReduceJob& job_;
+  std::vector<io::MetricRow>& rows_;
+};
+
+std::optional<std::size_t> set_index(const std::vector<std::string>& names, const std::string& name) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> mi_of(const analysis::LayerEstimate& e, const std::string& name) {
+  const auto idx = set_index(e.label_sets, name);
+  return idx ? e.full.sets[*idx].mutual_information : std::nullopt;
+}
+
+void layer_rows(RowWriter& out, const LayerResult& lr) {
+  const auto layer = std::to_string(lr.layer);
+  const auto& e = lr.estimate;
+  out.add(layer, "", "n_samples", static_cast<double>(e.full.n_samples));
+  out.add(layer, "", "entropy", value_or_nan(e.full.entropy));
+  if (e.entropy_interval) {
+    out.add(layer, "", "entropy_ci_low", e.entropy_interval->low);
+    out.add(layer, "", "entropy_ci_high", e.entropy_interval->high);
+  }
+  for (std::size_t s = 0; s < e.label_sets.size(); ++s) {
+    const auto& name = e.label_sets[s];
+    if (name.find(".null") != std::string::npos) continue;
+    out.add(layer, name, "mutual_information", value_or_nan(e.full.sets[s].mutual_information));
+    out.add(layer, name, "regularity", value_or_nan(e.full.sets[s].regularity));
+    if (const auto null_mi = mi_of(e, null_name(name))) out.add(layer, name, "null_mutual_information", *null_mi);
+    if (s < e.mi_intervals.size() && e.mi_intervals[s]) {
+      out.add(layer, name, "mi_ci_low", e.mi_intervals[s]->low);
+      out.add(layer, name, "mi_ci_high", e.mi_intervals[s]->high);
+    }
+    for (std::size_t level = 0; level < e.subsets.size(); ++level) {
+      const auto tag = "_subset_" + std::to_string(level + 1);
+      out.add(layer, name, "mutual_information" + tag, value_or_nan(e.subsets[level].sets[s].mutual_information));
+      if (s == 0) out.add(layer, "", "n_samples" + tag, static_cast<double>(e.subsets[level].n_samples));
+    }
+  }
+  const auto ix = mi_of(e, "in1");
+  const auto iy = mi_of(e, "out1");
+  const bool guarded = !ix || !iy || *ix < analysis::kDefaultMinMi;
+  out.add(layer, "", "optimality", guarded ? kNaN : *iy / *ix);
+  if (e.full.entropy) {
+    const std::array<std::optional<double>, 4> by_order = {mi_of(e, "in1"), mi_of(e, "in2"), mi_of(e, "in3"), mi_of(e, "in4")};
+    if (const auto shares = analysis::backoff_shares(*e.full.entropy, by_order)) {
+      out.add(layer, "", "backoff_token", shares->token);
+      out.add(layer, "", "backoff_bigram", shares->bigram);
+      out.add(layer, "", "backoff_trigram", shares->trigram);
+      out.add(layer, "", "backoff_quadgram", shares->quadgram);
+      out.add(layer, "", "backoff_residual", shares->residual);
+    }
+  }
+}
+
+// Mean over layers 1..L of every per-layer metric (the embedding layer is excluded,
+// as in the reference), plus optimality aggregated both ways.
+void mean_rows(RowWriter& out, const std::vector<io::MetricRow>& layer_rows_all, const std::vector<LayerResult>& layers,
+               GroupSummary& summary) {
+  std::map<std::pair<std::string, std::string>, std::vector<double>> values;
+  std::vector<std::pair<std::string, std::string>> order;
+  for (const auto& r : layer_rows_all) {
+    if (r.layer == "0" || r.layer.empty() || r.metric == "optimality") continue;
+    const auto key = std::make_pair(r.label_set, r.metric);
+    if (!values.count(key)) order.push_back(key);
+    values[key].push_back(r.value);
+  }
+  for (const auto& key : order) {
+    double sum = 0;
+    for (double v : values[key]) sum += v;
+    out.add("mean", key.first, key.second, sum / static_cast<double>(values[key].size()));
+  }
+  std::vector<std::optional<double>> mi_x, mi_y;
+  for (const auto& lr : layers) {
+    if (lr.layer == 0) continue;
+    mi_x.push_back(mi_of(lr.estimate, "in1"));
+    mi_y.push_back(mi_of(lr.estimate, "out1"));
+  }
+  const auto opt = analysis::optimality(mi_x, mi_y);
+  summary.optimality = opt.mean_of_ratios_guarded ? kNaN : opt.mean_of_ratios;
+  summary.optimality_ratio_of_means = opt.ratio_of_means_guarded ? kNaN : opt.ratio_of_means;
+  out.add("mean", "", "optimality", summary.optimality);
+  out.add("mean", "", "optimality_ratio_of_means", summary.optimality_ratio_of_means);
+  auto mean_of = [&](const std::string& set, const std::string& metric) {
+    const auto it = values.find({set, metric});
+    if (it == values.end() || it->second.empty()) return kNaN;
+    double sum = 0;
+    for (double v : it->second) sum += v;
+    return sum / static_cast<double>(it->second.size());
+  };
+  summary.entropy = mean_of("", "entropy");
+  summary.complexity = mean_of("in1", "mutual_information");
+  summary.expressivity = mean_of("out1", "mutual_information");
+  summary.complexity_null = mean_of("in1", "null_mutual_information");
+  summary.expressivity_null = mean_of("out1", "null_mutual_information");
+}
+
+}  // namespace
+
+ReduceResult reduce(const ReduceJob& job) {
+  IBZOO_CHECK(!job.item_ids.empty(), "reduce of " << job.model << "/" << job.checkpoint << " without items");
+  ReduceResult result;
+  auto& summary = result.summary;
+  summary.model = job.model;
+  summary.family = job.family;
+  summary.checkpoint = job.checkpoint;
+  summary.step = job.step;
+  summary.n_parameters = job.n_parameters;
+
+  const auto first_dir = job.run.item_dir(job.item_ids.front());
+  const auto provenance = nlohmann::json::parse(io::read_file(first_dir / "provenance.json", 64 << 20));
+  if (summary.n_parameters <= 0 && provenance.contains("n_parameters")) {
+    summary.n_parameters = provenance["n_parameters"].get<double>();
+  }
+  if (provenance.contains("weights")) summary.weights = provenance["weights"];
+
+  const auto first = io::H5File::open_read(job.run.item_state(job.item_ids.front()));
+  std::vector<LayerResult> layers;
+  const auto weighting = analysis::parse_weighting(job.weighting);
+  for (int layer : layers_of(first)) {
+    const auto state = merged_layer(job, layer);
+    layers.push_back({layer, state.estimate(weighting)});
+  }
+  summary.n_positions = layers.empty() ? 0 : layers.front().estimate.full.n_samples;
+
+  RowWriter out(job, result.rows);
+  for (const auto& lr : layers) layer_rows(out, lr);
+  const auto per_layer = result.rows;
+  mean_rows(out, per_layer, layers, summary);
+  out.add("", "", "n_parameters", summary.n_parameters);
+  return result;
+}
+
+void write_summary_csv(const std::filesystem::path& path, const std::vector<GroupSummary>& summaries) {
+  std::ostringstream os;
+  os << "model,family,checkpoint,step,n_parameters,n_positions,entropy,complexity,expressivity,optimality,"
+        "optimality_ratio_of_means,complexity_null,expressivity_null\n";
+  for (const auto& s : summaries) {
+    os << s.model << ',' << s.family << ',' << s.checkpoint << ',' << s.step << ',' << io::format_value(s.n_parameters)
+       << ',' << s.n_positions << ',' << io::format_value(s.entropy) << ',' << io::format_value(s.complexity) << ','
+       << io::format_value(s.expressivity) << ',' << io::format_value(s.optimality) << ','
+       << io::format_value(s.optimality_ratio_of_means) << ',' << io::format_value(s.complexity_null) << ','
+       << io::format_value(s.expressivity_null) << '\n';
+  }
+  io::write_file_atomic(path, os.str());
+}
+
+}  // namespace ibzoo::stages
