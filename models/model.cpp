@@ -8,6 +8,8 @@
 
 #include <torch/version.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -99,6 +101,19 @@ torch::Tensor unpad_to_host(const torch::Tensor& h, const Batch& batch) {
   return flat.to(torch::kCPU, torch::kFloat).contiguous();
 }
 
+// torch's CPU matrix products go through the BLAS it was built with (OpenBLAS on
+// Debian), whose own thread pool defaults to the cores in the process's affinity
+// mask: a rank that mpirun binds to one core and one that is unbound then split
+// products differently and get different rounding. Pinning the BLAS pool to the
+// same count as torch's makes results independent of how the job was launched.
+void set_cpu_threads(int threads) {
+  torch::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  if (auto* set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas(threads);
+  }
+}
+
 }  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -113,7 +128,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
     throw ModelError(dir.string() + ": float16 on CPU is not supported by this libtorch (" + TORCH_VERSION +
                      "; needs torch >= 2); use --dtype bfloat16 or float32, or --device cuda");
   }
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  if (options.threads > 0) set_cpu_threads(options.threads);
   torch::Device device(torch::kCPU);
   if (options.device == Device::Cuda) {
     if (!torch::cuda::is_available()) {

@@ -37,7 +37,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EstimatorSpec, bins, seed, reference_points, 
                                    min_count, layers, final_norm, null, bootstrap, sample_size_curve)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchmarkSource, file, format, model, metric, normalise)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchmarkSource, file, format, normalise)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AnalysisSpec, predictors, controls, cv, bootstrap, seed, report)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, source, study, run_dir, roots, models, text, preference, estimator, storage,
                                    compute, benchmarks, analysis, slurm)
@@ -403,13 +403,10 @@ std::vector<BenchmarkSource> read_benchmarks(Reader& r, const YAML::Node& n) {
     return out;
   }
   for (const auto& b : n) {
-    r.check_keys(b, "benchmarks entry", {"file", "format", "model", "metric", "normalise"});
+    r.check_keys(b, "benchmarks entry", {"file", "format", "normalise"});
     BenchmarkSource s;
     s.file = r.input_path(b["file"], "file", r.str(b, "file", ""), true);
     s.format = r.choice(b, "format", "long", {"lm-eval", "leaderboard", "long"});
-    s.model = r.str(b, "model", "");
-    if (s.format == "lm-eval" && s.model.empty()) r.error(b, "an lm-eval benchmark file needs 'model' (the model id it scores)");
-    s.metric = r.str(b, "metric", "acc,none");
     s.normalise = r.boolean(b, "normalise", false);
     out.push_back(std::move(s));
   }

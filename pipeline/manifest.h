@@ -101,8 +101,6 @@ struct ComputeSpec {
 struct BenchmarkSource {
   std::filesystem::path file;
   std::string format;                            // lm-eval | leaderboard | long
-  std::string model;                             // lm-eval files: which model id they score
-  std::string metric;                            // e.g. "acc_norm,none"
   bool normalise = false;
   bool operator==(const BenchmarkSource&) const = default;
 };

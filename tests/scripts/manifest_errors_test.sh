@@ -9,9 +9,9 @@ echo "$out"
 fail() { echo "FAIL: $*"; exit 1; }
 [ "$rc" -eq 2 ] || fail "exit code $rc, expected 2"
 grep -q "3 problems" <<<"$out" || fail "expected '3 problems'"
-grep -q "bad_three_mistakes.yaml:5: unknown key 'familly' in model; did you mean 'family'?" <<<"$out" || fail "familly"
-grep -q "bad_three_mistakes.yaml:11: 'bins' must be an integer, got \"many\"" <<<"$out" || fail "bins"
-grep -q "bad_three_mistakes.yaml:12: 'weighting' must be one of frequency, uniform, got \"freq\"" <<<"$out" || fail "weighting"
+grep -q "bad_three_mistakes.yaml:6: unknown key 'n_paramters' in model; did you mean 'n_parameters'?" <<<"$out" || fail "n_paramters"
+grep -q "bad_three_mistakes.yaml:12: 'bins' must be an integer, got \"many\"" <<<"$out" || fail "bins"
+grep -q "bad_three_mistakes.yaml:13: 'weighting' must be one of frequency, uniform, got \"freq\"" <<<"$out" || fail "weighting"
 # The same through `run`, under mpirun with 2 ranks: still exit 2, no run directory created.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

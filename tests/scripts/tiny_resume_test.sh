@@ -6,16 +6,16 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
 fail() { echo "FAIL: $*"; exit 1; }
-"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/ref" --quiet
+"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/ref" --tokens-per-batch 32 --quiet
 
 n_items=$(grep -c '"id"' "$tmp/ref/plan.json")
 # Start a 2-rank run and kill the whole job once a few items are done.
-mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 128 --quiet &
+mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 --quiet &
 pid=$!
 for _ in $(seq 1 600); do
-  done_now=$(find "$tmp/run/items" -name DONE 2>/dev/null | wc -l)
+  done_now=$( (find "$tmp/run/items" -name DONE 2>/dev/null || true) | wc -l)
   [ "$done_now" -ge 3 ] && break
-  sleep 0.05
+  sleep 0.02
 done
 kill -9 $pid 2>/dev/null || true
 pkill -9 -f "run-dir $tmp/run" 2>/dev/null || true
@@ -26,7 +26,7 @@ echo "killed with $finished of $n_items items done"
 [ ! -e "$tmp/run/results/metrics.csv" ] || fail "results exist although the run was killed"
 # Remember the finished markers, rerun, and check they were not rewritten.
 find "$tmp/run/items" -name DONE -exec sha256sum {} + | sort > "$tmp/before"
-"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --quiet
+"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 --quiet
 find "$tmp/run/items" -name DONE -exec sha256sum {} + | sort > "$tmp/after"
 comm -23 "$tmp/before" "$tmp/after" > "$tmp/rewritten"
 [ ! -s "$tmp/rewritten" ] || { cat "$tmp/rewritten"; fail "finished items were recomputed"; }
