@@ -73,7 +73,9 @@ TEST(EvaluateTest, TiesGoToTheFirstChoiceAsInTheHarness) {
   const auto dir = temp_dir();
   write_task_file(dir / "same.jsonl", {{"And God said", {" Let there be light", " Let there be light"}, 0},
                                        {"And God said", {" Let there be light", " Let there be light"}, 1}});
-  EvaluateJob job{kModel, {dir / "same.jsonl"}, dir / "out" / "results.json", "tiny", 0, 8, 1};
+  // Batch size 1: each choice runs alone, so identical choices get bit-identical
+  // scores (rows of one padded batch may round differently in the BLAS).
+  EvaluateJob job{kModel, {dir / "same.jsonl"}, dir / "out" / "results.json", "tiny", 0, 1, 1};
   const auto result = evaluate(job);
   ASSERT_EQ(result.tasks.size(), 1u);
   EXPECT_EQ(result.tasks[0].n_items, 2);
