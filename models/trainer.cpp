@@ -3,6 +3,7 @@
 #include "models/trainer.h"
 
 #include "analysis/error.h"
+#include "analysis/reference_points.h"
 #include "io/safetensors.h"
 #include "models/random_model.h"
 #include "models/transformer.h"
@@ -63,10 +64,10 @@ class SplitMix64 {
  public:
   explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
   std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    // One step of the SplitMix64 stream: mix the state, then advance it.
+    const std::uint64_t x = state_;
+    state_ += 0x9e3779b97f4a7c15ull;
+    return analysis::splitmix64(x);
   }
 
  private:

@@ -3,6 +3,7 @@
 #include "stages/tasks.h"
 
 #include "analysis/error.h"
+#include "analysis/reference_points.h"
 #include "io/fs.h"
 
 #include <nlohmann/json.hpp>
@@ -21,10 +22,10 @@ class SplitMix64 {
  public:
   explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
   std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    // One step of the SplitMix64 stream: mix the state, then advance it.
+    const std::uint64_t x = state_;
+    state_ += 0x9e3779b97f4a7c15ull;
+    return analysis::splitmix64(x);
   }
   std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
 
