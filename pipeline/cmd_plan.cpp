@@ -30,7 +30,7 @@ void print_estimate(const PlanEstimate& e, const Manifest& m, std::int64_t docs,
   std::printf("%-28s %6s %10s %6s %6s %12s %12s %10s %12s %12s %12s %14s\n", "model", "ckpts", "params", "layers",
               "d", "tokens", "FLOPs", "GPU-h", "weights", "state", "reps", "peak/rank");
   auto line = [](const PlanEstimate::Row& r) {
-    std::printf("%-28s %6lld %10s %6lld %6lld %12s %12s %10.1f %12s %12s %12s %14s\n", r.model.c_str(),
+    std::printf("%-28s %6lld %10s %6lld %6lld %12s %12s %10.3g %12s %12s %12s %14s\n", r.model.c_str(),
                 static_cast<long long>(r.n_checkpoints), human(r.n_parameters, "").c_str(),
                 static_cast<long long>(r.n_layers), static_cast<long long>(r.hidden), human(r.tokens, "").c_str(),
                 human(r.flops, "").c_str(), r.gpu_hours, human(r.weight_bytes, "B").c_str(),
@@ -39,6 +39,8 @@ void print_estimate(const PlanEstimate& e, const Manifest& m, std::int64_t docs,
   };
   for (const auto& r : e.rows) line(r);
   line(e.total);
+  std::printf("state: an upper bound on the estimator state written by the items (every label with a row in\n"
+              "every item it occurs in; n-gram rows bounded by half the positions); peak/rank includes one item's state.\n");
   if (!e.from_configs) std::printf("note: some models' config.json could not be read; they are left out of the totals\n");
 }
 

@@ -172,8 +172,11 @@ PlanEstimate estimate_plan(const Manifest& manifest, std::int64_t n_documents, s
     const double activations = batch * static_cast<double>(config.hidden_size) * 4.0 * 8.0 +
                                batch * static_cast<double>(tokens_per_document) * static_cast<double>(config.n_heads) * 4.0;
     const double labels = positions * n_sets * 4.0 + positions * 8.0 * 6.0;
+    // A rank holds one item's state at a time: the checkpoint's share of one shard.
+    const double item_share = std::min(1.0, static_cast<double>(manifest.text.documents_per_shard) /
+                                                static_cast<double>(std::max<std::int64_t>(1, n_documents)));
     row.peak_rank_bytes = row.n_parameters * bytes_per_value(manifest.compute.dtype) + activations + labels +
-                          state_per_checkpoint;
+                          state_per_checkpoint * item_share;
     estimate.total.n_checkpoints += row.n_checkpoints;
     estimate.total.tokens += row.tokens;
     estimate.total.flops += row.flops;
