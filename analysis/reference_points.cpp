@@ -18,25 +18,8 @@ constexpr double kLn2High = 6.93147180369123816490e-01;
 constexpr double kLn2Low = 1.90821492927058770002e-10;
 constexpr double kSqrtHalf = 0.70710678118654752440;
 
-class SplitMixStream {
- public:
-  explicit SplitMixStream(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    state_ += 0x9E3779B97F4A7C15ULL;
-    return splitmix64_finalise(state_);
-  }
-  // Uniform on [-1, 1) with 53 random bits.
-  double uniform_pm1() { return static_cast<double>(next() >> 11) * 0x1.0p-52 - 1.0; }
-
-  static std::uint64_t splitmix64_finalise(std::uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-
- private:
-  std::uint64_t state_;
-};
+// Uniform on [-1, 1) with 53 random bits.
+double uniform_pm1(SplitMix64Stream& stream) { return static_cast<double>(stream.next() >> 11) * 0x1.0p-52 - 1.0; }
 
 void fnv1a(std::uint64_t& hash, std::uint64_t word, int n_bytes) {
   for (int byte = 0; byte < n_bytes; ++byte) {
@@ -48,7 +31,10 @@ void fnv1a(std::uint64_t& hash, std::uint64_t word, int n_bytes) {
 }  // namespace
 
 std::uint64_t splitmix64(std::uint64_t x) {
-  return SplitMixStream::splitmix64_finalise(x + 0x9E3779B97F4A7C15ULL);
+  std::uint64_t z = x + SplitMix64Stream::kGamma;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
 }
 
 double portable_log(double x) {
@@ -80,7 +66,7 @@ ReferencePoints generate_reference_points(std::uint64_t seed, std::int64_t n_poi
                      ", d = " + std::to_string(dim));
   }
   ReferencePoints points{n_points, dim, std::vector<float>(static_cast<std::size_t>(n_points * dim))};
-  SplitMixStream stream(seed);
+  SplitMix64Stream stream(seed);
   std::vector<double> row(static_cast<std::size_t>(dim));
   double spare = 0.0;
   bool has_spare = false;
@@ -90,8 +76,8 @@ ReferencePoints generate_reference_points(std::uint64_t seed, std::int64_t n_poi
       return spare;
     }
     for (;;) {
-      const double u = stream.uniform_pm1();
-      const double v = stream.uniform_pm1();
+      const double u = uniform_pm1(stream);
+      const double v = uniform_pm1(stream);
       const double s = u * u + v * v;
       if (s >= 1.0 || s == 0.0) continue;
       const double f = std::sqrt(-2.0 * portable_log(s) / s);

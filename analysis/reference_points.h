@@ -5,6 +5,7 @@
 // (+ - * / sqrt), with its own logarithm (see docs/ESTIMATOR.md, "Generator of W").
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,6 +21,24 @@ struct ReferencePoints {
 
 // SplitMix64: the counter-based 64-bit mixer every random draw of the estimator uses.
 std::uint64_t splitmix64(std::uint64_t x);
+
+// The SplitMix64 stream: from seed s it returns splitmix64(s), splitmix64(s + gamma),
+// ... The one portable generator of ibzoo (weights, training windows, tasks, W).
+class SplitMix64Stream {
+ public:
+  static constexpr std::uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
+  explicit SplitMix64Stream(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    const std::uint64_t x = state_;
+    state_ += kGamma;
+    return splitmix64(x);
+  }
+  // An index in [0, n) (n > 0), by modulo.
+  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+
+ private:
+  std::uint64_t state_;
+};
 // Natural log for x > 0 from + - * / only (no libm), exact to ~1 ulp.
 double portable_log(double x);
 

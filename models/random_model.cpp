@@ -13,27 +13,15 @@ namespace ibzoo::models {
 
 namespace {
 
-// splitmix64: tiny, portable, and good enough for initial weights.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    // One step of the SplitMix64 stream: mix the state, then advance it.
-    const std::uint64_t x = state_;
-    state_ += 0x9e3779b97f4a7c15ull;
-    return analysis::splitmix64(x);
-  }
-  // Uniform in (0, 1): never 0, so log() below is finite.
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
-  double normal() {
-    const double u1 = uniform();
-    const double u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
-  }
+// Uniform in (0, 1) from the SplitMix64 stream: never 0, so log() below is finite.
+double uniform(analysis::SplitMix64Stream& rng) { return (static_cast<double>(rng.next() >> 11) + 0.5) * 0x1.0p-53; }
 
- private:
-  std::uint64_t state_;
-};
+// Box-Muller: tiny, portable, and good enough for initial weights.
+double normal(analysis::SplitMix64Stream& rng) {
+  const double u1 = uniform(rng);
+  const double u2 = uniform(rng);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
 
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -48,16 +36,16 @@ std::vector<float> draw(const ParamSpec& spec, const RandomModelOptions& o) {
   std::int64_t n = 1;
   for (const auto d : spec.shape) n *= d;
   std::vector<float> v(static_cast<std::size_t>(n));
-  SplitMix64 rng(o.seed * 0x9e3779b97f4a7c15ull ^ fnv1a(spec.name));
+  analysis::SplitMix64Stream rng(o.seed * 0x9e3779b97f4a7c15ull ^ fnv1a(spec.name));
   const double norm_center = o.config.norm_kind() == io::NormKind::RmsNormOnePlus ? 0.0 : 1.0;
   for (auto& x : v) {
     switch (spec.init) {
       case ParamInit::NormWeight:
-        x = static_cast<float>(norm_center + 0.8 * (rng.uniform() - 0.5));
+        x = static_cast<float>(norm_center + 0.8 * (uniform(rng) - 0.5));
         break;
       case ParamInit::Normal:
       case ParamInit::NormBias:
-        x = static_cast<float>(o.init_std * rng.normal());
+        x = static_cast<float>(o.init_std * normal(rng));
         break;
     }
   }

@@ -59,21 +59,6 @@ std::vector<std::int64_t> log_spaced_steps(std::int64_t steps, std::int64_t n_ch
 
 namespace {
 
-// Portable batch order: the same windows on every machine and torch version.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    // One step of the SplitMix64 stream: mix the state, then advance it.
-    const std::uint64_t x = state_;
-    state_ += 0x9e3779b97f4a7c15ull;
-    return analysis::splitmix64(x);
-  }
-
- private:
-  std::uint64_t state_;
-};
-
 void validate(const TrainerOptions& o, std::span<const std::int32_t> tokens,
               const std::vector<std::int64_t>& checkpoint_steps) {
   if (o.steps < 1 || o.batch_size < 1 || o.context < 2 || o.threads < 1 || !(o.lr > 0) || o.warmup_steps < 0) {
@@ -123,7 +108,7 @@ torch::optim::AdamW make_optimizer(const TransformerImpl& model, const TrainerOp
   return torch::optim::AdamW(std::move(groups), opts);
 }
 
-torch::Tensor draw_batch(std::span<const std::int32_t> tokens, const TrainerOptions& o, SplitMix64& rng) {
+torch::Tensor draw_batch(std::span<const std::int32_t> tokens, const TrainerOptions& o, analysis::SplitMix64Stream& rng) {
   const auto n_starts = static_cast<std::uint64_t>(static_cast<std::int64_t>(tokens.size()) - o.context);
   auto batch = torch::empty({o.batch_size, o.context + 1}, torch::kLong);
   auto acc = batch.accessor<std::int64_t, 2>();
@@ -178,7 +163,8 @@ TrainResult train_model(const TrainerOptions& o, std::span<const std::int32_t> t
   const std::set<std::int64_t> save_at(checkpoint_steps.begin(), checkpoint_steps.end());
   auto model = initial_model(o, checkpoint_dir(0).string() + ".init");
   auto optimizer = make_optimizer(*model, o);
-  SplitMix64 rng(o.seed ^ 0x5eedba7c4e5ull);
+  // Portable batch order: the same windows on every machine and torch version.
+  analysis::SplitMix64Stream rng(o.seed ^ 0x5eedba7c4e5ull);
   const std::vector<std::int64_t> lengths(static_cast<std::size_t>(o.batch_size), o.context);
   const auto save = [&](std::int64_t step) {
     if (!save_at.count(step)) return;

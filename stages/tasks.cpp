@@ -18,20 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    // One step of the SplitMix64 stream: mix the state, then advance it.
-    const std::uint64_t x = state_;
-    state_ += 0x9e3779b97f4a7c15ull;
-    return analysis::splitmix64(x);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-
- private:
-  std::uint64_t state_;
-};
+using analysis::SplitMix64Stream;
 
 using Chapter = std::vector<std::string>;
 
@@ -70,7 +57,7 @@ bool is_content_word(const std::string& w) {
 
 // Puts the gold answer among distractors drawn from `pool` (distinct from it and each other).
 TaskItem with_distractors(std::string context, const std::string& gold, const std::vector<std::string>& pool,
-                          std::int64_t n_choices, SplitMix64& rng, const std::string& prefix,
+                          std::int64_t n_choices, SplitMix64Stream& rng, const std::string& prefix,
                           const std::string& suffix) {
   std::set<std::string> used = {gold};
   std::vector<std::string> choices;
@@ -87,7 +74,7 @@ TaskItem with_distractors(std::string context, const std::string& gold, const st
   return {std::move(context), std::move(choices), static_cast<std::int64_t>(gold_idx)};
 }
 
-std::vector<TaskItem> next_words(const std::vector<Chapter>& chapters, const MakeTasksJob& job, SplitMix64& rng) {
+std::vector<TaskItem> next_words(const std::vector<Chapter>& chapters, const MakeTasksJob& job, SplitMix64Stream& rng) {
   std::vector<std::vector<std::string>> verses;
   std::vector<std::string> halves;
   for (const auto& ch : chapters) {
@@ -107,7 +94,7 @@ std::vector<TaskItem> next_words(const std::vector<Chapter>& chapters, const Mak
   return out;
 }
 
-std::vector<TaskItem> next_verse(const std::vector<Chapter>& chapters, const MakeTasksJob& job, SplitMix64& rng) {
+std::vector<TaskItem> next_verse(const std::vector<Chapter>& chapters, const MakeTasksJob& job, SplitMix64Stream& rng) {
   std::vector<std::pair<std::string, std::string>> pairs;
   std::vector<std::string> all;
   for (const auto& ch : chapters) {
@@ -124,7 +111,7 @@ std::vector<TaskItem> next_verse(const std::vector<Chapter>& chapters, const Mak
   return out;
 }
 
-std::vector<TaskItem> missing_word(const std::vector<Chapter>& chapters, const MakeTasksJob& job, SplitMix64& rng) {
+std::vector<TaskItem> missing_word(const std::vector<Chapter>& chapters, const MakeTasksJob& job, SplitMix64Stream& rng) {
   std::vector<std::vector<std::string>> verses;
   std::vector<std::string> pool;
   for (const auto& ch : chapters) {
@@ -165,7 +152,7 @@ MakeTasksResult make_tasks(const MakeTasksJob& job) {
   for (std::size_t t = 0; t < task_names().size(); ++t) {
     const auto& name = task_names()[t];
     // One stream per task, so that adding a task never changes another's items.
-    SplitMix64 rng(job.seed * 0x9e3779b97f4a7c15ull + t + 1);
+    SplitMix64Stream rng(job.seed * 0x9e3779b97f4a7c15ull + t + 1);
     const auto items = name == "kjv_missing_word" ? missing_word(chapters, job, rng)
                        : name == "kjv_next_verse" ? next_verse(chapters, job, rng)
                                                   : next_words(chapters, job, rng);
