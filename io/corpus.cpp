@@ -1,6 +1,7 @@
 #include "io/corpus.h"
 
 #include "analysis/error.h"
+#include "analysis/reference_points.h"
 #include "io/fs.h"
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,15 @@ std::string trim_line_end(std::string s) {
 }
 
 bool is_blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+// One JSONL line; `where` is "FILE:LINE" for the message.
+nlohmann::json parse_json_line(const std::string& line, const std::string& where) {
+  try {
+    return nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw CorruptDataError(where + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+}
 
 void split_text(const std::string& text, SplitRule rule, std::vector<std::string>& out) {
   if (rule == SplitRule::kFile) {
@@ -51,25 +61,13 @@ void read_jsonl(const std::filesystem::path& path, const std::string& field, std
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     if (is_blank(line)) continue;
     const auto where = path.string() + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw CorruptDataError(where + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
+    const auto j = parse_json_line(line, where);
     if (!j.is_object() || !j.contains(field) || !j[field].is_string()) {
       throw CorruptDataError(where + ": expected an object with a string field '" + field + "'");
     }
     auto text = j[field].get<std::string>();
     if (!is_blank(text)) out.push_back(std::move(text));
   }
-}
-
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 // Algorithm R with a counter-based generator: identical on every platform.
@@ -80,7 +78,7 @@ std::vector<std::size_t> reservoir_sample(std::size_t n_total, std::size_t k, st
       chosen.push_back(i);
       continue;
     }
-    const auto j = static_cast<std::size_t>(mix(seed ^ mix(i)) % (i + 1));
+    const auto j = static_cast<std::size_t>(analysis::splitmix64(seed ^ analysis::splitmix64(i)) % (i + 1));
     if (j < k) chosen[j] = i;
   }
   std::sort(chosen.begin(), chosen.end());
@@ -127,12 +125,7 @@ std::vector<PreferencePair> read_preference_pairs(const std::filesystem::path& p
     if (is_blank(line)) continue;
     if (n_pairs > 0 && static_cast<std::int64_t>(pairs.size()) >= n_pairs) break;
     const auto where = path.string() + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw CorruptDataError(where + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
+    const auto j = parse_json_line(line, where);
     for (const char* key : {"prompt", "chosen", "rejected"}) {
       if (!j.is_object() || !j.contains(key) || !j[key].is_string()) {
         throw CorruptDataError(where + ": expected a string field '" + std::string(key) + "' (fields: prompt, chosen, rejected)");
