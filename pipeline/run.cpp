@@ -272,9 +272,7 @@ class Extractor {
             {"model_path", checkpoint.path.string()},
             {"weights", weight_hashes(checkpoint)},
             {"tokenizer", model_spec.tokenizer.string()},
-            {"tokenizer_sha256", io::sha256_file(model_spec.tokenizer.extension() == ".json"
-                                                     ? model_spec.tokenizer
-                                                     : model_spec.tokenizer / "tokenizer.json")},
+            {"tokenizer_sha256", text.tokenizer_sha256},
             {"corpus_sha256", study_.corpus_sha256},
             {"text_id", text.id},
             {"documents", {item.doc_begin, item.doc_end}},

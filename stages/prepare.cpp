@@ -113,6 +113,7 @@ PreparedText prepare_text(const PrepareJob& job) {
                               {"bos", job.bos}};
   PreparedText text;
   text.id = io::sha256_hex(policy.dump()).substr(0, 16);
+  text.tokenizer_sha256 = tokenizer.sha256();
 
   const auto cache = job.cache_dir.empty() ? std::filesystem::path() : job.cache_dir / (text.id + ".h5");
   std::error_code ec;

@@ -32,6 +32,7 @@ struct PrepareJob {
 // Token ids of the sample, the used positions and the label sets.
 struct PreparedText {
   std::string id;                         // hash of tokenizer + corpus + text policy
+  std::string tokenizer_sha256;           // of the tokenizer.json bytes, for provenance
   analysis::Corpus corpus;                // tokens per document; doc_ids = index in the sample
   analysis::Positions positions;
   // Per document k, positions [pos_offsets[k], pos_offsets[k+1]) belong to it.
