@@ -200,8 +200,9 @@ class Reader {
   // Root containment is checked once `roots:` is known.
   void check_roots(const std::vector<fs::path>& roots) {
     for (const auto& [line, key, path] : pending_root_checks_) {
+      const fs::path& target = path;  // clang 14 cannot capture a structured binding
       const bool inside = std::any_of(roots.begin(), roots.end(), [&](const fs::path& root) {
-        const auto rel = path.lexically_relative(root);
+        const auto rel = target.lexically_relative(root);
         return !rel.empty() && *rel.begin() != "..";
       });
       if (!inside) {
