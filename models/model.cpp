@@ -2,6 +2,7 @@
 // batches sequences, and streams each layer's rows out as float32.
 #include "models/model.h"
 
+#include "analysis/check.h"
 #include "analysis/error.h"
 #include "io/safetensors.h"
 #include "models/transformer.h"
@@ -23,6 +24,8 @@ struct Model::Impl {
 };
 
 bool cuda_available() { return torch::cuda::is_available(); }
+
+int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
 
 bool dtype_supported(Device device, DType dtype) {
 #if TORCH_VERSION_MAJOR < 2
@@ -197,6 +200,83 @@ std::vector<std::vector<float>> Model::logits(const std::vector<std::vector<std:
 std::vector<std::vector<float>> Model::forward_layers_and_logits(
     const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink, std::span<const int> layers) const {
   return run(*impl_, sequences, &sink, layers, true);
+}
+
+void Model::synchronize() const {
+  if (impl_->options.device == Device::Cuda) torch::cuda::synchronize(impl_->options.cuda_device_idx);
+}
+
+struct DeviceAssigner::Impl {
+  torch::Tensor w_scaled_t;  // float32 [d, m] on the model's device: (W / eps) transposed
+  std::int64_t n_bins = 0;
+};
+
+DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std::int64_t n_bins, std::int64_t dim,
+                               double eps)
+    : impl_(std::make_unique<Impl>()) {
+  if (dim != model.hidden_size()) {
+    throw UsageError("reference points have dimension " + std::to_string(dim) + " but model " +
+                     model.dir().string() + " has hidden size " + std::to_string(model.hidden_size()));
+  }
+  IBZOO_CHECK(static_cast<std::int64_t>(w.size()) == n_bins * dim && eps > 0.0, "W " << w.size() << " eps " << eps);
+  // W / eps in double, rounded to float: the values analysis::SoftAssigner uses.
+  const double inv_eps = 1.0 / eps;
+  std::vector<float> scaled(w.size());
+  for (std::size_t k = 0; k < w.size(); ++k) scaled[k] = static_cast<float>(static_cast<double>(w[k]) * inv_eps);
+  const auto host = torch::from_blob(scaled.data(), {n_bins, dim}, torch::kFloat);
+  impl_->w_scaled_t = host.t().contiguous().to(model.impl().module->device());
+  impl_->n_bins = n_bins;
+}
+
+DeviceAssigner::~DeviceAssigner() = default;
+std::int64_t DeviceAssigner::n_bins() const { return impl_->n_bins; }
+
+void Model::forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
+                                std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
+                                const AssignmentSink& sink, std::span<const int> layers) const {
+  if (rows.empty()) return;
+  c10::InferenceMode guard;
+  const auto& impl = *impl_;
+  const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
+  // Row r of the concatenated unpadded rows -> its index in the flattened [B * T] batch.
+  const auto t = batch.ids.size(1);
+  std::vector<std::int64_t> starts{0};
+  for (const auto len : batch.lengths) starts.push_back(starts.back() + len);
+  std::vector<std::int64_t> padded(rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto r = rows[k];
+    if (r < 0 || r >= starts.back()) {
+      throw ModelError(impl.dir.string() + ": estimator row " + std::to_string(r) + " is outside the batch's " +
+                       std::to_string(starts.back()) + " tokens");
+    }
+    const auto seq = std::upper_bound(starts.begin(), starts.end(), r) - starts.begin() - 1;
+    padded[k] = seq * t + (r - starts[static_cast<std::size_t>(seq)]);
+  }
+  const auto device = impl.module->device();
+  const auto index = torch::tensor(padded, torch::kLong).to(device);
+  const auto& w_t = assigner.impl().w_scaled_t;
+  IBZOO_CHECK(w_t.device() == device, "DeviceAssigner built for another device");
+
+  std::vector<torch::Tensor> assignments;
+  std::vector<int> layer_ids;
+  const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
+    if (!layers.empty() && std::find(layers.begin(), layers.end(), layer_idx) == layers.end()) return;
+    const auto z = h.reshape({-1, h.size(-1)}).index_select(0, index).to(torch::kFloat);
+    // cos(z, w_j) / eps = (z . w_j / eps) / |z|; w_j are unit vectors.
+    const auto scores = torch::mm(z, w_t) / z.norm(2, {1}, true);
+    assignments.push_back(torch::softmax(scores, -1));
+    layer_ids.push_back(layer_idx);
+  };
+  ForwardOptions fo;
+  fo.final_norm = impl.options.final_norm;
+  impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
+  if (assignments.empty()) return;
+  const auto host = torch::stack(assignments).to(torch::kCPU).contiguous();
+  const auto n = static_cast<std::int64_t>(rows.size());
+  const auto m = assigner.n_bins();
+  for (std::size_t k = 0; k < layer_ids.size(); ++k) {
+    sink(layer_ids[k], host.data_ptr<float>() + static_cast<std::int64_t>(k) * n * m, n, m);
+  }
 }
 
 void log_softmax_rows(std::span<float> values, std::int64_t n_cols) {

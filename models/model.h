@@ -34,6 +34,9 @@ bool cuda_available();
 // float16 matrix products and norms on CPU need torch >= 2 (Debian ships 1.13).
 bool dtype_supported(Device device, DType dtype);
 
+// How many CUDA devices torch sees (0 for CPU-only builds).
+int cuda_device_count();
+
 struct RunOptions {
   Device device = Device::Cpu;
   DType dtype = DType::Float32;
@@ -46,6 +49,35 @@ struct RunOptions {
 // all sequences of the call concatenated in input order, padding removed. `rows` is
 // valid only during the call.
 using LayerSink = std::function<void(int layer_idx, const float* rows, std::int64_t n_rows, std::int64_t dim)>;
+
+// sink(layer_idx, p, n_rows, n_bins): the soft assignments of the selected rows,
+// float32 row-major [n_rows, n_bins], each row a probability vector (non-finite
+// values mean a zero or non-finite representation row). Valid only during the call.
+using AssignmentSink = std::function<void(int layer_idx, const float* p, std::int64_t n_rows, std::int64_t n_bins)>;
+
+class Model;
+
+// The estimator's per-batch kernel on the model's device (DESIGN.md section 5):
+// p = softmax(cos(z, w_j) / eps) computed next to the forward pass, so that only
+// [positions, m] assignments cross to the host instead of [tokens, d] rows.
+// Same formula and float32 arithmetic as analysis::SoftAssigner; on CUDA the
+// products round differently (results agree to ~1e-6, not bitwise).
+class DeviceAssigner {
+ public:
+  // w: [n_bins, dim] row-major unit rows (analysis::ReferencePoints::w); eps > 0.
+  // Throws UsageError if dim differs from the model's hidden size.
+  DeviceAssigner(const Model& model, std::span<const float> w, std::int64_t n_bins, std::int64_t dim, double eps);
+  ~DeviceAssigner();
+  DeviceAssigner(const DeviceAssigner&) = delete;
+  DeviceAssigner& operator=(const DeviceAssigner&) = delete;
+  std::int64_t n_bins() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 class Model {
  public:
@@ -80,6 +112,19 @@ class Model {
   std::vector<std::vector<float>> forward_layers_and_logits(const std::vector<std::vector<std::int32_t>>& sequences,
                                                             const LayerSink& sink,
                                                             std::span<const int> layers = {}) const;
+
+  // One forward pass of `sequences` (as forward_layers) that computes, for every
+  // layer in `layers` (empty = all), the soft assignments of the rows `rows` (indices
+  // into the batch's concatenated unpadded rows, as LayerSink numbers them) on the
+  // model's device. Hidden states never leave the device; the assignments of all
+  // layers come back in one copy after the pass, and sink is called once per layer
+  // in order. rows must be in range: else ModelError.
+  void forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
+                           std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
+                           const AssignmentSink& sink, std::span<const int> layers = {}) const;
+
+  // Waits until the device has finished all queued work (timing; no-op on CPU).
+  void synchronize() const;
 
   struct Impl;
   // For code inside models/ (the trainer): the torch module.

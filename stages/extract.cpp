@@ -11,9 +11,16 @@
 #include "models/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 namespace ibzoo::stages {
 
@@ -31,16 +38,30 @@ struct Batch {
 
 std::vector<Batch> make_batches(const PreparedText& text, std::int64_t doc_begin, std::int64_t doc_end,
                                 std::int64_t tokens_per_batch) {
+  const auto& corpus = text.corpus;
+  // Documents of the shard, longest first, so that a batch holds documents of
+  // similar length and right-padding wastes little (ties keep corpus order: the
+  // batches, and so every sum, are a pure function of the item).
+  std::vector<std::int64_t> order;
+  for (std::int64_t k = 0; k < corpus.n_docs(); ++k) {
+    const auto doc = corpus.doc_ids[static_cast<std::size_t>(k)];
+    if (doc >= doc_begin && doc < doc_end) order.push_back(k);
+  }
+  const auto length = [&](std::int64_t k) {
+    return corpus.doc_offsets[static_cast<std::size_t>(k + 1)] - corpus.doc_offsets[static_cast<std::size_t>(k)];
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return length(a) > length(b); });
+
   std::vector<Batch> batches;
   Batch cur;
   cur.label_ids.resize(text.label_sets.size());
-  const auto& corpus = text.corpus;
-  for (std::int64_t k = 0; k < corpus.n_docs(); ++k) {
+  for (const auto k : order) {
     const auto doc = corpus.doc_ids[static_cast<std::size_t>(k)];
-    if (doc < doc_begin || doc >= doc_end) continue;
     const auto t0 = corpus.doc_offsets[static_cast<std::size_t>(k)];
     const auto t1 = corpus.doc_offsets[static_cast<std::size_t>(k + 1)];
-    if (cur.n_tokens > 0 && cur.n_tokens + (t1 - t0) > tokens_per_batch) {
+    // Padded size: every sequence of a batch is as long as its first (longest).
+    const auto padded_len = cur.sequences.empty() ? t1 - t0 : static_cast<std::int64_t>(cur.sequences.front().size());
+    if (!cur.sequences.empty() && padded_len * static_cast<std::int64_t>(cur.sequences.size() + 1) > tokens_per_batch) {
       batches.push_back(std::move(cur));
       cur = Batch{};
       cur.label_ids.resize(text.label_sets.size());
@@ -68,6 +89,41 @@ void check_finite(std::span<const float> rows, std::int64_t dim, int layer, cons
                        " of its batch; try compute.dtype float32, or check the checkpoint's weights");
     }
   }
+}
+
+// A non-finite assignment comes from a zero or non-finite representation row.
+void check_assignments(std::span<const float> p, std::int64_t n_bins, int layer, const std::string& item_id) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (!std::isfinite(p[i])) {
+      throw ModelError("item " + item_id + ": layer " + std::to_string(layer) +
+                       " has a zero or non-finite representation at estimator position " +
+                       std::to_string(static_cast<std::int64_t>(i) / n_bins) +
+                       " of its batch; try compute.dtype float32, or check the checkpoint's weights");
+    }
+  }
+}
+
+// Runs fn(0) .. fn(n - 1) on up to n_threads threads; rethrows the first exception.
+void parallel_for(std::size_t n, int n_threads, const std::function<void(std::size_t)>& fn) {
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const auto worker = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      try {
+        fn(i);
+      } catch (...) {
+        const std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const auto n_workers = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, n_threads)));
+  for (std::size_t t = 1; t < n_workers; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -124,32 +180,77 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
   wanted_layers.insert(wanted_layers.end(), stored.begin(), stored.end());
   std::sort(wanted_layers.begin(), wanted_layers.end());
   wanted_layers.erase(std::unique(wanted_layers.begin(), wanted_layers.end()), wanted_layers.end());
+  // On a GPU, without stored representations, the soft assignments are computed on
+  // the device and only [positions, m] come back; the host adds batch k to the
+  // states (one thread per layer) while the device runs batch k + 1.
+  std::optional<models::DeviceAssigner> device_assigner;
+  if (model.options().device == models::Device::Cuda && stored.empty() && !layers.empty()) {
+    const auto& points = setup.assigner.points();
+    device_assigner.emplace(model, points.w, points.n_points, points.dim, setup.assigner.eps());
+  }
+  struct Pending {
+    const Batch* batch = nullptr;
+    std::vector<std::vector<float>> p;  // [slot] -> [n_pos, m]
+    std::future<void> done;
+  };
+  Pending pending;
+  const auto wait_pending = [&] {
+    if (pending.done.valid()) pending.done.get();
+  };
+
   for (const auto& batch : batches) {
     std::vector<std::span<const std::int32_t>> label_spans;
     for (const auto& ids : batch.label_ids) label_spans.emplace_back(ids);
     const auto n_pos = static_cast<std::int64_t>(batch.rows.size());
-    const auto sink = [&](int layer, const float* data, std::int64_t n_rows, std::int64_t d) {
-      IBZOO_CHECK(n_rows == batch.n_tokens && d == dim, "layer " << layer << " gave " << n_rows << "x" << d);
-      const std::span<const float> rows(data, static_cast<std::size_t>(n_rows * d));
-      check_finite(rows, d, layer, job.item_id);
-      if (reps && std::find(stored.begin(), stored.end(), layer) != stored.end()) {
-        reps->append_rows(io::layer_group(layer), rows, n_rows);
-      }
-      const int slot = slot_of_layer[static_cast<std::size_t>(layer)];
-      if (slot < 0 || n_pos == 0) return;
-      selected.resize(static_cast<std::size_t>(n_pos * d));
-      for (std::int64_t p = 0; p < n_pos; ++p) {
-        const auto src = rows.subspan(static_cast<std::size_t>(batch.rows[static_cast<std::size_t>(p)] * d), static_cast<std::size_t>(d));
-        std::copy(src.begin(), src.end(), selected.begin() + p * d);
-      }
-      states[static_cast<std::size_t>(slot)].add_batch(setup.assigner, selected.data(), n_pos, label_spans,
-                                                       batch.doc_ids, job.threads);
-    };
-    model.forward_layers(batch.sequences, sink, wanted_layers);
+    if (device_assigner) {
+      std::vector<std::vector<float>> p(layers.size());
+      const auto m = device_assigner->n_bins();
+      model.forward_assignments(
+          batch.sequences, batch.rows, *device_assigner,
+          [&](int layer, const float* data, std::int64_t n_rows, std::int64_t n_bins) {
+            IBZOO_CHECK(n_rows == n_pos && n_bins == m, "layer " << layer << " gave " << n_rows << "x" << n_bins);
+            p[static_cast<std::size_t>(slot_of_layer[static_cast<std::size_t>(layer)])].assign(data, data + n_rows * n_bins);
+          },
+          layers);
+      wait_pending();
+      pending.batch = &batch;
+      pending.p = std::move(p);
+      pending.done = std::async(std::launch::async, [&, m, n_pos] {
+        const auto& b = *pending.batch;
+        std::vector<std::span<const std::int32_t>> spans;
+        for (const auto& ids : b.label_ids) spans.emplace_back(ids);
+        parallel_for(layers.size(), job.threads, [&](std::size_t slot) {
+          const auto& ps = pending.p[slot];
+          if (ps.empty()) return;
+          check_assignments(ps, m, layers[slot], job.item_id);
+          states[slot].add_assignments(ps.data(), n_pos, spans, b.doc_ids, 1);
+        });
+      });
+    } else {
+      const auto sink = [&](int layer, const float* data, std::int64_t n_rows, std::int64_t d) {
+        IBZOO_CHECK(n_rows == batch.n_tokens && d == dim, "layer " << layer << " gave " << n_rows << "x" << d);
+        const std::span<const float> rows(data, static_cast<std::size_t>(n_rows * d));
+        check_finite(rows, d, layer, job.item_id);
+        if (reps && std::find(stored.begin(), stored.end(), layer) != stored.end()) {
+          reps->append_rows(io::layer_group(layer), rows, n_rows);
+        }
+        const int slot = slot_of_layer[static_cast<std::size_t>(layer)];
+        if (slot < 0 || n_pos == 0) return;
+        selected.resize(static_cast<std::size_t>(n_pos * d));
+        for (std::int64_t p = 0; p < n_pos; ++p) {
+          const auto src = rows.subspan(static_cast<std::size_t>(batch.rows[static_cast<std::size_t>(p)] * d), static_cast<std::size_t>(d));
+          std::copy(src.begin(), src.end(), selected.begin() + p * d);
+        }
+        states[static_cast<std::size_t>(slot)].add_batch(setup.assigner, selected.data(), n_pos, label_spans,
+                                                         batch.doc_ids, job.threads);
+      };
+      model.forward_layers(batch.sequences, sink, wanted_layers);
+    }
     result.n_documents += static_cast<std::int64_t>(batch.sequences.size());
     result.n_tokens += batch.n_tokens;
     result.n_positions += n_pos;
   }
+  wait_pending();
 
   if (reps) {
     reps->close();

@@ -4,6 +4,8 @@
 #include "models/model.h"
 
 #include "analysis/error.h"
+#include "analysis/reference_points.h"
+#include "analysis/soft_entropy.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "models/random_model.h"
@@ -309,6 +311,53 @@ TEST(ModelTest, CudaBfloat16MatchesTheReferenceOrIsRefusedClearly) {
       const double err = rel_err(ours[l].data(), r.data() + l * per_layer, per_layer);
       EXPECT_LT(err, 2e-2) << family << " layer " << l;
       std::printf("cuda bf16 %-9s layer %zu rel err %.2e\n", family.c_str(), l, err);
+    }
+  }
+}
+
+// The device kernel (DeviceAssigner + forward_assignments) against the host one
+// (forward_layers + analysis::SoftAssigner) on the same selected rows of a padded
+// batch: on CPU always, and on CUDA in float32 where a GPU is present.
+TEST(ModelTest, DeviceAssignmentsMatchTheHostKernel) {
+  std::vector<Device> devices = {Device::Cpu};
+  if (cuda_available()) devices.push_back(Device::Cuda);
+  const std::vector<std::vector<std::int32_t>> seqs = {{5, 9, 2, 7, 1, 3, 8}, {4, 6, 11}, {12, 2, 2, 9, 30}};
+  const std::vector<std::int64_t> rows = {0, 2, 6, 7, 9, 10, 14};  // across all three sequences
+  constexpr double kEps = 0.3;
+  for (const auto device : devices) {
+    for (const std::string family : {"gpt2", "llama"}) {
+      RunOptions o;
+      o.device = device;
+      const auto model = Model::load(kFixtures / "models" / family, o);
+      const auto d = model->hidden_size();
+      const auto points = analysis::generate_reference_points(7, 16, d);
+      const analysis::SoftAssigner host(points, kEps);
+      const auto layers = collect(*model, seqs);
+      const DeviceAssigner assigner(*model, points.w, points.n_points, d, kEps);
+      int calls = 0;
+      model->forward_assignments(seqs, rows, assigner, [&](int layer, const float* p, std::int64_t n, std::int64_t m) {
+        ++calls;
+        ASSERT_EQ(n, static_cast<std::int64_t>(rows.size()));
+        ASSERT_EQ(m, 16);
+        std::vector<float> z;
+        for (const auto r : rows) {
+          const auto* row = layers[static_cast<std::size_t>(layer)].data() + r * d;
+          z.insert(z.end(), row, row + d);
+        }
+        std::vector<float> expected(static_cast<std::size_t>(n * m));
+        host.assign(z.data(), n, expected.data());
+        for (std::size_t k = 0; k < expected.size(); ++k) {
+          ASSERT_NEAR(p[k], expected[k], 2e-5) << family << " " << device_name(device) << " layer " << layer << " k " << k;
+        }
+      });
+      EXPECT_EQ(calls, model->n_layers() + 1) << family;
+      const std::vector<std::int64_t> bad = {15};
+      try {
+        model->forward_assignments(seqs, bad, assigner, [](int, const float*, std::int64_t, std::int64_t) {});
+        FAIL() << "row 15 of 15 accepted";
+      } catch (const ModelError& e) {
+        EXPECT_NE(std::string(e.what()).find("outside the batch's 15 tokens"), std::string::npos) << e.what();
+      }
     }
   }
 }
