@@ -51,6 +51,12 @@ def make_model(name, root):
     model_type, kw = SHAPES[name]
     path = os.path.join(root, name)
     config = transformers.AutoConfig.for_model(model_type, **kw)
+    if model_type == "gpt_neox":  # transformers 5 keeps the rotary fraction in rope_parameters
+        rp = getattr(config, "rope_parameters", None)
+        if isinstance(rp, dict):
+            rp["partial_rotary_factor"] = 0.25
+        config.partial_rotary_factor = config.rotary_pct = 0.25
+    log(name, {k: v for k, v in config.to_dict().items() if "rope" in k or "rot" in k})
     if not os.path.exists(os.path.join(path, "config.json")):
         torch.manual_seed(0)
         with torch.device("cuda"):
