@@ -33,5 +33,13 @@ target_include_directories(ibzoo_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 # Torch's config appends flags such as -D_GLIBCXX_USE_CXX11_ABI through TORCH_CXX_FLAGS.
 separate_arguments(_ibzoo_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(ibzoo_torch INTERFACE ${_ibzoo_torch_flags})
+# The PyPI libtorch (the CUDA machine's) is built with a toolchain that links parts
+# of libstdc++ statically, std::filesystem among them, and exports them. If
+# libtorch.so comes before libstdc++.so.6 in an executable's DT_NEEDED list, calls
+# such as std::filesystem::remove_all bind to libtorch's older copy and crash.
+# Naming libstdc++ first makes the system one win. Debian's libtorch needs nothing.
+if(NOT TORCH_INSTALL_PREFIX MATCHES "^/usr(/|$)")
+  target_link_options(ibzoo_torch INTERFACE "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
+endif()
 
 find_package(GTest)
