@@ -454,7 +454,21 @@ void read_top(Reader& r, const YAML::Node& root, Manifest& m) {
 
 }  // namespace
 
+static Manifest read_manifest(const fs::path& path);
+
 Manifest load_manifest(const fs::path& path) {
+  // yaml-cpp throws when a section has the wrong kind (e.g. `text: x` where a mapping
+  // belongs, then text["files"]); that is the user's mistake, so a ManifestError.
+  try {
+    return read_manifest(path);
+  } catch (const YAML::Exception& e) {
+    throw ManifestError(path.string() + ":" + std::to_string(e.mark.is_null() ? 1 : e.mark.line + 1) +
+                        ": unexpected YAML structure (" + e.msg +
+                        "); every section must be a mapping of 'key: value' lines, see docs/MANIFEST.md");
+  }
+}
+
+static Manifest read_manifest(const fs::path& path) {
   const auto text = io::read_file(path, 16u << 20);
   YAML::Node root;
   try {
