@@ -1,0 +1,59 @@
+// libFuzzer target: the benchmark-score readers (io/benchmarks.h), every format.
+// The input is written once as a .json and once as a .csv file and read by
+// read_lm_eval_json (with and without normalisation), read_leaderboard_csv (both
+// column sets), read_long_csv and read_benchmarks; scores that come out are joined
+// to two model ids. Any ibzoo::Error is an expected rejection; anything else is a
+// finding.
+#include "analysis/error.h"
+#include "io/benchmarks.h"
+#include "io/log.h"
+#include "tests/fuzz/fuzz_util.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+namespace {
+
+void join(const std::vector<ibzoo::io::BenchmarkScore>& scores) {
+  try {
+    (void)ibzoo::io::join_scores(scores, {"pythia-160m", "EleutherAI/pythia-410m"}, true);
+  } catch (const ibzoo::Error&) {
+  }
+}
+
+void attempt(const std::function<std::vector<ibzoo::io::BenchmarkScore>()>& read) {
+  try {
+    join(read());
+  } catch (const ibzoo::Error&) {
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  namespace io = ibzoo::io;
+  static const bool quiet = [] {
+    io::set_quiet(true);
+    return true;
+  }();
+  (void)quiet;
+  const auto json = ibzoo::fuzz::write_input("results.json", data, size);
+  const auto csv = ibzoo::fuzz::write_input("scores.csv", data, size);
+  io::BenchmarkOptions plain;
+  io::BenchmarkOptions normalised;
+  normalised.normalise = true;
+  normalised.baseline_by_task = {{"arc_easy", 0.25}};
+  io::BenchmarkOptions chosen;
+  chosen.tasks = {"arc_easy", "leaderboard_musr"};
+  chosen.metric_by_task = {{"arc_easy", "acc,none"}};
+  chosen.model = "pythia-160m";
+  for (const auto* options : {&plain, &normalised, &chosen}) {
+    attempt([&] { return io::read_lm_eval_json(json, *options); });
+  }
+  attempt([&] { return io::read_leaderboard_csv(csv, plain); });
+  attempt([&] { return io::read_leaderboard_csv(csv, normalised); });
+  attempt([&] { return io::read_long_csv(csv); });
+  attempt([&] { return io::read_benchmarks(csv, plain); });
+  return 0;
+}
