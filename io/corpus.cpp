@@ -3,6 +3,7 @@
 #include "analysis/error.h"
 #include "analysis/reference_points.h"
 #include "io/fs.h"
+#include "io/unicode.h"
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,18 @@ nlohmann::json parse_json_line(const std::string& line, const std::string& where
   } catch (const nlohmann::json::parse_error& e) {
     throw CorruptDataError(where + ": not valid JSON (" + std::string(e.what()) + ")");
   }
+}
+
+// Documents must be UTF-8: the tokenizer cannot encode anything else, and failing
+// here names the file and line before any work starts instead of failing every item.
+std::string read_utf8_text(const std::filesystem::path& path) {
+  auto text = read_file(path, kMaxCorpusFile);
+  if (const auto bad = unicode::first_invalid_utf8(text)) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*bad), '\n');
+    throw CorruptDataError(path.string() + ":" + std::to_string(line) + ": not valid UTF-8 (byte offset " +
+                           std::to_string(*bad) + "); convert the file to UTF-8 first (e.g. iconv -f latin1 -t utf-8)");
+  }
+  return text;
 }
 
 void split_text(const std::string& text, SplitRule rule, std::vector<std::string>& out) {
@@ -93,7 +106,7 @@ Corpus read_corpus(const CorpusSpec& spec) {
     if (spec.jsonl) {
       read_jsonl(file, spec.field, all);
     } else {
-      split_text(read_file(file, kMaxCorpusFile), spec.split, all);
+      split_text(read_utf8_text(file), spec.split, all);
     }
   }
   if (all.empty()) {
