@@ -352,8 +352,19 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
 
 ModelConfig read_model_config(const fs::path& path) {
   const fs::path file = fs::is_directory(path) ? path / "config.json" : path;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    throw MissingInputError(file.string() + ": no config.json (expected a Hugging Face model directory)");
+  }
+  // A real config.json is a few KB; the limit keeps a wrong or hostile file from being read whole.
+  constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
+  const auto size = fs::file_size(file, ec);
+  if (!ec && size > kMaxConfigBytes) {
+    throw CorruptDataError(file.string() + ": config.json is " + std::to_string(size) + " bytes, over the limit of " +
+                           std::to_string(kMaxConfigBytes) + " bytes; is this the right file?");
+  }
   std::ifstream in(file, std::ios::binary);
-  if (!in) throw MissingInputError(file.string() + ": no config.json (expected a Hugging Face model directory)");
+  if (!in) throw MissingInputError(file.string() + ": cannot read config.json");
   std::ostringstream ss;
   ss << in.rdbuf();
   json j;
