@@ -287,6 +287,15 @@ WeightStore WeightStore::open_dir(const fs::path& dir, const SafetensorsLimits& 
   s.dir_ = dir;
   const auto index_path = dir / "model.safetensors.index.json";
   if (fs::exists(index_path)) {
+    // An index lists one line per tensor (under 1 MB for the largest public models); the
+    // limit keeps a wrong or hostile file from being read whole.
+    constexpr std::uintmax_t kMaxIndexBytes = 16u << 20;
+    std::error_code ec;
+    const auto size = fs::file_size(index_path, ec);
+    if (!ec && size > kMaxIndexBytes) {
+      throw CorruptDataError(index_path.string() + ": the index is " + std::to_string(size) +
+                             " bytes, over the limit of " + std::to_string(kMaxIndexBytes) + " bytes; is this the right file?");
+    }
     std::ifstream in(index_path, std::ios::binary);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     json j;
