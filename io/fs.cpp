@@ -105,7 +105,7 @@ std::string read_file(const std::filesystem::path& path, std::uintmax_t max_byte
   if (ec) throw MissingInputError(path.string() + ": cannot stat: " + ec.message());
   if (size > max_bytes) {
     throw CorruptDataError(path.string() + ": file is " + std::to_string(size) + " bytes, over the limit of " +
-                           std::to_string(max_bytes));
+                           std::to_string(max_bytes) + " bytes; is this the right file?");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw MissingInputError(path.string() + ": cannot open for reading");
