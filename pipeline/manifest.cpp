@@ -193,13 +193,21 @@ class Reader {
       error(at, "'" + key + "': " + p.string() + " does not exist");
       return resolved;
     }
-    pending_root_checks_.push_back({at.IsDefined() ? at.Mark().line + 1 : 0, key, resolved});
+    const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
+    pending_root_checks_.push_back({line, key, resolved, ""});
+    // A model directory's files are read too: a symlink among them must not lead out of the roots.
+    if (fs::is_directory(resolved, ec)) {
+      for (const auto& entry : fs::directory_iterator(resolved, ec)) {
+        if (!entry.is_symlink(ec)) continue;
+        pending_root_checks_.push_back({line, key, fs::weakly_canonical(entry.path(), ec), entry.path().string()});
+      }
+    }
     return resolved;
   }
 
   // Root containment is checked once `roots:` is known.
   void check_roots(const std::vector<fs::path>& roots) {
-    for (const auto& [line, key, path] : pending_root_checks_) {
+    for (const auto& [line, key, path, via] : pending_root_checks_) {
       const fs::path& target = path;  // clang 14 cannot capture a structured binding
       const bool inside = std::any_of(roots.begin(), roots.end(), [&](const fs::path& root) {
         const auto rel = target.lexically_relative(root);
@@ -208,7 +216,7 @@ class Reader {
       if (!inside) {
         std::string allowed;
         for (const auto& r : roots) allowed += (allowed.empty() ? "" : ", ") + r.string();
-        error_line(line, "'" + key + "': " + path.string() +
+        error_line(line, "'" + key + "': " + (via.empty() ? "" : "symlink " + via + " -> ") + path.string() +
                              " is outside the declared roots (" + allowed + "); add its directory to 'roots:'");
       }
     }
@@ -228,6 +236,7 @@ class Reader {
     int line;
     std::string key;
     fs::path path;
+    std::string via;  // the symlink inside a directory input that leads to `path`, if any
   };
   fs::path file_;
   fs::path base_;
