@@ -238,7 +238,11 @@ StateVectors EstimatorState::to_vectors() const {
   return out;
 }
 
-EstimatorState EstimatorState::from_vectors(const StateVectors& vectors) {
+EstimatorState EstimatorState::from_vectors(const StateVectors& vectors) { return from_vectors(vectors, RowShare{}); }
+
+EstimatorState EstimatorState::from_vectors(const StateVectors& vectors, const RowShare& share) {
+  IBZOO_CHECK(share.n_parts >= 1 && share.part_idx >= 0 && share.part_idx < share.n_parts,
+              "share " << share.part_idx << "/" << share.n_parts);
   EstimatorState state(vectors.layout);
   const auto m = sz(vectors.layout.n_bins);
   const auto bad = [](const std::string& what) {
@@ -267,9 +271,10 @@ EstimatorState EstimatorState::from_vectors(const StateVectors& vectors) {
         if (tv.ids[k] < 0 || tv.ids[k] > INT32_MAX || tv.counts[k] < 0 || table.slot_of.count(static_cast<std::int32_t>(tv.ids[k]))) {
           throw bad("table '" + vectors.layout.label_sets[s] + "' has an invalid or repeated row id " + std::to_string(tv.ids[k]));
         }
+        if (!share.contains(tv.ids[k])) continue;
         double* dst = table.row(tv.ids[k], static_cast<std::int64_t>(m));
         std::copy_n(tv.sums.begin() + static_cast<std::ptrdiff_t>(k * m), m, dst);
-        table.counts[k] = tv.counts[k];
+        table.counts.back() = tv.counts[k];
       }
       table.singleton_entropy_weighted = tv.singleton_entropy_weighted;
       table.singleton_weight = tv.singleton_weight;
@@ -280,15 +285,14 @@ EstimatorState EstimatorState::from_vectors(const StateVectors& vectors) {
   return state;
 }
 
-EstimatorState merge(const EstimatorState& a, const EstimatorState& b) {
-  if (!(a.layout_ == b.layout_)) {
+void EstimatorState::add(const EstimatorState& other) {
+  if (!(layout_ == other.layout_)) {
     throw UsageError("cannot merge estimator states with different layouts (bins, label sets, bootstrap or subsets)");
   }
-  EstimatorState out = a;
-  const std::int64_t m = a.layout_.n_bins;
-  for (std::size_t v = 0; v < out.views_.size(); ++v) {
-    auto& dst = out.views_[v];
-    const auto& src = b.views_[v];
+  const std::int64_t m = layout_.n_bins;
+  for (std::size_t v = 0; v < views_.size(); ++v) {
+    auto& dst = views_[v];
+    const auto& src = other.views_[v];
     dst.n += src.n;
     for (std::size_t j = 0; j < dst.sum_p.size(); ++j) dst.sum_p[j] += src.sum_p[j];
     for (std::size_t s = 0; s < dst.tables.size(); ++s) {
@@ -305,11 +309,107 @@ EstimatorState merge(const EstimatorState& a, const EstimatorState& b) {
       dt.singleton_entropy += st.singleton_entropy;
     }
   }
+}
+
+EstimatorState merge(const EstimatorState& a, const EstimatorState& b) {
+  EstimatorState out = a;
+  out.add(b);
   return out;
 }
 
-ViewEstimate EstimatorState::estimate_view(const View& view, Weighting weighting) const {
+void ExactSum::add(double term) {
+  IBZOO_CHECK(std::isfinite(term) && term >= 0.0 && term < 0x1.0p63, "ExactSum term " << term);
+  const double whole_part = std::floor(term);
+  // term - floor(term) is exact; scaling by 2^64 is exact; the cast truncates below 2^-64.
+  const auto frac = static_cast<std::uint64_t>(std::ldexp(term - whole_part, 64));
+  add(ExactSum{static_cast<std::uint64_t>(whole_part), frac});
+}
+
+void ExactSum::add(const ExactSum& other) {
+  const std::uint64_t f = fraction + other.fraction;
+  whole += other.whole + (f < fraction ? 1U : 0U);
+  fraction = f;
+}
+
+double ExactSum::value() const { return static_cast<double>(whole) + std::ldexp(static_cast<double>(fraction), -64); }
+
+std::vector<std::int64_t> ConditionalSums::to_flat() const {
+  std::vector<std::int64_t> flat;
+  for (const auto& view : views) {
+    for (const auto& set : view) {
+      flat.push_back(static_cast<std::int64_t>(set.weighted_entropy.whole));
+      flat.push_back(static_cast<std::int64_t>(set.weighted_entropy.fraction));
+      flat.push_back(set.n_rows);
+      flat.push_back(set.n_weight);
+    }
+  }
+  return flat;
+}
+
+ConditionalSums ConditionalSums::from_flat(std::span<const std::int64_t> flat, std::int64_t n_views, std::int64_t n_sets) {
+  if (n_views < 0 || n_sets < 0 || flat.size() != sz(4 * n_views * n_sets)) {
+    throw CorruptDataError("conditional sums: expected " + std::to_string(4 * n_views * n_sets) + " integers (" +
+                           std::to_string(n_views) + " views x " + std::to_string(n_sets) + " label sets x 4), got " +
+                           std::to_string(flat.size()));
+  }
+  ConditionalSums out;
+  out.views.assign(sz(n_views), std::vector<Set>(sz(n_sets)));
+  std::size_t i = 0;
+  for (auto& view : out.views) {
+    for (auto& set : view) {
+      set.weighted_entropy.whole = static_cast<std::uint64_t>(flat[i++]);
+      set.weighted_entropy.fraction = static_cast<std::uint64_t>(flat[i++]);
+      set.n_rows = flat[i++];
+      set.n_weight = flat[i++];
+    }
+  }
+  return out;
+}
+
+ConditionalSums add_sums(const ConditionalSums& a, const ConditionalSums& b) {
+  const auto same_shape = [&] {
+    if (a.views.size() != b.views.size()) return false;
+    for (std::size_t v = 0; v < a.views.size(); ++v) {
+      if (a.views[v].size() != b.views[v].size()) return false;
+    }
+    return true;
+  };
+  if (!same_shape()) throw UsageError("cannot add conditional sums of different layouts (views or label sets)");
+  ConditionalSums out = a;
+  for (std::size_t v = 0; v < out.views.size(); ++v) {
+    for (std::size_t s = 0; s < out.views[v].size(); ++s) {
+      auto& dst = out.views[v][s];
+      const auto& src = b.views[v][s];
+      dst.weighted_entropy.add(src.weighted_entropy);
+      dst.n_rows += src.n_rows;
+      dst.n_weight += src.n_weight;
+    }
+  }
+  return out;
+}
+
+ConditionalSums EstimatorState::conditional_sums(Weighting weighting) const {
   const auto m = sz(layout_.n_bins);
+  ConditionalSums out;
+  for (const View& view : views_) {
+    std::vector<ConditionalSums::Set> sets(view.tables.size());
+    for (std::size_t s = 0; s < view.tables.size(); ++s) {
+      const Table& t = view.tables[s];
+      for (std::size_t k = 0; k < t.ids.size(); ++k) {
+        if (t.counts[k] == 0) continue;
+        const double h = entropy_nats(std::span<const double>(t.sums.data() + k * m, m));
+        sets[s].weighted_entropy.add(weighting == Weighting::kFrequency ? static_cast<double>(t.counts[k]) * h : h);
+        sets[s].n_weight += t.counts[k];
+        ++sets[s].n_rows;
+      }
+    }
+    out.views.push_back(std::move(sets));
+  }
+  return out;
+}
+
+ViewEstimate EstimatorState::estimate_view(const View& view, const std::vector<ConditionalSums::Set>& rows,
+                                           Weighting weighting) const {
   const double log_m = std::log(static_cast<double>(layout_.n_bins));
   ViewEstimate out;
   out.n_samples = view.n;
@@ -319,16 +419,9 @@ ViewEstimate EstimatorState::estimate_view(const View& view, Weighting weighting
   out.entropy = h_z;
   for (std::size_t s = 0; s < view.tables.size(); ++s) {
     const Table& t = view.tables[s];
-    double weighted_h = 0.0;  // sum over rows of count * H (frequency) or H (uniform)
-    std::int64_t n_rows = 0;
-    std::int64_t n_weight = 0;
-    for (std::size_t k = 0; k < t.ids.size(); ++k) {
-      if (t.counts[k] == 0) continue;
-      const double h = entropy_nats(std::span<const double>(t.sums.data() + k * m, m));
-      weighted_h += weighting == Weighting::kFrequency ? static_cast<double>(t.counts[k]) * h : h;
-      n_weight += t.counts[k];
-      ++n_rows;
-    }
+    const double weighted_h = rows[s].weighted_entropy.value();
+    const std::int64_t n_rows = rows[s].n_rows;
+    std::int64_t n_weight = rows[s].n_weight;
     SetEstimate& est = out.sets[s];
     double conditional = 0.0;
     if (weighting == Weighting::kFrequency) {
@@ -348,13 +441,25 @@ ViewEstimate EstimatorState::estimate_view(const View& view, Weighting weighting
 }
 
 LayerEstimate EstimatorState::estimate(Weighting weighting, double confidence) const {
+  return estimate(weighting, conditional_sums(weighting), confidence);
+}
+
+LayerEstimate EstimatorState::estimate(Weighting weighting, const ConditionalSums& rows_total, double confidence) const {
   IBZOO_CHECK(confidence > 0.0 && confidence < 1.0, "confidence = " << confidence);
+  if (rows_total.views.size() != views_.size()) {
+    throw UsageError("conditional sums have " + std::to_string(rows_total.views.size()) + " views, the state has " +
+                     std::to_string(views_.size()));
+  }
+  for (const auto& v : rows_total.views) {
+    if (v.size() != layout_.label_sets.size()) throw UsageError("conditional sums have another number of label sets");
+  }
   LayerEstimate out;
   out.label_sets = layout_.label_sets;
-  out.full = estimate_view(views_[0], weighting);
-  for (std::int64_t b = 0; b < layout_.n_bootstrap; ++b) out.bootstrap.push_back(estimate_view(views_[sz(1 + b)], weighting));
+  const auto view_estimate = [&](std::int64_t v) { return estimate_view(views_[sz(v)], rows_total.views[sz(v)], weighting); };
+  out.full = view_estimate(0);
+  for (std::int64_t b = 0; b < layout_.n_bootstrap; ++b) out.bootstrap.push_back(view_estimate(1 + b));
   for (std::int64_t l = 0; l < layout_.n_subset_levels; ++l) {
-    out.subsets.push_back(estimate_view(views_[sz(1 + layout_.n_bootstrap + l)], weighting));
+    out.subsets.push_back(view_estimate(1 + layout_.n_bootstrap + l));
   }
   const double q_low = 0.5 * (1.0 - confidence);
   const auto interval = [&](const auto& pick) -> std::optional<Interval> {

@@ -9,6 +9,13 @@
 //   merge(a, b) adds two states;                   // any order, any grouping
 //   state.estimate(weighting)                      // plain structs
 //
+// Reduce with bounded memory (label space partitioned, e.g. across MPI ranks):
+//   each part keeps only the rows of its RowShare (from_vectors(v, share)), merges,
+//   and computes conditional_sums(); the parts' sums are added (add_sums, exact
+//   integer arithmetic, any order), and estimate(weighting, total) finishes on any
+//   part (n, sum_p and the singleton scalars are not partitioned: every part has them).
+//   The result is bitwise equal to estimate(weighting) of the unpartitioned state.
+//
 // What is stored (all sums fp64, all counts int64):
 //   per view (the full sample, each bootstrap replicate, each subset level):
 //     n            positions (weighted by the view's document weight)
@@ -25,7 +32,9 @@
 // is bitwise independent of the thread count and of how positions are cut into
 // batches. merge() adds partial sums, equal to one pass within rounding (~1e-15
 // relative); callers that need bitwise-stable output merge in a fixed order
-// (the pipeline merges in work-item order).
+// (the pipeline merges in work-item order). The finalisation's sum over table rows
+// is an ExactSum, so it does not depend on the rows' order or on how they were
+// partitioned.
 //
 // Not thread-safe: one state per thread or per layer; add_batch uses its own threads.
 #pragma once
@@ -91,6 +100,48 @@ struct StateVectors {
   std::vector<ViewVectors> views;  // [n_views]
 };
 
+// Which table rows a partial state keeps: ids with id % n_parts == part_idx.
+struct RowShare {
+  std::int64_t n_parts = 1;
+  std::int64_t part_idx = 0;
+  bool contains(std::int64_t id) const { return id % n_parts == part_idx; }
+  bool operator==(const RowShare&) const = default;
+};
+
+// A sum of non-negative doubles in 64.64 fixed point: addition is exact integer
+// arithmetic, so the total does not depend on the order or grouping of the terms.
+// Each term is truncated below 2^-64 (absolute error < 5.5e-20 per term); terms must
+// be finite, >= 0 and < 2^63.
+struct ExactSum {
+  std::uint64_t whole = 0;
+  std::uint64_t fraction = 0;  // units of 2^-64
+  void add(double term);
+  void add(const ExactSum& other);
+  double value() const;
+  bool operator==(const ExactSum&) const = default;
+};
+
+// The row-dependent parts of the conditional entropies, per view and label set:
+// sum over rows of count * H(row) (frequency) or H(row) (uniform), the number of
+// rows with count > 0, and their total count. Adding the sums of disjoint row
+// shares gives the sums of the union, exactly.
+struct ConditionalSums {
+  struct Set {
+    ExactSum weighted_entropy;
+    std::int64_t n_rows = 0;
+    std::int64_t n_weight = 0;
+    bool operator==(const Set&) const = default;
+  };
+  std::vector<std::vector<Set>> views;  // [n_views][n_sets]
+  bool operator==(const ConditionalSums&) const = default;
+  // As plain integers (4 per set, view-major), for io/ to send; from_flat throws
+  // CorruptDataError when the size does not match the layout.
+  std::vector<std::int64_t> to_flat() const;
+  static ConditionalSums from_flat(std::span<const std::int64_t> flat, std::int64_t n_views, std::int64_t n_sets);
+};
+// a + b. Throws UsageError when the shapes differ.
+ConditionalSums add_sums(const ConditionalSums& a, const ConditionalSums& b);
+
 // Results, in efficiency units (nats / log m). nullopt = undefined (no positions,
 // no label reaching min_count, H(Z) = 0 for regularity): report as null, never a number.
 struct SetEstimate {
@@ -140,8 +191,19 @@ class EstimatorState {
   StateVectors to_vectors() const;
   // Throws CorruptDataError naming the field if the vectors are inconsistent.
   static EstimatorState from_vectors(const StateVectors& vectors);
+  // The same keeping only the table rows of `share` (everything else in full).
+  static EstimatorState from_vectors(const StateVectors& vectors, const RowShare& share);
 
   LayerEstimate estimate(Weighting weighting, double confidence = 0.95) const;
+  // The sums over the rows this state holds (its share, when partial).
+  ConditionalSums conditional_sums(Weighting weighting) const;
+  // estimate() with the row sums given (the total over every share); this state
+  // supplies n, sum_p and the singleton scalars. Throws UsageError on a shape mismatch.
+  LayerEstimate estimate(Weighting weighting, const ConditionalSums& rows_total, double confidence = 0.95) const;
+
+  // Adds other into this state in place (no copy of this state). Throws UsageError
+  // if the layouts differ.
+  void add(const EstimatorState& other);
 
   std::int64_t n_samples() const { return views_.front().n; }
   // Approximate heap bytes held by the tables (for logging and the memory model).
@@ -168,7 +230,7 @@ class EstimatorState {
   };
 
   std::int64_t weight(std::int64_t view_idx, std::int64_t doc_id) const;
-  ViewEstimate estimate_view(const View& view, Weighting weighting) const;
+  ViewEstimate estimate_view(const View& view, const std::vector<ConditionalSums::Set>& rows, Weighting weighting) const;
 
   StateLayout layout_;
   std::vector<View> views_;

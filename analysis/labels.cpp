@@ -132,4 +132,48 @@ LabelSet shuffle_within_documents(const LabelSet& labels, std::span<const std::i
   return shuffled;
 }
 
+PreferenceText preference_text(std::span<const PreferenceTokens> pairs, std::span<const std::int64_t> pair_ids,
+                               bool prompt_labelled, std::int64_t max_tokens, std::string name, std::int64_t min_count) {
+  if (pairs.size() != pair_ids.size()) {
+    throw UsageError("preference_text: " + std::to_string(pairs.size()) + " pairs but " +
+                     std::to_string(pair_ids.size()) + " pair ids");
+  }
+  if (max_tokens < 1) throw UsageError("preference max_tokens must be >= 1, got " + std::to_string(max_tokens));
+  PreferenceText out;
+  out.corpus.doc_offsets.push_back(0);
+  std::vector<std::int64_t> values;
+  const auto prompt_len = [&](const PreferenceTokens& pair) {
+    return std::min(static_cast<std::int64_t>(pair.prompt.size()), max_tokens);
+  };
+  const auto doc_len = [&](const PreferenceTokens& pair, const std::vector<std::int64_t>& completion) {
+    return std::min(static_cast<std::int64_t>(pair.prompt.size() + completion.size()), max_tokens);
+  };
+  for (std::size_t k = 0; k < pairs.size(); ++k) {
+    const auto& pair = pairs[k];
+    const std::int64_t first = prompt_labelled ? 0 : prompt_len(pair);
+    if (doc_len(pair, pair.chosen) <= first || doc_len(pair, pair.rejected) <= first) {
+      ++out.n_pairs_dropped;
+      continue;
+    }
+    for (const bool chosen : {true, false}) {
+      const auto& completion = chosen ? pair.chosen : pair.rejected;
+      const auto begin = static_cast<std::int64_t>(out.corpus.tokens.size());
+      const std::int64_t len = doc_len(pair, completion);
+      for (std::int64_t t = 0; t < len; ++t) {
+        const auto p = static_cast<std::size_t>(t);
+        out.corpus.tokens.push_back(p < pair.prompt.size() ? pair.prompt[p] : completion[p - pair.prompt.size()]);
+      }
+      for (std::int64_t t = first; t < len; ++t) {
+        out.positions.token_idx.push_back(begin + t);
+        out.positions.doc_ids.push_back(pair_ids[k]);
+        values.push_back(chosen ? 1 : 0);
+      }
+      out.corpus.doc_offsets.push_back(static_cast<std::int64_t>(out.corpus.tokens.size()));
+      out.corpus.doc_ids.push_back(pair_ids[k]);
+    }
+  }
+  out.labels = label_set_from_rows(std::move(name), values, static_cast<std::int64_t>(values.size()), 1, min_count);
+  return out;
+}
+
 }  // namespace ibzoo::analysis

@@ -80,4 +80,26 @@ LabelSet ngram_label_set(std::string name, const Corpus& corpus, const Positions
 LabelSet shuffle_within_documents(const LabelSet& labels, std::span<const std::int64_t> doc_ids, std::uint64_t seed,
                                   std::string name);
 
+// Preference data as documents and one binary label set. Pair k (id pair_ids[k])
+// gives two documents, prompt + chosen (label 1) then prompt + rejected (label 0),
+// each truncated to max_tokens tokens, both with document id pair_ids[k] (so the
+// bootstrap resamples pairs). Positions are every token of a document when
+// prompt_labelled, else only its completion tokens (prompt positions are not
+// used at all). A pair is kept only when both of its documents have a position.
+struct PreferenceTokens {
+  std::vector<std::int64_t> prompt;
+  std::vector<std::int64_t> chosen;
+  std::vector<std::int64_t> rejected;
+};
+struct PreferenceText {
+  Corpus corpus;        // [2 x kept pairs] documents
+  Positions positions;
+  LabelSet labels;      // values 1 (chosen) and 0 (rejected)
+  std::int64_t n_pairs_dropped = 0;
+};
+// Throws UsageError if the sizes of pairs and pair_ids differ or max_tokens < 1.
+PreferenceText preference_text(std::span<const PreferenceTokens> pairs, std::span<const std::int64_t> pair_ids,
+                               bool prompt_labelled, std::int64_t max_tokens, std::string name = "pref",
+                               std::int64_t min_count = 1);
+
 }  // namespace ibzoo::analysis

@@ -2,8 +2,12 @@
 
 #include "analysis/error.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <unordered_map>
 
 namespace ibzoo::io {
 
@@ -21,6 +25,36 @@ std::int64_t required_attr(const H5File& file, const std::string& group, const s
   return *v;
 }
 
+// The row as float32 if every value converts exactly, else nothing.
+bool exact_float_row(std::span<const double> row, std::vector<float>& out) {
+  out.resize(row.size());
+  for (std::size_t j = 0; j < row.size(); ++j) {
+    out[j] = static_cast<float>(row[j]);
+    if (static_cast<double>(out[j]) != row[j]) return false;
+  }
+  return true;
+}
+
+// Distinct float32 rows, keyed by their bytes.
+class RowPool {
+ public:
+  explicit RowPool(std::int64_t m) : m_(m) {}
+  std::int64_t index_of(const std::vector<float>& row) {
+    std::string key(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float));
+    const auto [it, inserted] = index_.try_emplace(std::move(key), static_cast<std::int64_t>(index_.size()));
+    if (inserted) rows_.insert(rows_.end(), row.begin(), row.end());
+    return it->second;
+  }
+  std::int64_t size() const { return static_cast<std::int64_t>(index_.size()); }
+  const std::vector<float>& rows() const { return rows_; }
+  std::int64_t m() const { return m_; }
+
+ private:
+  std::int64_t m_;
+  std::unordered_map<std::string, std::int64_t> index_;
+  std::vector<float> rows_;
+};
+
 }  // namespace
 
 std::string layer_group(int layer_idx) { return numbered("/layer_", layer_idx, 3); }
@@ -34,6 +68,8 @@ void write_state(H5File& file, const std::string& group, const analysis::StateVe
   file.set_attr(group, "n_subset_levels", layout.n_subset_levels);
   file.set_attr(group, "subset_seed", static_cast<std::int64_t>(layout.subset_seed));
   const auto m = layout.n_bins;
+  RowPool pool(m);
+  std::vector<float> as_float;
   for (std::size_t v = 0; v < state.views.size(); ++v) {
     const auto& view = state.views[v];
     const auto vg = group + numbered("/view_", static_cast<std::int64_t>(v), 3);
@@ -43,18 +79,33 @@ void write_state(H5File& file, const std::string& group, const analysis::StateVe
       const auto& t = view.tables[s];
       const auto sg = vg + numbered("/set_", static_cast<std::int64_t>(s), 2);
       const auto k = static_cast<std::int64_t>(t.ids.size());
+      std::vector<std::int64_t> pool_idx(t.ids.size(), -1);
+      std::vector<double> dense;
+      for (std::size_t r = 0; r < t.ids.size(); ++r) {
+        const std::span<const double> row(t.sums.data() + r * static_cast<std::size_t>(m), static_cast<std::size_t>(m));
+        if (t.counts[r] == 1 && exact_float_row(row, as_float)) {
+          pool_idx[r] = pool.index_of(as_float);
+        } else {
+          dense.insert(dense.end(), row.begin(), row.end());
+        }
+      }
+      const auto k_dense = static_cast<std::int64_t>(dense.size()) / m;
       const WriteOptions big{{4096, m}, 0};
       file.write(sg + "/ids", std::span<const std::int64_t>(t.ids), {k});
       file.write(sg + "/counts", std::span<const std::int64_t>(t.counts), {k});
-      file.write(sg + "/sums", std::span<const double>(t.sums), {k, m}, k > 4096 ? big : WriteOptions{});
+      file.write(sg + "/pool_idx", std::span<const std::int64_t>(pool_idx), {k});
+      file.write(sg + "/sums", std::span<const double>(dense), {k_dense, m}, k_dense > 4096 ? big : WriteOptions{});
       const double singletons[4] = {t.singleton_entropy_weighted, static_cast<double>(t.singleton_weight),
                                     static_cast<double>(t.singleton_labels), t.singleton_entropy};
       file.write(sg + "/singletons", std::span<const double>(singletons, 4), {4});
     }
   }
+  const WriteOptions pool_chunks{{4096, m}, 0};
+  file.write(group + "/pool", std::span<const float>(pool.rows()), {pool.size(), m},
+             pool.size() > 4096 ? pool_chunks : WriteOptions{});
 }
 
-analysis::StateVectors read_state(const H5File& file, const std::string& group) {
+analysis::StateVectors read_state(const H5File& file, const std::string& group, const analysis::RowShare& share) {
   analysis::StateVectors state;
   auto& layout = state.layout;
   layout.label_sets = file.read_strings(group + "/label_sets");
@@ -64,6 +115,11 @@ analysis::StateVectors read_state(const H5File& file, const std::string& group) 
   layout.n_subset_levels = required_attr(file, group, "n_subset_levels");
   layout.subset_seed = static_cast<std::uint64_t>(required_attr(file, group, "subset_seed"));
   const auto where = file.path().string() + ": " + group;
+  const auto m = static_cast<std::size_t>(std::max<std::int64_t>(1, layout.n_bins));
+  std::vector<float> pool;
+  if (file.exists(group + "/pool")) pool = file.read_f32(group + "/pool").data;
+  if (pool.size() % m != 0) throw CorruptDataError(where + "/pool has " + std::to_string(pool.size()) + " values, not a multiple of n_bins");
+  const auto n_pool = static_cast<std::int64_t>(pool.size() / m);
   for (std::int64_t v = 0; v < layout.n_views(); ++v) {
     const auto vg = group + numbered("/view_", v, 3);
     analysis::ViewVectors view;
@@ -74,9 +130,42 @@ analysis::StateVectors read_state(const H5File& file, const std::string& group) 
     for (std::size_t s = 0; s < layout.label_sets.size(); ++s) {
       const auto sg = vg + numbered("/set_", static_cast<std::int64_t>(s), 2);
       analysis::TableVectors t;
-      t.ids = file.read_i64(sg + "/ids").data;
-      t.counts = file.read_i64(sg + "/counts").data;
-      t.sums = file.read_f64(sg + "/sums").data;
+      const auto ids = file.read_i64(sg + "/ids").data;
+      const auto counts = file.read_i64(sg + "/counts").data;
+      const auto dense = file.read_f64(sg + "/sums").data;
+      std::vector<std::int64_t> pool_idx(ids.size(), -1);
+      if (file.exists(sg + "/pool_idx")) pool_idx = file.read_i64(sg + "/pool_idx").data;
+      if (counts.size() != ids.size() || pool_idx.size() != ids.size()) {
+        throw CorruptDataError(where + ": " + sg + " has " + std::to_string(ids.size()) + " ids, " +
+                               std::to_string(counts.size()) + " counts and " + std::to_string(pool_idx.size()) +
+                               " pool indices; they must match (the file is damaged: delete the item to recompute it)");
+      }
+      std::size_t next_dense = 0;
+      for (std::size_t r = 0; r < ids.size(); ++r) {
+        const bool pooled = pool_idx[r] >= 0;
+        if (pooled && pool_idx[r] >= n_pool) {
+          throw CorruptDataError(where + ": " + sg + "/pool_idx[" + std::to_string(r) + "] = " + std::to_string(pool_idx[r]) +
+                                 " is outside the pool of " + std::to_string(n_pool) + " rows");
+        }
+        if (!pooled && (next_dense + 1) * m > dense.size()) {
+          throw CorruptDataError(where + ": " + sg + "/sums has fewer rows than pool_idx marks dense");
+        }
+        const std::size_t dense_row = pooled ? 0 : next_dense++;
+        if (!share.contains(ids[r])) continue;
+        t.ids.push_back(ids[r]);
+        t.counts.push_back(counts[r]);
+        if (pooled) {
+          const float* src = pool.data() + static_cast<std::size_t>(pool_idx[r]) * m;
+          for (std::size_t j = 0; j < m; ++j) t.sums.push_back(static_cast<double>(src[j]));
+        } else {
+          t.sums.insert(t.sums.end(), dense.begin() + static_cast<std::ptrdiff_t>(dense_row * m),
+                        dense.begin() + static_cast<std::ptrdiff_t>((dense_row + 1) * m));
+        }
+      }
+      if (next_dense * m != dense.size()) {
+        throw CorruptDataError(where + ": " + sg + "/sums has " + std::to_string(dense.size() / m) + " rows, pool_idx marks " +
+                               std::to_string(next_dense) + " dense");
+      }
       const auto singletons = file.read_f64(sg + "/singletons").data;
       if (singletons.size() != 4) throw CorruptDataError(where + ": " + sg + "/singletons must hold 4 values");
       t.singleton_entropy_weighted = singletons[0];

@@ -65,15 +65,18 @@ int plan_command(const std::vector<std::string>& args) {
   if (vm->count("json")) {
     std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";
   } else {
-    std::printf("study %s: %zu models, %lld documents in %lld shards, %zu work items; run directory %s\n",
+    std::printf("study %s: %zu models, %lld documents in %lld shards, %lld preference pairs in %lld shards, "
+                "%zu work items; run directory %s\n",
                 study.manifest.study.c_str(), study.manifest.models.size(), static_cast<long long>(study.n_documents),
-                static_cast<long long>(study.plan.n_shards), study.plan.items.size(),
+                static_cast<long long>(study.plan.n_shards), static_cast<long long>(study.plan.n_pairs),
+                static_cast<long long>(study.plan.n_preference_shards), study.plan.items.size(),
                 study.manifest.run_dir.c_str());
     for (const auto& item : study.plan.items) {
       const auto& model = study.manifest.models[item.model_idx];
-      std::printf("  %s  %-24s %-28s shard %lld (documents %lld-%lld)\n", item.id.c_str(), model.id.c_str(),
+      std::printf("  %s  %-24s %-28s shard %lld (%s %lld-%lld)\n", item.id.c_str(), model.id.c_str(),
                   model.checkpoints[item.checkpoint_idx].name.c_str(), static_cast<long long>(item.shard_idx),
-                  static_cast<long long>(item.doc_begin), static_cast<long long>(item.doc_end - 1));
+                  item.preference ? "preference pairs" : "documents", static_cast<long long>(item.doc_begin),
+                  static_cast<long long>(item.doc_end - 1));
     }
   }
   if (vm->count("estimate")) {

@@ -5,8 +5,19 @@
 #include "pipeline/command.h"
 #include "pipeline/run.h"
 
+#include <fstream>
+
 namespace ibzoo::pipeline {
 namespace {
+
+// One line per rank on stderr ("[rank R] peak memory VmHWM: N kB"; benchmarks parse it).
+void log_peak_memory() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) io::log_info("peak memory " + line);
+  }
+}
 
 int run_command(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo run MANIFEST [options]   (under mpirun/srun: all ranks share the work)",
@@ -16,6 +27,11 @@ int run_command(const std::vector<std::string>& args) {
       ("stage", po::value<std::string>()->default_value("all"), "all | extract | reduce | analyze")
       ("slice", po::value<std::string>(), "K/N: extract only the K-th (0-based) of N contiguous slices of the plan")
       ("tokens-per-batch", po::value<std::int64_t>(), "override compute.tokens_per_batch")
+      ("reduce-partition", po::value<std::string>()->default_value("auto"),
+       "auto | always | never: partition a checkpoint's label rows across all ranks in the reduce "
+       "(auto: when its item states exceed --reduce-memory-mb); the results are identical either way")
+      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "per-rank reduce memory budget (MiB)")
+      ("memory-report", "at the end, every rank logs its peak resident memory (VmHWM)")
       ("quiet,q", "print only warnings and errors");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
@@ -30,8 +46,13 @@ int run_command(const std::vector<std::string>& args) {
   options.stage = parse_stage((*vm)["stage"].as<std::string>());
   if (vm->count("slice")) options.slice = parse_slice((*vm)["slice"].as<std::string>());
   if (vm->count("tokens-per-batch")) options.tokens_per_batch = (*vm)["tokens-per-batch"].as<std::int64_t>();
+  options.reduce_partition = parse_reduce_partition((*vm)["reduce-partition"].as<std::string>());
+  const auto budget_mb = (*vm)["reduce-memory-mb"].as<std::int64_t>();
+  if (budget_mb < 1) throw UsageError("--reduce-memory-mb must be >= 1, got " + std::to_string(budget_mb));
+  options.reduce_memory_bytes = budget_mb << 20;
 
   const auto summary = run_study(options, mpi.world());
+  if (vm->count("memory-report")) log_peak_memory();
   if (summary.interrupted) {
     io::log_warn("interrupted: finished items are kept; run the same command again to continue");
     return 1;

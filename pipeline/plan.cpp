@@ -36,13 +36,17 @@ nlohmann::json item_spec(const Manifest& m, const ModelSpec& model, const Checkp
 
 }  // namespace
 
-Plan make_plan(const Manifest& manifest, std::int64_t n_documents, const std::string& corpus_sha256) {
+Plan make_plan(const Manifest& manifest, std::int64_t n_documents, const std::string& corpus_sha256,
+               std::int64_t n_pairs, const std::string& pairs_sha256) {
   Plan plan;
+  plan.n_pairs = n_pairs;
+  plan.pairs_sha256 = pairs_sha256;
   plan.manifest_hash = manifest_hash(manifest);
   plan.corpus_sha256 = corpus_sha256;
   plan.n_documents = n_documents;
   const auto per_shard = manifest.text.documents_per_shard;
   plan.n_shards = (n_documents + per_shard - 1) / per_shard;
+  plan.n_preference_shards = (n_pairs + per_shard - 1) / per_shard;
   for (std::size_t mi = 0; mi < manifest.models.size(); ++mi) {
     const auto& model = manifest.models[mi];
     for (std::size_t ci = 0; ci < model.checkpoints.size(); ++ci) {
@@ -54,6 +58,22 @@ Plan make_plan(const Manifest& manifest, std::int64_t n_documents, const std::st
         item.doc_begin = s * per_shard;
         item.doc_end = std::min(n_documents, item.doc_begin + per_shard);
         item.spec = item_spec(manifest, model, model.checkpoints[ci], item.doc_begin, item.doc_end, corpus_sha256);
+        item.id = io::sha256_hex(item.spec.dump()).substr(0, 16);
+        plan.items.push_back(std::move(item));
+      }
+      for (std::int64_t s = 0; s < plan.n_preference_shards; ++s) {
+        WorkItem item;
+        item.model_idx = mi;
+        item.checkpoint_idx = ci;
+        item.shard_idx = plan.n_shards + s;
+        item.preference = true;
+        item.doc_begin = s * per_shard;
+        item.doc_end = std::min(n_pairs, item.doc_begin + per_shard);
+        item.spec = item_spec(manifest, model, model.checkpoints[ci], item.doc_begin, item.doc_end, corpus_sha256);
+        item.spec.erase("documents");
+        item.spec["kind"] = "preference";
+        item.spec["pairs"] = {item.doc_begin, item.doc_end};
+        item.spec["pairs_sha256"] = pairs_sha256;
         item.id = io::sha256_hex(item.spec.dump()).substr(0, 16);
         plan.items.push_back(std::move(item));
       }
@@ -73,6 +93,7 @@ nlohmann::json to_json(const Plan& plan, const Manifest& manifest) {
                      {"checkpoint", checkpoint.name},
                      {"step", checkpoint.step},
                      {"shard", item.shard_idx},
+                     {"kind", item.preference ? "preference" : "text"},
                      {"doc_begin", item.doc_begin},
                      {"doc_end", item.doc_end}});
   }
@@ -80,6 +101,7 @@ nlohmann::json to_json(const Plan& plan, const Manifest& manifest) {
           {"manifest_hash", plan.manifest_hash},
           {"corpus_sha256", plan.corpus_sha256},
           {"n_documents", plan.n_documents},
+          {"n_pairs", plan.n_pairs},
           {"n_items", plan.items.size()},
           {"items", items}};
 }

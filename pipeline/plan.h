@@ -20,20 +20,27 @@ struct WorkItem {
   std::size_t checkpoint_idx = 0;    // into ModelSpec::checkpoints
   std::int64_t shard_idx = 0;
   std::int64_t doc_begin = 0;        // documents [doc_begin, doc_end) of the corpus sample
-  std::int64_t doc_end = 0;
+  std::int64_t doc_end = 0;          // (preference items: pairs [doc_begin, doc_end) of the pair list)
+  bool preference = false;           // a shard of the preference pairs, not of the text sample
   nlohmann::json spec;               // everything the item's result depends on
 };
 
 struct Plan {
-  std::vector<WorkItem> items;       // sorted by (model, checkpoint, shard)
+  std::vector<WorkItem> items;       // sorted by (model, checkpoint, shard); a checkpoint's
+                                     // preference shards follow its text shards
   std::string manifest_hash;
   std::string corpus_sha256;
   std::int64_t n_documents = 0;
-  std::int64_t n_shards = 0;         // per checkpoint
+  std::int64_t n_shards = 0;         // text shards per checkpoint
+  std::int64_t n_pairs = 0;          // preference pairs (0: no preference data)
+  std::string pairs_sha256;
+  std::int64_t n_preference_shards = 0;  // per checkpoint, documents_per_shard pairs each
 };
 
-// Builds the plan for a corpus sample of n_documents identified by corpus_sha256.
-Plan make_plan(const Manifest& manifest, std::int64_t n_documents, const std::string& corpus_sha256);
+// Builds the plan for a corpus sample of n_documents identified by corpus_sha256,
+// and, with n_pairs > 0, for n_pairs preference pairs identified by pairs_sha256.
+Plan make_plan(const Manifest& manifest, std::int64_t n_documents, const std::string& corpus_sha256,
+               std::int64_t n_pairs = 0, const std::string& pairs_sha256 = "");
 
 // {"manifest_hash", "corpus_sha256", "n_documents", "n_items", "items": [{id, model, family,
 // checkpoint, step, shard, doc_begin, doc_end}]}

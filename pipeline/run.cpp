@@ -179,7 +179,7 @@ class Extractor {
     const std::string tag = "item " + item.id + " (" + model_spec.id + "/" + checkpoint.name + " shard " +
                             std::to_string(item.shard_idx) + ")";
     try {
-      const auto& text = prepared(model_spec);
+      const auto& text = item.preference ? prepared_preference(model_spec) : prepared(model_spec);
       const auto& model = models_.get(checkpoint);
       const auto& setup = estimator(model.hidden_size());
       stages::ExtractJob job;
@@ -224,6 +224,22 @@ class Extractor {
     job.seed = m.estimator.seed;
     job.cache_dir = run_.tokens();
     return texts_.emplace(key, stages::prepare_text(job)).first->second;
+  }
+
+  const stages::PreparedText& prepared_preference(const ModelSpec& model) {
+    const auto key = model.tokenizer.string();
+    auto it = preference_texts_.find(key);
+    if (it != preference_texts_.end()) return it->second;
+    const auto& m = study_.manifest;
+    stages::PreferenceJob job;
+    job.path_tokenizer = model.tokenizer;
+    job.pairs = study_.pairs;
+    job.pairs_sha256 = study_.pairs_sha256;
+    job.max_tokens = m.preference->max_tokens;
+    job.bos = m.text.bos;
+    job.prompt_labelled = m.preference->prompt_labelled;
+    job.min_count = m.estimator.min_count;
+    return preference_texts_.emplace(key, stages::prepare_preference(job)).first->second;
   }
 
   const stages::EstimatorSetup& estimator(std::int64_t dim) {
@@ -275,6 +291,7 @@ class Extractor {
             {"tokenizer_sha256", text.tokenizer_sha256},
             {"corpus_sha256", study_.corpus_sha256},
             {"text_id", text.id},
+            {"kind", item.preference ? "preference" : "text"},
             {"documents", {item.doc_begin, item.doc_end}},
             {"n_parameters", model_spec.n_parameters ? *model_spec.n_parameters : static_cast<double>(model.n_parameters())},
             {"dtype", m.compute.dtype},
@@ -295,6 +312,7 @@ class Extractor {
   int world_size_;
   ModelCache models_;
   std::map<std::string, stages::PreparedText> texts_;
+  std::map<std::string, stages::PreparedText> preference_texts_;  // by tokenizer
   std::map<std::int64_t, stages::EstimatorSetup> setups_;
   std::map<std::string, nlohmann::json> weights_;
 };
@@ -343,7 +361,9 @@ void run_extract(const Study& study, const io::RunDir& run, const RunOptions& op
   for (std::size_t i = 0; i < cost.size(); ++i) {
     const auto& item = study.plan.items[i];
     const auto& model = study.manifest.models[item.model_idx];
-    cost[i] = static_cast<double>(item.doc_end - item.doc_begin) * model.n_parameters.value_or(1.0);
+    // A preference pair is two documents.
+    cost[i] = static_cast<double>(item.doc_end - item.doc_begin) * (item.preference ? 2.0 : 1.0) *
+              model.n_parameters.value_or(1.0);
   }
   const auto mine = balanced_contiguous(pending, cost, comm.size())[static_cast<std::size_t>(comm.rank())];
 
@@ -372,15 +392,16 @@ struct Group {
   std::size_t model_idx = 0;
   std::size_t checkpoint_idx = 0;
   std::vector<std::string> item_ids;
+  std::vector<std::string> preference_item_ids;
 };
 
 std::vector<Group> groups_of(const Plan& plan) {
   std::vector<Group> groups;
   for (const auto& item : plan.items) {
     if (groups.empty() || groups.back().model_idx != item.model_idx || groups.back().checkpoint_idx != item.checkpoint_idx) {
-      groups.push_back({item.model_idx, item.checkpoint_idx, {}});
+      groups.push_back({item.model_idx, item.checkpoint_idx, {}, {}});
     }
-    groups.back().item_ids.push_back(item.id);
+    (item.preference ? groups.back().preference_item_ids : groups.back().item_ids).push_back(item.id);
   }
   return groups;
 }
@@ -413,7 +434,7 @@ nlohmann::json summary_to_json(const stages::GroupSummary& s) {
           {"n_parameters", s.n_parameters}, {"n_positions", s.n_positions}, {"entropy", s.entropy},
           {"complexity", s.complexity}, {"expressivity", s.expressivity}, {"optimality", s.optimality},
           {"optimality_ratio_of_means", s.optimality_ratio_of_means}, {"complexity_null", s.complexity_null},
-          {"expressivity_null", s.expressivity_null}, {"weights", s.weights}};
+          {"expressivity_null", s.expressivity_null}, {"preference", s.preference}, {"weights", s.weights}};
 }
 
 double json_number(const nlohmann::json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
@@ -433,6 +454,7 @@ stages::GroupSummary summary_from_json(const nlohmann::json& j) {
   s.optimality_ratio_of_means = json_number(j["optimality_ratio_of_means"]);
   s.complexity_null = json_number(j["complexity_null"]);
   s.expressivity_null = json_number(j["expressivity_null"]);
+  s.preference = json_number(j["preference"]);
   s.weights = j["weights"];
   return s;
 }
@@ -451,21 +473,64 @@ void warn_identical_weights(const std::vector<stages::GroupSummary>& summaries) 
   }
 }
 
-void run_reduce(const Study& study, const io::RunDir& run, io::Communicator& comm) {
+// Rank 0 decides which groups reduce with the label space partitioned across all
+// ranks (their state files exceed the per-rank budget, or forced); every rank gets the same answer.
+std::vector<bool> partitioned_groups(const std::vector<Group>& groups, const io::RunDir& run,
+                                     const RunOptions& options, io::Communicator& comm) {
+  std::string text(groups.size(), '0');
+  if (comm.rank() == 0 && comm.size() > 1) {
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      bool big = options.reduce_partition == ReducePartition::kAlways;
+      if (options.reduce_partition == ReducePartition::kAuto) {
+        const auto bytes = stages::state_bytes(run, groups[g].item_ids) + stages::state_bytes(run, groups[g].preference_item_ids);
+        big = bytes > options.reduce_memory_bytes;
+        if (big) {
+          io::log_info("reduce: group " + std::to_string(g) + " has " + std::to_string(bytes >> 20) +
+                       " MiB of item state, over the " + std::to_string(options.reduce_memory_bytes >> 20) +
+                       " MiB per-rank budget: partitioning its label rows over " + std::to_string(comm.size()) + " ranks");
+        }
+      }
+      text[g] = big ? '1' : '0';
+    }
+  }
+  comm.broadcast(text);
+  std::vector<bool> out;
+  for (char c : text) out.push_back(c == '1');
+  return out;
+}
+
+void run_reduce(const Study& study, const io::RunDir& run, const RunOptions& options, io::Communicator& comm) {
   if (comm.rank() == 0) check_all_done(study, run);
   comm.barrier();
   const auto groups = groups_of(study.plan);
+  const auto partitioned = partitioned_groups(groups, run, options, comm);
   nlohmann::json mine = nlohmann::json::array();
   io::Progress progress("reduce", static_cast<std::int64_t>(groups.size()));
-  for (std::size_t g = static_cast<std::size_t>(comm.rank()); g < groups.size(); g += static_cast<std::size_t>(comm.size())) {
+  const auto reduce_group = [&](std::size_t g, const io::Communicator* partition) {
     const auto& group = groups[g];
     const auto& model = study.manifest.models[group.model_idx];
     const auto& checkpoint = model.checkpoints[group.checkpoint_idx];
-    stages::ReduceJob job{run, model.id, model.family, checkpoint.name, checkpoint.step, group.item_ids,
-                          study.manifest.estimator.weighting, model.n_parameters.value_or(0.0)};
-    const auto result = stages::reduce(job);
+    stages::ReduceJob job;
+    job.run = run;
+    job.model = model.id;
+    job.family = model.family;
+    job.checkpoint = checkpoint.name;
+    job.step = checkpoint.step;
+    job.item_ids = group.item_ids;
+    job.preference_item_ids = group.preference_item_ids;
+    job.weighting = study.manifest.estimator.weighting;
+    job.n_parameters = model.n_parameters.value_or(0.0);
+    const auto result = stages::reduce(job, partition);
+    if (partition && comm.rank() != 0) return;  // every rank of a partitioned reduce has the same result
     mine.push_back({{"group", g}, {"rows", rows_to_json(result.rows)}, {"summary", summary_to_json(result.summary)}});
+  };
+  // Small groups: one rank each, round robin. Large groups: all ranks together, in group order.
+  for (std::size_t g = static_cast<std::size_t>(comm.rank()); g < groups.size(); g += static_cast<std::size_t>(comm.size())) {
+    if (!partitioned[g]) reduce_group(g, nullptr);
     progress.advance(comm.size());
+  }
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    if (partitioned[g]) reduce_group(g, &comm);
   }
   progress.finish();
   const auto gathered = comm.allgather(mine.dump());
@@ -509,6 +574,13 @@ Stage parse_stage(const std::string& text) {
   throw UsageError("--stage must be all, extract, reduce or analyze, got '" + text + "'");
 }
 
+ReducePartition parse_reduce_partition(const std::string& text) {
+  if (text == "auto") return ReducePartition::kAuto;
+  if (text == "always") return ReducePartition::kAlways;
+  if (text == "never") return ReducePartition::kNever;
+  throw UsageError("--reduce-partition must be auto, always or never, got '" + text + "'");
+}
+
 Manifest load_manifest_collective(const fs::path& path, io::Communicator& comm) {
   std::string text;
   if (comm.rank() == 0) {
@@ -537,7 +609,14 @@ Study load_study(const RunOptions& options, io::Communicator& comm) {
   study.documents = corpus.documents;
   study.n_documents = static_cast<std::int64_t>(corpus.documents.size());
   study.corpus_sha256 = corpus.sha256;
-  study.plan = make_plan(study.manifest, study.n_documents, study.corpus_sha256);
+  if (study.manifest.preference) {
+    study.pairs = io::read_preference_pairs(study.manifest.preference->file, study.manifest.preference->n_pairs);
+    std::string joined;
+    for (const auto& p : study.pairs) joined += io::sha256_hex(nlohmann::json{p.prompt, p.chosen, p.rejected}.dump());
+    study.pairs_sha256 = io::sha256_hex(joined);
+  }
+  study.plan = make_plan(study.manifest, study.n_documents, study.corpus_sha256,
+                         static_cast<std::int64_t>(study.pairs.size()), study.pairs_sha256);
   return study;
 }
 
@@ -562,7 +641,7 @@ RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
                   "/items/*/error.json or `ibzoo status " + run.root().string() + "`); the others are done and kept");
     }
   }
-  if (options.stage == Stage::kAll || options.stage == Stage::kReduce) run_reduce(study, run, comm);
+  if (options.stage == Stage::kAll || options.stage == Stage::kReduce) run_reduce(study, run, options, comm);
   if ((options.stage == Stage::kAll || options.stage == Stage::kAnalyze) && comm.rank() == 0) {
     analyze(study.manifest, run);
   }

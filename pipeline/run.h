@@ -6,6 +6,7 @@
 // Collective: every rank of `comm` calls run_study with the same options.
 #pragma once
 
+#include "io/corpus.h"
 #include "io/mpi.h"
 #include "pipeline/manifest.h"
 #include "pipeline/plan.h"
@@ -20,12 +21,19 @@ namespace ibzoo::pipeline {
 enum class Stage { kAll, kExtract, kReduce, kAnalyze };
 Stage parse_stage(const std::string& text);
 
+// Whether a (model, checkpoint)'s reduce partitions the label space across all
+// ranks: kAuto when its items' state files exceed the per-rank reduce budget.
+enum class ReducePartition { kAuto, kAlways, kNever };
+ReducePartition parse_reduce_partition(const std::string& text);
+
 struct RunOptions {
   std::filesystem::path path_manifest;
   std::optional<std::filesystem::path> run_dir;     // overrides the manifest's run_dir
   Stage stage = Stage::kAll;
   std::optional<std::pair<int, int>> slice;         // K/N of the plan (extract)
   std::optional<std::int64_t> tokens_per_batch;     // overrides compute.tokens_per_batch
+  ReducePartition reduce_partition = ReducePartition::kAuto;
+  std::int64_t reduce_memory_bytes = std::int64_t{4} << 30;  // per rank, for kAuto
 };
 
 struct RunSummary {
@@ -50,6 +58,8 @@ struct Study {
   std::int64_t n_documents = 0;
   std::vector<std::string> documents;
   std::string corpus_sha256;
+  std::vector<io::PreferencePair> pairs;   // data.preference (empty without it)
+  std::string pairs_sha256;
   Plan plan;
 };
 Study load_study(const RunOptions& options, io::Communicator& comm);

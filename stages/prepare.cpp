@@ -150,4 +150,50 @@ PreparedText prepare_text(const PrepareJob& job) {
   return text;
 }
 
+PreparedText prepare_preference(const PreferenceJob& job) {
+  const auto tokenizer = io::Tokenizer::from_file(job.path_tokenizer);
+  const nlohmann::json policy{{"tokenizer", tokenizer.sha256()}, {"preference", job.pairs_sha256},
+                              {"max_tokens", job.max_tokens}, {"bos", job.bos},
+                              {"prompt_labelled", job.prompt_labelled}};
+  PreparedText text;
+  text.id = io::sha256_hex(policy.dump()).substr(0, 16);
+  text.tokenizer_sha256 = tokenizer.sha256();
+  const auto bos = tokenizer.bos_id();
+  if (job.bos && !bos) {
+    throw CorruptDataError(job.path_tokenizer.string() + ": 'data.text.bos' is true but the tokenizer has no BOS token");
+  }
+  const auto encode = [&](const std::string& s) {
+    const auto ids = tokenizer.encode(s, false);
+    return std::vector<std::int64_t>(ids.begin(), ids.end());
+  };
+  std::vector<analysis::PreferenceTokens> tokens;
+  std::vector<std::int64_t> pair_ids;
+  io::Progress progress("tokenizing " + std::to_string(job.pairs.size()) + " preference pairs",
+                        static_cast<std::int64_t>(job.pairs.size()));
+  for (std::size_t k = 0; k < job.pairs.size(); ++k) {
+    analysis::PreferenceTokens t{encode(job.pairs[k].prompt), encode(job.pairs[k].chosen), encode(job.pairs[k].rejected)};
+    if (job.bos) t.prompt.insert(t.prompt.begin(), *bos);
+    tokens.push_back(std::move(t));
+    pair_ids.push_back(static_cast<std::int64_t>(k));
+    progress.advance();
+  }
+  progress.finish();
+  auto pref = analysis::preference_text(tokens, pair_ids, job.prompt_labelled, job.max_tokens, kPreferenceSet,
+                                        job.min_count);
+  if (pref.positions.size() == 0) {
+    throw CorruptDataError("preference data: no pair has a completion token within max_tokens = " +
+                           std::to_string(job.max_tokens) + " (" + std::to_string(pref.n_pairs_dropped) +
+                           " pairs dropped); raise 'data.preference.max_tokens' or check the chosen/rejected fields");
+  }
+  if (pref.n_pairs_dropped > 0) {
+    io::log_warn("preference data: " + std::to_string(pref.n_pairs_dropped) +
+                 " pairs have an empty chosen or rejected completion within max_tokens and are skipped");
+  }
+  text.corpus = std::move(pref.corpus);
+  text.positions = std::move(pref.positions);
+  text.pos_offsets = position_offsets(text.corpus, text.positions);
+  text.label_sets.push_back(std::move(pref.labels));
+  return text;
+}
+
 }  // namespace ibzoo::stages

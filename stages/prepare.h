@@ -5,6 +5,7 @@
 #pragma once
 
 #include "analysis/labels.h"
+#include "io/corpus.h"
 #include "io/tokenizer.h"
 
 #include <cstdint>
@@ -41,6 +42,27 @@ struct PreparedText {
   std::vector<std::string> label_names() const;
   std::int64_t n_tokens() const { return static_cast<std::int64_t>(corpus.tokens.size()); }
 };
+
+// The preference set (DESIGN.md "Preference information"): prompt + chosen and
+// prompt + rejected as documents with one binary label set "pref" (chosen = 1,
+// rejected = 0); see analysis::preference_text for positions and truncation.
+// Pair k's two documents both have doc id k (index in the pair list), so a work
+// item's [doc_begin, doc_end) selects pairs. No shuffled null: a label constant
+// within each document is unchanged by a within-document shuffle.
+struct PreferenceJob {
+  std::filesystem::path path_tokenizer;
+  std::vector<io::PreferencePair> pairs;
+  std::string pairs_sha256;
+  std::int64_t max_tokens = 512;          // per document (prompt + completion), after the BOS
+  bool bos = false;
+  bool prompt_labelled = false;
+  std::int64_t min_count = 1;
+};
+inline constexpr const char* kPreferenceSet = "pref";
+// Tokenizes the prompt and each completion separately (the prompt/completion
+// boundary is exact) and builds the PreparedText. Throws CorruptDataError when
+// no pair has a labelled position, or the tokenizer errors.
+PreparedText prepare_preference(const PreferenceJob& job);
 
 // Name of the null label set of `name` ("in1" -> "in1.null").
 std::string null_name(const std::string& name);

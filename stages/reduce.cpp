@@ -11,6 +11,7 @@
 #include "stages/prepare.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -37,14 +38,29 @@ std::vector<int> layers_of(const io::H5File& file) {
   return layers;
 }
 
-analysis::EstimatorState merged_layer(const ReduceJob& job, int layer) {
+// The merged state of one layer over `item_ids` (in order), keeping the rows of `share`.
+analysis::EstimatorState merged_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
+                                      const analysis::RowShare& share) {
   std::optional<analysis::EstimatorState> total;
-  for (const auto& id : job.item_ids) {
-    const auto file = io::H5File::open_read(job.run.item_state(id));
-    auto state = analysis::EstimatorState::from_vectors(io::read_state(file, io::layer_group(layer)));
-    total = total ? analysis::merge(*total, state) : std::move(state);
+  for (const auto& id : item_ids) {
+    const auto file = io::H5File::open_read(run.item_state(id));
+    auto state = analysis::EstimatorState::from_vectors(io::read_state(file, io::layer_group(layer)), share);
+    if (total) {
+      total->add(state);
+    } else {
+      total = std::move(state);
+    }
   }
   return std::move(*total);
+}
+
+analysis::LayerEstimate estimate_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
+                                       analysis::Weighting weighting, const io::Communicator* partition) {
+  const analysis::RowShare share = partition ? analysis::RowShare{partition->size(), partition->rank()} : analysis::RowShare{};
+  const auto state = merged_layer(run, item_ids, layer, share);
+  auto sums = state.conditional_sums(weighting);
+  if (partition) sums = allreduce_sums(*partition, sums);
+  return state.estimate(weighting, sums);
 }
 
 class RowWriter {
@@ -112,6 +128,25 @@ void layer_rows(RowWriter& out, const LayerResult& lr) {
   }
 }
 
+// The preference set's rows of one layer (label set `pref`).
+void preference_rows(RowWriter& out, const LayerResult& lr) {
+  const auto layer = std::to_string(lr.layer);
+  const auto& e = lr.estimate;
+  const auto idx = set_index(e.label_sets, kPreferenceSet);
+  IBZOO_CHECK(idx.has_value(), "preference state without a 'pref' label set");
+  out.add(layer, kPreferenceSet, "n_samples", static_cast<double>(e.full.n_samples));
+  out.add(layer, kPreferenceSet, "mutual_information", value_or_nan(e.full.sets[*idx].mutual_information));
+  out.add(layer, kPreferenceSet, "regularity", value_or_nan(e.full.sets[*idx].regularity));
+  if (*idx < e.mi_intervals.size() && e.mi_intervals[*idx]) {
+    out.add(layer, kPreferenceSet, "mi_ci_low", e.mi_intervals[*idx]->low);
+    out.add(layer, kPreferenceSet, "mi_ci_high", e.mi_intervals[*idx]->high);
+  }
+  for (std::size_t level = 0; level < e.subsets.size(); ++level) {
+    out.add(layer, kPreferenceSet, "mutual_information_subset_" + std::to_string(level + 1),
+            value_or_nan(e.subsets[level].sets[*idx].mutual_information));
+  }
+}
+
 // Mean over layers 1..L of every per-layer metric (the embedding layer is excluded,
 // as in the reference), plus optimality aggregated both ways.
 void mean_rows(RowWriter& out, const std::vector<io::MetricRow>& layer_rows_all, const std::vector<LayerResult>& layers,
@@ -152,11 +187,38 @@ void mean_rows(RowWriter& out, const std::vector<io::MetricRow>& layer_rows_all,
   summary.expressivity = mean_of("out1", "mutual_information");
   summary.complexity_null = mean_of("in1", "null_mutual_information");
   summary.expressivity_null = mean_of("out1", "null_mutual_information");
+  summary.preference = mean_of(kPreferenceSet, "mutual_information");
 }
 
 }  // namespace
 
-ReduceResult reduce(const ReduceJob& job) {
+analysis::ConditionalSums allreduce_sums(const io::Communicator& comm, const analysis::ConditionalSums& mine) {
+  const auto flat = mine.to_flat();
+  const std::string bytes(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(std::int64_t));
+  const auto all = comm.allgather(bytes);
+  const auto n_views = static_cast<std::int64_t>(mine.views.size());
+  const auto n_sets = mine.views.empty() ? std::int64_t{0} : static_cast<std::int64_t>(mine.views.front().size());
+  std::optional<analysis::ConditionalSums> total;
+  for (const auto& part : all) {
+    std::vector<std::int64_t> values(part.size() / sizeof(std::int64_t));
+    std::memcpy(values.data(), part.data(), values.size() * sizeof(std::int64_t));
+    auto sums = analysis::ConditionalSums::from_flat(values, n_views, n_sets);
+    total = total ? analysis::add_sums(*total, sums) : std::move(sums);
+  }
+  return std::move(*total);
+}
+
+std::int64_t state_bytes(const io::RunDir& run, const std::vector<std::string>& item_ids) {
+  std::int64_t bytes = 0;
+  for (const auto& id : item_ids) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(run.item_state(id), ec);
+    if (!ec) bytes += static_cast<std::int64_t>(size);
+  }
+  return bytes;
+}
+
+ReduceResult reduce(const ReduceJob& job, const io::Communicator* partition) {
   IBZOO_CHECK(!job.item_ids.empty(), "reduce of " << job.model << "/" << job.checkpoint << " without items");
   ReduceResult result;
   auto& summary = result.summary;
@@ -176,14 +238,20 @@ ReduceResult reduce(const ReduceJob& job) {
   const auto first = io::H5File::open_read(job.run.item_state(job.item_ids.front()));
   std::vector<LayerResult> layers;
   const auto weighting = analysis::parse_weighting(job.weighting);
+  std::vector<LayerResult> preference;
   for (int layer : layers_of(first)) {
-    const auto state = merged_layer(job, layer);
-    layers.push_back({layer, state.estimate(weighting)});
+    layers.push_back({layer, estimate_layer(job.run, job.item_ids, layer, weighting, partition)});
+    if (!job.preference_item_ids.empty()) {
+      preference.push_back({layer, estimate_layer(job.run, job.preference_item_ids, layer, weighting, partition)});
+    }
   }
   summary.n_positions = layers.empty() ? 0 : layers.front().estimate.full.n_samples;
 
   RowWriter out(job, result.rows);
-  for (const auto& lr : layers) layer_rows(out, lr);
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    layer_rows(out, layers[i]);
+    if (!preference.empty()) preference_rows(out, preference[i]);
+  }
   const auto per_layer = result.rows;
   mean_rows(out, per_layer, layers, summary);
   out.add("", "", "n_parameters", summary.n_parameters);
@@ -193,13 +261,13 @@ ReduceResult reduce(const ReduceJob& job) {
 void write_summary_csv(const std::filesystem::path& path, const std::vector<GroupSummary>& summaries) {
   std::ostringstream os;
   os << "model,family,checkpoint,step,n_parameters,n_positions,entropy,complexity,expressivity,optimality,"
-        "optimality_ratio_of_means,complexity_null,expressivity_null\n";
+        "optimality_ratio_of_means,complexity_null,expressivity_null,preference\n";
   for (const auto& s : summaries) {
     os << s.model << ',' << s.family << ',' << s.checkpoint << ',' << s.step << ',' << io::format_value(s.n_parameters)
        << ',' << s.n_positions << ',' << io::format_value(s.entropy) << ',' << io::format_value(s.complexity) << ','
        << io::format_value(s.expressivity) << ',' << io::format_value(s.optimality) << ','
        << io::format_value(s.optimality_ratio_of_means) << ',' << io::format_value(s.complexity_null) << ','
-       << io::format_value(s.expressivity_null) << '\n';
+       << io::format_value(s.expressivity_null) << ',' << io::format_value(s.preference) << '\n';
   }
   io::write_file_atomic(path, os.str());
 }

@@ -1,11 +1,17 @@
 // Reduce: merges the estimator states of every item of one (model, checkpoint)
 // exactly, layer by layer in item order, and turns them into metric rows
-// (per layer and the mean over layers 1..L). Memory: one layer's merged state.
-// Not collective; the pipeline spreads groups over ranks.
+// (per layer and the mean over layers 1..L), the preference items' states into
+// the `pref` rows. Memory: one layer's merged state plus one item's state.
+// Bounded memory: with a partition communicator of P ranks, each rank keeps only
+// the table rows with id % P == rank (about 1/P of the merged tables), and the
+// conditional-entropy sums of the shares are added exactly (integer arithmetic),
+// so the rows are bitwise identical to the unpartitioned reduce for every P.
 // Throws CorruptDataError naming the item file when a state is unreadable.
 #pragma once
 
+#include "analysis/estimator_state.h"
 #include "io/metrics_csv.h"
+#include "io/mpi.h"
 #include "io/run_dir.h"
 
 #include <nlohmann/json.hpp>
@@ -22,7 +28,8 @@ struct ReduceJob {
   std::string family;
   std::string checkpoint;
   std::int64_t step = 0;
-  std::vector<std::string> item_ids;   // in plan order: the merge order
+  std::vector<std::string> item_ids;   // text items, in plan order: the merge order
+  std::vector<std::string> preference_item_ids;  // preference items, in plan order (may be empty)
   std::string weighting = "frequency";
   double n_parameters = 0;             // 0: take it from the items' provenance
 };
@@ -35,6 +42,7 @@ struct GroupSummary {
   double entropy = 0, complexity = 0, expressivity = 0;
   double optimality = 0, optimality_ratio_of_means = 0;
   double complexity_null = 0, expressivity_null = 0;
+  double preference = 0;               // mean over layers 1..L of I(Z; pref); NaN without preference data
   nlohmann::json weights;              // file -> sha256, from provenance
 };
 
@@ -43,7 +51,17 @@ struct ReduceResult {
   GroupSummary summary;
 };
 
-ReduceResult reduce(const ReduceJob& job);
+// partition == nullptr: not collective. Otherwise collective over `partition`:
+// every rank of it calls reduce with the same job and gets the same result.
+ReduceResult reduce(const ReduceJob& job, const io::Communicator* partition = nullptr);
+
+// The sum over every rank of `comm` of each rank's conditional sums (exact).
+// Collective: every rank calls this.
+analysis::ConditionalSums allreduce_sums(const io::Communicator& comm, const analysis::ConditionalSums& mine);
+
+// Bytes of the items' state files: an upper bound of the merged tables' size on
+// disk, which the pipeline compares with the per-rank reduce memory budget.
+std::int64_t state_bytes(const io::RunDir& run, const std::vector<std::string>& item_ids);
 
 // results/summary.csv: one row per (model, checkpoint) with the headline measures.
 void write_summary_csv(const std::filesystem::path& path, const std::vector<GroupSummary>& summaries);

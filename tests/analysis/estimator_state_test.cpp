@@ -346,6 +346,89 @@ TEST(EstimatorStateTest, VectorsRoundTripAndRejectInconsistency) {
   EXPECT_THROW(merge(state, EstimatorState(other)), UsageError);
 }
 
+TEST(EstimatorStateTest, ExactSumIsIndependentOfOrderAndNearTheLongDoubleSum) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::vector<double> terms;
+  for (int i = 0; i < 5000; ++i) terms.push_back(std::ldexp(u(rng), static_cast<int>(rng() % 40) - 20));
+  ExactSum forward, backward, halves_a, halves_b;
+  long double naive = 0;
+  for (double t : terms) {
+    forward.add(t);
+    naive += t;
+  }
+  for (auto it = terms.rbegin(); it != terms.rend(); ++it) backward.add(*it);
+  for (std::size_t i = 0; i < terms.size(); ++i) (i % 2 ? halves_a : halves_b).add(terms[i]);
+  halves_b.add(halves_a);
+  EXPECT_EQ(forward, backward);
+  EXPECT_EQ(forward, halves_b);
+  EXPECT_NEAR(forward.value(), static_cast<double>(naive), 1e-15 * static_cast<double>(naive));
+  ExactSum carry;
+  carry.add(0.75);
+  carry.add(0.75);  // the fractions overflow into the whole part
+  EXPECT_EQ(carry.whole, 1U);
+  EXPECT_EQ(carry.value(), 1.5);
+}
+
+TEST(EstimatorStateTest, PartitionedRowSharesGiveExactlyTheUnpartitionedEstimate) {
+  const Data data = make_data(600, 12, 10);
+  const EstimatorState whole = run(data, layout_of(data, 3, 2), 0, data.n);
+  const StateVectors vectors = whole.to_vectors();
+  for (const auto weighting : {Weighting::kFrequency, Weighting::kUniform}) {
+    const auto want = whole.estimate(weighting);
+    for (const std::int64_t n_parts : {1, 2, 3, 7}) {
+      std::vector<EstimatorState> parts;
+      std::int64_t rows_kept = 0;
+      for (std::int64_t p = 0; p < n_parts; ++p) {
+        parts.push_back(EstimatorState::from_vectors(vectors, RowShare{n_parts, p}));
+        const StateVectors kept = parts.back().to_vectors();
+        for (const auto& t : kept.views[0].tables) {
+          for (auto id : t.ids) EXPECT_EQ(id % n_parts, p);
+          rows_kept += static_cast<std::int64_t>(t.ids.size());
+        }
+      }
+      std::int64_t rows_all = 0;
+      for (const auto& t : vectors.views[0].tables) rows_all += static_cast<std::int64_t>(t.ids.size());
+      EXPECT_EQ(rows_kept, rows_all);
+      // Add the parts' sums in reverse order: the total must not care.
+      ConditionalSums total = parts.back().conditional_sums(weighting);
+      for (std::int64_t p = n_parts - 2; p >= 0; --p) total = add_sums(total, parts[static_cast<std::size_t>(p)].conditional_sums(weighting));
+      EXPECT_EQ(total, whole.conditional_sums(weighting));
+      const auto got = parts.front().estimate(weighting, total);
+      const auto tag = "P=" + std::to_string(n_parts);
+      EXPECT_EQ(got.full.entropy, want.full.entropy) << tag;
+      for (std::size_t s = 0; s < want.full.sets.size(); ++s) {
+        EXPECT_EQ(got.full.sets[s].mutual_information, want.full.sets[s].mutual_information) << tag << " set " << s;
+        EXPECT_EQ(got.full.sets[s].n_labels, want.full.sets[s].n_labels) << tag;
+      }
+      for (std::size_t b = 0; b < want.bootstrap.size(); ++b) {
+        EXPECT_EQ(got.bootstrap[b].sets[1].mutual_information, want.bootstrap[b].sets[1].mutual_information) << tag;
+      }
+      for (std::size_t l = 0; l < want.subsets.size(); ++l) {
+        EXPECT_EQ(got.subsets[l].sets[0].mutual_information, want.subsets[l].sets[0].mutual_information) << tag;
+      }
+    }
+  }
+}
+
+TEST(EstimatorStateTest, ConditionalSumsRoundTripAndRejectWrongShapes) {
+  const Data data = make_data(200, 8, 10);
+  const EstimatorState state = run(data, layout_of(data, 2, 0), 0, data.n);
+  const ConditionalSums sums = state.conditional_sums(Weighting::kFrequency);
+  const auto flat = sums.to_flat();
+  EXPECT_EQ(flat.size(), 3U * 3U * 4U);
+  EXPECT_EQ(ConditionalSums::from_flat(flat, 3, 3), sums);
+  try {
+    ConditionalSums::from_flat(flat, 3, 2);
+    FAIL() << "no error";
+  } catch (const CorruptDataError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected 24 integers"), std::string::npos) << e.what();
+  }
+  const ConditionalSums fewer = ConditionalSums::from_flat(std::span(flat).subspan(0, 24), 2, 3);
+  EXPECT_THROW(add_sums(sums, fewer), UsageError);
+  EXPECT_THROW(state.estimate(Weighting::kFrequency, fewer), UsageError);
+}
+
 TEST(EstimatorStateTest, ZeroRowIsReportedWithItsIndex) {
   Data data = make_data(300, 8, 10);
   for (int k = 0; k < 8; ++k) data.z[270 * 8 + k] = 0.0F;

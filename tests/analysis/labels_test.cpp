@@ -113,5 +113,44 @@ TEST(LabelsTest, BadInputsAreNamed) {
   EXPECT_THROW(ngram_positions(two_docs(), 0), UsageError);
 }
 
+TEST(LabelsTest, PreferenceDocumentsLabelCompletionTokensOnlyUnlessPromptIsLabelled) {
+  const std::vector<PreferenceTokens> pairs = {{{7, 8}, {1, 2, 3}, {4}},   // kept
+                                               {{9}, {}, {5, 6}},          // chosen empty: dropped
+                                               {{7}, {2, 2}, {3, 3}}};     // kept
+  const std::vector<std::int64_t> ids = {40, 41, 42};
+  const auto text = preference_text(pairs, ids, false, 4);
+  EXPECT_EQ(text.n_pairs_dropped, 1);
+  // pair 40: [7 8 1 2] (chosen, truncated to 4) and [7 8 4]; pair 42: [7 2 2] and [7 3 3].
+  EXPECT_EQ(text.corpus.tokens, (std::vector<std::int64_t>{7, 8, 1, 2, 7, 8, 4, 7, 2, 2, 7, 3, 3}));
+  EXPECT_EQ(text.corpus.doc_offsets, (std::vector<std::int64_t>{0, 4, 7, 10, 13}));
+  EXPECT_EQ(text.corpus.doc_ids, (std::vector<std::int64_t>{40, 40, 42, 42}));
+  EXPECT_EQ(text.positions.token_idx, (std::vector<std::int64_t>{2, 3, 6, 8, 9, 11, 12}));
+  EXPECT_EQ(text.positions.doc_ids, (std::vector<std::int64_t>{40, 40, 40, 42, 42, 42, 42}));
+  // Naive: label 1 at chosen positions, 0 at rejected; rows in value order (0 then 1).
+  const std::vector<int> naive = {1, 1, 0, 1, 1, 0, 0};
+  ASSERT_EQ(text.labels.ids.size(), naive.size());
+  for (std::size_t i = 0; i < naive.size(); ++i) EXPECT_EQ(text.labels.ids[i], naive[i]) << i;
+  EXPECT_EQ(text.labels.row_counts, (std::vector<std::int64_t>{3, 4}));
+  EXPECT_EQ(text.labels.name, "pref");
+
+  const auto labelled = preference_text(pairs, ids, true, 4);
+  EXPECT_EQ(labelled.n_pairs_dropped, 0);  // the prompt alone gives pair 41 positions
+  EXPECT_EQ(labelled.positions.size(), 4 + 3 + 1 + 3 + 3 + 3);
+  EXPECT_EQ(labelled.labels.row_counts, (std::vector<std::int64_t>{3 + 3 + 3, 4 + 1 + 3}));
+}
+
+TEST(LabelsTest, PreferenceBadInputsAreNamed) {
+  const std::vector<PreferenceTokens> pairs(2);
+  const std::vector<std::int64_t> one_id = {0};
+  try {
+    preference_text(pairs, one_id, false, 8);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("2 pairs but 1 pair ids"), std::string::npos) << e.what();
+  }
+  const std::vector<std::int64_t> two_ids = {0, 1};
+  EXPECT_THROW(preference_text(pairs, two_ids, false, 0), UsageError);
+}
+
 }  // namespace
 }  // namespace ibzoo::analysis

@@ -1,0 +1,157 @@
+// Estimator state in HDF5: the pooled count-1 rows round-trip bitwise, a row
+// share reads only its rows, rows that are not float32-exact stay dense, and a
+// damaged pool index is named.
+#include "analysis/error.h"
+#include "analysis/estimator_state.h"
+#include "analysis/labels.h"
+#include "io/h5.h"
+#include "io/state_h5.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace ibzoo::io {
+namespace {
+
+constexpr std::int64_t kBins = 8;
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "ibzoo_state_h5_XXXXXX").string();
+    path = mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+// 200 positions, two label sets: "many" (mostly count-1 rows), "few" (4 labels); one bootstrap view.
+analysis::StateVectors sample_state() {
+  analysis::StateLayout layout;
+  layout.n_bins = kBins;
+  layout.label_sets = {"many", "few"};
+  layout.n_bootstrap = 1;
+  layout.bootstrap_seed = 3;
+  std::mt19937 rng(7);  // test data only
+  std::uniform_real_distribution<float> u(0.05F, 1.0F);
+  const std::int64_t n = 200;
+  std::vector<float> p(static_cast<std::size_t>(n * kBins));
+  for (std::int64_t i = 0; i < n; ++i) {
+    float total = 0;
+    for (std::int64_t j = 0; j < kBins; ++j) total += (p[static_cast<std::size_t>(i * kBins + j)] = u(rng));
+    for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(i * kBins + j)] /= total;
+  }
+  std::vector<std::int32_t> many, few;
+  std::vector<std::int64_t> docs;
+  for (std::int64_t i = 0; i < n; ++i) {
+    many.push_back(static_cast<std::int32_t>(i % 170));  // rows 0..29 twice, the rest once
+    few.push_back(static_cast<std::int32_t>(i % 4));
+    docs.push_back(i / 10);
+  }
+  const std::vector<std::span<const std::int32_t>> ids = {many, few};
+  analysis::EstimatorState state(layout);
+  state.add_assignments(p.data(), n, ids, docs);
+  return state.to_vectors();
+}
+
+void expect_tables_equal(const analysis::StateVectors& got, const analysis::StateVectors& want,
+                         const analysis::RowShare& share) {
+  ASSERT_EQ(got.views.size(), want.views.size());
+  for (std::size_t v = 0; v < want.views.size(); ++v) {
+    EXPECT_EQ(got.views[v].n, want.views[v].n);
+    EXPECT_EQ(got.views[v].sum_p, want.views[v].sum_p);
+    for (std::size_t s = 0; s < want.views[v].tables.size(); ++s) {
+      const auto& w = want.views[v].tables[s];
+      analysis::TableVectors expected;
+      for (std::size_t r = 0; r < w.ids.size(); ++r) {
+        if (!share.contains(w.ids[r])) continue;
+        expected.ids.push_back(w.ids[r]);
+        expected.counts.push_back(w.counts[r]);
+        expected.sums.insert(expected.sums.end(), w.sums.begin() + static_cast<std::ptrdiff_t>(r * kBins),
+                             w.sums.begin() + static_cast<std::ptrdiff_t>((r + 1) * kBins));
+      }
+      const auto& g = got.views[v].tables[s];
+      EXPECT_EQ(g.ids, expected.ids);
+      EXPECT_EQ(g.counts, expected.counts);
+      EXPECT_EQ(g.sums, expected.sums);  // bitwise: the pool is lossless
+      EXPECT_EQ(g.singleton_entropy_weighted, w.singleton_entropy_weighted);
+    }
+  }
+}
+
+TEST(StateH5Test, PooledRowsRoundTripBitwiseAndSharesReadOnlyTheirRows) {
+  TempDir dir;
+  const auto state = sample_state();
+  {
+    auto file = H5File::create(dir.path / "state.h5");
+    write_state(file, layer_group(0), state);
+    file.close();
+  }
+  const auto file = H5File::open_read(dir.path / "state.h5");
+  expect_tables_equal(read_state(file, layer_group(0)), state, {});
+  for (std::int64_t part = 0; part < 3; ++part) {
+    expect_tables_equal(read_state(file, layer_group(0), {3, part}), state, {3, part});
+  }
+  // Set "many" of view 0 has 140 count-1 rows: pooled, so only 30 dense rows remain;
+  // the pool holds each position's vector once although two views reference it.
+  EXPECT_EQ(file.shape("/layer_000/view_000/set_00/sums"), (std::vector<std::int64_t>{30, kBins}));
+  const auto pool_rows = file.shape("/layer_000/pool")[0];
+  EXPECT_GE(pool_rows, 140);
+  EXPECT_LE(pool_rows, 200);
+}
+
+TEST(StateH5Test, RowsThatAreNotFloatExactStayDense) {
+  TempDir dir;
+  auto state = sample_state();
+  auto& t = state.views[0].tables[0];
+  ASSERT_EQ(t.counts[100], 1);
+  t.sums[100 * kBins] += 1e-12;  // no longer a float32 value
+  {
+    auto file = H5File::create(dir.path / "state.h5");
+    write_state(file, layer_group(0), state);
+    file.close();
+  }
+  const auto file = H5File::open_read(dir.path / "state.h5");
+  EXPECT_EQ(file.shape("/layer_000/view_000/set_00/sums"), (std::vector<std::int64_t>{31, kBins}));
+  expect_tables_equal(read_state(file, layer_group(0)), state, {});
+}
+
+TEST(StateH5Test, PoolIndexOutsideThePoolIsNamed) {
+  TempDir dir;
+  {
+    auto file = H5File::create(dir.path / "bad.h5");
+    const std::string g = "/layer_000";
+    file.write_strings(g + "/label_sets", {"a"});
+    for (const char* key : {"n_bins", "n_bootstrap", "bootstrap_seed", "n_subset_levels", "subset_seed"}) {
+      file.set_attr(g, key, key == std::string("n_bins") ? std::int64_t{2} : std::int64_t{0});
+    }
+    const std::vector<std::int64_t> one = {1};
+    const std::vector<double> sum_p = {0.5, 0.5};
+    file.write(g + "/view_000/n", std::span<const std::int64_t>(one), {1});
+    file.write(g + "/view_000/sum_p", std::span<const double>(sum_p), {2});
+    const std::vector<std::int64_t> ids = {0}, counts = {1}, pool_idx = {5};
+    file.write(g + "/view_000/set_00/ids", std::span<const std::int64_t>(ids), {1});
+    file.write(g + "/view_000/set_00/counts", std::span<const std::int64_t>(counts), {1});
+    file.write(g + "/view_000/set_00/pool_idx", std::span<const std::int64_t>(pool_idx), {1});
+    file.write(g + "/view_000/set_00/sums", std::span<const double>(), {0, 2});
+    const std::vector<double> singletons(4, 0.0);
+    file.write(g + "/view_000/set_00/singletons", std::span<const double>(singletons), {4});
+    const std::vector<float> pool = {0.5F, 0.5F};
+    file.write(g + "/pool", std::span<const float>(pool), {1, 2});
+    file.close();
+  }
+  const auto file = H5File::open_read(dir.path / "bad.h5");
+  try {
+    read_state(file, layer_group(0));
+    FAIL() << "no error";
+  } catch (const CorruptDataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("bad.h5"), std::string::npos) << what;
+    EXPECT_NE(what.find("pool_idx[0] = 5 is outside the pool of 1 rows"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace ibzoo::io

@@ -1,0 +1,185 @@
+// The reduce with the label space partitioned across ranks (row id % P == rank)
+// against the unpartitioned EstimatorState::estimate on the same data: equal within
+// 1e-12 relative (and in fact bitwise, since the row sums are exact), for every P
+// this executable runs with (1, 2, 4), both weightings, bootstrap and subset views,
+// and through the reduce stage with item state files on disk.
+#include "analysis/estimator_state.h"
+#include "analysis/labels.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/mpi.h"
+#include "io/run_dir.h"
+#include "io/state_h5.h"
+#include "stages/prepare.h"
+#include "stages/reduce.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+namespace ibzoo {
+namespace {
+
+constexpr double kRelTol = 1e-12;
+constexpr std::int64_t kBins = 16;
+
+io::Communicator& world() {
+  static io::Communicator comm = io::Communicator::world();
+  return comm;
+}
+
+analysis::StateLayout layout(std::vector<std::string> sets) {
+  analysis::StateLayout l;
+  l.n_bins = kBins;
+  l.label_sets = std::move(sets);
+  l.n_bootstrap = 3;
+  l.bootstrap_seed = 5;
+  l.n_subset_levels = 2;
+  l.subset_seed = 6;
+  return l;
+}
+
+// One item's state from random assignments (the same on every rank: fixed seed).
+// Labels: many rows (ids up to n_labels) with a global singleton and a dropped id mixed in.
+analysis::EstimatorState item_state(const analysis::StateLayout& l, std::uint32_t seed, std::int64_t n_rows,
+                                    std::int32_t n_labels) {
+  std::mt19937 rng(seed);  // test data only
+  std::uniform_real_distribution<float> u(0.01F, 1.0F);
+  std::vector<float> p(static_cast<std::size_t>(n_rows * kBins));
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    float total = 0;
+    for (std::int64_t j = 0; j < kBins; ++j) total += (p[static_cast<std::size_t>(i * kBins + j)] = u(rng) * u(rng));
+    for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(i * kBins + j)] /= total;
+  }
+  std::vector<std::vector<std::int32_t>> ids(l.label_sets.size());
+  std::vector<std::int64_t> docs;
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    docs.push_back(static_cast<std::int64_t>(seed) * 1000 + i / 9);
+    for (std::size_t s = 0; s < ids.size(); ++s) {
+      const auto r = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(n_labels + 2));
+      ids[s].push_back(r == n_labels ? analysis::kSingleton : r == n_labels + 1 ? analysis::kDropped : r);
+    }
+  }
+  std::vector<std::span<const std::int32_t>> spans(ids.begin(), ids.end());
+  analysis::EstimatorState state(l);
+  state.add_assignments(p.data(), n_rows, spans, docs);
+  return state;
+}
+
+void expect_rel_near(const std::optional<double>& got, const std::optional<double>& want, const std::string& what) {
+  ASSERT_EQ(got.has_value(), want.has_value()) << what;
+  if (!want) return;
+  EXPECT_LE(std::abs(*got - *want), kRelTol * std::max(1e-300, std::abs(*want))) << what << ": " << *got << " vs " << *want;
+  EXPECT_EQ(*got, *want) << what << " (the row sums are exact, so the result should be bitwise equal)";
+}
+
+void expect_estimates_equal(const analysis::LayerEstimate& got, const analysis::LayerEstimate& want) {
+  const auto views = [](const analysis::LayerEstimate& e) {
+    std::vector<const analysis::ViewEstimate*> v{&e.full};
+    for (const auto& b : e.bootstrap) v.push_back(&b);
+    for (const auto& s : e.subsets) v.push_back(&s);
+    return v;
+  };
+  const auto g = views(got);
+  const auto w = views(want);
+  ASSERT_EQ(g.size(), w.size());
+  for (std::size_t v = 0; v < w.size(); ++v) {
+    EXPECT_EQ(g[v]->n_samples, w[v]->n_samples);
+    expect_rel_near(g[v]->entropy, w[v]->entropy, "entropy of view " + std::to_string(v));
+    for (std::size_t s = 0; s < w[v]->sets.size(); ++s) {
+      expect_rel_near(g[v]->sets[s].mutual_information, w[v]->sets[s].mutual_information,
+                      "MI of view " + std::to_string(v) + " set " + std::to_string(s));
+      EXPECT_EQ(g[v]->sets[s].n_labels, w[v]->sets[s].n_labels);
+    }
+  }
+}
+
+TEST(ReducePartitionMpiTest, PartitionedEstimateEqualsUnpartitionedForEveryRankCount) {
+  auto& comm = world();
+  const auto l = layout({"a", "b", "c"});
+  std::vector<analysis::EstimatorState> items;
+  for (std::uint32_t k = 0; k < 5; ++k) items.push_back(item_state(l, 100 + k, 400 + 37 * k, 150));
+  analysis::EstimatorState whole = items.front();
+  for (std::size_t k = 1; k < items.size(); ++k) whole.add(items[k]);
+
+  const analysis::RowShare share{comm.size(), comm.rank()};
+  for (const auto weighting : {analysis::Weighting::kFrequency, analysis::Weighting::kUniform}) {
+    std::optional<analysis::EstimatorState> mine;
+    for (const auto& item : items) {
+      auto part = analysis::EstimatorState::from_vectors(item.to_vectors(), share);
+      if (mine) {
+        mine->add(part);
+      } else {
+        mine = std::move(part);
+      }
+    }
+    if (comm.size() > 1) {
+      EXPECT_LT(mine->memory_bytes(), whole.memory_bytes());
+    }
+    const auto total = stages::allreduce_sums(comm, mine->conditional_sums(weighting));
+    expect_estimates_equal(mine->estimate(weighting, total, 0.9), whole.estimate(weighting, 0.9));
+  }
+}
+
+TEST(ReducePartitionMpiTest, ReduceStageRowsAreIdenticalWithAndWithoutPartitioning) {
+  auto& comm = world();
+  std::string dir;
+  if (comm.rank() == 0) {
+    auto tmp = std::filesystem::temp_directory_path() / "ibzoo_reduce_partition_XXXXXX";
+    std::string pattern = tmp.string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir = pattern;
+  }
+  comm.broadcast(dir);
+  const io::RunDir run(dir);
+  const auto text_layout = layout({"in1", "out1", "in1.null", "out1.null"});
+  const auto pref_layout = layout({stages::kPreferenceSet});
+  const std::vector<std::string> text_ids = {"t0", "t1", "t2"};
+  const std::vector<std::string> pref_ids = {"p0", "p1"};
+  if (comm.rank() == 0) {
+    const auto write = [&](const std::string& id, const analysis::StateLayout& l, std::uint32_t seed, std::int32_t n_labels) {
+      std::filesystem::create_directories(run.item_dir(id));
+      auto file = io::H5File::create(run.item_state(id));
+      for (int layer = 0; layer <= 2; ++layer) {
+        io::write_state(file, io::layer_group(layer), item_state(l, seed + static_cast<std::uint32_t>(layer), 300, n_labels).to_vectors());
+      }
+      file.close();
+    };
+    for (std::size_t k = 0; k < text_ids.size(); ++k) write(text_ids[k], text_layout, 10 * static_cast<std::uint32_t>(k), 90);
+    for (std::size_t k = 0; k < pref_ids.size(); ++k) write(pref_ids[k], pref_layout, 500 + 10 * static_cast<std::uint32_t>(k), 2);
+    io::write_file_atomic(run.item_dir("t0") / "provenance.json", R"({"n_parameters": 1000})");
+  }
+  comm.barrier();
+  stages::ReduceJob job;
+  job.run = run;
+  job.model = "m";
+  job.family = "f";
+  job.checkpoint = "c";
+  job.item_ids = text_ids;
+  job.preference_item_ids = pref_ids;
+  const auto serial = stages::reduce(job);
+  const auto partitioned = stages::reduce(job, &comm);
+  ASSERT_EQ(serial.rows.size(), partitioned.rows.size());
+  bool has_pref_mean = false;
+  for (std::size_t i = 0; i < serial.rows.size(); ++i) {
+    const auto& a = serial.rows[i];
+    const auto& b = partitioned.rows[i];
+    EXPECT_EQ(a.layer + a.label_set + a.metric, b.layer + b.label_set + b.metric) << i;
+    if (std::isnan(a.value)) {
+      EXPECT_TRUE(std::isnan(b.value)) << a.metric;
+    } else {
+      EXPECT_EQ(a.value, b.value) << a.layer << " " << a.label_set << " " << a.metric;
+    }
+    has_pref_mean = has_pref_mean || (a.layer == "mean" && a.label_set == "pref" && a.metric == "mutual_information");
+  }
+  EXPECT_TRUE(has_pref_mean);
+  EXPECT_EQ(serial.summary.preference, partitioned.summary.preference);
+  EXPECT_FALSE(std::isnan(serial.summary.preference));
+  comm.barrier();
+  if (comm.rank() == 0) std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ibzoo
