@@ -478,7 +478,13 @@ Manifest load_manifest(const fs::path& path) {
 }
 
 static Manifest read_manifest(const fs::path& path) {
-  const auto text = io::read_file(path, 16u << 20);
+  std::string text;
+  try {
+    text = io::read_file(path, 16u << 20);
+  } catch (const Error& e) {
+    // A missing or oversized manifest is a manifest error (exit code 2), like a bad one.
+    throw ManifestError(std::string(e.what()) + " (the manifest)");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
