@@ -136,6 +136,11 @@ int main(int argc, char** argv) {
                                 {"layers", job.layers.size()},
                                 {"label_sets", text.label_sets.size()},
                                 {"seconds", result.wall_s},
+                                {"forward_s", result.forward_s},
+                                {"estimate_wait_s", result.estimate_s},
+                                {"write_s", result.write_s},
+                                {"state_bytes", result.state_bytes},
+                                {"async_copies", models::async_device_copies()},
                                 {"tokens_per_s", static_cast<double>(result.n_tokens) / result.wall_s}}
                      .dump()
               << std::endl;

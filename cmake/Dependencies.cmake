@@ -28,7 +28,6 @@ endif()
 # torch is wrapped so that only models/ (and the binaries that need it) see it.
 find_package(Torch REQUIRED)
 add_library(ibzoo_torch INTERFACE)
-target_link_libraries(ibzoo_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(ibzoo_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 # Torch's config appends flags such as -D_GLIBCXX_USE_CXX11_ABI through TORCH_CXX_FLAGS.
 separate_arguments(_ibzoo_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
@@ -39,7 +38,8 @@ target_compile_options(ibzoo_torch INTERFACE ${_ibzoo_torch_flags})
 # such as std::filesystem::remove_all bind to libtorch's older copy and crash.
 # Naming libstdc++ first makes the system one win. Debian's libtorch needs nothing.
 if(NOT TORCH_INSTALL_PREFIX MATCHES "^/usr(/|$)")
-  target_link_options(ibzoo_torch INTERFACE "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
+  target_link_libraries(ibzoo_torch INTERFACE -Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state)
 endif()
+target_link_libraries(ibzoo_torch INTERFACE ${TORCH_LIBRARIES})
 
 find_package(GTest)

@@ -9,7 +9,18 @@
 
 #include <torch/version.h>
 
+// Device-to-host copies that overlap with the next forward pass need CUDA events,
+// which exist only in a CUDA build of libtorch with the CUDA headers at hand.
+#if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/CUDAEvent.h>
+#define IBZOO_ASYNC_COPIES 1
+#else
+#define IBZOO_ASYNC_COPIES 0
+#endif
+
 #include <dlfcn.h>
+
+#include <optional>
 
 #include <algorithm>
 #include <cmath>
@@ -95,6 +106,13 @@ Batch make_batch(const std::vector<std::vector<std::int32_t>>& sequences, std::i
   }
   if (static_cast<std::int64_t>(rows.size()) != n * t) b.valid_rows = torch::tensor(rows, torch::kLong);
   return b;
+}
+
+// A host tensor on `device`: through pinned memory and without blocking on CUDA
+// (a copy from pageable memory would wait for all queued work first).
+torch::Tensor to_device(const torch::Tensor& host, const torch::Device& device) {
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 // [B, T, X] on any device -> float32 contiguous CPU [n_valid, X] in input order.
@@ -231,10 +249,40 @@ DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std
 DeviceAssigner::~DeviceAssigner() = default;
 std::int64_t DeviceAssigner::n_bins() const { return impl_->n_bins; }
 
-void Model::forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
-                                std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
-                                const AssignmentSink& sink, std::span<const int> layers) const {
-  if (rows.empty()) return;
+struct Assignments::Impl {
+  torch::Tensor host;  // float32 [n_layers, n_rows, n_bins]; pinned while a copy may be in flight
+  std::vector<int> layer_ids;
+#if IBZOO_ASYNC_COPIES
+  std::optional<at::cuda::CUDAEvent> copied;
+#endif
+};
+
+Assignments::Assignments() : impl_(std::make_unique<Impl>()) {}
+Assignments::~Assignments() = default;
+Assignments::Assignments(Assignments&&) noexcept = default;
+Assignments& Assignments::operator=(Assignments&&) noexcept = default;
+
+void Assignments::wait() const {
+#if IBZOO_ASYNC_COPIES
+  if (impl_->copied) impl_->copied->synchronize();
+#endif
+}
+
+const float* Assignments::layer(std::size_t k) const {
+  IBZOO_CHECK(k < impl_->layer_ids.size(), "layer slot " << k << " of " << impl_->layer_ids.size());
+  return impl_->host.data_ptr<float>() + static_cast<std::int64_t>(k) * n_rows() * n_bins();
+}
+const std::vector<int>& Assignments::layer_ids() const { return impl_->layer_ids; }
+std::int64_t Assignments::n_rows() const { return impl_->host.defined() ? impl_->host.size(1) : 0; }
+std::int64_t Assignments::n_bins() const { return impl_->host.defined() ? impl_->host.size(2) : 0; }
+
+bool async_device_copies() { return IBZOO_ASYNC_COPIES != 0; }
+
+Assignments Model::forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
+                                       std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
+                                       std::span<const int> layers) const {
+  Assignments out;
+  if (rows.empty()) return out;
   c10::InferenceMode guard;
   const auto& impl = *impl_;
   const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
@@ -253,30 +301,36 @@ void Model::forward_assignments(const std::vector<std::vector<std::int32_t>>& se
     padded[k] = seq * t + (r - starts[static_cast<std::size_t>(seq)]);
   }
   const auto device = impl.module->device();
-  const auto index = torch::tensor(padded, torch::kLong).to(device);
+  const auto index = to_device(torch::tensor(padded, torch::kLong), device);
   const auto& w_t = assigner.impl().w_scaled_t;
   IBZOO_CHECK(w_t.device() == device, "DeviceAssigner built for another device");
 
   std::vector<torch::Tensor> assignments;
-  std::vector<int> layer_ids;
   const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
     if (!layers.empty() && std::find(layers.begin(), layers.end(), layer_idx) == layers.end()) return;
     const auto z = h.reshape({-1, h.size(-1)}).index_select(0, index).to(torch::kFloat);
     // cos(z, w_j) / eps = (z . w_j / eps) / |z|; w_j are unit vectors.
     const auto scores = torch::mm(z, w_t) / z.norm(2, {1}, true);
     assignments.push_back(torch::softmax(scores, -1));
-    layer_ids.push_back(layer_idx);
+    out.impl().layer_ids.push_back(layer_idx);
   };
   ForwardOptions fo;
   fo.final_norm = impl.options.final_norm;
   impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
-  if (assignments.empty()) return;
-  const auto host = torch::stack(assignments).to(torch::kCPU).contiguous();
-  const auto n = static_cast<std::int64_t>(rows.size());
-  const auto m = assigner.n_bins();
-  for (std::size_t k = 0; k < layer_ids.size(); ++k) {
-    sink(layer_ids[k], host.data_ptr<float>() + static_cast<std::int64_t>(k) * n * m, n, m);
+  if (assignments.empty()) return out;
+  const auto stacked = torch::stack(assignments);
+#if IBZOO_ASYNC_COPIES
+  if (device.is_cuda()) {
+    auto& o = out.impl();
+    o.host = torch::empty(stacked.sizes(), torch::TensorOptions().dtype(torch::kFloat).pinned_memory(true));
+    o.host.copy_(stacked, /*non_blocking=*/true);
+    o.copied.emplace();
+    o.copied->record();
+    return out;
   }
+#endif
+  out.impl().host = stacked.to(torch::kCPU).contiguous();
+  return out;
 }
 
 void log_softmax_rows(std::span<float> values, std::int64_t n_cols) {

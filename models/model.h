@@ -50,12 +50,40 @@ struct RunOptions {
 // valid only during the call.
 using LayerSink = std::function<void(int layer_idx, const float* rows, std::int64_t n_rows, std::int64_t dim)>;
 
-// sink(layer_idx, p, n_rows, n_bins): the soft assignments of the selected rows,
-// float32 row-major [n_rows, n_bins], each row a probability vector (non-finite
-// values mean a zero or non-finite representation row). Valid only during the call.
-using AssignmentSink = std::function<void(int layer_idx, const float* p, std::int64_t n_rows, std::int64_t n_bins)>;
-
 class Model;
+
+// Soft assignments of one batch, as forward_assignments returns them: possibly
+// still being copied from the device. Cheap to move; the memory lives as long as
+// the handle.
+class Assignments {
+ public:
+  Assignments();
+  ~Assignments();
+  Assignments(Assignments&&) noexcept;
+  Assignments& operator=(Assignments&&) noexcept;
+
+  // Blocks until the assignments are in host memory (returns at once on CPU).
+  // Safe to call from another thread than the one that ran the forward pass.
+  void wait() const;
+  // After wait(): float32 row-major [n_rows, n_bins] of the k-th requested layer,
+  // each row a probability vector (non-finite values mean a zero or non-finite
+  // representation row).
+  const float* layer(std::size_t k) const;
+  const std::vector<int>& layer_ids() const;  // the layers, in order
+  std::int64_t n_rows() const;
+  std::int64_t n_bins() const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether this build overlaps device-to-host copies with the next forward pass
+// (a CUDA build of libtorch with its CUDA headers); false: forward_assignments
+// returns after the copy.
+bool async_device_copies();
 
 // The estimator's per-batch kernel on the model's device (DESIGN.md section 5):
 // p = softmax(cos(z, w_j) / eps) computed next to the forward pass, so that only
@@ -117,11 +145,12 @@ class Model {
   // layer in `layers` (empty = all), the soft assignments of the rows `rows` (indices
   // into the batch's concatenated unpadded rows, as LayerSink numbers them) on the
   // model's device. Hidden states never leave the device; the assignments of all
-  // layers come back in one copy after the pass, and sink is called once per layer
-  // in order. rows must be in range: else ModelError.
-  void forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
-                           std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
-                           const AssignmentSink& sink, std::span<const int> layers = {}) const;
+  // layers come back in one copy, which on CUDA overlaps with whatever is queued
+  // next: call wait() on the result before reading it. rows must be in range: else
+  // ModelError. No rows: an empty result, no forward pass.
+  Assignments forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
+                                  std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
+                                  std::span<const int> layers = {}) const;
 
   // Waits until the device has finished all queued work (timing; no-op on CPU).
   void synchronize() const;

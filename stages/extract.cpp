@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <cmath>
 #include <exception>
 #include <fstream>
@@ -188,14 +189,18 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     const auto& points = setup.assigner.points();
     device_assigner.emplace(model, points.w, points.n_points, points.dim, setup.assigner.eps());
   }
-  struct Pending {
-    const Batch* batch = nullptr;
-    std::vector<std::vector<float>> p;  // [slot] -> [n_pos, m]
-    std::future<void> done;
-  };
-  Pending pending;
-  const auto wait_pending = [&] {
-    if (pending.done.valid()) pending.done.get();
+  // Batches whose states are still being added to, oldest first. One job at a time
+  // touches the states (each waits for its predecessor), so every sum is added in
+  // batch order; the device runs at most two batches ahead of the host.
+  std::deque<std::shared_future<void>> pending;
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const auto wait_oldest = [&] {
+    const auto t = Clock::now();
+    const auto oldest = pending.front();
+    pending.pop_front();
+    oldest.get();
+    result.estimate_s += seconds_since(t);
   };
 
   for (const auto& batch : batches) {
@@ -203,29 +208,25 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     for (const auto& ids : batch.label_ids) label_spans.emplace_back(ids);
     const auto n_pos = static_cast<std::int64_t>(batch.rows.size());
     if (device_assigner) {
-      std::vector<std::vector<float>> p(layers.size());
-      const auto m = device_assigner->n_bins();
-      model.forward_assignments(
-          batch.sequences, batch.rows, *device_assigner,
-          [&](int layer, const float* data, std::int64_t n_rows, std::int64_t n_bins) {
-            IBZOO_CHECK(n_rows == n_pos && n_bins == m, "layer " << layer << " gave " << n_rows << "x" << n_bins);
-            p[static_cast<std::size_t>(slot_of_layer[static_cast<std::size_t>(layer)])].assign(data, data + n_rows * n_bins);
-          },
-          layers);
-      wait_pending();
-      pending.batch = &batch;
-      pending.p = std::move(p);
-      pending.done = std::async(std::launch::async, [&, m, n_pos] {
-        const auto& b = *pending.batch;
+      const auto t_forward = Clock::now();
+      auto assignments = model.forward_assignments(batch.sequences, batch.rows, *device_assigner, layers);
+      result.forward_s += seconds_since(t_forward);
+      const std::shared_future<void> previous = pending.empty() ? std::shared_future<void>() : pending.back();
+      if (pending.size() >= 2) wait_oldest();
+      pending.push_back(std::async(std::launch::async, [&, &batch = batch, n_pos, previous = std::move(previous),
+                                                        a = std::move(assignments)]() mutable {
+        if (previous.valid()) previous.get();
+        a.wait();
+        if (a.n_rows() == 0) return;
+        IBZOO_CHECK(a.n_rows() == n_pos && a.layer_ids() == layers, "assignments " << a.n_rows() << " rows");
         std::vector<std::span<const std::int32_t>> spans;
-        for (const auto& ids : b.label_ids) spans.emplace_back(ids);
+        for (const auto& ids : batch.label_ids) spans.emplace_back(ids);
         parallel_for(layers.size(), job.threads, [&](std::size_t slot) {
-          const auto& ps = pending.p[slot];
-          if (ps.empty()) return;
-          check_assignments(ps, m, layers[slot], job.item_id);
-          states[slot].add_assignments(ps.data(), n_pos, spans, b.doc_ids, 1);
+          const std::span<const float> p(a.layer(slot), static_cast<std::size_t>(n_pos * a.n_bins()));
+          check_assignments(p, a.n_bins(), layers[slot], job.item_id);
+          states[slot].add_assignments(p.data(), n_pos, spans, batch.doc_ids, 1);
         });
-      });
+      }).share());
     } else {
       const auto sink = [&](int layer, const float* data, std::int64_t n_rows, std::int64_t d) {
         IBZOO_CHECK(n_rows == batch.n_tokens && d == dim, "layer " << layer << " gave " << n_rows << "x" << d);
@@ -244,18 +245,21 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
         states[static_cast<std::size_t>(slot)].add_batch(setup.assigner, selected.data(), n_pos, label_spans,
                                                          batch.doc_ids, job.threads);
       };
+      const auto t_forward = Clock::now();
       model.forward_layers(batch.sequences, sink, wanted_layers);
+      result.forward_s += seconds_since(t_forward);  // includes add_batch on this path
     }
     result.n_documents += static_cast<std::int64_t>(batch.sequences.size());
     result.n_tokens += batch.n_tokens;
     result.n_positions += n_pos;
   }
-  wait_pending();
+  while (!pending.empty()) wait_oldest();
 
   if (reps) {
     reps->close();
     io::commit_file(reps_temp, reps_path);
   }
+  const auto t_write = Clock::now();
   const auto state_path = job.run.item_state(job.item_id);
   const auto state_temp = io::temp_path_for(state_path);
   {
@@ -269,6 +273,8 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     file.close();
   }
   io::commit_file(state_temp, state_path);
+  result.write_s = seconds_since(t_write);
+  result.state_bytes = static_cast<std::int64_t>(std::filesystem::file_size(state_path));
 
   result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto provenance = job.provenance;

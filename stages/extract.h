@@ -55,7 +55,11 @@ struct ExtractResult {
   std::int64_t n_documents = 0;
   std::int64_t n_tokens = 0;
   std::int64_t n_positions = 0;
-  double wall_s = 0;
+  double wall_s = 0;      // the whole item, up to the state file
+  double forward_s = 0;   // in the forward pass (and, on a GPU, the soft assignments)
+  double estimate_s = 0;  // adding to the states that the forward pass did not hide
+  double write_s = 0;     // writing and committing state.h5
+  std::int64_t state_bytes = 0;
 };
 
 ExtractResult extract(const ExtractJob& job, const PreparedText& text, const models::Model& model,

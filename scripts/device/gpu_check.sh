@@ -8,7 +8,7 @@
 set -euo pipefail
 out=${1:?usage: gpu_check.sh OUT [build test bench]}
 shift
-steps=${*:-build test bench}
+steps=${*:-build linkcheck test bench}
 mkdir -p "$out"
 deps=/tmp/ibzoo_deps
 build=build-cuda
@@ -34,6 +34,17 @@ for step in $steps; do
       grep -E "Torch|Boost|HDF5|CUDA" "$out/cmake.log" | head -20 || true
       cmake --build $build -j "$(nproc)" --target ${IBZOO_TARGETS:-ibzoo models_model_test gpu_extract_bench} \
         > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; tail -20 "$out/build.log"; exit 1; }
+      ;;
+    linkcheck)
+      # libstdc++ must come before libtorch in DT_NEEDED (see cmake/Dependencies.cmake).
+      for exe in $build/pipeline/ibzoo $build/tests/models_model_test $build/benchmarks/gpu_extract_bench; do
+        first=$(readelf -d "$exe" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
+        echo "linkcheck: $exe: first of libstdc++/libtorch in DT_NEEDED: $first"
+        if [[ $first != libstdc++* ]]; then
+          echo "linkcheck: WARNING libtorch precedes libstdc++; running the rest with LD_PRELOAD=libstdc++"
+          export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
+        fi
+      done
       ;;
     test)
       $build/tests/models_model_test 2>&1 | tee "$out/models_model_test.log" | grep -E "^\[  (FAILED|PASSED|  OK) |cuda bf16|rel err|Failure|SKIPPED" | head -120

@@ -334,11 +334,16 @@ TEST(ModelTest, DeviceAssignmentsMatchTheHostKernel) {
       const analysis::SoftAssigner host(points, kEps);
       const auto layers = collect(*model, seqs);
       const DeviceAssigner assigner(*model, points.w, points.n_points, d, kEps);
-      int calls = 0;
-      model->forward_assignments(seqs, rows, assigner, [&](int layer, const float* p, std::int64_t n, std::int64_t m) {
-        ++calls;
-        ASSERT_EQ(n, static_cast<std::int64_t>(rows.size()));
-        ASSERT_EQ(m, 16);
+      const auto result = model->forward_assignments(seqs, rows, assigner);
+      result.wait();
+      ASSERT_EQ(result.layer_ids().size(), static_cast<std::size_t>(model->n_layers() + 1)) << family;
+      const auto n = result.n_rows();
+      const auto m = result.n_bins();
+      ASSERT_EQ(n, static_cast<std::int64_t>(rows.size()));
+      ASSERT_EQ(m, 16);
+      for (std::size_t k = 0; k < result.layer_ids().size(); ++k) {
+        const auto layer = result.layer_ids()[k];
+        EXPECT_EQ(layer, static_cast<int>(k));
         std::vector<float> z;
         for (const auto r : rows) {
           const auto* row = layers[static_cast<std::size_t>(layer)].data() + r * d;
@@ -346,14 +351,18 @@ TEST(ModelTest, DeviceAssignmentsMatchTheHostKernel) {
         }
         std::vector<float> expected(static_cast<std::size_t>(n * m));
         host.assign(z.data(), n, expected.data());
-        for (std::size_t k = 0; k < expected.size(); ++k) {
-          ASSERT_NEAR(p[k], expected[k], 2e-5) << family << " " << device_name(device) << " layer " << layer << " k " << k;
+        const float* p = result.layer(k);
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+          ASSERT_NEAR(p[i], expected[i], 2e-5) << family << " " << device_name(device) << " layer " << layer << " i " << i;
         }
-      });
-      EXPECT_EQ(calls, model->n_layers() + 1) << family;
+      }
+      const std::vector<int> two = {0, 2};
+      const auto some = model->forward_assignments(seqs, rows, assigner, two);
+      some.wait();
+      EXPECT_EQ(some.layer_ids(), two);
       const std::vector<std::int64_t> bad = {15};
       try {
-        model->forward_assignments(seqs, bad, assigner, [](int, const float*, std::int64_t, std::int64_t) {});
+        model->forward_assignments(seqs, bad, assigner);
         FAIL() << "row 15 of 15 accepted";
       } catch (const ModelError& e) {
         EXPECT_NE(std::string(e.what()).find("outside the batch's 15 tokens"), std::string::npos) << e.what();
