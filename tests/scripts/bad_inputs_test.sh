@@ -8,7 +8,7 @@
 # directory $T with the helpers below; $C is tests/bad_inputs/<id>.
 #
 # Environment: IBZOO_BIN, IBZOO_SOURCE_DIR (set by ctest); optional IBZOO_CASES (a regex
-# of ids to run), IBZOO_JOBS (parallel cases, default 2), IBZOO_BAD_INPUTS_DOC (write
+# of ids to run), IBZOO_JOBS (parallel cases, default nproc), IBZOO_BAD_INPUTS_DOC (write
 # the markdown table of cases and their actual first error line to this file).
 set -uo pipefail
 : "${IBZOO_BIN:?}" "${IBZOO_SOURCE_DIR:?}"
@@ -108,7 +108,7 @@ mkdir -p "$work/results" "$work/cases"
 cases=$(grep -v '^#' "$CORPUS/cases.tsv" | grep -v '^$')
 [ -n "${IBZOO_CASES:-}" ] && cases=$(grep -E "^(${IBZOO_CASES})"$'\t' <<<"$cases")
 n_cases=$(wc -l <<<"$cases")
-printf '%s\n' "$cases" | tr '\n' '\0' | xargs -0 -P "${IBZOO_JOBS:-2}" -I{} bash -c 'run_case "$1"' _ {}
+printf '%s\n' "$cases" | tr '\n' '\0' | xargs -0 -P "${IBZOO_JOBS:-$(nproc)}" -I{} bash -c 'run_case "$1"' _ {}
 
 passed=0 failed=0
 while IFS=$'\t' read -r id kind cmd want words; do
