@@ -7,7 +7,8 @@
 # docs/SCALE.md keeps the last table.
 #
 # usage: benchmarks/pipeline_scale_bench.sh [BUILD_DIR] [WORK_DIR]
-#   env: DOCS (10000), WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank)
+#   env: DOCS (10000: ~5.05M positions; the corpus always has 10,000), SHARD_DOCS (625),
+#        WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank)
 set -euo pipefail
 build=${1:-build}
 work=${2:-/tmp/ibzoo_scale_bench}
@@ -15,6 +16,7 @@ bin="$build/pipeline/ibzoo"
 [[ -x $bin ]] || { echo "error: $bin not built (cmake --build $build --target ibzoo)" >&2; exit 1; }
 bin=$(readlink -f "$bin")
 docs=${DOCS:-10000}
+shard_docs=${SHARD_DOCS:-625}
 words=${WORDS_PER_DOC:-480}
 ranks=${RANKS:-"1 2 4"}
 threads=${THREADS:-1}
@@ -25,7 +27,7 @@ cd "$work"
 
 # 1. Corpus: Zipf(1.1) draws over 30,000 pseudo-words made of random syllables, fixed seed.
 if [[ ! -s corpus.txt ]]; then
-  awk -v docs="$docs" -v words="$words" 'BEGIN {
+  awk -v docs=10000 -v words="$words" 'BEGIN {
     srand(12345); nv = 30000; split("ka ro mi tu se na lo vi de pa fe qu bi zo ha", syl, " ")
     for (v = 1; v <= nv; ++v) { w = ""; n = 1 + int(rand() * 3); for (k = 0; k < n; ++k) w = w syl[1 + int(rand() * 15)]; word[v] = w }
     total = 0; for (v = 1; v <= nv; ++v) { total += v ^ -1.1; cdf[v] = total }
@@ -58,10 +60,11 @@ models:
 data:
   text:
     files: [corpus.txt]
+    n_documents: $docs
     split: paragraph
     max_tokens: 512
     min_tokens: 16
-    documents_per_shard: 625
+    documents_per_shard: $shard_docs
 estimator:
   bins: 100
   seed: 0
@@ -76,11 +79,11 @@ compute:
 YAML
 
 peak_stats() {  # log file -> "max_MiB mean_MiB"
-  grep -o 'peak memory VmHWM: *[0-9]* kB' "$1" | awk '{ v = $(NF - 1) / 1024; s += v; if (v > m) m = v; n++ }
-    END { if (n) printf "%.0f %.0f", m, s / n; else printf "? ?" }'
+  grep -o 'peak memory VmHWM:[[:space:]]*[0-9]* kB' "$1" | awk '{ v = $(NF - 1) / 1024; s += v; if (v > m) m = v; n++ }
+    END { if (n) printf "%.0f %.0f\n", m, s / n; else printf "? ?\n" }' || true
 }
 
-echo "## ibzoo pipeline at scale: $docs documents x <= 512 tokens, orders 1-4 + nulls (16 label sets), m = 100"
+echo "## ibzoo pipeline at scale: $docs documents x <= 512 tokens, $shard_docs per item, orders 1-4 + nulls (16 label sets), m = 100"
 echo "## $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg); ranks > cores are oversubscribed"
 echo
 printf "| ranks | wall s | peak RSS max MiB | peak RSS mean MiB | items | state bytes / item (mean) | state total MiB | positions | positions/s |\n"
