@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 namespace ibzoo::io {
 
@@ -131,6 +132,16 @@ std::string sha256_hex(std::string_view data) {
   Sha256 sha;
   sha.update(data.data(), data.size());
   return sha.hex();
+}
+
+void prefetch_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::vector<char> buffer(std::size_t{8} << 20);
+  while (::read(fd, buffer.data(), buffer.size()) > 0) {
+  }
+  ::close(fd);
 }
 
 }  // namespace ibzoo::io

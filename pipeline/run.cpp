@@ -75,6 +75,19 @@ int local_rank_count(const io::Communicator& comm) {
   return comm.size();
 }
 
+// This rank's index among the ranks of its node (mpirun, srun, MPICH), else 0.
+int node_local_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}) {
+    if (const char* v = std::getenv(var)) {
+      try {
+        return std::max(0, std::stoi(v));
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return 0;
+}
+
 // Partitions `items` (already in plan order) into `n_parts` contiguous runs of
 // roughly equal cost, so that every rank gets the same share of work and keeps
 // checkpoint affinity (consecutive items share a checkpoint's weights).
@@ -116,6 +129,26 @@ class ModelCache {
  public:
   ModelCache(const Manifest& manifest, int threads) : manifest_(manifest), threads_(threads) {}
 
+  ~ModelCache() {
+    if (prefetcher_.joinable()) prefetcher_.join();
+  }
+
+  // Starts reading `next`'s weight files into the page cache in the background
+  // while `current` computes (one prefetch at a time).
+  void prefetch(const Checkpoint& next, const Checkpoint& current) {
+    if (next.path == current.path || next.path == prefetched_) return;
+    if (prefetcher_.joinable()) prefetcher_.join();
+    prefetched_ = next.path;
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(next.path, ec)) {
+      if (entry.path().extension() == ".safetensors") files.push_back(entry.path());
+    }
+    prefetcher_ = std::thread([files = std::move(files)] {
+      for (const auto& f : files) io::prefetch_file(f);
+    });
+  }
+
   const models::Model& get(const Checkpoint& checkpoint) {
     if (!model_ || path_ != checkpoint.path) {
       model_.reset();
@@ -124,6 +157,15 @@ class ModelCache {
       options.dtype = models::parse_dtype(manifest_.compute.dtype);
       options.threads = threads_;
       options.final_norm = manifest_.estimator.final_norm;
+      // One rank per GPU: the node's ranks take its GPUs round-robin.
+      if (options.device == models::Device::Cuda && models::cuda_device_count() > 0) {
+        options.cuda_device_idx = node_local_rank() % models::cuda_device_count();
+        if (!gpu_logged_) {
+          io::log_info("using GPU " + std::to_string(options.cuda_device_idx) + " of " +
+                       std::to_string(models::cuda_device_count()) + " on this node");
+          gpu_logged_ = true;
+        }
+      }
       model_ = models::Model::load(checkpoint.path, options);
       path_ = checkpoint.path;
     }
@@ -133,7 +175,10 @@ class ModelCache {
  private:
   const Manifest& manifest_;
   int threads_;
+  bool gpu_logged_ = false;
   fs::path path_;
+  fs::path prefetched_;
+  std::thread prefetcher_;
   std::unique_ptr<models::Model> model_;
 };
 
@@ -170,6 +215,13 @@ class Extractor {
   Extractor(const Study& study, const io::RunDir& run, int threads, std::int64_t tokens_per_batch, int world_size)
       : study_(study), run_(run), threads_(threads), tokens_per_batch_(tokens_per_batch), world_size_(world_size),
         models_(study.manifest, threads) {}
+
+  void prefetch(const WorkItem& next, const WorkItem& current) {
+    const auto checkpoint = [&](const WorkItem& item) -> const Checkpoint& {
+      return study_.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
+    };
+    models_.prefetch(checkpoint(next), checkpoint(current));
+  }
 
   // Runs one item; records a failure instead of throwing for errors of the item.
   bool run_item(const WorkItem& item) {
@@ -372,12 +424,15 @@ void run_extract(const Study& study, const io::RunDir& run, const RunOptions& op
   Extractor extractor(study, run, threads, tokens_per_batch, comm.size());
   io::Progress progress("extract", static_cast<std::int64_t>(mine.size()));
   std::int64_t computed = 0, failed = 0;
-  for (auto i : mine) {
+  for (std::size_t k = 0; k < mine.size(); ++k) {
+    const auto i = mine[k];
     if (g_stop_signal.load() != 0) {
       io::log_warn("stopping after the current item (signal " + std::to_string(g_stop_signal.load()) + ")");
       summary.interrupted = true;
       break;
     }
+    // Checkpoint k+1's weights come off the disk while checkpoint k computes.
+    if (k + 1 < mine.size()) extractor.prefetch(study.plan.items[mine[k + 1]], study.plan.items[i]);
     (extractor.run_item(study.plan.items[i]) ? computed : failed)++;
     progress.advance();
   }
