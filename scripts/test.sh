@@ -19,7 +19,7 @@ bash scripts/setup.sh
 phase setup
 if ((sanitize)); then
   export IBZOO_BUILD_DIR=${IBZOO_BUILD_DIR:-build-asan}
-  bash scripts/build.sh -DIBZOO_SANITIZE=ON
+  bash scripts/build.sh -DIBZOO_SANITIZE=ON -DIBZOO_BENCHMARKS=OFF
 else
   bash scripts/build.sh
 fi
