@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Run ON A MULTI-GPU CUDA MACHINE after `scripts/device/gpu_check.sh OUT build linkcheck`
+# (same shell settings): a multi-checkpoint study (N_CKPT random Llama-style
+# checkpoints, d=1024, 8 layers, over N_DOCS synthetic documents of ~512 tokens,
+# n-gram orders 1-2) run with `mpirun -np 1` and `mpirun -np G` (one rank per GPU);
+# prints the extract wall times and the scaling efficiency T1 / (G x T_G), and checks
+# that both runs give the same metrics.csv.
+#   bash scripts/device/multigpu_scaling.sh OUT [G]
+set -euo pipefail
+out=${1:?usage: multigpu_scaling.sh OUT [G]}
+gpus=${2:-$(nvidia-smi -L | wc -l)}
+n_ckpt=${N_CKPT:-8}
+n_docs=${N_DOCS:-1000}
+device=${DEVICE:-cuda}      # DEVICE=cpu DTYPE=float32 HIDDEN=64 LAYERS=2: a quick check without GPUs
+dtype=${DTYPE:-bfloat16}
+hidden=${HIDDEN:-1024}
+layers=${LAYERS:-8}
+bin=${IBZOO_BIN:-$PWD/build-cuda/pipeline/ibzoo}
+work=/tmp/ibzoo_scaling
+rm -rf "$work"
+mkdir -p "$work/models" "$work/data"
+
+python3 - "$work/data/text.txt" "$n_docs" <<'PY'
+import random, sys
+random.seed(0)
+words = open("manifests/test/data/genesis.txt").read().split()
+with open(sys.argv[1], "w") as f:
+    for _ in range(int(sys.argv[2])):
+        f.write(" ".join(random.choice(words) for _ in range(130)) + "\n\n")
+PY
+
+ckpts=""
+for i in $(seq 1 "$n_ckpt"); do
+  d=$work/models/ck$i
+  "$bin" make-model --family llama --out "$d" --layers "$layers" --hidden "$hidden" --heads 16 --kv-heads 4 \
+    --intermediate $((4 * hidden)) --vocab 257 --seed "$i" > /dev/null
+  cp manifests/test/models/tiny-gpt2/tokenizer.json "$d/"
+  ckpts+="      - {revision: step$i, step: $i, path: models/ck$i}"$'\n'
+done
+
+manifest() {  # $1 = run dir name
+  cat <<YAML
+study: scaling
+run_dir: runs/$1
+models:
+  - id: llama-1024
+    family: llama
+    n_parameters: 1.1e8
+    checkpoints:
+$ckpts
+data:
+  text:
+    files: [data/text.txt]
+    split: paragraph
+    max_tokens: 512
+    min_tokens: 16
+    documents_per_shard: 250
+estimator:
+  bins: 100
+  seed: 0
+  calibration: bounds
+  orders: [1, 2]
+  weighting: frequency
+  shuffled_null: false
+compute:
+  device: $device
+  dtype: $dtype
+  tokens_per_batch: 32768
+  threads: ${THREADS:-8}
+YAML
+}
+
+declare -A wall
+for np in 1 "$gpus"; do
+  manifest "np$np" > "$work/np$np.yaml"
+  t0=$(python3 -c "import time; print(time.time())")
+  mpirun -np "$np" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "$bin" run "$work/np$np.yaml" --stage extract \
+    > "$out/scaling_np$np.log" 2>&1 || { tail -20 "$out/scaling_np$np.log"; exit 1; }
+  wall[$np]=$(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
+  "$bin" run "$work/np$np.yaml" --stage reduce > /dev/null 2>&1
+  grep -h "GPU\|items to compute" "$out/scaling_np$np.log" | sort -u | head -4
+done
+cmp "$work/runs/np1/results/metrics.csv" "$work/runs/np$gpus/results/metrics.csv" && echo "metrics.csv identical for 1 and $gpus ranks"
+python3 - "${wall[1]}" "${wall[$gpus]}" "$gpus" "$n_ckpt" "$n_docs" <<'PY'
+import sys
+t1, tg, g = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+print(f"{sys.argv[4]} checkpoints x {sys.argv[5]} documents, extract stage (tokenization included)")
+print("| GPUs (ranks) | extract wall s | speedup | scaling efficiency |")
+print("|---|---|---|---|")
+print(f"| 1 | {t1:.1f} | 1.00 | 100% |")
+print(f"| {g} | {tg:.1f} | {t1 / tg:.2f} | {100 * t1 / (g * tg):.0f}% |")
+PY
