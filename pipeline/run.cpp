@@ -21,6 +21,8 @@
 #include <atomic>
 #include <csignal>
 #include <map>
+#include <initializer_list>
+#include <optional>
 #include <thread>
 
 namespace ibzoo::pipeline {
@@ -63,29 +65,27 @@ int threads_per_rank(const ComputeSpec& compute, int local_ranks) {
   return std::max(1, hw / std::max(1, local_ranks));
 }
 
-int local_rank_count(const io::Communicator& comm) {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"}) {
+// The first of `vars` that is set to an integer (launchers name the same fact differently).
+std::optional<int> first_int_env(std::initializer_list<const char*> vars) {
+  for (const char* var : vars) {
     if (const char* v = std::getenv(var)) {
       try {
-        return std::max(1, std::stoi(v));
+        return std::stoi(v);
       } catch (const std::exception&) {
       }
     }
   }
-  return comm.size();
+  return std::nullopt;
+}
+
+int local_rank_count(const io::Communicator& comm) {
+  const auto n = first_int_env({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"});
+  return n ? std::max(1, *n) : comm.size();
 }
 
 // This rank's index among the ranks of its node (mpirun, srun, MPICH), else 0.
 int node_local_rank() {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}) {
-    if (const char* v = std::getenv(var)) {
-      try {
-        return std::max(0, std::stoi(v));
-      } catch (const std::exception&) {
-      }
-    }
-  }
-  return 0;
+  return std::max(0, first_int_env({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}).value_or(0));
 }
 
 // Partitions `items` (already in plan order) into `n_parts` contiguous runs of
