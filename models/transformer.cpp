@@ -59,6 +59,46 @@ torch::Tensor activate(const torch::Tensor& x, io::Activation a) {
   IBZOO_CHECK(false, "unknown activation");
 }
 
+// out = activation(in); out may be in itself (same storage, same strides).
+void activate_out(torch::Tensor& out, const torch::Tensor& in, io::Activation a) {
+  switch (a) {
+    case io::Activation::GeluTanh:
+      at::gelu_out(out, in, "tanh");
+      return;
+    case io::Activation::GeluExact:
+      at::gelu_out(out, in);
+      return;
+    case io::Activation::Silu:
+      at::silu_out(out, in);
+      return;
+  }
+  IBZOO_CHECK(false, "unknown activation");
+}
+
+// Rotates xr [B, T, heads, rot] (a view into the projection's output) in place.
+// cos: [1, T, 1, rot]; sin_signed: sin with its first half negated, so that
+// rotate_half(x) * sin = cat(x2, x1) * sin_signed (one copy instead of neg + cat).
+void rope_in_place(const torch::Tensor& xr, const torch::Tensor& cos, const torch::Tensor& sin_signed) {
+  const auto half = xr.size(-1) / 2;
+  const auto swapped = torch::cat({xr.narrow(-1, half, half), xr.narrow(-1, 0, half)}, -1);
+  xr.mul_(cos).addcmul_(swapped, sin_signed);
+}
+
+// IBZOO_FUSED_BLOCK=0 turns the inference block (in-place rotary, residual adds in
+// the GEMMs, GPT-NeoX's folded LayerNorms) off: every forward takes the plain block.
+bool fused_block_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("IBZOO_FUSED_BLOCK");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return enabled;
+}
+
+bool parallel_fold_applies(const io::ModelConfig& c) {
+  return c.use_parallel_residual && c.norm_kind() == io::NormKind::LayerNorm && !c.gated_mlp() &&
+         c.family != Family::Olmo2 && !has_post_norms(c.family);
+}
+
 torch::Tensor rotate_half(const torch::Tensor& x) {
   const auto half = x.size(-1) / 2;
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
@@ -257,6 +297,140 @@ torch::Tensor TransformerImpl::block(const torch::Tensor& x, const LayerWeights&
   return h + m;
 }
 
+bool TransformerImpl::fast_path() const {
+  const auto& c = config_;
+  return fused_block_enabled() && !torch::GradMode::is_enabled() && !has_post_norms(c.family) &&
+         c.family != Family::Olmo2 && c.attn_logit_softcap <= 0;
+}
+
+std::int64_t TransformerImpl::weight_version() const {
+  // Version counters only grow, so the sum changes whenever any weight is written.
+  std::int64_t v = 0;
+  const auto add = [&](const torch::Tensor& t) {
+    if (t.defined() && !t.is_inference()) v += static_cast<std::int64_t>(t._version());
+  };
+  for (const auto& lw : layers) {
+    for (const auto* t : {&lw.norm_attn_w, &lw.norm_attn_b, &lw.norm_mlp_w, &lw.norm_mlp_b, &lw.wqkv, &lw.bqkv,
+                          &lw.wo, &lw.bo, &lw.w_in, &lw.b_in, &lw.w_out, &lw.b_out}) {
+      add(*t);
+    }
+  }
+  return v;
+}
+
+bool TransformerImpl::folds_current() const {
+  return !folded_.empty() && folded_version_ == weight_version();
+}
+
+void TransformerImpl::fold_for_inference() {
+  folded_.clear();
+  folded_version_ = -1;
+  const auto& c = config_;
+  if (!parallel_fold_applies(c)) return;
+  torch::NoGradGuard no_grad;
+  const auto d = c.hidden_size;
+  const auto qd = c.n_heads * c.head_dim;
+  const auto ff = c.intermediate_size;
+  const auto f32 = [](const torch::Tensor& t) { return t.to(torch::kFloat); };
+  // W (n gamma + beta) + b = (W diag(gamma)) n + (W beta + b), n the weightless norm.
+  const auto fold = [&](const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& gamma,
+                        const torch::Tensor& beta) {
+    const auto wf = f32(w);
+    auto bias = torch::mv(wf, f32(beta));
+    if (b.defined()) bias = bias + f32(b);
+    return std::make_pair(wf * f32(gamma).unsqueeze(0), bias);
+  };
+  for (const auto& lw : layers) {
+    const auto [wa, ba] = fold(lw.wqkv, lw.bqkv, lw.norm_attn_w, lw.norm_attn_b);
+    const auto [wm, bm] = fold(lw.w_in, lw.b_in, lw.norm_mlp_w, lw.norm_mlp_b);
+    Folded f;
+    f.w_in = torch::cat({wa, wm}, 0).to(dtype_).contiguous();
+    f.b_in = torch::cat({ba, bm}, 0).to(dtype_).contiguous();
+    auto w_out = torch::zeros({d, qd + ff + kFoldPad}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+    w_out.narrow(1, 0, qd).copy_(lw.wo);
+    w_out.narrow(1, qd, ff).copy_(lw.w_out);
+    auto bias = w_out.select(1, qd + ff);
+    if (lw.bo.defined()) bias.add_(f32(lw.bo));
+    if (lw.b_out.defined()) bias.add_(f32(lw.b_out));
+    f.w_out = w_out.to(dtype_).contiguous();
+    folded_.push_back(std::move(f));
+  }
+  folded_version_ = weight_version();
+}
+
+// qkv: [B, T, C], its first (H + 2 KV) hd columns q, k, v (head-major). Rotates the
+// q and k columns in place; returns the attention output [B T, H hd].
+torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const torch::Tensor& cos,
+                                              const torch::Tensor& sin_signed, const torch::Tensor& mask) const {
+  const auto& c = config_;
+  const auto b = qkv.size(0);
+  const auto t = qkv.size(1);
+  const auto hd = c.head_dim;
+  const auto qk = qkv.narrow(-1, 0, (c.n_heads + c.n_kv_heads) * hd).view({b, t, c.n_heads + c.n_kv_heads, hd});
+  if (cos.defined()) rope_in_place(qk.narrow(-1, 0, cos.size(-1)), cos, sin_signed);
+  const auto q = qk.narrow(2, 0, c.n_heads).transpose(1, 2);
+  auto k = qk.narrow(2, c.n_heads, c.n_kv_heads).transpose(1, 2);
+  auto v = qkv.narrow(-1, (c.n_heads + c.n_kv_heads) * hd, c.n_kv_heads * hd)
+               .view({b, t, c.n_kv_heads, hd})
+               .transpose(1, 2);
+  if (c.n_kv_heads != c.n_heads && !kFusedGqa) {
+    k = k.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
+    v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
+  }
+  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap);
+  // The fused kernels return [B, T, H, hd] memory transposed: this is a view there.
+  return out.transpose(1, 2).reshape({b * t, c.n_heads * hd});
+}
+
+// Sequential residual: x += o_proj(attention(norm(x))); x += down(act(norm(x))), each
+// add done by the output GEMM (beta = 1) instead of a separate pass.
+void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
+                                 const torch::Tensor& sin_signed, const torch::Tensor& mask) const {
+  (void)layer_idx;
+  const auto& c = config_;
+  const auto n = x.size(0) * x.size(1);
+  auto xf = x.view({n, x.size(2)});
+  const auto attn_in = lw.norm_attn_w.defined() ? norm(x, lw.norm_attn_w, lw.norm_attn_b) : x;
+  const auto attn = fast_attention(linear(attn_in, lw.wqkv, lw.bqkv), cos, sin_signed, mask);
+  xf.addmm_(attn, lw.wo.t());
+  if (lw.bo.defined()) xf.add_(lw.bo);
+  const auto mlp_in = lw.norm_mlp_w.defined() ? norm(x, lw.norm_mlp_w, lw.norm_mlp_b) : x;
+  auto h = linear(mlp_in, lw.w_in, lw.b_in).view({n, -1});
+  if (c.gated_mlp()) {
+    auto gate = h.narrow(1, 0, c.intermediate_size);
+    activate_out(gate, gate, c.activation);
+    gate.mul_(h.narrow(1, c.intermediate_size, c.intermediate_size));
+    h = gate;  // [n, ff] with row stride 2 ff: the GEMM reads it in place
+  } else {
+    activate_out(h, h, c.activation);
+  }
+  xf.addmm_(h, lw.w_out.t());
+  if (lw.b_out.defined()) xf.add_(lw.b_out);
+}
+
+// Parallel residual (GPT-NeoX) with the folds: x += [attn | act(h)] [wo | w_out]^T + biases,
+// where [q k v | h] = layer_norm(x) (weightless) W_in^T + b_in. cat_buf: [B T, H hd + ff +
+// kFoldPad], its column H hd + ff ones and the rest of the pad zeros.
+void TransformerImpl::folded_block(torch::Tensor& x, const Folded& f, const torch::Tensor& cos,
+                                   const torch::Tensor& sin_signed, const torch::Tensor& mask,
+                                   const torch::Tensor& cat_buf) const {
+  const auto& c = config_;
+  const auto b = x.size(0);
+  const auto t = x.size(1);
+  const auto d = x.size(2);
+  const auto n = b * t;
+  const auto qd = c.n_heads * c.head_dim;
+  const auto qkv_cols = qd + 2 * c.n_kv_heads * c.head_dim;
+  const auto ff = c.intermediate_size;
+  auto xf = x.view({n, d});
+  const auto xn = torch::layer_norm(xf, {d}, {}, {}, c.norm_eps);
+  const auto y = torch::addmm(f.b_in, xn, f.w_in.t());  // [n, qkv_cols + ff]
+  cat_buf.narrow(1, 0, qd).copy_(fast_attention(y.view({b, t, qkv_cols + ff}), cos, sin_signed, mask));
+  auto act = cat_buf.narrow(1, qd, ff);
+  activate_out(act, y.narrow(1, qkv_cols, ff), c.activation);
+  xf.addmm_(cat_buf, f.w_out.t());
+}
+
 std::pair<torch::Tensor, torch::Tensor> rotary_tables(const io::ModelConfig& c, const torch::Tensor& positions) {
   const auto rot = c.rotary_dims();
   const auto fopts = torch::TensorOptions().dtype(torch::kFloat).device(positions.device());
@@ -313,11 +487,21 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
   }
   if (pos_embed.defined()) x = x + torch::embedding(pos_embed, positions);
 
-  torch::Tensor cos, sin;
+  // Positions restart at 0 in every row: one rotary table [1, T, rot] serves the batch.
+  const bool fast = fast_path();
+  torch::Tensor cos, sin, sin_signed;
   if (c.use_rope) {
-    auto [cf, sf] = rotary_tables(c, positions);
-    cos = cf.to(dtype_).unsqueeze(1);
-    sin = sf.to(dtype_).unsqueeze(1);
+    auto [cf, sf] = rotary_tables(c, positions.narrow(0, 0, 1));
+    cf = cf.to(dtype_);
+    sf = sf.to(dtype_);
+    if (fast) {  // [1, T, 1, rot] against [B, T, heads, rot]
+      const auto half = sf.size(-1) / 2;
+      cos = cf.unsqueeze(2);
+      sin_signed = torch::cat({-sf.narrow(-1, 0, half), sf.narrow(-1, half, half)}, -1).unsqueeze(2);
+    } else {  // [1, 1, T, rot] against [B, heads, T, rot]
+      cos = cf.unsqueeze(1);
+      sin = sf.unsqueeze(1);
+    }
   }
   // Masks (bool [B, 1, T, T], true = may attend); none when causal alone suffices.
   torch::Tensor full_mask, sliding_mask;
@@ -336,10 +520,29 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
     sliding_mask = (full_mask.defined() ? full_mask : causal.view({1, 1, t, t})).logical_and(window).logical_or(qi.eq(kj));
   }
 
+  const bool folded = fast && folds_current();
+  torch::Tensor cat_buf;
+  if (folded) {
+    const auto cols = c.n_heads * c.head_dim + c.intermediate_size;
+    cat_buf = torch::empty({b * t, cols + kFoldPad}, x.options());
+    cat_buf.narrow(1, cols, kFoldPad).zero_();
+    cat_buf.select(1, cols).fill_(1);
+  }
   if (on_layer) on_layer(0, x);
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    x = block(x, layers[l], static_cast<int>(l), cos, sin, full_mask, sliding_mask);
-    if (on_layer && l + 1 < layers.size()) on_layer(static_cast<int>(l + 1), x);
+    const auto li = static_cast<int>(l);
+    if (fast) {
+      const auto& mask = c.layer_sliding[l] ? sliding_mask : full_mask;
+      if (!x.is_contiguous()) x = x.contiguous();
+      if (folded) {
+        folded_block(x, folded_[l], cos, sin_signed, mask, cat_buf);
+      } else {
+        fast_block(x, layers[l], li, cos, sin_signed, mask);
+      }
+    } else {
+      x = block(x, layers[l], li, cos, sin, full_mask, sliding_mask);
+    }
+    if (on_layer && l + 1 < layers.size()) on_layer(li + 1, x);
   }
   const auto normed = norm(x, final_norm_w, final_norm_b);
   if (on_layer) on_layer(static_cast<int>(layers.size()), options.final_norm ? normed : x);
@@ -509,6 +712,7 @@ Transformer load_transformer(const io::WeightStore& weights, const io::ModelConf
   assign(model->final_norm_w, get(final_norm_name(c.family) + ".weight"));
   if (model->final_norm_b.defined()) assign(model->final_norm_b, get(final_norm_name(c.family) + ".bias"));
   if (model->lm_head.defined()) assign(model->lm_head, get(hf_lm_head_name(c.family)));
+  model->fold_for_inference();
   return model;
 }
 

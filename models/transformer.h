@@ -41,7 +41,9 @@ struct LayerWeights {
 
 // Called with (layer_idx, hidden [B, T, d]) for layer_idx = 0 (embeddings) .. L
 // (after the final norm, or the raw last block output when final_norm is false).
-// The tensor is only valid during the call.
+// The tensor is only valid during the call: without autograd the next block adds
+// its output to it in place. Work queued on the device stream during the call
+// (as forward_assignments does) still reads the value it was called with.
 using LayerCallback = std::function<void(int layer_idx, const torch::Tensor& hidden)>;
 
 struct ForwardOptions {
@@ -65,6 +67,17 @@ class TransformerImpl : public torch::nn::Module {
   torch::Device device() const { return device_; }
   std::int64_t n_parameters() const;  // the model's (tied head counted once)
 
+  // The inference block of the parallel-residual LayerNorm families (GPT-NeoX):
+  // both LayerNorms' weights and biases folded into one input GEMM [(H + 2 KV) hd
+  // + ff, d] on the weightless normalisation of x, and both output projections and
+  // their biases in one output GEMM that adds into the residual stream. Computed in
+  // float32, then cast to the model's dtype; not parameters (n_parameters, the
+  // trainer and to_hf_tensors see the HF-shaped weights only). load_transformer
+  // calls it; a forward pass uses the folds only while no weight they came from has
+  // changed since (the tensors' version counters), else the unfused block. Costs
+  // one more copy of the block weights on the device. No-op for other families.
+  void fold_for_inference();
+
   // Exposed for the loader and the trainer.
   torch::Tensor embed, pos_embed, final_norm_w, final_norm_b, lm_head;
   std::vector<LayerWeights> layers;
@@ -78,9 +91,29 @@ class TransformerImpl : public torch::nn::Module {
                       const torch::Tensor& sin, const torch::Tensor& full_mask,
                       const torch::Tensor& sliding_mask) const;
 
+  // The inference path (no autograd; families without post-sublayer or q/k norms):
+  // rotary applied in place to the q/k columns of the fused projection, residual
+  // adds inside the output GEMMs (x is updated in place).
+  struct Folded {
+    torch::Tensor w_in, b_in;  // [(H + 2 KV) hd + ff, d], its bias
+    torch::Tensor w_out;       // [d, H hd + ff + kFoldPad]: wo | w_out | (bo + b_out) | 0
+  };
+  static constexpr std::int64_t kFoldPad = 8;  // a ones column (the bias) and zeros: rows stay 16-byte aligned
+  bool fast_path() const;
+  bool folds_current() const;
+  torch::Tensor fast_attention(const torch::Tensor& qkv, const torch::Tensor& cos, const torch::Tensor& sin_signed,
+                               const torch::Tensor& mask) const;
+  void fast_block(torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
+                  const torch::Tensor& sin_signed, const torch::Tensor& mask) const;
+  void folded_block(torch::Tensor& x, const Folded& f, const torch::Tensor& cos, const torch::Tensor& sin_signed,
+                    const torch::Tensor& mask, const torch::Tensor& cat_buf) const;
+
   io::ModelConfig config_;
   torch::Dtype dtype_;
   torch::Device device_;
+  std::vector<Folded> folded_;               // per layer; empty when not folded
+  std::int64_t folded_version_ = -1;         // weight_version() when folded
+  std::int64_t weight_version() const;
 };
 TORCH_MODULE(Transformer);
 
