@@ -3,8 +3,13 @@
 #include "analysis/error.h"
 #include "io/fs.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace ibzoo::io {
 
@@ -92,6 +97,53 @@ void RunDir::record_failure(const std::string& item_id, const std::string& error
   fs::create_directories(dir, ec);
   const nlohmann::json j{{"item", item_id}, {"error", error}, {"time", utc_now()}};
   write_file_atomic(dir / "error.json", j.dump(2) + "\n");
+}
+
+void RunDir::begin_attempt(const std::string& attempt) const {
+  const auto dir = claims() / attempt;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw WriteError(dir.string() + ": cannot create the claim directory of this run attempt: " + ec.message());
+}
+
+bool RunDir::try_claim(const std::string& attempt, const std::string& item_id, const std::string& owner) const {
+  const auto path = claim_path(attempt, item_id);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (errno == EEXIST) return false;
+    throw WriteError(path.string() + ": cannot create the claim of item " + item_id + ": " + std::strerror(errno) +
+                     "; check that " + claims().string() + " is writable by every rank");
+  }
+  // The content is for people only; a short write does not make the claim less atomic.
+  const auto text = owner + "\n";
+  [[maybe_unused]] const auto n = ::write(fd, text.data(), text.size());
+  ::close(fd);
+  return true;
+}
+
+bool RunDir::is_claimed(const std::string& attempt, const std::string& item_id) const {
+  std::error_code ec;
+  return fs::exists(claim_path(attempt, item_id), ec);
+}
+
+std::vector<std::string> RunDir::remove_stale_attempts(const std::string& keep, const std::string& scope,
+                                                       std::chrono::seconds max_age) const {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(claims(), ec), end; !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (name == keep) continue;
+    const bool same_scope = name.rfind(scope + ".", 0) == 0;
+    std::error_code time_ec;
+    const auto mtime = fs::last_write_time(it->path(), time_ec);
+    const bool old = !time_ec && now - mtime > max_age;
+    if (!same_scope && !old) continue;
+    std::error_code rm_ec;
+    fs::remove_all(it->path(), rm_ec);
+    if (!rm_ec) removed.push_back(name);
+  }
+  return removed;
 }
 
 }  // namespace ibzoo::io

@@ -10,13 +10,16 @@
 //   <run>/results/                 metrics.h5, metrics.csv, summary.csv, correlations.csv, ...
 //   <run>/report/                  index.html and figures
 //   <run>/slurm/                   sbatch scripts, jobs.json, logs
+//   <run>/claims/<attempt>/<id>    work-stealing claims of one extract invocation
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ibzoo::io {
 
@@ -44,6 +47,29 @@ class RunDir {
   // Writes DONE (last) with the sha256 of state.h5 and `extra` fields.
   void mark_done(const std::string& item_id, nlohmann::json extra) const;
   void record_failure(const std::string& item_id, const std::string& error) const;
+
+  // Work-stealing claims (docs/RUN_LAYOUT.md, docs/SCALE.md). One extract invocation
+  // (an "attempt") claims an item before computing it by creating
+  // <run>/claims/<attempt>/<item id>; claims of other attempts never block it. Only
+  // DONE markers say whether an item is finished; claims only say who computes it now.
+  std::filesystem::path claims() const { return root_ / "claims"; }
+  std::filesystem::path claim_path(const std::string& attempt, const std::string& item_id) const {
+    return claims() / attempt / item_id;
+  }
+  // Creates the attempt's claim directory. Throws WriteError.
+  void begin_attempt(const std::string& attempt) const;
+  // Atomically claims an item for `attempt` (open with O_CREAT|O_EXCL, atomic on a
+  // local file system and NFSv3+): true when this call created the claim, false when
+  // it existed. `owner` (rank, host, pid) is written into the file for people.
+  // Throws WriteError on any other failure (e.g. the attempt directory is unwritable).
+  bool try_claim(const std::string& attempt, const std::string& item_id, const std::string& owner) const;
+  bool is_claimed(const std::string& attempt, const std::string& item_id) const;
+  // Best effort: removes the claim directories of earlier attempts other than `keep`:
+  // every one whose name starts with `scope` + ".", and any other one untouched for
+  // `max_age` (a concurrent attempt of another scope, e.g. another Slurm array slice,
+  // is left alone). Returns the names removed; never throws.
+  std::vector<std::string> remove_stale_attempts(const std::string& keep, const std::string& scope,
+                                                 std::chrono::seconds max_age) const;
 
  private:
   std::filesystem::path root_;

@@ -14,16 +14,23 @@
 #include "io/run_dir.h"
 #include "models/model.h"
 #include "pipeline/analyze.h"
+#include "pipeline/work_queue.h"
 #include "stages/extract.h"
 #include "stages/prepare.h"
 #include "stages/reduce.h"
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
-#include <map>
+#include <cstdio>
+#include <ctime>
 #include <initializer_list>
+#include <map>
+#include <random>
 #include <optional>
 #include <thread>
+
+#include <unistd.h>
 
 namespace ibzoo::pipeline {
 
@@ -86,24 +93,6 @@ int local_rank_count(const io::Communicator& comm) {
 // This rank's index among the ranks of its node (mpirun, srun, MPICH), else 0.
 int node_local_rank() {
   return std::max(0, first_int_env({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}).value_or(0));
-}
-
-// Partitions `items` (already in plan order) into `n_parts` contiguous runs of
-// roughly equal cost, so that every rank gets the same share of work and keeps
-// checkpoint affinity (consecutive items share a checkpoint's weights).
-std::vector<std::vector<std::size_t>> balanced_contiguous(const std::vector<std::size_t>& items,
-                                                          const std::vector<double>& cost, int n_parts) {
-  std::vector<std::vector<std::size_t>> parts(static_cast<std::size_t>(n_parts));
-  double total = 0;
-  for (auto i : items) total += cost[i];
-  double acc = 0;
-  for (auto i : items) {
-    const double mid = acc + cost[i] / 2;
-    acc += cost[i];
-    auto part = total > 0 ? static_cast<std::size_t>(mid / total * n_parts) : 0;
-    parts[std::min(part, parts.size() - 1)].push_back(i);
-  }
-  return parts;
 }
 
 std::string join_ints(const std::vector<std::size_t>& v) {
@@ -400,6 +389,80 @@ std::vector<std::size_t> pending_items(const Study& study, const io::RunDir& run
   return parse_ints(text.substr(semi + 1));
 }
 
+// Test hook (docs/SCALE.md): IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,INDEX:MS...] makes the
+// rank that computes plan item INDEX sleep MS milliseconds first, to give items uneven
+// costs in the scheduling tests. Only delays; results do not change.
+std::map<std::size_t, int> test_item_delays() {
+  std::map<std::size_t, int> delays;
+  const char* env = std::getenv("IBZOO_TEST_ITEM_DELAY_MS");
+  if (!env || !*env) return delays;
+  const std::string text = env;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = std::min(text.find(',', pos), text.size());
+    const auto part = text.substr(pos, comma - pos);
+    const auto colon = part.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      std::size_t used_index = 0, used_ms = 0;
+      const auto index = std::stoull(part.substr(0, colon), &used_index);
+      const auto ms = std::stoi(part.substr(colon + 1), &used_ms);
+      if (used_index != colon || used_ms != part.size() - colon - 1 || ms < 0) throw std::invalid_argument("trailing");
+      delays[static_cast<std::size_t>(index)] = ms;
+    } catch (const std::exception&) {
+      throw UsageError("IBZOO_TEST_ITEM_DELAY_MS must be INDEX:MS[,INDEX:MS...] (plan index, milliseconds), got '" +
+                       text + "'; unset it outside the scheduling tests");
+    }
+    pos = comma + 1;
+  }
+  return delays;
+}
+
+// Collective. Rank 0 names this invocation's claim attempt ("<scope>.<UTC time>.<random>",
+// scope "all" or "sliceKofN"), removes the claim directories of earlier attempts of the
+// same scope (and of any scope, once a week old), creates the new one and broadcasts its name.
+std::string start_attempt(const io::RunDir& run, const std::optional<std::pair<int, int>>& slice,
+                          io::Communicator& comm) {
+  std::string attempt;
+  if (comm.rank() == 0) {
+    const auto scope = slice ? "slice" + std::to_string(slice->first) + "of" + std::to_string(slice->second) : "all";
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    std::random_device random;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(random()));
+    attempt = scope + "." + stamp + "." + suffix;
+    const auto removed = run.remove_stale_attempts(attempt, scope, std::chrono::hours(24 * 7));
+    if (!removed.empty()) {
+      io::log_info("extract: removed " + std::to_string(removed.size()) + " claim director" +
+                   (removed.size() == 1 ? "y" : "ies") + " of earlier attempts under " + run.claims().string());
+    }
+    run.begin_attempt(attempt);
+  }
+  comm.broadcast(attempt);
+  return attempt;
+}
+
+std::string owner_tag(int rank) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return "rank " + std::to_string(rank) + " host " + host + " pid " + std::to_string(getpid());
+}
+
+void log_steals(const WorkQueue& queue) {
+  if (queue.stolen_from().empty()) return;
+  std::string from;
+  std::size_t n = 0;
+  for (const auto& [victim, count] : queue.stolen_from()) {
+    from += (from.empty() ? "" : ", ") + std::to_string(count) + " from rank " + std::to_string(victim);
+    n += count;
+  }
+  io::log_info("extract: stole " + std::to_string(n) + " item(s) from other ranks' slices (" + from + ")");
+}
+
 void run_extract(const Study& study, const io::RunDir& run, const RunOptions& options, io::Communicator& comm,
                  RunSummary& summary) {
   const auto pending = pending_items(study, run, options.slice, comm, summary.n_done_before);
@@ -408,35 +471,56 @@ void run_extract(const Study& study, const io::RunDir& run, const RunOptions& op
                  std::to_string(summary.n_done_before) + " already done, on " + std::to_string(comm.size()) + " ranks");
   }
   // Cost of an item: its share of documents times its model's size (known from the
-  // manifest, else 1): a contiguous cost-balanced split keeps checkpoints together.
+  // manifest, else 1). The slices start cost-balanced and keep checkpoints together;
+  // claims and stealing (pipeline/work_queue.h) even out what the estimate gets wrong.
   std::vector<double> cost(study.plan.items.size(), 1.0);
+  std::vector<std::string> ids;
   for (std::size_t i = 0; i < cost.size(); ++i) {
     const auto& item = study.plan.items[i];
     const auto& model = study.manifest.models[item.model_idx];
     // A preference pair is two documents.
     cost[i] = static_cast<double>(item.doc_end - item.doc_begin) * (item.preference ? 2.0 : 1.0) *
               model.n_parameters.value_or(1.0);
+    ids.push_back(item.id);
   }
-  const auto mine = balanced_contiguous(pending, cost, comm.size())[static_cast<std::size_t>(comm.rank())];
+  const auto delays = test_item_delays();
+  const auto attempt = start_attempt(run, options.slice, comm);
+  auto slices = balanced_slices(pending, cost, comm.size());
+  WorkQueue queue(run, attempt, std::move(slices), std::move(ids), std::move(cost), comm.rank(), owner_tag(comm.rank()));
 
   const int threads = threads_per_rank(study.manifest.compute, local_rank_count(comm));
   const auto tokens_per_batch = options.tokens_per_batch.value_or(study.manifest.compute.tokens_per_batch);
   Extractor extractor(study, run, threads, tokens_per_batch, comm.size());
-  io::Progress progress("extract", static_cast<std::int64_t>(mine.size()));
+  // Progress over this rank's own slice: an item counts when computed here or taken by a thief.
+  io::Progress progress("extract", static_cast<std::int64_t>(queue.n_own()));
   std::int64_t computed = 0, failed = 0;
-  for (std::size_t k = 0; k < mine.size(); ++k) {
-    const auto i = mine[k];
+  std::size_t own_reported = 0;
+  for (;;) {
     if (g_stop_signal.load() != 0) {
       io::log_warn("stopping after the current item (signal " + std::to_string(g_stop_signal.load()) + ")");
       summary.interrupted = true;
       break;
     }
+    const auto next = queue.next();
+    if (!next) break;
+    const auto& item = study.plan.items[next->item_idx];
+    if (next->stolen) {
+      io::log_info("extract: stealing item " + item.id + " (plan index " + std::to_string(next->item_idx) +
+                   ") from the end of rank " + std::to_string(next->owner) + "'s slice; " +
+                   std::to_string(next->left_in_owner) + " unclaimed item(s) left there");
+    }
     // Checkpoint k+1's weights come off the disk while checkpoint k computes.
-    if (k + 1 < mine.size()) extractor.prefetch(study.plan.items[mine[k + 1]], study.plan.items[i]);
-    (extractor.run_item(study.plan.items[i]) ? computed : failed)++;
-    progress.advance();
+    if (const auto after = queue.peek()) extractor.prefetch(study.plan.items[*after], item);
+    if (const auto d = delays.find(next->item_idx); d != delays.end()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(d->second));
+    }
+    (extractor.run_item(item) ? computed : failed)++;
+    progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
+    own_reported = queue.n_own_passed();
   }
+  progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
   progress.finish();
+  log_steals(queue);
   summary.n_computed = comm.allreduce_sum(computed);
   summary.n_failed = comm.allreduce_sum(failed);
   summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
