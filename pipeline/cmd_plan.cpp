@@ -23,25 +23,94 @@ std::string human(double v, const char* unit) {
   return buf;
 }
 
-void print_estimate(const PlanEstimate& e, const Manifest& m, std::int64_t docs, std::int64_t tokens_per_doc) {
-  std::printf("full-scale estimate: %lld documents x %lld tokens per checkpoint, throughput %s/s (compute.throughput_tokens_per_s)\n",
-              static_cast<long long>(docs), static_cast<long long>(tokens_per_doc),
-              human(m.compute.throughput_tokens_per_s, "tok").c_str());
-  std::printf("%-28s %6s %10s %6s %6s %12s %12s %10s %12s %12s %12s %14s\n", "model", "ckpts", "params", "layers",
-              "d", "tokens", "FLOPs", "GPU-h", "weights", "state", "reps", "peak/rank");
+std::string human_bytes(double v) { return human(v, "B"); }
+
+void print_assumptions(const PlanEstimate& e, const Manifest& m, bool throughput_given) {
+  const auto& o = e.options;
+  const auto& est = m.estimator;
+  std::printf("assumptions:\n");
+  std::printf("  throughput: %s/s per GPU, from %s (ibzoo's default, 200k, is transformers with hidden states on\n"
+              "    one H100 for a 1B model, DESIGN.md section 5; scale it for bigger models)\n",
+              human(e.throughput_tokens_per_s, "tokens").c_str(),
+              throughput_given ? "--throughput" : "compute.throughput_tokens_per_s");
+  std::printf("  tokens per checkpoint: %lld documents x %lld tokens + %lld preference pairs x 2 documents x %lld tokens\n",
+              static_cast<long long>(o.n_documents), static_cast<long long>(o.tokens_per_document),
+              static_cast<long long>(e.n_pairs), static_cast<long long>(e.tokens_per_pair_document));
+  std::printf("  positions: %.0f per document (tokens - 2 x max order + 1); preference: every token (an upper bound)\n",
+              e.text_positions_per_document);
+  std::printf("  FLOPs per token: 2 x parameters + 2 x blocks x %lld x d (causal attention)\n",
+              static_cast<long long>(o.tokens_per_document));
+  std::printf("  state.h5 bytes per position: estimated layers x m x 4 (float32 p) + label sets x 4 (int32 ids) + 8\n"
+              "    (int64 doc id); m = %lld, %lld text label sets, 1 preference set\n",
+              static_cast<long long>(est.bins), static_cast<long long>(e.n_label_sets));
+  std::printf("  reduce tables per (checkpoint, layer): views x sum over label sets of kept labels x (8 m + 56) bytes;\n"
+              "    %lld view(s); kept labels: global count >= %lld, at most min(positions / %lld, vocab^order) per\n"
+              "    order (an upper bound: a real corpus repeats far fewer long n-grams)\n",
+              static_cast<long long>(e.n_views), static_cast<long long>(e.min_count_kept),
+              static_cast<long long>(e.min_count_kept));
+  std::printf("  reduce/rank: one layer's tables at a time, split over %d rank(s) when a checkpoint's state exceeds\n"
+              "    --reduce-memory-mb %lld (the run's rule), plus one item's layer as read\n",
+              o.n_ranks, static_cast<long long>(o.reduce_memory_bytes >> 20));
+  std::printf("  extract/rank: weights in %s + one batch's activations (%lld tokens) + one item's state + the\n"
+              "    sample's label ids, positions and tokens (every rank holds them)\n",
+              m.compute.dtype.c_str(), static_cast<long long>(m.compute.tokens_per_batch));
+}
+
+void print_estimate(const PlanEstimate& e, const Manifest& m, bool throughput_given) {
+  std::printf("full-scale estimate (units: K, M, G, T, P = powers of 1000)\n");
+  print_assumptions(e, m, throughput_given);
+  std::printf("%-24s %5s %8s %6s %5s %9s %9s %8s %9s %9s %9s %12s %11s %11s\n", "model", "ckpts", "params",
+              "layers", "d", "tokens", "FLOPs", "GPU-h", "weights", "state", "reps", "tables/layer", "extract/rk",
+              "reduce/rk");
   auto line = [](const PlanEstimate::Row& r) {
-    std::printf("%-28s %6lld %10s %6lld %6lld %12s %12s %10.3g %12s %12s %12s %14s\n", r.model.c_str(),
-                static_cast<long long>(r.n_checkpoints), human(r.n_parameters, "").c_str(),
-                static_cast<long long>(r.n_layers), static_cast<long long>(r.hidden), human(r.tokens, "").c_str(),
-                human(r.flops, "").c_str(), r.gpu_hours, human(r.weight_bytes, "B").c_str(),
-                human(r.state_bytes, "B").c_str(), human(r.representation_bytes, "B").c_str(),
-                human(r.peak_rank_bytes, "B").c_str());
+    const bool total = r.model == "total";
+    std::printf("%-24s %5lld %8s %6s %5s %9s %9s %8.3g %9s %9s %9s %12s %11s %11s\n", r.model.c_str(),
+                static_cast<long long>(r.n_checkpoints), total ? "-" : human(r.n_parameters, "").c_str(),
+                total ? "-" : std::to_string(r.n_layers_estimated).c_str(),
+                total ? "-" : std::to_string(r.hidden).c_str(),
+                human(r.tokens, "").c_str(), human(r.flops, "").c_str(), r.gpu_hours,
+                human_bytes(r.weight_bytes).c_str(), human_bytes(r.state_bytes).c_str(),
+                human_bytes(r.representation_bytes).c_str(), human_bytes(r.reduce_table_bytes).c_str(),
+                human_bytes(r.extract_peak_bytes).c_str(),
+                (human_bytes(r.reduce_peak_bytes) + (r.reduce_partitioned ? "*" : "")).c_str());
   };
   for (const auto& r : e.rows) line(r);
   line(e.total);
-  std::printf("state: an upper bound on the estimator state written by the items (every label with a row in\n"
-              "every item it occurs in; n-gram rows bounded by half the positions); peak/rank includes one item's state.\n");
+  std::printf("layers: hidden-state indices estimated; weights: read once per checkpoint; state: the items' state.h5;\n"
+              "reps: storage.representations; tables/layer, extract/rk, reduce/rk: per checkpoint, peak of one rank\n"
+              "(total row: the maximum); * = the reduce partitions the label space over the ranks.\n");
+  for (const auto& r : e.rows) {
+    std::printf("kept labels per checkpoint, %s:", r.model.c_str());
+    for (std::size_t k = 0; k < r.labels_per_order.size(); ++k) {
+      std::printf(" order %zu <= %s", k + 1, human(r.labels_per_order[k], "").c_str());
+    }
+    std::printf("\n");
+  }
+  // The stated throughput cannot beat the GPU's arithmetic (DESIGN.md section 5: ~800 TFLOP/s bf16 on an H100).
+  constexpr double kGpuFlopsPerS = 800e12;
+  for (const auto& r : e.rows) {
+    const double implied = r.gpu_hours > 0 ? r.flops / (r.gpu_hours * 3600.0) : 0.0;
+    if (implied > kGpuFlopsPerS) {
+      std::printf("warning: %s at %s/s needs %s/s, above an H100's ~800 TFLOP/s (bf16): its GPU-hours are too low;\n"
+                  "  a realistic throughput is ~40%% of that ceiling, about %s/s\n",
+                  r.model.c_str(), human(e.throughput_tokens_per_s, "tokens").c_str(), human(implied, "FLOP").c_str(),
+                  human(0.4 * kGpuFlopsPerS / (r.flops / r.tokens), "tokens").c_str());
+    }
+  }
   if (!e.from_configs) std::printf("note: some models' config.json could not be read; they are left out of the totals\n");
+}
+
+void check_estimate_options(const EstimateOptions& o) {
+  if (o.n_documents < 1) throw UsageError("--documents must be at least 1, got " + std::to_string(o.n_documents));
+  if (o.tokens_per_document < 1) {
+    throw UsageError("--tokens-per-document must be at least 1, got " + std::to_string(o.tokens_per_document));
+  }
+  if (o.n_pairs && *o.n_pairs < 0) throw UsageError("--pairs must be 0 or more, got " + std::to_string(*o.n_pairs));
+  if (o.throughput_tokens_per_s && !(*o.throughput_tokens_per_s > 0)) {
+    throw UsageError("--throughput must be a positive number of tokens/s, got " + std::to_string(*o.throughput_tokens_per_s));
+  }
+  if (o.n_ranks < 1) throw UsageError("--ranks must be at least 1, got " + std::to_string(o.n_ranks));
+  if (o.reduce_memory_bytes < 1) throw UsageError("--reduce-memory-mb must be at least 1");
 }
 
 int plan_command(const std::vector<std::string>& args) {
@@ -51,7 +120,11 @@ int plan_command(const std::vector<std::string>& args) {
       ("json", "print the plan as JSON")
       ("estimate", "print tokens, FLOPs, GPU-hours, storage and memory at full scale")
       ("documents", po::value<std::int64_t>()->default_value(10000), "documents per checkpoint for --estimate")
-      ("tokens-per-document", po::value<std::int64_t>()->default_value(512), "tokens per document for --estimate");
+      ("tokens-per-document", po::value<std::int64_t>()->default_value(512), "tokens per document for --estimate")
+      ("pairs", po::value<std::int64_t>(), "preference pairs for --estimate (default: data.preference.n_pairs, or --documents)")
+      ("throughput", po::value<double>(), "tokens/s per GPU for --estimate (default: compute.throughput_tokens_per_s)")
+      ("ranks", po::value<int>()->default_value(1), "ranks of the run, for --estimate's reduce memory")
+      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "the run's --reduce-memory-mb, for --estimate");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   int argc = 0;
@@ -80,9 +153,15 @@ int plan_command(const std::vector<std::string>& args) {
     }
   }
   if (vm->count("estimate")) {
-    const auto docs = (*vm)["documents"].as<std::int64_t>();
-    const auto tokens = (*vm)["tokens-per-document"].as<std::int64_t>();
-    print_estimate(estimate_plan(study.manifest, docs, tokens), study.manifest, docs, tokens);
+    EstimateOptions o;
+    o.n_documents = (*vm)["documents"].as<std::int64_t>();
+    o.tokens_per_document = (*vm)["tokens-per-document"].as<std::int64_t>();
+    if (vm->count("pairs")) o.n_pairs = (*vm)["pairs"].as<std::int64_t>();
+    if (vm->count("throughput")) o.throughput_tokens_per_s = (*vm)["throughput"].as<double>();
+    o.n_ranks = (*vm)["ranks"].as<int>();
+    o.reduce_memory_bytes = (*vm)["reduce-memory-mb"].as<std::int64_t>() << 20;
+    check_estimate_options(o);
+    print_estimate(estimate_plan(study.manifest, o), study.manifest, vm->count("throughput") > 0);
   }
   return 0;
 }

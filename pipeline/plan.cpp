@@ -6,8 +6,8 @@
 #include "io/hf_config.h"
 
 #include <algorithm>
-
 #include <charconv>
+#include <cmath>
 
 namespace ibzoo::pipeline {
 
@@ -141,18 +141,69 @@ double config_parameters(const io::ModelConfig& c) {
   return embed + static_cast<double>(c.n_layers) * (attention + mlp + 4 * d);
 }
 
+// Per position of an item's state.h5: float32 soft assignments [positions, m] of every
+// estimated layer, int32 label ids [sets, positions], int64 document ids [positions].
+double state_bytes_per_position(double n_layers_estimated, double m, double n_sets) {
+  return n_layers_estimated * m * 4.0 + n_sets * 4.0 + 8.0;
+}
+
+// Labels of one order that can have a table row (global count >= min_count): each takes
+// at least min_count of the positions, and there are at most vocab^order of them.
+double label_bound(double positions, std::int64_t min_count, double vocab, int order) {
+  return std::min(std::floor(positions / static_cast<double>(min_count)), std::pow(vocab, order));
+}
+
+void add_to_total(PlanEstimate::Row& total, const PlanEstimate::Row& row) {
+  total.n_checkpoints += row.n_checkpoints;
+  total.tokens += row.tokens;
+  total.positions += row.positions;
+  total.flops += row.flops;
+  total.gpu_hours += row.gpu_hours;
+  total.weight_bytes += row.weight_bytes;
+  total.state_bytes += row.state_bytes;
+  total.representation_bytes += row.representation_bytes;
+  total.reduce_table_bytes = std::max(total.reduce_table_bytes, row.reduce_table_bytes);
+  total.reduce_partitioned = total.reduce_partitioned || row.reduce_partitioned;
+  total.extract_peak_bytes = std::max(total.extract_peak_bytes, row.extract_peak_bytes);
+  total.reduce_peak_bytes = std::max(total.reduce_peak_bytes, row.reduce_peak_bytes);
+  total.peak_rank_bytes = std::max(total.peak_rank_bytes, row.peak_rank_bytes);
+}
+
 }  // namespace
 
-PlanEstimate estimate_plan(const Manifest& manifest, std::int64_t n_documents, std::int64_t tokens_per_document) {
+PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& options) {
   PlanEstimate estimate;
+  estimate.options = options;
   const auto& e = manifest.estimator;
   const double m = static_cast<double>(e.bins);
-  const double tokens_per_checkpoint = static_cast<double>(n_documents) * static_cast<double>(tokens_per_document);
-  const int max_order = e.orders.empty() ? 1 : e.orders.back();
-  const double positions = static_cast<double>(n_documents) *
-                           static_cast<double>(std::max<std::int64_t>(0, tokens_per_document - 2 * max_order + 1));
-  const double n_sets = 2.0 * static_cast<double>(e.orders.size()) * (e.null ? 2.0 : 1.0);
-  const double views = 1.0 + static_cast<double>(e.bootstrap) + (e.sample_size_curve ? 4.0 : 0.0);
+  const double docs = static_cast<double>(options.n_documents);
+  const double doc_tokens = static_cast<double>(options.tokens_per_document);
+  const int max_order = e.orders.empty() ? 1 : *std::max_element(e.orders.begin(), e.orders.end());
+  // Positions of a document: i from N-1 to len-N-1 for the largest order N.
+  estimate.text_positions_per_document = std::max(0.0, doc_tokens - 2.0 * max_order + 1.0);
+  if (manifest.preference) {
+    const auto listed = manifest.preference->n_pairs > 0 ? manifest.preference->n_pairs : options.n_documents;
+    estimate.n_pairs = options.n_pairs.value_or(listed);
+    estimate.tokens_per_pair_document = std::min(options.tokens_per_document, manifest.preference->max_tokens);
+  }
+  estimate.throughput_tokens_per_s = options.throughput_tokens_per_s.value_or(manifest.compute.throughput_tokens_per_s);
+  estimate.n_label_sets = 2 * static_cast<std::int64_t>(e.orders.size()) * (e.null ? 2 : 1);
+  estimate.n_views = 1 + e.bootstrap + (e.sample_size_curve ? 4 : 0);
+  estimate.min_count_kept = std::max<std::int64_t>(2, e.min_count);
+
+  const double n_sets = static_cast<double>(estimate.n_label_sets);
+  const double pairs = static_cast<double>(estimate.n_pairs);
+  const double pair_doc_tokens = static_cast<double>(estimate.tokens_per_pair_document);
+  // Per checkpoint. Preference positions: every token of both documents of a pair (an
+  // upper bound: without prompt_labelled only the completion tokens are positions).
+  const double text_positions = docs * estimate.text_positions_per_document;
+  const double pref_positions = pairs * 2.0 * pair_doc_tokens;
+  const double tokens_per_checkpoint = docs * doc_tokens + pairs * 2.0 * pair_doc_tokens;
+  // One item: documents_per_shard documents, or as many pairs.
+  const double shard = static_cast<double>(manifest.text.documents_per_shard);
+  const double text_item_positions = std::min(shard, docs) * estimate.text_positions_per_document;
+  const double pref_item_positions = std::min(shard, pairs) * 2.0 * pair_doc_tokens;
+
   for (const auto& model : manifest.models) {
     PlanEstimate::Row row;
     row.model = model.id;
@@ -166,48 +217,61 @@ PlanEstimate estimate_plan(const Manifest& manifest, std::int64_t n_documents, s
     }
     row.n_layers = config.n_layers;
     row.hidden = config.hidden_size;
+    row.vocab = config.vocab_size;
+    row.n_layers_estimated = e.layers.empty() ? config.n_layers + 1 : static_cast<std::int64_t>(e.layers.size());
     row.n_parameters = model.n_parameters.value_or(config_parameters(config));
     const double ckpts = static_cast<double>(row.n_checkpoints);
+    const double layers_estimated = static_cast<double>(row.n_layers_estimated);
+    const double d = static_cast<double>(config.hidden_size);
     row.tokens = tokens_per_checkpoint * ckpts;
-    // 2 FLOPs per parameter per token, plus causal attention over the document.
-    const double attention = 2.0 * static_cast<double>(config.n_layers) * static_cast<double>(tokens_per_document) *
-                             static_cast<double>(config.hidden_size);
-    row.flops = row.tokens * (2.0 * row.n_parameters + attention);
-    row.gpu_hours = row.tokens / manifest.compute.throughput_tokens_per_s / 3600.0;
+    row.positions = (text_positions + pref_positions) * ckpts;
+    // 2 FLOPs per parameter per token, plus causal attention over the document
+    // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer).
+    row.flops = row.tokens * (2.0 * row.n_parameters + 2.0 * static_cast<double>(config.n_layers) * doc_tokens * d);
+    row.gpu_hours = row.tokens / estimate.throughput_tokens_per_s / 3600.0;
     row.weight_bytes = row.n_parameters * bytes_per_value(config.dtype) * ckpts;
-    // Label rows: unigram sets are bounded by the vocabulary, higher orders by half the positions.
-    double rows_per_layer = 0;
-    for (int order : e.orders) {
-      const double bound = order == 1 ? static_cast<double>(config.vocab_size) : positions / 2.0;
-      rows_per_layer += 2.0 * std::min(bound, positions / 2.0) * (e.null ? 2.0 : 1.0);
-    }
-    const double layers = static_cast<double>(e.layers.empty() ? config.n_layers + 1 : static_cast<std::int64_t>(e.layers.size()));
-    const double state_per_checkpoint = layers * views * rows_per_layer * (8.0 * m + 56.0);
+
+    const double text_state_per_position = state_bytes_per_position(layers_estimated, m, n_sets);
+    const double pref_state_per_position = state_bytes_per_position(layers_estimated, m, 1.0);
+    const double state_per_checkpoint =
+        text_positions * text_state_per_position + pref_positions * pref_state_per_position;
     row.state_bytes = state_per_checkpoint * ckpts;
     if (manifest.storage.representations) {
       const double stored_layers =
-          manifest.storage.layers.empty() ? layers : static_cast<double>(manifest.storage.layers.size());
-      row.representation_bytes = row.tokens * static_cast<double>(config.hidden_size) * stored_layers *
-                                 (manifest.storage.dtype == "float32" ? 4.0 : 2.0);
+          manifest.storage.layers.empty() ? layers_estimated : static_cast<double>(manifest.storage.layers.size());
+      row.representation_bytes = row.tokens * d * stored_layers * (manifest.storage.dtype == "float32" ? 4.0 : 2.0);
     }
+
+    // Reduce: per layer, a row of 8m + 56 bytes for every kept label of every set and view.
+    double rows_per_layer = pairs > 0 ? 2.0 : 0.0;  // pref: chosen and rejected
+    for (int order = 1; order <= max_order; ++order) {
+      row.labels_per_order.push_back(
+          label_bound(text_positions, estimate.min_count_kept, static_cast<double>(config.vocab_size), order));
+    }
+    for (int order : e.orders) {
+      rows_per_layer += 2.0 * (e.null ? 2.0 : 1.0) * row.labels_per_order[static_cast<std::size_t>(order - 1)];
+    }
+    row.reduce_table_bytes = static_cast<double>(estimate.n_views) * rows_per_layer * (8.0 * m + 56.0);
+    row.reduce_partitioned =
+        options.n_ranks > 1 && state_per_checkpoint > static_cast<double>(options.reduce_memory_bytes);
+    const double item_layer_read = std::max(text_item_positions * state_bytes_per_position(1.0, m, n_sets),
+                                            pref_item_positions * state_bytes_per_position(1.0, m, 1.0));
+    row.reduce_peak_bytes =
+        row.reduce_table_bytes / (row.reduce_partitioned ? static_cast<double>(options.n_ranks) : 1.0) + item_layer_read;
+
+    // Extract: weights in the compute dtype, one batch's activations (8 d-wide float32
+    // buffers per token and one layer's attention scores), the item's state held until
+    // it is written, and every rank's copy of the sample's labels (ids, positions, tokens).
     const double batch = static_cast<double>(manifest.compute.tokens_per_batch);
-    const double activations = batch * static_cast<double>(config.hidden_size) * 4.0 * 8.0 +
-                               batch * static_cast<double>(tokens_per_document) * static_cast<double>(config.n_heads) * 4.0;
-    const double labels = positions * n_sets * 4.0 + positions * 8.0 * 6.0;
-    // A rank holds one item's state at a time: the checkpoint's share of one shard.
-    const double item_share = std::min(1.0, static_cast<double>(manifest.text.documents_per_shard) /
-                                                static_cast<double>(std::max<std::int64_t>(1, n_documents)));
-    row.peak_rank_bytes = row.n_parameters * bytes_per_value(manifest.compute.dtype) + activations + labels +
-                          state_per_checkpoint * item_share;
-    estimate.total.n_checkpoints += row.n_checkpoints;
-    estimate.total.tokens += row.tokens;
-    estimate.total.flops += row.flops;
-    estimate.total.gpu_hours += row.gpu_hours;
-    estimate.total.weight_bytes += row.weight_bytes;
-    estimate.total.state_bytes += row.state_bytes;
-    estimate.total.representation_bytes += row.representation_bytes;
-    estimate.total.peak_rank_bytes = std::max(estimate.total.peak_rank_bytes, row.peak_rank_bytes);
-    estimate.rows.push_back(row);
+    const double activations = batch * d * 4.0 * 8.0 + batch * doc_tokens * static_cast<double>(config.n_heads) * 4.0;
+    const double item_state = std::max(text_item_positions * text_state_per_position,
+                                       pref_item_positions * pref_state_per_position);
+    const double sample_labels = text_positions * (n_sets * 4.0 + 16.0) + pref_positions * (4.0 + 16.0);
+    row.extract_peak_bytes =
+        row.n_parameters * bytes_per_value(manifest.compute.dtype) + activations + item_state + sample_labels;
+    row.peak_rank_bytes = std::max(row.extract_peak_bytes, row.reduce_peak_bytes);
+    add_to_total(estimate.total, row);
+    estimate.rows.push_back(std::move(row));
   }
   estimate.total.model = "total";
   return estimate;
