@@ -4,10 +4,12 @@
 
 #include "analysis/check.h"
 #include "analysis/error.h"
+#include "io/log.h"
 #include "models/hf_layout.h"
 
 #include <torch/version.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +34,18 @@
 #define IBZOO_HAVE_FUSED_RMS_NORM 1
 #else
 #define IBZOO_HAVE_FUSED_RMS_NORM 0
+#endif
+
+// One-pass SwiGLU on CUDA: torch's jiterator compiles a small elementwise kernel
+// with NVRTC at first use. Only where the CUDA headers are at hand (a CUDA libtorch).
+#if __has_include(<ATen/cuda/jiterator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/jiterator.h>
+#if AT_USE_JITERATOR()
+#define IBZOO_HAVE_JITERATOR 1
+#endif
+#endif
+#ifndef IBZOO_HAVE_JITERATOR
+#define IBZOO_HAVE_JITERATOR 0
 #endif
 
 namespace ibzoo::models {
@@ -73,6 +87,34 @@ void activate_out(torch::Tensor& out, const torch::Tensor& in, io::Activation a)
       return;
   }
   IBZOO_CHECK(false, "unknown activation");
+}
+
+#if IBZOO_HAVE_JITERATOR
+std::atomic<bool> g_jit_silu_mul_failed{false};
+// Computes in float and rounds once (silu then multiply in bfloat16 rounds twice).
+constexpr const char* kSiluMulCode =
+    "template <typename T> T ibzoo_silu_mul(T g, T u) {"
+    "  float a = static_cast<float>(g);"
+    "  return T(a / (1.0f + expf(-a)) * static_cast<float>(u)); }";
+#endif
+
+// silu(gate) * up for the gated MLP (gate, up: [n, ff] views into the projection).
+// One kernel on CUDA where the jiterator is available, else silu in place and a
+// multiply (two passes over the [n, ff] tensors).
+torch::Tensor silu_mul(torch::Tensor gate, const torch::Tensor& up) {
+#if IBZOO_HAVE_JITERATOR
+  if (gate.is_cuda() && !g_jit_silu_mul_failed.load()) {
+    try {
+      return at::cuda::CompileAndLaunchKernel(kSiluMulCode, "ibzoo_silu_mul", 1, {gate, up}, {}, false)[0];
+    } catch (const std::exception& e) {
+      g_jit_silu_mul_failed = true;
+      io::log_warn(std::string("the one-pass SwiGLU kernel failed to compile or run (") + e.what() +
+                   "); using silu and a multiply instead");
+    }
+  }
+#endif
+  at::silu_out(gate, gate);
+  return gate.mul_(up);
 }
 
 // Rotates xr [B, T, heads, rot] (a view into the projection's output) in place.
@@ -397,10 +439,14 @@ void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int l
   const auto mlp_in = lw.norm_mlp_w.defined() ? norm(x, lw.norm_mlp_w, lw.norm_mlp_b) : x;
   auto h = linear(mlp_in, lw.w_in, lw.b_in).view({n, -1});
   if (c.gated_mlp()) {
-    auto gate = h.narrow(1, 0, c.intermediate_size);
-    activate_out(gate, gate, c.activation);
-    gate.mul_(h.narrow(1, c.intermediate_size, c.intermediate_size));
-    h = gate;  // [n, ff] with row stride 2 ff: the GEMM reads it in place
+    const auto ff = c.intermediate_size;
+    if (c.activation == io::Activation::Silu) {
+      h = silu_mul(h.narrow(1, 0, ff), h.narrow(1, ff, ff));
+    } else {
+      auto gate = h.narrow(1, 0, ff);
+      activate_out(gate, gate, c.activation);
+      h = gate.mul_(h.narrow(1, ff, ff));  // [n, ff] with row stride 2 ff: the GEMM reads it in place
+    }
   } else {
     activate_out(h, h, c.activation);
   }
