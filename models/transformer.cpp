@@ -126,6 +126,54 @@ void rope_in_place(const torch::Tensor& xr, const torch::Tensor& cos, const torc
   xr.mul_(cos).addcmul_(swapped, sin_signed);
 }
 
+#if IBZOO_HAVE_JITERATOR
+std::atomic<bool> g_jit_rope_failed{false};
+// Per element j of a [2, rot / 2] pair: x_j cos + x2 sin_a + x1 sin_b, where
+// sin_a = (-sin, 0) and sin_b = (0, sin): x1 cos - x2 sin, then x2 cos + x1 sin.
+constexpr const char* kRopeCode =
+    "template <typename T> T ibzoo_rope(T x, T x1, T x2, T c, T sa, T sb) {"
+    "  return T(static_cast<float>(x) * static_cast<float>(c) + static_cast<float>(x2) * static_cast<float>(sa)"
+    "           + static_cast<float>(x1) * static_cast<float>(sb)); }";
+#endif
+
+// Rotary embedding of the q/k heads qk [B, T, heads, hd] (a view into the
+// projection's output); cos, sin_signed: [1, T, 1, rot]. Returns the rotated heads:
+// on CUDA a new tensor from one kernel when rot = hd (else rotated in place there),
+// elsewhere qk itself, rotated in place.
+torch::Tensor rope_qk(const torch::Tensor& qk, const torch::Tensor& cos, const torch::Tensor& sin_signed) {
+  const auto rot = cos.size(-1);
+  const auto xr = qk.narrow(-1, 0, rot);
+#if IBZOO_HAVE_JITERATOR
+  if (qk.is_cuda() && !g_jit_rope_failed.load()) {
+    try {
+      const auto half = rot / 2;
+      const auto b = qk.size(0);
+      const auto t = qk.size(1);
+      const auto heads = qk.size(2);
+      const auto xv = xr.view({b, t, heads, 2, half});
+      const auto x1 = xv.narrow(3, 0, 1).expand_as(xv);
+      const auto x2 = xv.narrow(3, 1, 1).expand_as(xv);
+      const auto c = cos.view({1, t, 1, 2, half});
+      const auto ss = sin_signed.view({1, t, 1, 2, half});
+      const auto zero = torch::zeros_like(ss.narrow(3, 0, 1));
+      const auto sa = torch::cat({ss.narrow(3, 0, 1), zero}, 3);
+      const auto sb = torch::cat({zero, ss.narrow(3, 1, 1)}, 3);
+      const auto out =
+          at::cuda::CompileAndLaunchKernel(kRopeCode, "ibzoo_rope", 1, {xv, x1, x2, c, sa, sb}, {}, false)[0];
+      if (rot == qk.size(-1)) return out.view(qk.sizes());
+      xr.copy_(out.view(xr.sizes()));
+      return qk;
+    } catch (const std::exception& e) {
+      g_jit_rope_failed = true;
+      io::log_warn(std::string("the one-pass rotary kernel failed to compile or run (") + e.what() +
+                   "); using the three-pass form instead");
+    }
+  }
+#endif
+  rope_in_place(xr, cos, sin_signed);
+  return qk;
+}
+
 // IBZOO_FUSED_BLOCK=0 turns the inference block (in-place rotary, residual adds in
 // the GEMMs, GPT-NeoX's folded LayerNorms) off: every forward takes the plain block.
 bool fused_block_enabled() {
@@ -401,15 +449,16 @@ void TransformerImpl::fold_for_inference() {
 }
 
 // qkv: [B, T, C], its first (H + 2 KV) hd columns q, k, v (head-major). Rotates the
-// q and k columns in place; returns the attention output [B T, H hd].
+// q and k columns (in place, or into a new tensor: see rope_qk); returns the
+// attention output [B T, H hd].
 torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const torch::Tensor& cos,
                                               const torch::Tensor& sin_signed, const torch::Tensor& mask) const {
   const auto& c = config_;
   const auto b = qkv.size(0);
   const auto t = qkv.size(1);
   const auto hd = c.head_dim;
-  const auto qk = qkv.narrow(-1, 0, (c.n_heads + c.n_kv_heads) * hd).view({b, t, c.n_heads + c.n_kv_heads, hd});
-  if (cos.defined()) rope_in_place(qk.narrow(-1, 0, cos.size(-1)), cos, sin_signed);
+  auto qk = qkv.narrow(-1, 0, (c.n_heads + c.n_kv_heads) * hd).view({b, t, c.n_heads + c.n_kv_heads, hd});
+  if (cos.defined()) qk = rope_qk(qk, cos, sin_signed);
   const auto q = qk.narrow(2, 0, c.n_heads).transpose(1, 2);
   auto k = qk.narrow(2, c.n_heads, c.n_kv_heads).transpose(1, 2);
   auto v = qkv.narrow(-1, (c.n_heads + c.n_kv_heads) * hd, c.n_kv_heads * hd)
