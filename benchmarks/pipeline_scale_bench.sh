@@ -8,7 +8,8 @@
 #
 # usage: benchmarks/pipeline_scale_bench.sh [BUILD_DIR] [WORK_DIR]
 #   env: DOCS (10000: ~5.05M positions; the corpus always has 10,000), SHARD_DOCS (625),
-#        WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank)
+#        WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank),
+#        DEVICE (cpu; cuda: every rank on the node's GPUs, round robin), DTYPE (float32)
 set -euo pipefail
 build=${1:-build}
 work=${2:-/tmp/ibzoo_scale_bench}
@@ -20,6 +21,8 @@ shard_docs=${SHARD_DOCS:-625}
 words=${WORDS_PER_DOC:-480}
 ranks=${RANKS:-"1 2 4"}
 threads=${THREADS:-1}
+device=${DEVICE:-cpu}
+dtype=${DTYPE:-float32}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_btl_vader_single_copy_mechanism=none
 mkdir -p "$work"
@@ -72,8 +75,8 @@ estimator:
   weighting: frequency
   shuffled_null: true
 compute:
-  device: cpu
-  dtype: float32
+  device: $device
+  dtype: $dtype
   tokens_per_batch: 8192
   threads: $threads
 YAML
@@ -84,6 +87,7 @@ peak_stats() {  # log file -> "max_MiB mean_MiB"
 }
 
 echo "## ibzoo pipeline at scale: $docs documents x <= 512 tokens, $shard_docs per item, orders 1-4 + nulls (16 label sets), m = 100"
+echo "## device $device ($dtype), $threads thread(s) per rank"
 echo "## $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg); ranks > cores are oversubscribed"
 echo
 printf "| ranks | wall s | peak RSS max MiB | peak RSS mean MiB | items | state bytes / item (mean) | state total MiB | positions | positions/s |\n"
