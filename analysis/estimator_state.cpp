@@ -78,14 +78,14 @@ bool in_subset(std::uint64_t seed, std::int64_t doc_id, std::int64_t level) {
   return (h >> (64 - level)) == 0;
 }
 
-double* EstimatorState::Table::row(std::int64_t id, std::int64_t n_bins) {
+std::size_t EstimatorState::Table::slot(std::int64_t id, std::int64_t n_bins) {
   const auto [it, inserted] = slot_of.try_emplace(static_cast<std::int32_t>(id), static_cast<std::int32_t>(ids.size()));
   if (inserted) {
     ids.push_back(id);
     counts.push_back(0);
     sums.resize(sums.size() + sz(n_bins), 0.0);
   }
-  return sums.data() + sz(it->second) * sz(n_bins);
+  return sz(it->second);
 }
 
 EstimatorState::EstimatorState(StateLayout layout) : layout_(std::move(layout)) {
@@ -135,7 +135,7 @@ void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std
 
 void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
                                      std::span<const std::span<const std::int32_t>> label_ids,
-                                     std::span<const std::int64_t> doc_ids, int n_threads) {
+                                     std::span<const std::int64_t> doc_ids, int n_threads, const RowShare& share) {
   const std::int64_t m = layout_.n_bins;
   const std::size_t n_sets = layout_.label_sets.size();
   IBZOO_CHECK(label_ids.size() == n_sets, label_ids.size() << " label arrays for " << n_sets << " label sets");
@@ -195,8 +195,10 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
         continue;
       }
       IBZOO_CHECK(id >= 0, "label id " << id);
-      double* dst = table.row(id, m);
-      table.counts[sz(table.slot_of[id])] += w;
+      if (!share.contains(id)) continue;
+      const auto k = table.slot(id, m);
+      table.counts[k] += w;
+      double* dst = table.sums.data() + k * sz(m);
       const auto wd = static_cast<double>(w);
       const float* src = p + i * m;
       for (std::int64_t j = 0; j < m; ++j) dst[j] += wd * static_cast<double>(src[j]);
@@ -272,9 +274,9 @@ EstimatorState EstimatorState::from_vectors(const StateVectors& vectors, const R
           throw bad("table '" + vectors.layout.label_sets[s] + "' has an invalid or repeated row id " + std::to_string(tv.ids[k]));
         }
         if (!share.contains(tv.ids[k])) continue;
-        double* dst = table.row(tv.ids[k], static_cast<std::int64_t>(m));
-        std::copy_n(tv.sums.begin() + static_cast<std::ptrdiff_t>(k * m), m, dst);
-        table.counts.back() = tv.counts[k];
+        const auto slot = table.slot(tv.ids[k], static_cast<std::int64_t>(m));
+        std::copy_n(tv.sums.begin() + static_cast<std::ptrdiff_t>(k * m), m, table.sums.begin() + static_cast<std::ptrdiff_t>(slot * m));
+        table.counts[slot] = tv.counts[k];
       }
       table.singleton_entropy_weighted = tv.singleton_entropy_weighted;
       table.singleton_weight = tv.singleton_weight;
@@ -299,8 +301,9 @@ void EstimatorState::add(const EstimatorState& other) {
       auto& dt = dst.tables[s];
       const auto& st = src.tables[s];
       for (std::size_t k = 0; k < st.ids.size(); ++k) {
-        double* row = dt.row(st.ids[k], m);
-        dt.counts[sz(dt.slot_of.at(static_cast<std::int32_t>(st.ids[k])))] += st.counts[k];
+        const auto slot = dt.slot(st.ids[k], m);
+        dt.counts[slot] += st.counts[k];
+        double* row = dt.sums.data() + slot * sz(m);
         for (std::int64_t j = 0; j < m; ++j) row[j] += st.sums[k * sz(m) + sz(j)];
       }
       dt.singleton_entropy_weighted += st.singleton_entropy_weighted;

@@ -183,10 +183,13 @@ class EstimatorState {
   void add_batch(const SoftAssigner& assigner, const float* z, std::int64_t n_rows,
                  std::span<const std::span<const std::int32_t>> label_ids, std::span<const std::int64_t> doc_ids,
                  int n_threads = 1);
-  // The same from soft assignments computed elsewhere (e.g. on the GPU):
-  // p: [n_rows, n_bins] row-major, each row a probability vector.
+  // The same from soft assignments computed elsewhere (e.g. on the GPU, or read
+  // back from an item's state file): p: [n_rows, n_bins] row-major, each row a
+  // probability vector. With a share, only the table rows of that share are kept
+  // (n, sum_p and the singleton scalars always take every position), which is what
+  // a partitioned reduce needs.
   void add_assignments(const float* p, std::int64_t n_rows, std::span<const std::span<const std::int32_t>> label_ids,
-                       std::span<const std::int64_t> doc_ids, int n_threads = 1);
+                       std::span<const std::int64_t> doc_ids, int n_threads = 1, const RowShare& share = RowShare{});
 
   StateVectors to_vectors() const;
   // Throws CorruptDataError naming the field if the vectors are inconsistent.
@@ -221,7 +224,8 @@ class EstimatorState {
     std::int64_t singleton_weight = 0;
     std::int64_t singleton_labels = 0;
     double singleton_entropy = 0.0;
-    double* row(std::int64_t id, std::int64_t n_bins);
+    // The slot of row `id` (appended, zeroed, when new): its sums start at sums[slot * n_bins].
+    std::size_t slot(std::int64_t id, std::int64_t n_bins);
   };
   struct View {
     std::int64_t n = 0;

@@ -172,6 +172,7 @@ void write_dataset(hid_t file, const std::filesystem::path& path, const std::str
   if (!data.empty() && H5Dwrite(ds.get(), mem_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) {
     throw WriteError(where + ": write failed (disk full?)");
   }
+  if (!ds.close()) throw WriteError(where + ": write failed when flushing its chunks (disk full?)");
 }
 
 Hid open_dataset(hid_t file, const std::filesystem::path& path, const std::string& name) {
@@ -286,7 +287,7 @@ void H5File::create_rows(const std::string& name, std::int64_t cols, const Write
 }
 
 void H5File::append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows) {
-  const auto ds = open_dataset(impl_->file.get(), path_, name);
+  auto ds = open_dataset(impl_->file.get(), path_, name);
   const auto shape = dataset_shape(ds.get());
   if (shape.size() != 2 || static_cast<std::int64_t>(rows.size()) != n_rows * shape[1]) {
     throw WriteError(path_.string() + ": " + name + ": appended rows do not match the dataset's width");
@@ -302,6 +303,9 @@ void H5File::append_rows(const std::string& name, std::span<const float> rows, s
   if (H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, rows.data()) < 0) {
     throw WriteError(path_.string() + ": writing rows of " + name + " failed (disk full?)");
   }
+  // Closing the dataset writes its cached chunks: a failure there (a full disk) would
+  // otherwise leave the rows unwritten, reading back as zeros, with no error at all.
+  if (!ds.close()) throw WriteError(path_.string() + ": writing rows of " + name + " failed when flushing its chunks (disk full?)");
 }
 
 void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
@@ -319,6 +323,7 @@ void H5File::write_strings(const std::string& name, const std::vector<std::strin
   if (n > 0 && H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
     throw WriteError(path_.string() + ": writing " + name + " failed (disk full?)");
   }
+  if (!ds.close()) throw WriteError(path_.string() + ": writing " + name + " failed when flushing it (disk full?)");
 }
 
 void H5File::set_attr(const std::string& object, const std::string& key, const std::string& value) {

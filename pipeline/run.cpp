@@ -613,7 +613,8 @@ void warn_identical_weights(const std::vector<stages::GroupSummary>& summaries) 
 }
 
 // Rank 0 decides which groups reduce with the label space partitioned across all
-// ranks (their state files exceed the per-rank budget, or forced); every rank gets the same answer.
+// ranks (the bound of their label tables, stages::state_bytes, exceeds the per-rank
+// budget, or forced); every rank gets the same answer.
 std::vector<bool> partitioned_groups(const std::vector<Group>& groups, const io::RunDir& run,
                                      const RunOptions& options, io::Communicator& comm) {
   std::string text(groups.size(), '0');
@@ -625,7 +626,7 @@ std::vector<bool> partitioned_groups(const std::vector<Group>& groups, const io:
         big = bytes > options.reduce_memory_bytes;
         if (big) {
           io::log_info("reduce: group " + std::to_string(g) + " has " + std::to_string(bytes >> 20) +
-                       " MiB of item state, over the " + std::to_string(options.reduce_memory_bytes >> 20) +
+                       " MiB of label tables (upper bound), over the " + std::to_string(options.reduce_memory_bytes >> 20) +
                        " MiB per-rank budget: partitioning its label rows over " + std::to_string(comm.size()) + " ranks");
         }
       }
@@ -659,6 +660,7 @@ void run_reduce(const Study& study, const io::RunDir& run, const RunOptions& opt
     job.preference_item_ids = group.preference_item_ids;
     job.weighting = study.manifest.estimator.weighting;
     job.n_parameters = model.n_parameters.value_or(0.0);
+    job.threads = threads_per_rank(study.manifest.compute, local_rank_count(comm));
     const auto result = stages::reduce(job, partition);
     if (partition && comm.rank() != 0) return;  // every rank of a partitioned reduce has the same result
     mine.push_back({{"group", g}, {"rows", rows_to_json(result.rows)}, {"summary", summary_to_json(result.summary)}});

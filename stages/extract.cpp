@@ -1,5 +1,7 @@
-// Data flow: prepare -> [extract: forward pass -> per-layer estimator state] -> reduce.
-// Layers stream from the model one at a time, so a batch never holds all of them.
+// Data flow: prepare -> [extract: forward pass -> per-layer soft assignments] -> reduce.
+// Layers stream from the model one at a time, so a batch never holds all of them,
+// and each batch's assignments go to the item's state.h5 at once, so an item never
+// holds more than one batch.
 #include "stages/extract.h"
 
 #include "analysis/check.h"
@@ -127,6 +129,20 @@ void parallel_for(std::size_t n, int n_threads, const std::function<void(std::si
   if (error) std::rethrow_exception(error);
 }
 
+// Soft assignments of n_rows representation rows (z: [n_rows, d]) into p, row
+// chunks in parallel; each row's result does not depend on the chunking.
+void assign_rows(const analysis::SoftAssigner& assigner, const float* z, std::int64_t n_rows, std::vector<float>& p,
+                 int n_threads) {
+  constexpr std::int64_t kChunk = 960;
+  p.resize(static_cast<std::size_t>(n_rows * assigner.n_bins()));
+  const auto n_chunks = static_cast<std::size_t>((n_rows + kChunk - 1) / kChunk);
+  parallel_for(n_chunks, n_threads, [&](std::size_t c) {
+    const auto begin = static_cast<std::int64_t>(c) * kChunk;
+    const auto rows = std::min(kChunk, n_rows - begin);
+    assigner.assign(z + begin * assigner.dim(), rows, p.data() + begin * assigner.n_bins(), begin);
+  });
+}
+
 }  // namespace
 
 std::vector<int> resolve_layers(const std::vector<int>& wanted, int n_layers, const std::string& model_id) {
@@ -159,7 +175,19 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
   for (std::size_t i = 0; i < layers.size(); ++i) slot_of_layer[static_cast<std::size_t>(layers[i])] = static_cast<int>(i);
   auto layout = setup.layout;
   layout.label_sets = text.label_names();
-  std::vector<analysis::EstimatorState> states(layers.size(), analysis::EstimatorState(layout));
+  // state.h5 (format 2, io/state_h5.h) grows batch by batch: every position's soft
+  // assignment per layer; the reduce builds the label tables from them.
+  const auto state_path = job.run.item_state(job.item_id);
+  const auto state_temp = io::temp_path_for(state_path);
+  auto state_file = io::H5File::create(state_temp);
+  {
+    std::vector<std::int64_t> label_rows;
+    for (const auto& set : text.label_sets) label_rows.push_back(set.n_rows());
+    io::write_assignments_header(state_file, layout, label_rows);
+    for (int l : layers) io::create_assignments(state_file, l, setup.assigner.n_bins());
+  }
+  std::vector<std::vector<std::int32_t>> all_labels(text.label_sets.size());
+  std::vector<std::int64_t> all_doc_ids;
 
   std::vector<int> stored;
   if (job.storage.enabled) stored = job.storage.layers.empty() ? layers : job.storage.layers;
@@ -182,16 +210,16 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
   std::sort(wanted_layers.begin(), wanted_layers.end());
   wanted_layers.erase(std::unique(wanted_layers.begin(), wanted_layers.end()), wanted_layers.end());
   // On a GPU, without stored representations, the soft assignments are computed on
-  // the device and only [positions, m] come back; the host adds batch k to the
-  // states (one thread per layer) while the device runs batch k + 1.
+  // the device and only [positions, m] come back; the host writes batch k while the
+  // device runs batch k + 1.
   std::optional<models::DeviceAssigner> device_assigner;
   if (model.options().device == models::Device::Cuda && stored.empty() && !layers.empty()) {
     const auto& points = setup.assigner.points();
     device_assigner.emplace(model, points.w, points.n_points, points.dim, setup.assigner.eps());
   }
-  // Batches whose states are still being added to, oldest first. One job at a time
-  // touches the states (each waits for its predecessor), so every sum is added in
-  // batch order; the device runs at most two batches ahead of the host.
+  // Batches still being written, oldest first. One job at a time touches the file
+  // (each waits for its predecessor: HDF5 is not thread-safe, and rows go in batch
+  // order); the device runs at most two batches ahead of the host.
   std::deque<std::shared_future<void>> pending;
   using Clock = std::chrono::steady_clock;
   const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
@@ -203,10 +231,13 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     result.estimate_s += seconds_since(t);
   };
 
+  std::vector<float> p_buf;
   for (const auto& batch : batches) {
-    std::vector<std::span<const std::int32_t>> label_spans;
-    for (const auto& ids : batch.label_ids) label_spans.emplace_back(ids);
     const auto n_pos = static_cast<std::int64_t>(batch.rows.size());
+    for (std::size_t s = 0; s < batch.label_ids.size(); ++s) {
+      all_labels[s].insert(all_labels[s].end(), batch.label_ids[s].begin(), batch.label_ids[s].end());
+    }
+    all_doc_ids.insert(all_doc_ids.end(), batch.doc_ids.begin(), batch.doc_ids.end());
     if (device_assigner) {
       const auto t_forward = Clock::now();
       auto assignments = model.forward_assignments(batch.sequences, batch.rows, *device_assigner, layers);
@@ -219,13 +250,11 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
         a.wait();
         if (a.n_rows() == 0) return;
         IBZOO_CHECK(a.n_rows() == n_pos && a.layer_ids() == layers, "assignments " << a.n_rows() << " rows");
-        std::vector<std::span<const std::int32_t>> spans;
-        for (const auto& ids : batch.label_ids) spans.emplace_back(ids);
-        parallel_for(layers.size(), job.threads, [&](std::size_t slot) {
+        for (std::size_t slot = 0; slot < layers.size(); ++slot) {
           const std::span<const float> p(a.layer(slot), static_cast<std::size_t>(n_pos * a.n_bins()));
           check_assignments(p, a.n_bins(), layers[slot], job.item_id);
-          states[slot].add_assignments(p.data(), n_pos, spans, batch.doc_ids, 1);
-        });
+          io::append_assignments(state_file, layers[slot], p, n_pos);
+        }
       }).share());
     } else {
       const auto sink = [&](int layer, const float* data, std::int64_t n_rows, std::int64_t d) {
@@ -242,12 +271,12 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
           const auto src = rows.subspan(static_cast<std::size_t>(batch.rows[static_cast<std::size_t>(p)] * d), static_cast<std::size_t>(d));
           std::copy(src.begin(), src.end(), selected.begin() + p * d);
         }
-        states[static_cast<std::size_t>(slot)].add_batch(setup.assigner, selected.data(), n_pos, label_spans,
-                                                         batch.doc_ids, job.threads);
+        assign_rows(setup.assigner, selected.data(), n_pos, p_buf, job.threads);
+        io::append_assignments(state_file, layer, p_buf, n_pos);
       };
       const auto t_forward = Clock::now();
       model.forward_layers(batch.sequences, sink, wanted_layers);
-      result.forward_s += seconds_since(t_forward);  // includes add_batch on this path
+      result.forward_s += seconds_since(t_forward);  // includes the assignments and their writes on this path
     }
     result.n_documents += static_cast<std::int64_t>(batch.sequences.size());
     result.n_tokens += batch.n_tokens;
@@ -260,18 +289,11 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     io::commit_file(reps_temp, reps_path);
   }
   const auto t_write = Clock::now();
-  const auto state_path = job.run.item_state(job.item_id);
-  const auto state_temp = io::temp_path_for(state_path);
-  {
-    auto file = io::H5File::create(state_temp);
-    file.set_attr("/", "item", job.item_id);
-    file.set_attr("/", "n_positions", result.n_positions);
-    file.set_attr("/", "n_tokens", result.n_tokens);
-    for (std::size_t i = 0; i < layers.size(); ++i) {
-      io::write_state(file, io::layer_group(layers[i]), states[i].to_vectors());
-    }
-    file.close();
-  }
+  state_file.set_attr("/", "item", job.item_id);
+  state_file.set_attr("/", "n_positions", result.n_positions);
+  state_file.set_attr("/", "n_tokens", result.n_tokens);
+  io::write_positions(state_file, all_labels, all_doc_ids);
+  state_file.close();
   io::commit_file(state_temp, state_path);
   result.write_s = seconds_since(t_write);
   result.state_bytes = static_cast<std::int64_t>(std::filesystem::file_size(state_path));

@@ -1,6 +1,8 @@
 // Extract: runs one model checkpoint over one document shard (a work item),
-// streams every selected layer's rows into that layer's estimator state, and
-// writes <run>/items/<id>/state.h5 (and reps.h5 when representations are stored),
+// turns every selected layer's rows into soft assignments (on the GPU when the
+// model is there) and streams them, batch by batch, with each position's label
+// ids, into <run>/items/<id>/state.h5 (format 2, io/state_h5.h; the reduce builds
+// the label tables), and writes reps.h5 when representations are stored,
 // provenance.json, and last the DONE marker.
 // Idempotent at the caller: the pipeline skips items whose DONE is valid.
 // Throws ModelError (NaN/Inf activations, model failures), WriteError. Not collective.
@@ -57,8 +59,8 @@ struct ExtractResult {
   std::int64_t n_positions = 0;
   double wall_s = 0;      // the whole item, up to the state file
   double forward_s = 0;   // in the forward pass (and, on a GPU, the soft assignments)
-  double estimate_s = 0;  // adding to the states that the forward pass did not hide
-  double write_s = 0;     // writing and committing state.h5
+  double estimate_s = 0;  // writing assignments that the forward pass did not hide (GPU)
+  double write_s = 0;     // writing labels and committing state.h5
   std::int64_t state_bytes = 0;
 };
 

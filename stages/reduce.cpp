@@ -10,6 +10,7 @@
 #include "io/state_h5.h"
 #include "stages/prepare.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -29,8 +30,9 @@ struct LayerResult {
   analysis::LayerEstimate estimate;
 };
 
-// Layers present in the first item's state file.
+// Layers present in the first item's state file (either format).
 std::vector<int> layers_of(const io::H5File& file) {
+  if (io::is_assignments_file(file)) return io::read_assignments(file, false).layers;
   std::vector<int> layers;
   for (const auto& name : file.list("/")) {
     if (name.rfind("layer_", 0) == 0) layers.push_back(std::stoi(name.substr(6)));
@@ -38,12 +40,46 @@ std::vector<int> layers_of(const io::H5File& file) {
   return layers;
 }
 
-// The merged state of one layer over `item_ids` (in order), keeping the rows of `share`.
+constexpr std::int64_t kReadRows = 16384;  // positions read at a time from a format-2 item
+
+// Adds a format-2 item's positions at `layer` to `total` (created with the item's
+// layout when empty), in the item's position order, keeping the rows of `share`.
+void add_item_assignments(const io::H5File& file, int layer, const analysis::RowShare& share, int threads,
+                          std::optional<analysis::EstimatorState>& total) {
+  const auto item = io::read_assignments(file, true);
+  if (std::find(item.layers.begin(), item.layers.end(), layer) == item.layers.end()) {
+    throw CorruptDataError(file.path().string() + ": has no soft assignments for layer " + std::to_string(layer) +
+                           ", which the checkpoint's first item has (items of one checkpoint must estimate the same layers)");
+  }
+  if (!total) {
+    total.emplace(item.layout);
+  } else if (!(total->layout() == item.layout)) {
+    throw CorruptDataError(file.path().string() + ": its estimator layout (bins, label sets, bootstrap, subsets) differs from "
+                           "the checkpoint's first item; the items were computed with different settings: delete the "
+                           "checkpoint's items to recompute them");
+  }
+  const auto m = item.layout.n_bins;
+  for (std::int64_t begin = 0; begin < item.n_positions; begin += kReadRows) {
+    const auto rows = std::min(kReadRows, item.n_positions - begin);
+    const auto p = io::read_assignment_rows(file, layer, m, begin, rows);
+    std::vector<std::span<const std::int32_t>> labels;
+    for (const auto& ids : item.labels) labels.emplace_back(ids.data() + begin, static_cast<std::size_t>(rows));
+    const std::span<const std::int64_t> docs(item.doc_ids.data() + begin, static_cast<std::size_t>(rows));
+    total->add_assignments(p.data(), rows, labels, docs, threads, share);
+  }
+}
+
+// The merged state of one layer over `item_ids` (in order), keeping the rows of
+// `share`: format-2 items add their positions, format-1 items their tables.
 analysis::EstimatorState merged_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
-                                      const analysis::RowShare& share) {
+                                      const analysis::RowShare& share, int threads) {
   std::optional<analysis::EstimatorState> total;
   for (const auto& id : item_ids) {
     const auto file = io::H5File::open_read(run.item_state(id));
+    if (io::is_assignments_file(file)) {
+      add_item_assignments(file, layer, share, threads, total);
+      continue;
+    }
     auto state = analysis::EstimatorState::from_vectors(io::read_state(file, io::layer_group(layer)), share);
     if (total) {
       total->add(state);
@@ -55,9 +91,9 @@ analysis::EstimatorState merged_layer(const io::RunDir& run, const std::vector<s
 }
 
 analysis::LayerEstimate estimate_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
-                                       analysis::Weighting weighting, const io::Communicator* partition) {
+                                       analysis::Weighting weighting, int threads, const io::Communicator* partition) {
   const analysis::RowShare share = partition ? analysis::RowShare{partition->size(), partition->rank()} : analysis::RowShare{};
-  const auto state = merged_layer(run, item_ids, layer, share);
+  const auto state = merged_layer(run, item_ids, layer, share, threads);
   auto sums = state.conditional_sums(weighting);
   if (partition) sums = allreduce_sums(*partition, sums);
   return state.estimate(weighting, sums);
@@ -209,6 +245,20 @@ analysis::ConditionalSums allreduce_sums(const io::Communicator& comm, const ana
 }
 
 std::int64_t state_bytes(const io::RunDir& run, const std::vector<std::string>& item_ids) {
+  if (item_ids.empty()) return 0;
+  // Format 2: the merged tables of a layer hold at most every set's rows over the
+  // sample, in every view (8 m bytes of sums + ~56 of bookkeeping per row).
+  try {
+    const auto file = io::H5File::open_read(run.item_state(item_ids.front()));
+    if (io::is_assignments_file(file)) {
+      const auto header = io::read_assignments(file, false);
+      std::int64_t rows = 0;
+      for (const auto r : header.label_rows) rows += r;
+      return header.layout.n_views() * rows * (8 * header.layout.n_bins + 56);
+    }
+  } catch (const Error&) {
+    // unreadable here: the reduce reports it; fall back to the file sizes
+  }
   std::int64_t bytes = 0;
   for (const auto& id : item_ids) {
     std::error_code ec;
@@ -240,9 +290,9 @@ ReduceResult reduce(const ReduceJob& job, const io::Communicator* partition) {
   const auto weighting = analysis::parse_weighting(job.weighting);
   std::vector<LayerResult> preference;
   for (int layer : layers_of(first)) {
-    layers.push_back({layer, estimate_layer(job.run, job.item_ids, layer, weighting, partition)});
+    layers.push_back({layer, estimate_layer(job.run, job.item_ids, layer, weighting, job.threads, partition)});
     if (!job.preference_item_ids.empty()) {
-      preference.push_back({layer, estimate_layer(job.run, job.preference_item_ids, layer, weighting, partition)});
+      preference.push_back({layer, estimate_layer(job.run, job.preference_item_ids, layer, weighting, job.threads, partition)});
     }
   }
   summary.n_positions = layers.empty() ? 0 : layers.front().estimate.full.n_samples;

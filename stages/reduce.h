@@ -1,7 +1,11 @@
-// Reduce: merges the estimator states of every item of one (model, checkpoint)
-// exactly, layer by layer in item order, and turns them into metric rows
-// (per layer and the mean over layers 1..L), the preference items' states into
-// the `pref` rows. Memory: one layer's merged state plus one item's state.
+// Reduce: builds the estimator state of every layer of one (model, checkpoint)
+// from its items, layer by layer, in item (plan) order: a format-2 item adds its
+// positions' soft assignments under their label ids, a format-1 item (tables, older
+// runs) merges its tables. It turns the states into metric rows (per layer and the
+// mean over layers 1..L), the preference items' states into the `pref` rows.
+// The result depends only on the items' contents and the plan order, never on
+// which rank computed an item or how batches were cut.
+// Memory: one layer's merged tables plus 16,384 positions of one item.
 // Bounded memory: with a partition communicator of P ranks, each rank keeps only
 // the table rows with id % P == rank (about 1/P of the merged tables), and the
 // conditional-entropy sums of the shares are added exactly (integer arithmetic),
@@ -32,6 +36,7 @@ struct ReduceJob {
   std::vector<std::string> preference_item_ids;  // preference items, in plan order (may be empty)
   std::string weighting = "frequency";
   double n_parameters = 0;             // 0: take it from the items' provenance
+  int threads = 1;                     // for adding positions (by view and label set)
 };
 
 struct GroupSummary {
@@ -59,8 +64,9 @@ ReduceResult reduce(const ReduceJob& job, const io::Communicator* partition = nu
 // Collective: every rank calls this.
 analysis::ConditionalSums allreduce_sums(const io::Communicator& comm, const analysis::ConditionalSums& mine);
 
-// Bytes of the items' state files: an upper bound of the merged tables' size on
-// disk, which the pipeline compares with the per-rank reduce memory budget.
+// An upper bound of one layer's merged tables in memory, which the pipeline compares
+// with the per-rank reduce memory budget: from the first item's label row counts
+// (format 2), or the items' state file sizes (format 1).
 std::int64_t state_bytes(const io::RunDir& run, const std::vector<std::string>& item_ids);
 
 // results/summary.csv: one row per (model, checkpoint) with the headline measures.

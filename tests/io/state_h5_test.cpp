@@ -1,6 +1,8 @@
-// Estimator state in HDF5: the pooled count-1 rows round-trip bitwise, a row
-// share reads only its rows, rows that are not float32-exact stay dense, and a
-// damaged pool index is named.
+// Estimator state in HDF5. Format 1 (tables): the pooled count-1 rows round-trip
+// bitwise, a row share reads only its rows, rows that are not float32-exact stay
+// dense, and a damaged pool index is named. Format 2 (assignments per position):
+// batches appended in order read back bitwise with their labels and doc ids, and
+// an incomplete layer is named.
 #include "analysis/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
@@ -150,6 +152,127 @@ TEST(StateH5Test, PoolIndexOutsideThePoolIsNamed) {
     const std::string what = e.what();
     EXPECT_NE(what.find("bad.h5"), std::string::npos) << what;
     EXPECT_NE(what.find("pool_idx[0] = 5 is outside the pool of 1 rows"), std::string::npos) << what;
+  }
+}
+
+TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
+  TempDir dir;
+  analysis::StateLayout layout;
+  layout.n_bins = kBins;
+  layout.label_sets = {"in1", "out1"};
+  layout.n_bootstrap = 2;
+  layout.bootstrap_seed = 11;
+  layout.n_subset_levels = 1;
+  layout.subset_seed = 12;
+  const std::int64_t n = 2500;  // three appends, the last one partial
+  std::vector<float> p(static_cast<std::size_t>(n * kBins));
+  for (std::int64_t i = 0; i < n; ++i) {
+    float total = 0;
+    for (std::int64_t j = 0; j < kBins; ++j) total += (p[static_cast<std::size_t>(i * kBins + j)] = static_cast<float>((i * 7 + j * 13) % 97 + 1));
+    for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(i * kBins + j)] /= total;
+  }
+  // Layer 3 holds each row reversed (another probability vector).
+  const auto reversed = [&](std::int64_t i, std::int64_t j) { return p[static_cast<std::size_t>(i * kBins + kBins - 1 - j)]; };
+  std::vector<std::vector<std::int32_t>> labels(2);
+  std::vector<std::int64_t> docs;
+  for (std::int64_t i = 0; i < n; ++i) {
+    labels[0].push_back(static_cast<std::int32_t>(i % 5) - 2);  // -2 .. 2
+    labels[1].push_back(static_cast<std::int32_t>(i % 40));
+    docs.push_back(1000 + i / 300);
+  }
+  const std::vector<std::int64_t> rows = {3, 40};
+  {
+    auto file = H5File::create(dir.path / "state.h5");
+    write_assignments_header(file, layout, rows);
+    for (int layer : {0, 3}) create_assignments(file, layer, kBins);
+    for (std::int64_t begin = 0; begin < n; begin += 1000) {
+      const auto count = std::min<std::int64_t>(1000, n - begin);
+      for (int layer : {0, 3}) {
+        std::vector<float> batch(p.begin() + begin * kBins, p.begin() + (begin + count) * kBins);
+        if (layer == 3) {
+          for (std::int64_t i = 0; i < count; ++i) {
+            for (std::int64_t j = 0; j < kBins; ++j) batch[static_cast<std::size_t>(i * kBins + j)] = reversed(begin + i, j);
+          }
+        }
+        append_assignments(file, layer, batch, count);
+      }
+    }
+    write_positions(file, labels, docs);
+    file.close();
+  }
+  const auto file = H5File::open_read(dir.path / "state.h5");
+  ASSERT_TRUE(is_assignments_file(file));
+  const auto item = read_assignments(file, true);
+  EXPECT_EQ(item.layout, layout);
+  EXPECT_EQ(item.label_rows, rows);
+  EXPECT_EQ(item.layers, (std::vector<int>{0, 3}));
+  EXPECT_EQ(item.n_positions, n);
+  EXPECT_EQ(item.labels, labels);
+  EXPECT_EQ(item.doc_ids, docs);
+  const auto back = read_assignment_rows(file, 0, kBins, 0, n);
+  EXPECT_EQ(back, p);
+  const auto tail = read_assignment_rows(file, 3, kBins, 1999, 2);
+  ASSERT_EQ(tail.size(), static_cast<std::size_t>(2 * kBins));
+  for (std::int64_t i = 0; i < 2; ++i) {
+    for (std::int64_t j = 0; j < kBins; ++j) EXPECT_EQ(tail[static_cast<std::size_t>(i * kBins + j)], reversed(1999 + i, j));
+  }
+  // A format-1 file is not mistaken for format 2.
+  {
+    auto old = H5File::create(dir.path / "old.h5");
+    write_state(old, layer_group(0), sample_state());
+    old.close();
+  }
+  EXPECT_FALSE(is_assignments_file(H5File::open_read(dir.path / "old.h5")));
+}
+
+// Rows HDF5 never wrote read back as zeros: the reader refuses them.
+TEST(StateH5Test, AnAssignmentRowThatIsNotAProbabilityVectorIsNamed) {
+  TempDir dir;
+  analysis::StateLayout layout;
+  layout.n_bins = kBins;
+  layout.label_sets = {"in1"};
+  {
+    auto file = H5File::create(dir.path / "state.h5");
+    write_assignments_header(file, layout, std::vector<std::int64_t>{4});
+    create_assignments(file, 0, kBins);
+    std::vector<float> p(static_cast<std::size_t>(4 * kBins), 1.0F / kBins);
+    for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(2 * kBins + j)] = 0.0F;
+    append_assignments(file, 0, p, 4);
+    write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});
+    file.close();
+  }
+  const auto file = H5File::open_read(dir.path / "state.h5");
+  EXPECT_EQ(read_assignment_rows(file, 0, kBins, 0, 2).size(), static_cast<std::size_t>(2 * kBins));
+  try {
+    (void)read_assignment_rows(file, 0, kBins, 0, 4);
+    FAIL() << "no error";
+  } catch (const CorruptDataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("state.h5: /layer_000/p row 2 is not a probability vector (sum 0.000000)"), std::string::npos) << what;
+  }
+}
+
+TEST(StateH5Test, AnIncompleteAssignmentLayerIsNamed) {
+  TempDir dir;
+  analysis::StateLayout layout;
+  layout.n_bins = kBins;
+  layout.label_sets = {"in1"};
+  {
+    auto file = H5File::create(dir.path / "state.h5");
+    write_assignments_header(file, layout, std::vector<std::int64_t>{4});
+    create_assignments(file, 1, kBins);
+    const std::vector<float> p(static_cast<std::size_t>(3 * kBins), 1.0F / kBins);
+    append_assignments(file, 1, p, 3);  // 3 rows for 4 positions
+    write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});
+    file.close();
+  }
+  try {
+    (void)read_assignments(H5File::open_read(dir.path / "state.h5"), false);
+    FAIL() << "no error";
+  } catch (const CorruptDataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("state.h5: /layer_001/p must be [4, 8]"), std::string::npos) << what;
+    EXPECT_NE(what.find("delete its directory to recompute it"), std::string::npos) << what;
   }
 }
 

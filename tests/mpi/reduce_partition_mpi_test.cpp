@@ -3,6 +3,7 @@
 // 1e-12 relative (and in fact bitwise, since the row sums are exact), for every P
 // this executable runs with (1, 2, 4), both weightings, bootstrap and subset views,
 // and through the reduce stage with item state files on disk.
+#include "analysis/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 #include "io/fs.h"
@@ -41,31 +42,61 @@ analysis::StateLayout layout(std::vector<std::string> sets) {
   return l;
 }
 
-// One item's state from random assignments (the same on every rank: fixed seed).
+// One item's positions from random assignments (the same on every rank: fixed seed).
 // Labels: many rows (ids up to n_labels) with a global singleton and a dropped id mixed in.
-analysis::EstimatorState item_state(const analysis::StateLayout& l, std::uint32_t seed, std::int64_t n_rows,
-                                    std::int32_t n_labels) {
+struct ItemData {
+  std::vector<float> p;                         // [n, kBins]
+  std::vector<std::vector<std::int32_t>> ids;   // [set][n]
+  std::vector<std::int64_t> docs;               // [n]
+  std::int64_t n = 0;
+  std::vector<std::span<const std::int32_t>> spans() const { return {ids.begin(), ids.end()}; }
+};
+
+ItemData item_data(std::size_t n_sets, std::uint32_t seed, std::int64_t n_rows, std::int32_t n_labels) {
   std::mt19937 rng(seed);  // test data only
   std::uniform_real_distribution<float> u(0.01F, 1.0F);
-  std::vector<float> p(static_cast<std::size_t>(n_rows * kBins));
+  ItemData d;
+  d.n = n_rows;
+  d.p.resize(static_cast<std::size_t>(n_rows * kBins));
   for (std::int64_t i = 0; i < n_rows; ++i) {
     float total = 0;
-    for (std::int64_t j = 0; j < kBins; ++j) total += (p[static_cast<std::size_t>(i * kBins + j)] = u(rng) * u(rng));
-    for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(i * kBins + j)] /= total;
+    for (std::int64_t j = 0; j < kBins; ++j) total += (d.p[static_cast<std::size_t>(i * kBins + j)] = u(rng) * u(rng));
+    for (std::int64_t j = 0; j < kBins; ++j) d.p[static_cast<std::size_t>(i * kBins + j)] /= total;
   }
-  std::vector<std::vector<std::int32_t>> ids(l.label_sets.size());
-  std::vector<std::int64_t> docs;
+  d.ids.resize(n_sets);
   for (std::int64_t i = 0; i < n_rows; ++i) {
-    docs.push_back(static_cast<std::int64_t>(seed) * 1000 + i / 9);
-    for (std::size_t s = 0; s < ids.size(); ++s) {
+    d.docs.push_back(static_cast<std::int64_t>(seed) * 1000 + i / 9);
+    for (std::size_t s = 0; s < n_sets; ++s) {
       const auto r = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(n_labels + 2));
-      ids[s].push_back(r == n_labels ? analysis::kSingleton : r == n_labels + 1 ? analysis::kDropped : r);
+      d.ids[s].push_back(r == n_labels ? analysis::kSingleton : r == n_labels + 1 ? analysis::kDropped : r);
     }
   }
-  std::vector<std::span<const std::int32_t>> spans(ids.begin(), ids.end());
+  return d;
+}
+
+analysis::EstimatorState item_state(const analysis::StateLayout& l, std::uint32_t seed, std::int64_t n_rows,
+                                    std::int32_t n_labels) {
+  const auto d = item_data(l.label_sets.size(), seed, n_rows, n_labels);
   analysis::EstimatorState state(l);
-  state.add_assignments(p.data(), n_rows, spans, docs);
+  state.add_assignments(d.p.data(), d.n, d.spans(), d.docs);
   return state;
+}
+
+// A format-2 state.h5 (what extract writes): the positions appended in two batches.
+void write_assignments_item(const std::filesystem::path& path, const analysis::StateLayout& l,
+                            const std::vector<ItemData>& layers, std::int32_t n_labels) {
+  auto file = io::H5File::create(path);
+  io::write_assignments_header(file, l, std::vector<std::int64_t>(l.label_sets.size(), n_labels));
+  for (std::size_t layer = 0; layer < layers.size(); ++layer) {
+    const auto& d = layers[layer];
+    io::create_assignments(file, static_cast<int>(layer), kBins);
+    const auto half = d.n / 2;
+    io::append_assignments(file, static_cast<int>(layer), std::span<const float>(d.p).first(static_cast<std::size_t>(half * kBins)), half);
+    io::append_assignments(file, static_cast<int>(layer), std::span<const float>(d.p).subspan(static_cast<std::size_t>(half * kBins)),
+                           d.n - half);
+  }
+  io::write_positions(file, layers.front().ids, layers.front().docs);
+  file.close();
 }
 
 void expect_rel_near(const std::optional<double>& got, const std::optional<double>& want, const std::string& what) {
@@ -179,6 +210,108 @@ TEST(ReducePartitionMpiTest, ReduceStageRowsAreIdenticalWithAndWithoutPartitioni
   EXPECT_FALSE(std::isnan(serial.summary.preference));
   comm.barrier();
   if (comm.rank() == 0) std::filesystem::remove_all(dir);
+}
+
+// Format-2 items (soft assignments per position) mixed with a format-1 item (tables):
+// the reduce equals a state built directly from the same positions in plan order
+// (bitwise: the same additions in the same order), with and without partitioning.
+TEST(ReducePartitionMpiTest, ReduceOfAssignmentItemsEqualsTheDirectStateForEveryRankCount) {
+  auto& comm = world();
+  std::string dir;
+  if (comm.rank() == 0) {
+    auto tmp = std::filesystem::temp_directory_path() / "ibzoo_reduce_assign_XXXXXX";
+    std::string pattern = tmp.string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir = pattern;
+  }
+  comm.broadcast(dir);
+  const io::RunDir run(dir);
+  const auto l = layout({"in1", "out1", "in1.null", "out1.null"});
+  constexpr std::int32_t kLabels = 60;
+  constexpr int kLayers = 2;
+  // items[k][layer]: every layer of an item shares its labels and doc ids (seed per item).
+  std::vector<std::vector<ItemData>> items;
+  for (std::uint32_t k = 0; k < 3; ++k) {
+    std::vector<ItemData> layers;
+    const auto base = item_data(l.label_sets.size(), 40 + k, 250 + 31 * k, kLabels);
+    for (int layer = 0; layer < kLayers; ++layer) {
+      auto d = item_data(l.label_sets.size(), 900 + 10 * k + static_cast<std::uint32_t>(layer), base.n, kLabels);
+      d.ids = base.ids;
+      d.docs = base.docs;
+      layers.push_back(std::move(d));
+    }
+    items.push_back(std::move(layers));
+  }
+  const std::vector<std::string> ids = {"a0", "a1", "a2"};
+  if (comm.rank() == 0) {
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      std::filesystem::create_directories(run.item_dir(ids[k]));
+      write_assignments_item(run.item_state(ids[k]), l, items[k], kLabels);
+    }
+    io::write_file_atomic(run.item_dir("a0") / "provenance.json", R"({"n_parameters": 1000})");
+  }
+  comm.barrier();
+  stages::ReduceJob job;
+  job.run = run;
+  job.model = "m";
+  job.family = "f";
+  job.checkpoint = "c";
+  job.item_ids = ids;
+  job.threads = 2;
+  const auto serial = stages::reduce(job);
+  const auto partitioned = stages::reduce(job, &comm);
+  // The direct state per layer: every item's positions in plan order, one thread.
+  for (int layer = 0; layer < kLayers; ++layer) {
+    analysis::EstimatorState direct(l);
+    for (const auto& item : items) {
+      const auto& d = item[static_cast<std::size_t>(layer)];
+      direct.add_assignments(d.p.data(), d.n, d.spans(), d.docs);
+    }
+    const auto want = direct.estimate(analysis::Weighting::kFrequency);
+    const auto find = [&](const stages::ReduceResult& r, const std::string& set, const std::string& metric) {
+      for (const auto& row : r.rows) {
+        if (row.layer == std::to_string(layer) && row.label_set == set && row.metric == metric) return row.value;
+      }
+      ADD_FAILURE() << "no row " << layer << " " << set << " " << metric;
+      return 0.0;
+    };
+    for (const auto* r : {&serial, &partitioned}) {
+      EXPECT_EQ(find(*r, "", "entropy"), *want.full.entropy) << layer;
+      EXPECT_EQ(find(*r, "in1", "mutual_information"), *want.full.sets[0].mutual_information) << layer;
+      EXPECT_EQ(find(*r, "out1", "mutual_information"), *want.full.sets[1].mutual_information) << layer;
+      EXPECT_EQ(find(*r, "in1", "null_mutual_information"), *want.full.sets[2].mutual_information) << layer;
+      EXPECT_EQ(find(*r, "in1", "mi_ci_low"), want.mi_intervals[0]->low) << layer;
+      EXPECT_EQ(find(*r, "", "n_samples"), static_cast<double>(want.full.n_samples)) << layer;
+    }
+  }
+  ASSERT_EQ(serial.rows.size(), partitioned.rows.size());
+  for (std::size_t i = 0; i < serial.rows.size(); ++i) {
+    const auto& a = serial.rows[i];
+    const auto& b = partitioned.rows[i];
+    if (std::isnan(a.value)) {
+      EXPECT_TRUE(std::isnan(b.value)) << a.metric;
+    } else {
+      EXPECT_EQ(a.value, b.value) << a.layer << " " << a.label_set << " " << a.metric;
+    }
+  }
+  // A label id outside the header's row count is caught, naming the file and the dataset.
+  comm.barrier();
+  if (comm.rank() == 0) {
+    auto bad = items[0];
+    bad[0].ids[1][7] = kLabels + 5;
+    bad[1].ids = bad[0].ids;
+    write_assignments_item(run.item_state("a1"), l, bad, kLabels);
+    try {
+      (void)stages::reduce(job);
+      ADD_FAILURE() << "no error for a label id out of range";
+    } catch (const CorruptDataError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("a1/state.h5"), std::string::npos) << what;
+      EXPECT_NE(what.find("/labels[1, 7] = 65"), std::string::npos) << what;
+    }
+    std::filesystem::remove_all(dir);
+  }
+  comm.barrier();
 }
 
 }  // namespace
