@@ -210,6 +210,22 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
   });
 }
 
+void EstimatorState::reserve_rows(std::span<const std::int64_t> rows_per_set, const RowShare& share) {
+  IBZOO_CHECK(rows_per_set.size() == layout_.label_sets.size(), rows_per_set.size() << " row counts for "
+                                                                  << layout_.label_sets.size() << " label sets");
+  const auto m = sz(layout_.n_bins);
+  for (std::size_t v = 0; v < views_.size(); ++v) {
+    for (std::size_t s = 0; s < rows_per_set.size(); ++s) {
+      const auto rows = sz((std::max<std::int64_t>(0, rows_per_set[s]) + share.n_parts - 1) / share.n_parts);
+      Table& table = views_[v].tables[s];
+      table.ids.reserve(rows);
+      table.counts.reserve(rows);
+      table.sums.reserve(rows * m);
+      if (v == 0) table.slot_of.reserve(rows);
+    }
+  }
+}
+
 StateVectors EstimatorState::to_vectors() const {
   StateVectors out{layout_, {}};
   const auto m = sz(layout_.n_bins);

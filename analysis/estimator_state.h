@@ -191,6 +191,12 @@ class EstimatorState {
   void add_assignments(const float* p, std::int64_t n_rows, std::span<const std::span<const std::int32_t>> label_ids,
                        std::span<const std::int64_t> doc_ids, int n_threads = 1, const RowShare& share = RowShare{});
 
+  // Capacity for rows_per_set[s] table rows of set s (of `share`, when partial) in
+  // every view, so that tables that grow to millions of rows are not reallocated
+  // and copied as they grow (the reduce knows the sample's row counts). Only the
+  // full-sample view's index is sized up front; other views' storage is reserved.
+  void reserve_rows(std::span<const std::int64_t> rows_per_set, const RowShare& share = RowShare{});
+
   StateVectors to_vectors() const;
   // Throws CorruptDataError naming the field if the vectors are inconsistent.
   static EstimatorState from_vectors(const StateVectors& vectors);

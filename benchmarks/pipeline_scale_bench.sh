@@ -9,7 +9,8 @@
 # usage: benchmarks/pipeline_scale_bench.sh [BUILD_DIR] [WORK_DIR]
 #   env: DOCS (10000: ~5.05M positions; the corpus always has 10,000), SHARD_DOCS (625),
 #        WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank),
-#        DEVICE (cpu; cuda: every rank on the node's GPUs, round robin), DTYPE (float32)
+#        DEVICE (cpu; cuda: every rank on the node's GPUs, round robin), DTYPE (float32),
+#        REDUCE_ONLY (1: then time the reduce alone, partitioned and not; 0: skip)
 set -euo pipefail
 build=${1:-build}
 work=${2:-/tmp/ibzoo_scale_bench}
@@ -81,6 +82,8 @@ compute:
   threads: $threads
 YAML
 
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }  # floating-point arithmetic without bc
+
 peak_stats() {  # log file -> "max_MiB mean_MiB"
   grep -o 'peak memory VmHWM:[[:space:]]*[0-9]* kB' "$1" | awk '{ v = $(NF - 1) / 1024; s += v; if (v > m) m = v; n++ }
     END { if (n) printf "%.0f %.0f\n", m, s / n; else printf "? ?\n" }' || true
@@ -98,21 +101,22 @@ for np in $ranks; do
   start=$(date +%s.%N)
   mpirun -np "$np" --oversubscribe "$bin" run study.yaml --run-dir "$run" --memory-report > "np$np.log" 2>&1 ||
     { echo "run on $np ranks failed: see $work/np$np.log" >&2; tail -20 "np$np.log" >&2; exit 1; }
-  wall=$(echo "$(date +%s.%N) - $start" | bc)
+  wall=$(calc "$(date +%s.%N) - $start")
   read -r pmax pmean < <(peak_stats "np$np.log")
   n_items=$(ls "$run"/items | wc -l)
   state_total=$(du -cb "$run"/items/*/state.h5 | tail -1 | cut -f1)
   positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
   printf "| %d | %.1f | %s | %s | %d | %.0f | %.1f | %d | %.0f |\n" "$np" "$wall" "$pmax" "$pmean" "$n_items" \
-    "$(echo "$state_total / $n_items" | bc -l)" "$(echo "$state_total / 1048576" | bc -l)" "$positions" \
-    "$(echo "$positions / $wall" | bc -l)"
+    "$(calc "$state_total / $n_items")" "$(calc "$state_total / 1048576")" "$positions" \
+    "$(calc "$positions / $wall")"
 done
 first=$(echo $ranks | cut -d' ' -f1)
 for np in $ranks; do
   cmp -s "runs/np$first/results/metrics.csv" "runs/np$np/results/metrics.csv" || echo "WARNING: metrics.csv of np$np differs from np$first"
 done
 
-# 3. The reduce alone, 4 ranks, on the last run: label space partitioned or not.
+# 3. The reduce alone, 4 ranks, on the last run: label space partitioned or not (REDUCE_ONLY=0 skips it).
+[[ ${REDUCE_ONLY:-1} == 1 ]] || exit 0
 last=$(echo $ranks | awk '{ print $NF }')
 echo
 echo "| reduce only, $last ranks | wall s | peak RSS max MiB | peak RSS mean MiB | metrics.csv |"
@@ -122,7 +126,7 @@ for mode in never always; do
   start=$(date +%s.%N)
   mpirun -np "$last" --oversubscribe "$bin" run study.yaml --run-dir "runs/np$last" --stage reduce \
     --reduce-partition "$mode" --memory-report > "reduce_$mode.log" 2>&1
-  wall=$(echo "$(date +%s.%N) - $start" | bc)
+  wall=$(calc "$(date +%s.%N) - $start")
   read -r pmax pmean < <(peak_stats "reduce_$mode.log")
   same=$(cmp -s reference.csv "runs/np$last/results/metrics.csv" && echo identical || echo DIFFERS)
   printf "| partition %s | %.1f | %s | %s | %s |\n" "$mode" "$wall" "$pmax" "$pmean" "$same"

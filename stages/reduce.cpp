@@ -53,6 +53,7 @@ void add_item_assignments(const io::H5File& file, int layer, const analysis::Row
   }
   if (!total) {
     total.emplace(item.layout);
+    total->reserve_rows(item.label_rows, share);
   } else if (!(total->layout() == item.layout)) {
     throw CorruptDataError(file.path().string() + ": its estimator layout (bins, label sets, bootstrap, subsets) differs from "
                            "the checkpoint's first item; the items were computed with different settings: delete the "
