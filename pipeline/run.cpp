@@ -668,7 +668,9 @@ void run_reduce(const Study& study, const io::RunDir& run, const RunOptions& opt
   // Small groups: one rank each, round robin. Large groups: all ranks together, in group order.
   for (std::size_t g = static_cast<std::size_t>(comm.rank()); g < groups.size(); g += static_cast<std::size_t>(comm.size())) {
     if (!partitioned[g]) reduce_group(g, nullptr);
-    progress.advance(comm.size());
+    // This round's groups over all ranks (fewer than the ranks in the last round).
+    const auto round_begin = g - static_cast<std::size_t>(comm.rank());
+    progress.advance(static_cast<std::int64_t>(std::min(static_cast<std::size_t>(comm.size()), groups.size() - round_begin)));
   }
   for (std::size_t g = 0; g < groups.size(); ++g) {
     if (partitioned[g]) reduce_group(g, &comm);
