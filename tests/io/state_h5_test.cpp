@@ -225,22 +225,25 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
   EXPECT_FALSE(is_assignments_file(H5File::open_read(dir.path / "old.h5")));
 }
 
-// Rows HDF5 never wrote read back as zeros: the reader refuses them.
-TEST(StateH5Test, AnAssignmentRowThatIsNotAProbabilityVectorIsNamed) {
-  TempDir dir;
+// A format-2 file of 4 positions (one label set) whose only layer holds the rows p.
+void write_four_position_item(const std::filesystem::path& path, int layer, const std::vector<float>& p) {
   analysis::StateLayout layout;
   layout.n_bins = kBins;
   layout.label_sets = {"in1"};
-  {
-    auto file = H5File::create(dir.path / "state.h5");
-    write_assignments_header(file, layout, std::vector<std::int64_t>{4});
-    create_assignments(file, 0, kBins);
-    std::vector<float> p(static_cast<std::size_t>(4 * kBins), 1.0F / kBins);
-    for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(2 * kBins + j)] = 0.0F;
-    append_assignments(file, 0, p, 4);
-    write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});
-    file.close();
-  }
+  auto file = H5File::create(path);
+  write_assignments_header(file, layout, std::vector<std::int64_t>{4});
+  create_assignments(file, layer, kBins);
+  append_assignments(file, layer, p, static_cast<std::int64_t>(p.size()) / kBins);
+  write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});
+  file.close();
+}
+
+// Rows HDF5 never wrote read back as zeros: the reader refuses them.
+TEST(StateH5Test, AnAssignmentRowThatIsNotAProbabilityVectorIsNamed) {
+  TempDir dir;
+  std::vector<float> p(static_cast<std::size_t>(4 * kBins), 1.0F / kBins);
+  for (std::int64_t j = 0; j < kBins; ++j) p[static_cast<std::size_t>(2 * kBins + j)] = 0.0F;
+  write_four_position_item(dir.path / "state.h5", 0, p);
   const auto file = H5File::open_read(dir.path / "state.h5");
   EXPECT_EQ(read_assignment_rows(file, 0, kBins, 0, 2).size(), static_cast<std::size_t>(2 * kBins));
   try {
@@ -254,18 +257,7 @@ TEST(StateH5Test, AnAssignmentRowThatIsNotAProbabilityVectorIsNamed) {
 
 TEST(StateH5Test, AnIncompleteAssignmentLayerIsNamed) {
   TempDir dir;
-  analysis::StateLayout layout;
-  layout.n_bins = kBins;
-  layout.label_sets = {"in1"};
-  {
-    auto file = H5File::create(dir.path / "state.h5");
-    write_assignments_header(file, layout, std::vector<std::int64_t>{4});
-    create_assignments(file, 1, kBins);
-    const std::vector<float> p(static_cast<std::size_t>(3 * kBins), 1.0F / kBins);
-    append_assignments(file, 1, p, 3);  // 3 rows for 4 positions
-    write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});
-    file.close();
-  }
+  write_four_position_item(dir.path / "state.h5", 1, std::vector<float>(static_cast<std::size_t>(3 * kBins), 1.0F / kBins));  // 3 rows
   try {
     (void)read_assignments(H5File::open_read(dir.path / "state.h5"), false);
     FAIL() << "no error";

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include <stdexcept>
 
 namespace ibzoo {
 namespace {
@@ -29,6 +30,17 @@ constexpr std::int64_t kBins = 16;
 io::Communicator& world() {
   static io::Communicator comm = io::Communicator::world();
   return comm;
+}
+
+// A fresh directory made by rank 0, its name given to every rank.
+std::string shared_temp_dir(io::Communicator& comm, const char* pattern) {
+  std::string dir;
+  if (comm.rank() == 0) {
+    dir = (std::filesystem::temp_directory_path() / pattern).string();
+    if (mkdtemp(dir.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + dir);
+  }
+  comm.broadcast(dir);
+  return dir;
 }
 
 analysis::StateLayout layout(std::vector<std::string> sets) {
@@ -156,14 +168,7 @@ TEST(ReducePartitionMpiTest, PartitionedEstimateEqualsUnpartitionedForEveryRankC
 
 TEST(ReducePartitionMpiTest, ReduceStageRowsAreIdenticalWithAndWithoutPartitioning) {
   auto& comm = world();
-  std::string dir;
-  if (comm.rank() == 0) {
-    auto tmp = std::filesystem::temp_directory_path() / "ibzoo_reduce_partition_XXXXXX";
-    std::string pattern = tmp.string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir = pattern;
-  }
-  comm.broadcast(dir);
+  const auto dir = shared_temp_dir(comm, "ibzoo_reduce_partition_XXXXXX");
   const io::RunDir run(dir);
   const auto text_layout = layout({"in1", "out1", "in1.null", "out1.null"});
   const auto pref_layout = layout({stages::kPreferenceSet});
@@ -212,19 +217,12 @@ TEST(ReducePartitionMpiTest, ReduceStageRowsAreIdenticalWithAndWithoutPartitioni
   if (comm.rank() == 0) std::filesystem::remove_all(dir);
 }
 
-// Format-2 items (soft assignments per position) mixed with a format-1 item (tables):
-// the reduce equals a state built directly from the same positions in plan order
-// (bitwise: the same additions in the same order), with and without partitioning.
+// Format-2 items (soft assignments per position, as extract writes them): the reduce
+// equals a state built directly from the same positions in plan order (bitwise: the
+// same additions in the same order), with and without partitioning.
 TEST(ReducePartitionMpiTest, ReduceOfAssignmentItemsEqualsTheDirectStateForEveryRankCount) {
   auto& comm = world();
-  std::string dir;
-  if (comm.rank() == 0) {
-    auto tmp = std::filesystem::temp_directory_path() / "ibzoo_reduce_assign_XXXXXX";
-    std::string pattern = tmp.string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir = pattern;
-  }
-  comm.broadcast(dir);
+  const auto dir = shared_temp_dir(comm, "ibzoo_reduce_assign_XXXXXX");
   const io::RunDir run(dir);
   const auto l = layout({"in1", "out1", "in1.null", "out1.null"});
   constexpr std::int32_t kLabels = 60;
