@@ -142,16 +142,23 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
   for (const auto& ids : label_ids) IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == n_rows, "label array size");
   IBZOO_CHECK(layout_.n_views() == 1 || static_cast<std::int64_t>(doc_ids.size()) == n_rows, "doc_ids size");
 
-  // Entropy of each singleton position's own assignment (shared by all views and sets).
+  // Entropy of each singleton position's own assignment (shared by all views and sets),
+  // by row chunks in parallel (each value depends only on its row).
   std::vector<double> h(sz(n_rows), 0.0);
-  for (std::int64_t i = 0; i < n_rows; ++i) {
-    for (const auto& ids : label_ids) {
-      if (ids[sz(i)] == kSingleton) {
-        h[sz(i)] = entropy_nats(std::span<const float>(p + i * m, sz(m)));
-        break;
+  const std::int64_t n_h_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
+  const int h_workers = static_cast<int>(std::clamp<std::int64_t>(n_h_chunks, 1, std::max(1, n_threads)));
+  run_workers(h_workers, [&](int t) {
+    for (std::int64_t c = t; c < n_h_chunks; c += h_workers) {
+      for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
+        for (const auto& ids : label_ids) {
+          if (ids[sz(i)] == kSingleton) {
+            h[sz(i)] = entropy_nats(std::span<const float>(p + i * m, sz(m)));
+            break;
+          }
+        }
       }
     }
-  }
+  });
   // Document weights per view, computed once per run of equal document ids.
   const std::int64_t n_views = layout_.n_views();
   std::vector<std::int64_t> weights(n_views > 1 ? sz(n_views * n_rows) : 0);
