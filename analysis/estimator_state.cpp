@@ -79,6 +79,17 @@ bool in_subset(std::uint64_t seed, std::int64_t doc_id, std::int64_t level) {
 }
 
 std::size_t EstimatorState::Table::slot(std::int64_t id, std::int64_t n_bins) {
+  if (!dense_slot.empty()) {
+    IBZOO_CHECK(id >= 0 && sz(id) < dense_slot.size(), "row id " << id << " outside the reserved " << dense_slot.size());
+    auto& k = dense_slot[sz(id)];
+    if (k < 0) {
+      k = static_cast<std::int32_t>(ids.size());
+      ids.push_back(id);
+      counts.push_back(0);
+      sums.resize(sums.size() + sz(n_bins), 0.0);
+    }
+    return sz(k);
+  }
   const auto [it, inserted] = slot_of.try_emplace(static_cast<std::int32_t>(id), static_cast<std::int32_t>(ids.size()));
   if (inserted) {
     ids.push_back(id);
@@ -228,7 +239,8 @@ void EstimatorState::reserve_rows(std::span<const std::int64_t> rows_per_set, co
       table.ids.reserve(rows);
       table.counts.reserve(rows);
       table.sums.reserve(rows * m);
-      if (v == 0) table.slot_of.reserve(rows);
+      IBZOO_CHECK(table.ids.empty(), "reserve_rows on a state that already has rows");
+      table.dense_slot.assign(sz(std::max<std::int64_t>(0, rows_per_set[s])), -1);
     }
   }
 }
@@ -511,7 +523,7 @@ std::int64_t EstimatorState::memory_bytes() const {
     bytes += view.sum_p.capacity() * sizeof(double);
     for (const Table& t : view.tables) {
       bytes += t.sums.capacity() * sizeof(double) + (t.ids.capacity() + t.counts.capacity()) * sizeof(std::int64_t) +
-               t.slot_of.size() * 32 + t.slot_of.bucket_count() * sizeof(void*);
+               t.slot_of.size() * 32 + t.slot_of.bucket_count() * sizeof(void*) + t.dense_slot.size() * sizeof(std::int32_t);
     }
   }
   return static_cast<std::int64_t>(bytes);

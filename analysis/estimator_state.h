@@ -193,8 +193,9 @@ class EstimatorState {
 
   // Capacity for rows_per_set[s] table rows of set s (of `share`, when partial) in
   // every view, so that tables that grow to millions of rows are not reallocated
-  // and copied as they grow (the reduce knows the sample's row counts). Only the
-  // full-sample view's index is sized up front; other views' storage is reserved.
+  // and copied as they grow (the reduce knows the sample's row counts), and a dense
+  // id -> slot index (4 bytes per row id) in place of the hash map. Call it on an
+  // empty state; ids must then stay below rows_per_set[s].
   void reserve_rows(std::span<const std::int64_t> rows_per_set, const RowShare& share = RowShare{});
 
   StateVectors to_vectors() const;
@@ -223,6 +224,7 @@ class EstimatorState {
  private:
   struct Table {
     std::unordered_map<std::int32_t, std::int32_t> slot_of;
+    std::vector<std::int32_t> dense_slot;  // id -> slot, -1 absent; used instead of slot_of once reserve_rows sizes it
     std::vector<std::int64_t> ids;
     std::vector<std::int64_t> counts;
     std::vector<double> sums;

@@ -45,7 +45,7 @@ constexpr std::int64_t kReadRows = 16384;  // positions read at a time from a fo
 // Adds a format-2 item's positions at `layer` to `total` (created with the item's
 // layout when empty), in the item's position order, keeping the rows of `share`.
 void add_item_assignments(const io::H5File& file, int layer, const analysis::RowShare& share, int threads,
-                          std::optional<analysis::EstimatorState>& total) {
+                          std::optional<analysis::EstimatorState>& total, std::vector<std::int64_t>& label_rows) {
   const auto item = io::read_assignments(file, true);
   if (std::find(item.layers.begin(), item.layers.end(), layer) == item.layers.end()) {
     throw CorruptDataError(file.path().string() + ": has no soft assignments for layer " + std::to_string(layer) +
@@ -54,8 +54,9 @@ void add_item_assignments(const io::H5File& file, int layer, const analysis::Row
   if (!total) {
     total.emplace(item.layout);
     total->reserve_rows(item.label_rows, share);
-  } else if (!(total->layout() == item.layout)) {
-    throw CorruptDataError(file.path().string() + ": its estimator layout (bins, label sets, bootstrap, subsets) differs from "
+    label_rows = item.label_rows;
+  } else if (!(total->layout() == item.layout) || (!label_rows.empty() && label_rows != item.label_rows)) {
+    throw CorruptDataError(file.path().string() + ": its estimator layout (bins, label sets, bootstrap, subsets, label rows) differs from "
                            "the checkpoint's first item; the items were computed with different settings: delete the "
                            "checkpoint's items to recompute them");
   }
@@ -75,10 +76,11 @@ void add_item_assignments(const io::H5File& file, int layer, const analysis::Row
 analysis::EstimatorState merged_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
                                       const analysis::RowShare& share, int threads) {
   std::optional<analysis::EstimatorState> total;
+  std::vector<std::int64_t> label_rows;  // the first format-2 item's, when it started the state
   for (const auto& id : item_ids) {
     const auto file = io::H5File::open_read(run.item_state(id));
     if (io::is_assignments_file(file)) {
-      add_item_assignments(file, layer, share, threads, total);
+      add_item_assignments(file, layer, share, threads, total, label_rows);
       continue;
     }
     auto state = analysis::EstimatorState::from_vectors(io::read_state(file, io::layer_group(layer)), share);

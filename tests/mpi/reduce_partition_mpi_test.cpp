@@ -307,6 +307,16 @@ TEST(ReducePartitionMpiTest, ReduceOfAssignmentItemsEqualsTheDirectStateForEvery
       EXPECT_NE(what.find("a1/state.h5"), std::string::npos) << what;
       EXPECT_NE(what.find("/labels[1, 7] = 65"), std::string::npos) << what;
     }
+    // An item whose sample had other label row counts does not belong to this checkpoint.
+    write_assignments_item(run.item_state("a1"), l, items[1], kLabels + 10);
+    try {
+      (void)stages::reduce(job);
+      ADD_FAILURE() << "no error for an item with other label row counts";
+    } catch (const CorruptDataError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("a1/state.h5: its estimator layout (bins, label sets, bootstrap, subsets, label rows) differs"),
+                std::string::npos) << what;
+    }
     std::filesystem::remove_all(dir);
   }
   comm.barrier();
