@@ -29,7 +29,8 @@ int run_command(const std::vector<std::string>& args) {
       ("tokens-per-batch", po::value<std::int64_t>(), "override compute.tokens_per_batch")
       ("reduce-partition", po::value<std::string>()->default_value("auto"),
        "auto | always | never: partition a checkpoint's label rows across all ranks in the reduce "
-       "(auto: when its item states exceed --reduce-memory-mb); the results are identical either way")
+       "(auto: when its label tables may exceed --reduce-memory-mb, or when there are fewer checkpoints "
+       "than ranks); the results are identical either way")
       ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "per-rank reduce memory budget (MiB)")
       ("memory-report", "at the end, every rank logs its peak resident memory (VmHWM)")
       ("quiet,q", "print only warnings and errors");

@@ -624,7 +624,15 @@ std::vector<bool> partitioned_groups(const std::vector<Group>& groups, const io:
       if (options.reduce_partition == ReducePartition::kAuto) {
         const auto bytes = stages::state_bytes(run, groups[g].item_ids) + stages::state_bytes(run, groups[g].preference_item_ids);
         big = bytes > options.reduce_memory_bytes;
-        if (big) {
+        // Fewer checkpoints than ranks: round robin would leave ranks idle, so every
+        // checkpoint is shared by all ranks instead (same result, bitwise).
+        if (!big && groups.size() < static_cast<std::size_t>(comm.size())) {
+          big = true;
+          if (g == 0) {
+            io::log_info("reduce: " + std::to_string(groups.size()) + " checkpoint(s) for " + std::to_string(comm.size()) +
+                         " ranks: partitioning the label rows of each over all ranks");
+          }
+        } else if (big) {
           io::log_info("reduce: group " + std::to_string(g) + " has " + std::to_string(bytes >> 20) +
                        " MiB of label tables (upper bound), over the " + std::to_string(options.reduce_memory_bytes >> 20) +
                        " MiB per-rank budget: partitioning its label rows over " + std::to_string(comm.size()) + " ranks");

@@ -23,6 +23,11 @@ items="$tmp/run/items"
 
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/ref" "${opts[@]}"
 n_items=$(grep -c '"id"' "$tmp/ref/plan.json")
+# Items take tens of milliseconds: in the runs that are killed, each item waits 250 ms
+# first (the test hook, docs/SCALE.md; results unchanged), so the kills land mid-run.
+delays=""
+for ((i = 0; i < n_items; ++i)); do delays+="${delays:+,}$i:250"; done
+export IBZOO_TEST_ITEM_DELAY_MS=$delays
 
 n_done() { (find "$items" -name DONE 2>/dev/null || true) | wc -l; }
 # Waits until at least $1 items are done (or the job ended); 0 when reached.
@@ -41,7 +46,7 @@ snapshot() {
 }
 
 # 1. Kill one rank while the other keeps working: mpirun must end the job, non-zero.
-mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" "${opts[@]}" >"$tmp/log1" 2>&1 &
+mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" "${opts[@]}" >"$tmp/log1" 2>&1 &
 mpirun_pid=$!
 wait_done 2 || fail "the 2-rank run ended before 2 items were done"
 ranks=($(pgrep -P "$mpirun_pid"))
@@ -60,7 +65,7 @@ echo "one rank killed: $done1 of $n_items items done"
 snapshot >"$tmp/snap1"
 
 # 2. Rerun on 2 ranks and kill the whole job (mpirun and every rank) once one more item is done.
-mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/log2" 2>&1 &
+mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/log2" 2>&1 &
 mpirun_pid=$!
 wait_done $((done1 + 1)) || fail "the rerun ended before it could be killed"
 for p in $(pgrep -P "$mpirun_pid"); do kill -9 "$p" 2>/dev/null || true; done
@@ -75,6 +80,7 @@ done2=$(n_done)
 echo "whole job killed: $done2 of $n_items items done"
 
 # 3. Rerun to the end: exactly the missing items are computed, the finished ones are kept.
+unset IBZOO_TEST_ITEM_DELAY_MS
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/log3" 2>&1 || { cat "$tmp/log3"; fail "final rerun failed"; }
 grep -q "extract: $((n_items - done2)) items to compute, $done2 already done" "$tmp/log3" ||
   { cat "$tmp/log3"; fail "the final rerun did not compute exactly the $((n_items - done2)) missing items"; }

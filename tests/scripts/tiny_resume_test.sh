@@ -9,8 +9,13 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/ref" --tokens-per-batch 32 --quiet
 
 n_items=$(grep -c '"id"' "$tmp/ref/plan.json")
-# Start a 2-rank run and kill the whole job once a few items are done.
-mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 --quiet &
+# Start a 2-rank run and kill the whole job once a few items are done. Each item first
+# waits 250 ms (the test hook, docs/SCALE.md; results unchanged): items take tens of
+# milliseconds, and the kill must land before the last one.
+delays=""
+for ((i = 0; i < n_items; ++i)); do delays+="${delays:+,}$i:250"; done
+IBZOO_TEST_ITEM_DELAY_MS=$delays mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+  "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 --quiet &
 pid=$!
 for _ in $(seq 1 600); do
   done_now=$( (find "$tmp/run/items" -name DONE 2>/dev/null || true) | wc -l)
