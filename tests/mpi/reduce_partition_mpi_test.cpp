@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -41,6 +42,32 @@ std::string shared_temp_dir(io::Communicator& comm, const char* pattern) {
   }
   comm.broadcast(dir);
   return dir;
+}
+
+// The reduce job of one (model, checkpoint) "m/c" over `ids`.
+stages::ReduceJob reduce_job(const io::RunDir& run, std::vector<std::string> ids) {
+  stages::ReduceJob job;
+  job.run = run;
+  job.model = "m";
+  job.family = "f";
+  job.checkpoint = "c";
+  job.item_ids = std::move(ids);
+  return job;
+}
+
+// Same rows, same order, bitwise equal values (NaN where the other is NaN).
+void expect_rows_equal(const stages::ReduceResult& a, const stages::ReduceResult& b) {
+  ASSERT_EQ(a.rows.size(), b.rows.size());
+  for (std::size_t i = 0; i < a.rows.size(); ++i) {
+    const auto& x = a.rows[i];
+    const auto& y = b.rows[i];
+    EXPECT_EQ(x.layer + x.label_set + x.metric, y.layer + y.label_set + y.metric) << i;
+    if (std::isnan(x.value)) {
+      EXPECT_TRUE(std::isnan(y.value)) << x.metric;
+    } else {
+      EXPECT_EQ(x.value, y.value) << x.layer << " " << x.label_set << " " << x.metric;
+    }
+  }
 }
 
 analysis::StateLayout layout(std::vector<std::string> sets) {
@@ -188,29 +215,14 @@ TEST(ReducePartitionMpiTest, ReduceStageRowsAreIdenticalWithAndWithoutPartitioni
     io::write_file_atomic(run.item_dir("t0") / "provenance.json", R"({"n_parameters": 1000})");
   }
   comm.barrier();
-  stages::ReduceJob job;
-  job.run = run;
-  job.model = "m";
-  job.family = "f";
-  job.checkpoint = "c";
-  job.item_ids = text_ids;
+  auto job = reduce_job(run, text_ids);
   job.preference_item_ids = pref_ids;
   const auto serial = stages::reduce(job);
   const auto partitioned = stages::reduce(job, &comm);
-  ASSERT_EQ(serial.rows.size(), partitioned.rows.size());
-  bool has_pref_mean = false;
-  for (std::size_t i = 0; i < serial.rows.size(); ++i) {
-    const auto& a = serial.rows[i];
-    const auto& b = partitioned.rows[i];
-    EXPECT_EQ(a.layer + a.label_set + a.metric, b.layer + b.label_set + b.metric) << i;
-    if (std::isnan(a.value)) {
-      EXPECT_TRUE(std::isnan(b.value)) << a.metric;
-    } else {
-      EXPECT_EQ(a.value, b.value) << a.layer << " " << a.label_set << " " << a.metric;
-    }
-    has_pref_mean = has_pref_mean || (a.layer == "mean" && a.label_set == "pref" && a.metric == "mutual_information");
-  }
-  EXPECT_TRUE(has_pref_mean);
+  expect_rows_equal(serial, partitioned);
+  EXPECT_TRUE(std::any_of(serial.rows.begin(), serial.rows.end(), [](const io::MetricRow& r) {
+    return r.layer == "mean" && r.label_set == "pref" && r.metric == "mutual_information";
+  }));
   EXPECT_EQ(serial.summary.preference, partitioned.summary.preference);
   EXPECT_FALSE(std::isnan(serial.summary.preference));
   comm.barrier();
@@ -249,12 +261,7 @@ TEST(ReducePartitionMpiTest, ReduceOfAssignmentItemsEqualsTheDirectStateForEvery
     io::write_file_atomic(run.item_dir("a0") / "provenance.json", R"({"n_parameters": 1000})");
   }
   comm.barrier();
-  stages::ReduceJob job;
-  job.run = run;
-  job.model = "m";
-  job.family = "f";
-  job.checkpoint = "c";
-  job.item_ids = ids;
+  auto job = reduce_job(run, ids);
   job.threads = 2;
   const auto serial = stages::reduce(job);
   const auto partitioned = stages::reduce(job, &comm);
@@ -282,16 +289,7 @@ TEST(ReducePartitionMpiTest, ReduceOfAssignmentItemsEqualsTheDirectStateForEvery
       EXPECT_EQ(find(*r, "", "n_samples"), static_cast<double>(want.full.n_samples)) << layer;
     }
   }
-  ASSERT_EQ(serial.rows.size(), partitioned.rows.size());
-  for (std::size_t i = 0; i < serial.rows.size(); ++i) {
-    const auto& a = serial.rows[i];
-    const auto& b = partitioned.rows[i];
-    if (std::isnan(a.value)) {
-      EXPECT_TRUE(std::isnan(b.value)) << a.metric;
-    } else {
-      EXPECT_EQ(a.value, b.value) << a.layer << " " << a.label_set << " " << a.metric;
-    }
-  }
+  expect_rows_equal(serial, partitioned);
   // A label id outside the header's row count is caught, naming the file and the dataset.
   comm.barrier();
   if (comm.rank() == 0) {
