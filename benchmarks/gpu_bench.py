@@ -11,8 +11,10 @@ GPU in the same process tree measures, on sequences of SEQ tokens, BATCH per pas
     (sdpa attention, bfloat16, inference mode) - what researchers run today - and
     the base model (no LM head) with output_hidden_states=True;
   - ibzoo forward: benchmarks/gpu_extract_bench "forward" (no LM head);
-  - ibzoo extract: the extract stage with soft assignments of all 17 layers and 8
-    n-gram label sets accumulated into estimator states, written to HDF5;
+  - ibzoo assign: forward + the device's soft assignments, copied back, not written;
+  - ibzoo extract: the extract stage: soft assignments of all 17 layers (float16, as
+    storage.assignments auto stores them for a bfloat16 model; and again float32)
+    written to the item's state.h5 with the positions' 8 n-gram label sets;
   - the FLOP ceiling: the measured bf16 matrix-product rate (8192^3), times
     tokens/s over FLOPs per token.
 FLOPs per token (forward, no LM head) = 2 x (weights of the blocks) + attention
@@ -152,11 +154,16 @@ def main():
         ours = time_ibzoo(args.bench, path, args.batch, args.seq, args.n_batches, args.threads)
         fwd = ours["forward"]["tokens_per_s"]
         ext = ours["extract"]["tokens_per_s"]
+        ext32 = ours["extract_float32"]["tokens_per_s"]
+        assign = ours["assign"]["tokens_per_s"]
         row = dict(model=name, batch=args.batch, seq=args.seq, flops_per_token=fpt,
                    transformers_causal_lm=hf, transformers_base=hf_base, ibzoo_forward=fwd, ibzoo_extract=ext,
+                   ibzoo_assign=assign, ibzoo_extract_float32=ext32,
                    speedup_vs_causal_lm=fwd / hf, speedup_vs_base=fwd / hf_base,
-                   estimator_overhead=fwd / ext - 1.0, flop_ceiling_forward=fwd * fpt / rate,
-                   flop_ceiling_extract=ext * fpt / rate, extract=ours["extract"], load_s=ours["forward"]["load_s"])
+                   estimator_overhead=fwd / ext - 1.0, device_kernel_overhead=fwd / assign - 1.0,
+                   estimator_overhead_float32=fwd / ext32 - 1.0, flop_ceiling_forward=fwd * fpt / rate,
+                   flop_ceiling_extract=ext * fpt / rate, extract=ours["extract"],
+                   extract_float32=ours["extract_float32"], load_s=ours["forward"]["load_s"])
         rows.append(row)
         log(json.dumps(row))
     result = dict(gpu=gpu, matmul_tflops=rate / 1e12, torch=torch.__version__, transformers=transformers.__version__,
@@ -167,15 +174,15 @@ def main():
     log(f"GPU: {gpu}; bf16 matrix product {rate / 1e12:.0f} TFLOP/s; batch {args.batch} x {args.seq} tokens; "
         f"tokens/s")
     log("| model | transformers CausalLM + hidden states | transformers base + hidden states | ibzoo forward | "
-        "ibzoo forward / CausalLM | ibzoo extract + estimate (17 layers, 8 label sets) | estimator overhead | "
-        "FLOP ceiling (forward / extract) |")
-    log("|---|---|---|---|---|---|---|---|")
+        "ibzoo forward / CausalLM | ibzoo extract + estimate (17 layers, 8 label sets, float16 p) | "
+        "estimator overhead | of which the device kernel | with float32 p | FLOP ceiling (forward / extract) |")
+    log("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         log(f"| {r['model']} | {r['transformers_causal_lm']:,.0f} | {r['transformers_base']:,.0f} | "
             f"{r['ibzoo_forward']:,.0f} | {r['speedup_vs_causal_lm']:.2f}x (base {r['speedup_vs_base']:.2f}x) | "
             f"{r['ibzoo_extract']:,.0f} | {100 * r['estimator_overhead']:.1f}% | "
+            f"{100 * r['device_kernel_overhead']:.1f}% | {100 * r['estimator_overhead_float32']:.1f}% | "
             f"{100 * r['flop_ceiling_forward']:.0f}% / {100 * r['flop_ceiling_extract']:.0f}% |")
-
 
 if __name__ == "__main__":
     main()

@@ -4,14 +4,19 @@
 //   gpu_extract_bench MODEL_DIR DEVICE DTYPE BATCH SEQ N_BATCHES THREADS
 //
 // Documents are SEQ tokens drawn from a Zipf(1.1) law over the vocabulary (so that
-// n-gram labels repeat as in text), BATCH documents per forward pass. Two timed
-// modes, each after one untimed warm-up batch, print one JSON line each:
-//   forward   the forward pass alone (no LM head, nothing leaves the device)
-//   extract   the real extract stage: forward + soft assignments of every layer,
-//             written with the positions' 8 n-gram label sets (orders 1-4, input
-//             and output) to the item's state.h5 as in a run; then, timed apart
-//             (reduce_s), the reduce of that item, which builds the label tables
-//             from the stored assignments on the host
+// n-gram labels repeat as in text), BATCH documents per forward pass. Timed modes,
+// each after one untimed warm-up batch, print one JSON line each:
+//   forward          the forward pass alone (no LM head, nothing leaves the device)
+//   assign           forward + the device's soft assignments of every layer, rounded
+//                    to float16 and copied to the host, without writing them: the
+//                    estimator's cost on the device
+//   extract          the real extract stage: forward + soft assignments of every
+//                    layer, written with the positions' 8 n-gram label sets (orders
+//                    1-4, input and output) to the item's state.h5 as in a run, with
+//                    float16 assignments (storage.assignments auto for bfloat16);
+//                    then, timed apart (reduce_s), the reduce of that item, which
+//                    builds the label tables from the stored assignments on the host
+//   extract_float32  the same with float32 assignments
 #include "analysis/labels.h"
 #include "analysis/reference_points.h"
 #include "io/run_dir.h"
@@ -24,6 +29,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -111,11 +117,38 @@ int main(int argc, char** argv) {
                      .dump()
               << std::endl;
 
+    // assign: the device kernel and the copy back, nothing written.
+    const auto points = analysis::generate_reference_points(1, 100, model->hidden_size());
+    const models::DeviceAssigner device_assigner(*model, points.w, points.n_points, points.dim, 0.1);
+    std::vector<std::int64_t> rows;
+    for (std::int64_t k = 0; k < batch * seq; ++k) {
+      if (k % seq >= 7) rows.push_back(k);  // ~ the extract's positions per document
+    }
+    const bool half = true;
+    model->forward_assignments(docs(0), rows, device_assigner, {}, half).wait();
+    t0 = Clock::now();
+    {
+      std::deque<models::Assignments> in_flight;
+      for (std::int64_t b = 1; b <= n_batches; ++b) {
+        in_flight.push_back(model->forward_assignments(docs(b), rows, device_assigner, {}, half));
+        if (in_flight.size() > 2) {
+          in_flight.front().wait();
+          in_flight.pop_front();
+        }
+      }
+      for (const auto& a : in_flight) a.wait();
+    }
+    const double assign_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::cout << nlohmann::json{{"mode", "assign"}, {"model", dir.filename().string()}, {"tokens", tokens},
+                                {"positions", static_cast<double>(rows.size() * static_cast<std::size_t>(n_batches))},
+                                {"seconds", assign_s}, {"tokens_per_s", tokens / assign_s}}
+                     .dump()
+              << std::endl;
+
     // extract: the stage itself, warm-up item (document 0's batch) then the timed item.
     const auto root = std::filesystem::temp_directory_path() / ("ibzoo_gpu_bench_" + std::to_string(::getpid()));
     std::filesystem::remove_all(root);
     const io::RunDir run(root);
-    const auto points = analysis::generate_reference_points(1, 100, model->hidden_size());
     stages::EstimatorSetup setup{analysis::SoftAssigner(points, 0.1), {}, "fixed", analysis::checksum(points)};
     setup.layout.n_bins = 100;
     stages::ExtractJob job;
@@ -127,38 +160,41 @@ int main(int argc, char** argv) {
     job.doc_begin = 0;
     job.doc_end = batch;
     stages::extract(job, text, *model, setup);
-    job.item_id = "timed";
     job.doc_begin = batch;
     job.doc_end = batch * (n_batches + 1);
-    const auto result = stages::extract(job, text, *model, setup);
-    // The reduce of that item on the host (the label tables are built there from
-    // the stored assignments): a separate stage, reported on its own.
-    stages::ReduceJob reduce_job;
-    reduce_job.run = run;
-    reduce_job.model = "bench";
-    reduce_job.checkpoint = "timed";
-    reduce_job.item_ids = {"timed"};
-    reduce_job.threads = threads;
-    const auto t_reduce = Clock::now();
-    (void)stages::reduce(reduce_job);
-    const double reduce_s = std::chrono::duration<double>(Clock::now() - t_reduce).count();
+    for (const bool float16 : {false, true}) {
+      job.item_id = float16 ? "timed" : "timed_float32";
+      job.assignments_float16 = float16;
+      const auto result = stages::extract(job, text, *model, setup);
+      // The reduce of that item on the host (the label tables are built there from
+      // the stored assignments): a separate stage, reported on its own.
+      stages::ReduceJob reduce_job;
+      reduce_job.run = run;
+      reduce_job.model = "bench";
+      reduce_job.checkpoint = job.item_id;
+      reduce_job.item_ids = {job.item_id};
+      reduce_job.threads = threads;
+      const auto t_reduce = Clock::now();
+      (void)stages::reduce(reduce_job);
+      const double reduce_s = std::chrono::duration<double>(Clock::now() - t_reduce).count();
+      std::cout << nlohmann::json{{"mode", float16 ? "extract" : "extract_float32"},
+                                  {"model", dir.filename().string()},
+                                  {"tokens", result.n_tokens},
+                                  {"positions", result.n_positions},
+                                  {"layers", job.layers.size()},
+                                  {"label_sets", text.label_sets.size()},
+                                  {"seconds", result.wall_s},
+                                  {"forward_s", result.forward_s},
+                                  {"estimate_wait_s", result.estimate_s},
+                                  {"write_s", result.write_s},
+                                  {"state_bytes", result.state_bytes},
+                                  {"reduce_s", reduce_s},
+                                  {"async_copies", models::async_device_copies()},
+                                  {"tokens_per_s", static_cast<double>(result.n_tokens) / result.wall_s}}
+                       .dump()
+                << std::endl;
+    }
     std::filesystem::remove_all(root);
-    std::cout << nlohmann::json{{"mode", "extract"},
-                                {"model", dir.filename().string()},
-                                {"tokens", result.n_tokens},
-                                {"positions", result.n_positions},
-                                {"layers", job.layers.size()},
-                                {"label_sets", text.label_sets.size()},
-                                {"seconds", result.wall_s},
-                                {"forward_s", result.forward_s},
-                                {"estimate_wait_s", result.estimate_s},
-                                {"write_s", result.write_s},
-                                {"state_bytes", result.state_bytes},
-                                {"reduce_s", reduce_s},
-                                {"async_copies", models::async_device_copies()},
-                                {"tokens_per_s", static_cast<double>(result.n_tokens) / result.wall_s}}
-                     .dump()
-              << std::endl;
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "gpu_extract_bench: " << e.what() << "\n";

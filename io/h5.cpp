@@ -1,6 +1,7 @@
 #include "io/h5.h"
 
 #include "analysis/error.h"
+#include "io/safetensors.h"
 
 #include <hdf5.h>
 
@@ -286,26 +287,49 @@ void H5File::create_rows(const std::string& name, std::int64_t cols, const Write
   if (!ds.valid()) throw WriteError(path_.string() + ": cannot create dataset " + name);
 }
 
-void H5File::append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows) {
-  auto ds = open_dataset(impl_->file.get(), path_, name);
+namespace {
+
+bool is_float16(hid_t ds) {
+  Hid type(H5Dget_type(ds), H5Tclose);
+  return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2;
+}
+
+// Appends n_rows rows of `data` (memory type mem_type) to a growable 2-D dataset.
+void append_rows_as(hid_t file, const std::filesystem::path& path, const std::string& name, const void* data,
+                    std::size_t n_values, std::int64_t n_rows, hid_t mem_type) {
+  auto ds = open_dataset(file, path, name);
   const auto shape = dataset_shape(ds.get());
-  if (shape.size() != 2 || static_cast<std::int64_t>(rows.size()) != n_rows * shape[1]) {
-    throw WriteError(path_.string() + ": " + name + ": appended rows do not match the dataset's width");
+  if (shape.size() != 2 || static_cast<std::int64_t>(n_values) != n_rows * shape[1]) {
+    throw WriteError(path.string() + ": " + name + ": appended rows do not match the dataset's width");
   }
   if (n_rows == 0) return;
   const hsize_t new_dims[2] = {static_cast<hsize_t>(shape[0] + n_rows), static_cast<hsize_t>(shape[1])};
-  if (H5Dset_extent(ds.get(), new_dims) < 0) throw WriteError(path_.string() + ": cannot extend " + name);
+  if (H5Dset_extent(ds.get(), new_dims) < 0) throw WriteError(path.string() + ": cannot extend " + name);
   Hid file_space(H5Dget_space(ds.get()), H5Sclose);
   const hsize_t start[2] = {static_cast<hsize_t>(shape[0]), 0};
   const hsize_t count[2] = {static_cast<hsize_t>(n_rows), static_cast<hsize_t>(shape[1])};
   H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
   Hid mem_space(H5Screate_simple(2, count, nullptr), H5Sclose);
-  if (H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, rows.data()) < 0) {
-    throw WriteError(path_.string() + ": writing rows of " + name + " failed (disk full?)");
+  if (H5Dwrite(ds.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, data) < 0) {
+    throw WriteError(path.string() + ": writing rows of " + name + " failed (disk full?)");
   }
   // Closing the dataset writes its cached chunks: a failure there (a full disk) would
   // otherwise leave the rows unwritten, reading back as zeros, with no error at all.
-  if (!ds.close()) throw WriteError(path_.string() + ": writing rows of " + name + " failed when flushing its chunks (disk full?)");
+  if (!ds.close()) throw WriteError(path.string() + ": writing rows of " + name + " failed when flushing its chunks (disk full?)");
+}
+
+}  // namespace
+
+void H5File::append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows) {
+  append_rows_as(impl_->file.get(), path_, name, rows.data(), rows.size(), n_rows, H5T_NATIVE_FLOAT);
+}
+
+void H5File::append_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t n_rows) {
+  if (!is_float16(open_dataset(impl_->file.get(), path_, name).get())) {
+    throw WriteError(path_.string() + ": " + name + ": float16 rows appended to a dataset that is not float16");
+  }
+  const auto half = make_float16_type();
+  append_rows_as(impl_->file.get(), path_, name, half_rows.data(), half_rows.size(), n_rows, half.get());
 }
 
 void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
@@ -410,8 +434,17 @@ Array<float> H5File::read_rows_f32(const std::string& name, std::int64_t row_beg
   shape[0] = n_rows;
   out.shape = shape;
   out.data.resize(static_cast<std::size_t>(numel(shape)));
-  if (!out.data.empty() &&
-      H5Dread(ds.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, out.data.data()) < 0) {
+  if (out.data.empty()) return out;
+  if (is_float16(ds.get())) {
+    std::vector<std::uint16_t> bits(out.data.size());
+    const auto half = make_float16_type();
+    if (H5Dread(ds.get(), half.get(), mem_space.get(), file_space.get(), H5P_DEFAULT, bits.data()) < 0) {
+      throw CorruptDataError(path_.string() + ": reading rows of " + name + " failed");
+    }
+    f16_to_float(bits, out.data);
+    return out;
+  }
+  if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, out.data.data()) < 0) {
     throw CorruptDataError(path_.string() + ": reading rows of " + name + " failed");
   }
   return out;

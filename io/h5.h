@@ -58,6 +58,9 @@ class H5File {
   // chunk_rows, optionally float16 and deflate-compressed).
   void create_rows(const std::string& name, std::int64_t cols, const WriteOptions& options);
   void append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows);
+  // The same for a float16 dataset, from IEEE half bit patterns (written as they are,
+  // without a conversion).
+  void append_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t n_rows);
   // A variable-length UTF-8 string dataset of shape [n].
   void write_strings(const std::string& name, const std::vector<std::string>& values);
 
@@ -78,7 +81,8 @@ class H5File {
   Array<float> read_f32(const std::string& name) const;
   Array<std::int64_t> read_i64(const std::string& name) const;
   std::vector<std::string> read_strings(const std::string& name) const;
-  // Rows [row_begin, row_begin + n_rows) of a 2-D (or 1-D) dataset.
+  // Rows [row_begin, row_begin + n_rows) of a 2-D (or 1-D) dataset. A float16 dataset
+  // is read as stored and widened here (exactly), not by HDF5's slow soft conversion.
   Array<float> read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const;
 
   std::optional<std::string> attr_string(const std::string& object, const std::string& key) const;

@@ -447,4 +447,19 @@ float f16_to_float(std::uint16_t h) {
   return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
+void float_to_f16(std::span<const float> in, std::span<std::uint16_t> out) {
+  IBZOO_CHECK(in.size() == out.size(), in.size() << " floats into " << out.size() << " halves");
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = float_to_f16(in[i]);
+}
+
+void f16_to_float(std::span<const std::uint16_t> in, std::span<float> out) {
+  IBZOO_CHECK(in.size() == out.size(), in.size() << " halves into " << out.size() << " floats");
+  static const std::vector<float> table = [] {
+    std::vector<float> t(1u << 16);
+    for (std::uint32_t h = 0; h < t.size(); ++h) t[h] = f16_to_float(static_cast<std::uint16_t>(h));
+    return t;
+  }();
+  for (std::size_t i = 0; i < in.size(); ++i) out[i] = table[in[i]];
+}
+
 }  // namespace ibzoo::io

@@ -127,5 +127,8 @@ std::uint16_t float_to_bf16(float value);
 float bf16_to_float(std::uint16_t bits);
 std::uint16_t float_to_f16(float value);
 float f16_to_float(std::uint16_t bits);
+// Bulk forms (same results), for hot loops: the float16 -> float32 one reads a table.
+void float_to_f16(std::span<const float> in, std::span<std::uint16_t> out);
+void f16_to_float(std::span<const std::uint16_t> in, std::span<float> out);
 
 }  // namespace ibzoo::io

@@ -208,10 +208,16 @@ void write_assignments_header(H5File& file, const analysis::StateLayout& layout,
   file.write("/label_rows", label_rows, {static_cast<std::int64_t>(label_rows.size())});
 }
 
-void create_assignments(H5File& file, int layer, std::int64_t n_bins) { file.create_rows(p_name(layer), n_bins, {{1024}, 0}); }
+void create_assignments(H5File& file, int layer, std::int64_t n_bins, bool float16) {
+  file.create_rows(p_name(layer), n_bins, {{1024}, 0, float16});
+}
 
 void append_assignments(H5File& file, int layer, std::span<const float> p, std::int64_t n_rows) {
   file.append_rows(p_name(layer), p, n_rows);
+}
+
+void append_assignments(H5File& file, int layer, std::span<const std::uint16_t> p_half, std::int64_t n_rows) {
+  file.append_rows(p_name(layer), p_half, n_rows);
 }
 
 void write_positions(H5File& file, const std::vector<std::vector<std::int32_t>>& labels, std::span<const std::int64_t> doc_ids) {

@@ -60,9 +60,12 @@ inline constexpr std::int64_t kAssignmentsFormat = 2;
 bool is_assignments_file(const H5File& file);
 // The header: layout attributes, label set names and row counts. label_rows: one per set.
 void write_assignments_header(H5File& file, const analysis::StateLayout& layout, std::span<const std::int64_t> label_rows);
-// An empty, growable /layer_NNN/p [0, n_bins]; append_assignments adds rows in order.
-void create_assignments(H5File& file, int layer, std::int64_t n_bins);
+// An empty, growable /layer_NNN/p [0, n_bins], float32 or IEEE float16
+// (storage.assignments, docs/RUN_LAYOUT.md); append_assignments adds rows in order,
+// float32 values to a float32 dataset, half bit patterns to a float16 one.
+void create_assignments(H5File& file, int layer, std::int64_t n_bins, bool float16);
 void append_assignments(H5File& file, int layer, std::span<const float> p, std::int64_t n_rows);
+void append_assignments(H5File& file, int layer, std::span<const std::uint16_t> p_half, std::int64_t n_rows);
 // labels: [S][n] in the header's set order; doc_ids: [n].
 void write_positions(H5File& file, const std::vector<std::vector<std::int32_t>>& labels, std::span<const std::int64_t> doc_ids);
 

@@ -250,7 +250,8 @@ DeviceAssigner::~DeviceAssigner() = default;
 std::int64_t DeviceAssigner::n_bins() const { return impl_->n_bins; }
 
 struct Assignments::Impl {
-  torch::Tensor host;  // float32 [n_layers, n_rows, n_bins]; pinned while a copy may be in flight
+  torch::Tensor host;   // float32 or float16 [n_layers, n_rows, n_bins]; pinned while a copy may be in flight
+  torch::Tensor total;  // float64 [1], beside it
   std::vector<int> layer_ids;
 #if IBZOO_ASYNC_COPIES
   std::optional<at::cuda::CUDAEvent> copied;
@@ -268,10 +269,18 @@ void Assignments::wait() const {
 #endif
 }
 
+bool Assignments::float16() const { return impl_->host.defined() && impl_->host.scalar_type() == torch::kHalf; }
+
 const float* Assignments::layer(std::size_t k) const {
-  IBZOO_CHECK(k < impl_->layer_ids.size(), "layer slot " << k << " of " << impl_->layer_ids.size());
+  IBZOO_CHECK(k < impl_->layer_ids.size() && !float16(), "layer slot " << k << " of " << impl_->layer_ids.size());
   return impl_->host.data_ptr<float>() + static_cast<std::int64_t>(k) * n_rows() * n_bins();
 }
+const std::uint16_t* Assignments::layer_f16(std::size_t k) const {
+  IBZOO_CHECK(k < impl_->layer_ids.size() && float16(), "float16 layer slot " << k << " of " << impl_->layer_ids.size());
+  const auto* base = reinterpret_cast<const std::uint16_t*>(impl_->host.data_ptr<at::Half>());
+  return base + static_cast<std::int64_t>(k) * n_rows() * n_bins();
+}
+double Assignments::total() const { return impl_->total.defined() ? impl_->total.item<double>() : 0.0; }
 const std::vector<int>& Assignments::layer_ids() const { return impl_->layer_ids; }
 std::int64_t Assignments::n_rows() const { return impl_->host.defined() ? impl_->host.size(1) : 0; }
 std::int64_t Assignments::n_bins() const { return impl_->host.defined() ? impl_->host.size(2) : 0; }
@@ -280,7 +289,7 @@ bool async_device_copies() { return IBZOO_ASYNC_COPIES != 0; }
 
 Assignments Model::forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
                                        std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
-                                       std::span<const int> layers) const {
+                                       std::span<const int> layers, bool float16) const {
   Assignments out;
   if (rows.empty()) return out;
   c10::InferenceMode guard;
@@ -305,31 +314,46 @@ Assignments Model::forward_assignments(const std::vector<std::vector<std::int32_
   const auto& w_t = assigner.impl().w_scaled_t;
   IBZOO_CHECK(w_t.device() == device, "DeviceAssigner built for another device");
 
-  std::vector<torch::Tensor> assignments;
+  // Every requested layer's p lands in its slot of one device buffer, in the stored
+  // type (the float32 -> half rounding is fused into that copy), and comes back in
+  // one copy.
+  const auto n_requested = layers.empty() ? impl.config.n_layers + 1 : static_cast<int>(layers.size());
+  const auto stored_type = float16 ? torch::kHalf : torch::kFloat;
+  const auto result = torch::empty({n_requested, static_cast<std::int64_t>(rows.size()), assigner.n_bins()},
+                                   torch::TensorOptions().dtype(stored_type).device(device));
+  auto total = torch::zeros({1}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  std::int64_t slot = 0;
   const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
     if (!layers.empty() && std::find(layers.begin(), layers.end(), layer_idx) == layers.end()) return;
+    IBZOO_CHECK(slot < n_requested, "layer " << layer_idx << " beyond the " << n_requested << " requested");
     const auto z = h.reshape({-1, h.size(-1)}).index_select(0, index).to(torch::kFloat);
     // cos(z, w_j) / eps = (z . w_j / eps) / |z|; w_j are unit vectors.
-    const auto scores = torch::mm(z, w_t) / z.norm(2, {1}, true);
-    assignments.push_back(torch::softmax(scores, -1));
+    auto scores = torch::mm(z, w_t);
+    scores.div_(z.norm(2, {1}, true));
+    const auto p = torch::softmax(scores, -1);
+    total.add_(p.sum(torch::kDouble));
+    result[slot].copy_(p);
+    ++slot;
     out.impl().layer_ids.push_back(layer_idx);
   };
   ForwardOptions fo;
   fo.final_norm = impl.options.final_norm;
   impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
-  if (assignments.empty()) return out;
-  const auto stacked = torch::stack(assignments);
+  IBZOO_CHECK(slot == n_requested, "the forward pass gave " << slot << " of " << n_requested << " requested layers");
+  auto& o = out.impl();
 #if IBZOO_ASYNC_COPIES
   if (device.is_cuda()) {
-    auto& o = out.impl();
-    o.host = torch::empty(stacked.sizes(), torch::TensorOptions().dtype(torch::kFloat).pinned_memory(true));
-    o.host.copy_(stacked, /*non_blocking=*/true);
+    o.host = torch::empty(result.sizes(), torch::TensorOptions().dtype(stored_type).pinned_memory(true));
+    o.total = torch::empty({1}, torch::TensorOptions().dtype(torch::kDouble).pinned_memory(true));
+    o.host.copy_(result, /*non_blocking=*/true);
+    o.total.copy_(total, /*non_blocking=*/true);
     o.copied.emplace();
     o.copied->record();
     return out;
   }
 #endif
-  out.impl().host = stacked.to(torch::kCPU).contiguous();
+  o.host = result.to(torch::kCPU).contiguous();
+  o.total = total.to(torch::kCPU);
   return out;
 }
 

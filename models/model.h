@@ -65,10 +65,17 @@ class Assignments {
   // Blocks until the assignments are in host memory (returns at once on CPU).
   // Safe to call from another thread than the one that ran the forward pass.
   void wait() const;
-  // After wait(): float32 row-major [n_rows, n_bins] of the k-th requested layer,
-  // each row a probability vector (non-finite values mean a zero or non-finite
-  // representation row).
+  // After wait(): row-major [n_rows, n_bins] of the k-th requested layer, each row a
+  // probability vector (non-finite values mean a zero or non-finite representation
+  // row): float32 values (layer) or, when computed with float16 = true, IEEE half
+  // bit patterns rounded to nearest even (layer_f16). The other accessor throws.
   const float* layer(std::size_t k) const;
+  const std::uint16_t* layer_f16(std::size_t k) const;
+  bool float16() const;
+  // After wait(): the sum of every value of every layer, in float64 on the device
+  // before any rounding to half: n_rows x layers up to rounding, NaN if any value is
+  // not finite. One number to check instead of every value.
+  double total() const;
   const std::vector<int>& layer_ids() const;  // the layers, in order
   std::int64_t n_rows() const;
   std::int64_t n_bins() const;
@@ -147,10 +154,11 @@ class Model {
   // model's device. Hidden states never leave the device; the assignments of all
   // layers come back in one copy, which on CUDA overlaps with whatever is queued
   // next: call wait() on the result before reading it. rows must be in range: else
-  // ModelError. No rows: an empty result, no forward pass.
+  // ModelError. No rows: an empty result, no forward pass. float16: the values come
+  // back rounded to IEEE half (half the bytes to copy and store).
   Assignments forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
                                   std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
-                                  std::span<const int> layers = {}) const;
+                                  std::span<const int> layers = {}, bool float16 = false) const;
 
   // Waits until the device has finished all queued work (timing; no-op on CPU).
   void synchronize() const;

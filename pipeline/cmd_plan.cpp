@@ -40,8 +40,10 @@ void print_assumptions(const PlanEstimate& e, const Manifest& m, bool throughput
               e.text_positions_per_document);
   std::printf("  FLOPs per token: 2 x parameters + 2 x blocks x %lld x d (causal attention)\n",
               static_cast<long long>(o.tokens_per_document));
-  std::printf("  state.h5 bytes per position: estimated layers x m x 4 (float32 p) + label sets x 4 (int32 ids) + 8\n"
-              "    (int64 doc id); m = %lld, %lld text label sets, 1 preference set\n",
+  const bool half = assignments_float16(m);
+  std::printf("  state.h5 bytes per position: estimated layers x m x %d (%s p, storage.assignments %s) + label sets x 4\n"
+              "    (int32 ids) + 8 (int64 doc id); m = %lld, %lld text label sets, 1 preference set\n",
+              half ? 2 : 4, half ? "float16" : "float32", m.storage.assignments.c_str(),
               static_cast<long long>(est.bins), static_cast<long long>(e.n_label_sets));
   std::printf("  reduce tables per (checkpoint, layer): views x sum over label sets of kept labels x (8 m + 56) bytes;\n"
               "    %lld view(s); kept labels: global count >= %lld, at most min(positions / %lld, vocab^order) per\n"

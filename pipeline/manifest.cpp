@@ -35,7 +35,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TextData, files, format, field, split, n_docu
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PreferenceData, file, n_pairs, prompt_labelled, max_tokens)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EstimatorSpec, bins, seed, reference_points, calibration, eps, orders, weighting,
                                    min_count, layers, final_norm, null, bootstrap, sample_size_curve)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression, assignments)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchmarkSource, file, format, normalise)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AnalysisSpec, predictors, controls, cv, bootstrap, seed, report)
@@ -383,13 +383,14 @@ EstimatorSpec read_estimator(Reader& r, const YAML::Node& n) {
 StorageSpec read_storage(Reader& r, const YAML::Node& n) {
   StorageSpec s;
   if (!n.IsDefined() || n.IsNull()) return s;
-  r.check_keys(n, "storage", {"representations", "layers", "dtype", "chunk_tokens", "compression"});
+  r.check_keys(n, "storage", {"representations", "layers", "dtype", "chunk_tokens", "compression", "assignments"});
   s.representations = r.boolean(n, "representations", false);
   s.layers = r.layer_list(n, "layers");
   s.dtype = r.choice(n, "dtype", "float16", {"float16", "float32"});
   s.chunk_tokens = r.integer(n, "chunk_tokens", 1024, 1);
   s.compression = static_cast<int>(r.integer(n, "compression", 4, 0));
   if (s.compression > 9) r.error(n["compression"], "'compression' must be a deflate level 0..9");
+  s.assignments = r.choice(n, "assignments", "auto", {"auto", "float32", "float16"});
   return s;
 }
 
@@ -544,6 +545,11 @@ nlohmann::json to_json(const Manifest& manifest) {
 }
 
 Manifest manifest_from_json(const nlohmann::json& j) { return j.get<Manifest>(); }
+
+bool assignments_float16(const Manifest& manifest) {
+  const auto& choice = manifest.storage.assignments;
+  return choice == "float16" || (choice == "auto" && manifest.compute.dtype != "float32");
+}
 
 std::string manifest_hash(const Manifest& manifest) {
   auto j = to_json(manifest);

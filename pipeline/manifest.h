@@ -86,6 +86,7 @@ struct StorageSpec {
   std::string dtype = "float16";                 // float16 | float32
   std::int64_t chunk_tokens = 1024;
   int compression = 4;
+  std::string assignments = "auto";              // auto | float32 | float16: state.h5's soft assignments
   bool operator==(const StorageSpec&) const = default;
 };
 
@@ -142,5 +143,9 @@ nlohmann::json to_json(const Manifest& manifest);
 Manifest manifest_from_json(const nlohmann::json& j);
 // sha256 of the normalised JSON: identifies the study's configuration.
 std::string manifest_hash(const Manifest& manifest);
+// Whether state.h5 stores the soft assignments as float16: storage.assignments, where
+// auto means float16 when the model computes in bfloat16 or float16 (rounding p to
+// half, relative error <= 2^-11, adds less than the 16-bit forward pass already has).
+bool assignments_float16(const Manifest& manifest);
 
 }  // namespace ibzoo::pipeline

@@ -20,6 +20,9 @@ nlohmann::json item_spec(const Manifest& m, const ModelSpec& model, const Checkp
   nlohmann::json text = to_json(m)["text"];
   text.erase("documents_per_shard");
   nlohmann::json storage = to_json(m)["storage"];
+  // "auto" follows compute.dtype, which is in the id already; leaving it out keeps the
+  // ids of runs made before the key existed.
+  if (storage["assignments"] == "auto") storage.erase("assignments");
   return {{"model", model.id},
           {"checkpoint", checkpoint.name},
           {"path", checkpoint.path.string()},
@@ -143,8 +146,9 @@ double config_parameters(const io::ModelConfig& c) {
 
 // Per position of an item's state.h5: float32 soft assignments [positions, m] of every
 // estimated layer, int32 label ids [sets, positions], int64 document ids [positions].
-double state_bytes_per_position(double n_layers_estimated, double m, double n_sets) {
-  return n_layers_estimated * m * 4.0 + n_sets * 4.0 + 8.0;
+// p_bytes: 4 (float32) or 2 (float16) per stored assignment value.
+double state_bytes_per_position(double n_layers_estimated, double m, double n_sets, double p_bytes) {
+  return n_layers_estimated * m * p_bytes + n_sets * 4.0 + 8.0;
 }
 
 // Labels of one order that can have a table row (global count >= min_count): each takes
@@ -231,8 +235,9 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     row.gpu_hours = row.tokens / estimate.throughput_tokens_per_s / 3600.0;
     row.weight_bytes = row.n_parameters * bytes_per_value(config.dtype) * ckpts;
 
-    const double text_state_per_position = state_bytes_per_position(layers_estimated, m, n_sets);
-    const double pref_state_per_position = state_bytes_per_position(layers_estimated, m, 1.0);
+    const double p_bytes = assignments_float16(manifest) ? 2.0 : 4.0;
+    const double text_state_per_position = state_bytes_per_position(layers_estimated, m, n_sets, p_bytes);
+    const double pref_state_per_position = state_bytes_per_position(layers_estimated, m, 1.0, p_bytes);
     const double state_per_checkpoint =
         text_positions * text_state_per_position + pref_positions * pref_state_per_position;
     row.state_bytes = state_per_checkpoint * ckpts;
@@ -254,8 +259,9 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     row.reduce_table_bytes = static_cast<double>(estimate.n_views) * rows_per_layer * (8.0 * m + 56.0);
     row.reduce_partitioned =
         options.n_ranks > 1 && state_per_checkpoint > static_cast<double>(options.reduce_memory_bytes);
-    const double item_layer_read = std::max(text_item_positions * state_bytes_per_position(1.0, m, n_sets),
-                                            pref_item_positions * state_bytes_per_position(1.0, m, 1.0));
+    // The reduce holds a layer's rows widened to float32.
+    const double item_layer_read = std::max(text_item_positions * state_bytes_per_position(1.0, m, n_sets, 4.0),
+                                            pref_item_positions * state_bytes_per_position(1.0, m, 1.0, 4.0));
     row.reduce_peak_bytes =
         row.reduce_table_bytes / (row.reduce_partitioned ? static_cast<double>(options.n_ranks) : 1.0) + item_layer_read;
 

@@ -233,6 +233,7 @@ class Extractor {
       job.threads = threads_;
       job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
                      m.storage.compression};
+      job.assignments_float16 = assignments_float16(m);
       job.provenance = provenance(item, model_spec, checkpoint, text, model);
       const auto result = stages::extract(job, text, model, setup);
       io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +

@@ -9,6 +9,7 @@
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
+#include "io/safetensors.h"
 #include "io/state_h5.h"
 #include "models/model.h"
 
@@ -95,15 +96,26 @@ void check_finite(std::span<const float> rows, std::int64_t dim, int layer, cons
 }
 
 // A non-finite assignment comes from a zero or non-finite representation row.
-void check_assignments(std::span<const float> p, std::int64_t n_bins, int layer, const std::string& item_id) {
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (!std::isfinite(p[i])) {
-      throw ModelError("item " + item_id + ": layer " + std::to_string(layer) +
-                       " has a zero or non-finite representation at estimator position " +
-                       std::to_string(static_cast<std::int64_t>(i) / n_bins) +
-                       " of its batch; try compute.dtype float32, or check the checkpoint's weights");
+[[noreturn]] void throw_non_finite(const std::string& item_id, int layer, std::int64_t position) {
+  throw ModelError("item " + item_id + ": layer " + std::to_string(layer) +
+                   " has a zero or non-finite representation at estimator position " + std::to_string(position) +
+                   " of its batch; try compute.dtype float32, or check the checkpoint's weights");
+}
+
+// A batch's assignments from the device: its total (computed there) must be one per
+// row and layer; if it is not, the values are searched for the first bad row to name it.
+void check_assignments(const models::Assignments& a, const std::string& item_id) {
+  const double expected = static_cast<double>(a.n_rows()) * static_cast<double>(a.layer_ids().size());
+  if (std::abs(a.total() - expected) <= 1e-4 * expected) return;
+  const auto n = static_cast<std::size_t>(a.n_rows() * a.n_bins());
+  for (std::size_t slot = 0; slot < a.layer_ids().size(); ++slot) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const float v = a.float16() ? io::f16_to_float(a.layer_f16(slot)[i]) : a.layer(slot)[i];
+      if (!std::isfinite(v)) throw_non_finite(item_id, a.layer_ids()[slot], static_cast<std::int64_t>(i) / a.n_bins());
     }
   }
+  throw ModelError("item " + item_id + ": the soft assignments of a batch sum to " + std::to_string(a.total()) +
+                   " instead of " + std::to_string(expected) + " (one per position and layer)");
 }
 
 // Runs fn(0) .. fn(n - 1) on up to n_threads threads; rethrows the first exception.
@@ -184,7 +196,7 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     std::vector<std::int64_t> label_rows;
     for (const auto& set : text.label_sets) label_rows.push_back(set.n_rows());
     io::write_assignments_header(state_file, layout, label_rows);
-    for (int l : layers) io::create_assignments(state_file, l, setup.assigner.n_bins());
+    for (int l : layers) io::create_assignments(state_file, l, setup.assigner.n_bins(), job.assignments_float16);
   }
   std::vector<std::vector<std::int32_t>> all_labels(text.label_sets.size());
   std::vector<std::int64_t> all_doc_ids;
@@ -232,6 +244,7 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
   };
 
   std::vector<float> p_buf;
+  std::vector<std::uint16_t> p_half;
   for (const auto& batch : batches) {
     const auto n_pos = static_cast<std::int64_t>(batch.rows.size());
     for (std::size_t s = 0; s < batch.label_ids.size(); ++s) {
@@ -240,7 +253,8 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
     all_doc_ids.insert(all_doc_ids.end(), batch.doc_ids.begin(), batch.doc_ids.end());
     if (device_assigner) {
       const auto t_forward = Clock::now();
-      auto assignments = model.forward_assignments(batch.sequences, batch.rows, *device_assigner, layers);
+      auto assignments =
+          model.forward_assignments(batch.sequences, batch.rows, *device_assigner, layers, job.assignments_float16);
       result.forward_s += seconds_since(t_forward);
       const std::shared_future<void> previous = pending.empty() ? std::shared_future<void>() : pending.back();
       if (pending.size() >= 2) wait_oldest();
@@ -250,10 +264,14 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
         a.wait();
         if (a.n_rows() == 0) return;
         IBZOO_CHECK(a.n_rows() == n_pos && a.layer_ids() == layers, "assignments " << a.n_rows() << " rows");
+        check_assignments(a, job.item_id);
+        const auto n_values = static_cast<std::size_t>(n_pos * a.n_bins());
         for (std::size_t slot = 0; slot < layers.size(); ++slot) {
-          const std::span<const float> p(a.layer(slot), static_cast<std::size_t>(n_pos * a.n_bins()));
-          check_assignments(p, a.n_bins(), layers[slot], job.item_id);
-          io::append_assignments(state_file, layers[slot], p, n_pos);
+          if (a.float16()) {
+            io::append_assignments(state_file, layers[slot], std::span(a.layer_f16(slot), n_values), n_pos);
+          } else {
+            io::append_assignments(state_file, layers[slot], std::span(a.layer(slot), n_values), n_pos);
+          }
         }
       }).share());
     } else {
@@ -272,7 +290,13 @@ ExtractResult extract(const ExtractJob& job, const PreparedText& text, const mod
           std::copy(src.begin(), src.end(), selected.begin() + p * d);
         }
         assign_rows(setup.assigner, selected.data(), n_pos, p_buf, job.threads);
-        io::append_assignments(state_file, layer, p_buf, n_pos);
+        if (job.assignments_float16) {
+          p_half.resize(p_buf.size());
+          io::float_to_f16(p_buf, p_half);
+          io::append_assignments(state_file, layer, p_half, n_pos);
+        } else {
+          io::append_assignments(state_file, layer, p_buf, n_pos);
+        }
       };
       const auto t_forward = Clock::now();
       model.forward_layers(batch.sequences, sink, wanted_layers);

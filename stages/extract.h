@@ -50,6 +50,7 @@ struct ExtractJob {
   std::int64_t tokens_per_batch = 4096;
   int threads = 1;
   RepresentationStorage storage;
+  bool assignments_float16 = false;  // state.h5 stores p as IEEE half (storage.assignments)
   nlohmann::json provenance;         // merged into provenance.json
 };
 

@@ -7,10 +7,12 @@
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 #include "io/h5.h"
+#include "io/safetensors.h"
 #include "io/state_h5.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -184,7 +186,7 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
   {
     auto file = H5File::create(dir.path / "state.h5");
     write_assignments_header(file, layout, rows);
-    for (int layer : {0, 3}) create_assignments(file, layer, kBins);
+    for (int layer : {0, 3}) create_assignments(file, layer, kBins, false);
     for (std::int64_t begin = 0; begin < n; begin += 1000) {
       const auto count = std::min<std::int64_t>(1000, n - begin);
       for (int layer : {0, 3}) {
@@ -225,6 +227,55 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
   EXPECT_FALSE(is_assignments_file(H5File::open_read(dir.path / "old.h5")));
 }
 
+// float16 storage: half bit patterns go in unchanged, in batches, and read back widened
+// exactly (each value as f16_to_float of its bits); rows stay probability vectors within
+// the reader's tolerance. Half rows are not appended to a float32 dataset.
+TEST(StateH5Test, Float16AssignmentsReadBackAsTheirHalfValues) {
+  TempDir dir;
+  constexpr std::int64_t n = 1500;
+  std::vector<float> p(static_cast<std::size_t>(n * kBins));
+  for (std::int64_t i = 0; i < n; ++i) {
+    double total = 0;
+    for (std::int64_t j = 0; j < kBins; ++j) total += std::exp(-0.37 * static_cast<double>((i * 31 + j * 17) % 53));
+    for (std::int64_t j = 0; j < kBins; ++j) {
+      p[static_cast<std::size_t>(i * kBins + j)] = static_cast<float>(std::exp(-0.37 * static_cast<double>((i * 31 + j * 17) % 53)) / total);
+    }
+  }
+  std::vector<std::uint16_t> half(p.size());
+  float_to_f16(p, half);
+  analysis::StateLayout layout;
+  layout.n_bins = kBins;
+  layout.label_sets = {"in1"};
+  {
+    auto file = H5File::create(dir.path / "state.h5");
+    write_assignments_header(file, layout, std::vector<std::int64_t>{7});
+    create_assignments(file, 2, kBins, true);
+    create_assignments(file, 5, kBins, false);
+    for (std::int64_t begin = 0; begin < n; begin += 700) {
+      const auto count = std::min<std::int64_t>(700, n - begin);
+      append_assignments(file, 2, std::span(half).subspan(static_cast<std::size_t>(begin * kBins), static_cast<std::size_t>(count * kBins)), count);
+    }
+    EXPECT_THROW(append_assignments(file, 5, std::span<const std::uint16_t>(half).first(kBins), 1), WriteError);
+    append_assignments(file, 5, p, n);
+    std::vector<std::vector<std::int32_t>> labels(1);
+    for (std::int64_t i = 0; i < n; ++i) labels[0].push_back(static_cast<std::int32_t>(i % 7));
+    write_positions(file, labels, std::vector<std::int64_t>(static_cast<std::size_t>(n), 0));
+    file.close();
+  }
+  const auto file = H5File::open_read(dir.path / "state.h5");
+  const auto back = read_assignment_rows(file, 2, kBins, 0, n);
+  ASSERT_EQ(back.size(), p.size());
+  double max_rel = 0;
+  for (std::size_t k = 0; k < p.size(); ++k) {
+    ASSERT_EQ(back[k], f16_to_float(half[k])) << k;
+    if (p[k] > 1e-4F) max_rel = std::max(max_rel, std::abs(static_cast<double>(back[k]) - p[k]) / p[k]);
+  }
+  EXPECT_LE(max_rel, 0x1.0p-11);  // round to nearest: at most half an ulp
+  EXPECT_GT(max_rel, 0.0);        // and the values did go through half precision
+  EXPECT_EQ(read_assignment_rows(file, 5, kBins, 0, n), p);
+  EXPECT_EQ(read_assignment_rows(file, 2, kBins, 1400, 3).size(), static_cast<std::size_t>(3 * kBins));
+}
+
 // A format-2 file of 4 positions (one label set) whose only layer holds the rows p.
 void write_four_position_item(const std::filesystem::path& path, int layer, const std::vector<float>& p) {
   analysis::StateLayout layout;
@@ -232,7 +283,7 @@ void write_four_position_item(const std::filesystem::path& path, int layer, cons
   layout.label_sets = {"in1"};
   auto file = H5File::create(path);
   write_assignments_header(file, layout, std::vector<std::int64_t>{4});
-  create_assignments(file, layer, kBins);
+  create_assignments(file, layer, kBins, false);
   append_assignments(file, layer, p, static_cast<std::int64_t>(p.size()) / kBins);
   write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});
   file.close();

@@ -356,6 +356,20 @@ TEST(ModelTest, DeviceAssignmentsMatchTheHostKernel) {
           ASSERT_NEAR(p[i], expected[i], 2e-5) << family << " " << device_name(device) << " layer " << layer << " i " << i;
         }
       }
+      EXPECT_NEAR(result.total(), static_cast<double>(n * static_cast<std::int64_t>(result.layer_ids().size())), 1e-4);
+      EXPECT_FALSE(result.float16());
+      // float16: the same values, rounded to half on the device as io::float_to_f16
+      // rounds them; the total is taken before the rounding.
+      const auto half = model->forward_assignments(seqs, rows, assigner, {}, true);
+      half.wait();
+      ASSERT_TRUE(half.float16());
+      EXPECT_EQ(half.total(), result.total());
+      EXPECT_THROW((void)half.layer(0), std::exception);
+      for (std::size_t k = 0; k < half.layer_ids().size(); ++k) {
+        for (std::int64_t i = 0; i < n * m; ++i) {
+          ASSERT_EQ(half.layer_f16(k)[i], io::float_to_f16(result.layer(k)[i])) << family << " layer " << k << " i " << i;
+        }
+      }
       const std::vector<int> two = {0, 2};
       const auto some = model->forward_assignments(seqs, rows, assigner, two);
       some.wait();

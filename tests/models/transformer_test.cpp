@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <numbers>
@@ -23,6 +24,46 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
+}
+
+// io::float_to_f16 (the host path of float16 assignments) rounds exactly as torch's
+// float -> half conversion (the device path), and f16_to_float widens as torch does:
+// every half value, and floats across the whole range, with ties and subnormals.
+TEST(HalfConversionTest, MatchesTorch) {
+  for (std::uint32_t h = 0; h < (1u << 16); ++h) {
+    const auto bits = static_cast<std::uint16_t>(h);
+    const float ours = io::f16_to_float(bits);
+    const float theirs = static_cast<float>(c10::Half(bits, c10::Half::from_bits()));
+    if (std::isnan(theirs)) {
+      EXPECT_TRUE(std::isnan(ours)) << h;
+    } else {
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(ours), std::bit_cast<std::uint32_t>(theirs)) << h;
+    }
+  }
+  std::size_t checked = 0;
+  const auto check = [&](std::uint32_t x) {
+    const float f = std::bit_cast<float>(x);
+    const std::uint16_t theirs = c10::Half(f).x;
+    const std::uint16_t ours = io::float_to_f16(f);
+    ++checked;
+    if (std::isnan(f)) {
+      ASSERT_EQ(ours & 0x7c00u, 0x7c00u) << x;
+      ASSERT_NE(ours & 0x3ffu, 0u) << x;
+    } else {
+      ASSERT_EQ(ours, theirs) << "float bits 0x" << std::hex << x;
+    }
+  };
+  for (std::uint64_t x = 0; x < (1ull << 32); x += 4099) check(static_cast<std::uint32_t>(x));
+  // Around every half value: the ties between neighbours and one float ulp either side.
+  for (std::uint32_t h = 0; h < 0x7c00u; ++h) {
+    const float lo = io::f16_to_float(static_cast<std::uint16_t>(h));
+    const float hi = io::f16_to_float(static_cast<std::uint16_t>(h + 1));
+    const auto mid = std::bit_cast<std::uint32_t>((lo + hi) / 2);  // exact: halves have 11 bits
+    for (std::uint32_t sign : {0u, 0x80000000u}) {
+      for (std::uint32_t x : {mid - 1, mid, mid + 1}) check(x | sign);
+    }
+  }
+  EXPECT_GT(checked, 1000000u);
 }
 
 TEST(TransformerTest, HfTensorsRoundTripExactlyForEveryFamily) {

@@ -128,7 +128,7 @@ void write_assignments_item(const std::filesystem::path& path, const analysis::S
   io::write_assignments_header(file, l, std::vector<std::int64_t>(l.label_sets.size(), n_labels));
   for (std::size_t layer = 0; layer < layers.size(); ++layer) {
     const auto& d = layers[layer];
-    io::create_assignments(file, static_cast<int>(layer), kBins);
+    io::create_assignments(file, static_cast<int>(layer), kBins, false);
     const auto half = d.n / 2;
     io::append_assignments(file, static_cast<int>(layer), std::span<const float>(d.p).first(static_cast<std::size_t>(half * kBins)), half);
     io::append_assignments(file, static_cast<int>(layer), std::span<const float>(d.p).subspan(static_cast<std::size_t>(half * kBins)),
