@@ -11,9 +11,12 @@ if(IBZOO_CLI_WITH_BOOST)
   find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 endif()
 
-# Parallel HDF5 is optional: per-item files need only the serial library.
+# Parallel HDF5 (Debian: libhdf5-openmpi-dev) when present: storage.layout
+# per_checkpoint writes one shared file per checkpoint through MPI-IO. Without it
+# (e.g. the CUDA machine's image) every output is a per-item or per-rank file and
+# per_checkpoint is refused when the manifest is read.
 if(NOT DEFINED HDF5_PREFER_PARALLEL)
-  set(HDF5_PREFER_PARALLEL FALSE)
+  set(HDF5_PREFER_PARALLEL TRUE)
 endif()
 find_package(HDF5 REQUIRED COMPONENTS C)
 add_library(ibzoo_hdf5 INTERFACE)

@@ -16,6 +16,11 @@
 
 namespace ibzoo::io {
 
+class Communicator;
+
+// Whether this build links parallel HDF5 (libhdf5-openmpi), which create_collective needs.
+bool parallel_hdf5();
+
 // A dense row-major array read from a dataset.
 template <typename T>
 struct Array {
@@ -37,6 +42,11 @@ class H5File {
   static H5File create(const std::filesystem::path& path);
   // Opens an existing file read-only. Throws MissingInputError / CorruptDataError.
   static H5File open_read(const std::filesystem::path& path);
+  // Collective: every rank of `comm` creates (truncates) the same file together, through
+  // MPI-IO. On such a file, create_fixed_rows, write_rows_collective and close are
+  // collective too; nothing else may be called on it. Throws UsageError without
+  // parallel HDF5, WriteError if the file cannot be created.
+  static H5File create_collective(const std::filesystem::path& path, const Communicator& comm);
 
   H5File(H5File&&) noexcept;
   H5File& operator=(H5File&&) noexcept;
@@ -61,6 +71,18 @@ class H5File {
   // The same for a float16 dataset, from IEEE half bit patterns (written as they are,
   // without a conversion).
   void append_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t n_rows);
+  // A 2-D dataset of fixed shape [rows, cols]: float32, IEEE half (float16) or int64;
+  // contiguous and unfiltered, as collective writes need. Never filled before it is
+  // written. Collective on a collective file.
+  enum class Type { kFloat32, kFloat16, kInt64 };
+  void create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type);
+  // Writes rows [row_begin, row_begin + n_rows) of a create_fixed_rows dataset (of the
+  // matching type: half bit patterns for float16). On a collective file every rank calls
+  // it, each with its own rows or none (n_rows = 0), as one collective MPI-IO transfer.
+  void write_rows(const std::string& name, std::span<const float> rows, std::int64_t row_begin, std::int64_t n_rows);
+  void write_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t row_begin,
+                  std::int64_t n_rows);
+  void write_rows(const std::string& name, std::span<const std::int64_t> rows, std::int64_t row_begin, std::int64_t n_rows);
   // A variable-length UTF-8 string dataset of shape [n].
   void write_strings(const std::string& name, const std::vector<std::string>& values);
 
@@ -84,6 +106,10 @@ class H5File {
   // Rows [row_begin, row_begin + n_rows) of a 2-D (or 1-D) dataset. A float16 dataset
   // is read as stored and widened here (exactly), not by HDF5's slow soft conversion.
   Array<float> read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const;
+  // Whether a dataset is stored as IEEE half, and its rows as half bit patterns (no
+  // conversion; CorruptDataError if it is not float16).
+  bool is_float16(const std::string& name) const;
+  std::vector<std::uint16_t> read_rows_f16_bits(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const;
 
   std::optional<std::string> attr_string(const std::string& object, const std::string& key) const;
   std::optional<double> attr_double(const std::string& object, const std::string& key) const;

@@ -57,6 +57,10 @@ class Communicator {
   // each rank sent to this one, indexed by source rank.
   std::vector<std::string> alltoall(const std::vector<std::string>& outgoing) const;
 
+  // The MPI_Comm, by address, for io/ code that hands it to MPI-aware libraries
+  // (parallel HDF5). Opaque here so that this header needs no MPI.
+  const void* native_handle() const { return handle_.get(); }
+
  private:
   Communicator(void* handle, bool owned);
   std::unique_ptr<char[]> handle_;  // holds an MPI_Comm by value, opaque here

@@ -4,6 +4,7 @@
 
 #include "analysis/error.h"
 #include "io/fs.h"
+#include "io/h5.h"
 #include "pipeline/slurm.h"
 
 #include <yaml-cpp/yaml.h>
@@ -35,7 +36,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TextData, files, format, field, split, n_docu
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PreferenceData, file, n_pairs, prompt_labelled, max_tokens)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EstimatorSpec, bins, seed, reference_points, calibration, eps, orders, weighting,
                                    min_count, layers, final_norm, null, bootstrap, sample_size_curve)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression, assignments)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression, assignments,
+                                   layout)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchmarkSource, file, format, normalise)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AnalysisSpec, predictors, controls, cv, bootstrap, seed, report)
@@ -383,7 +385,8 @@ EstimatorSpec read_estimator(Reader& r, const YAML::Node& n) {
 StorageSpec read_storage(Reader& r, const YAML::Node& n) {
   StorageSpec s;
   if (!n.IsDefined() || n.IsNull()) return s;
-  r.check_keys(n, "storage", {"representations", "layers", "dtype", "chunk_tokens", "compression", "assignments"});
+  r.check_keys(n, "storage",
+               {"representations", "layers", "dtype", "chunk_tokens", "compression", "assignments", "layout"});
   s.representations = r.boolean(n, "representations", false);
   s.layers = r.layer_list(n, "layers");
   s.dtype = r.choice(n, "dtype", "float16", {"float16", "float32"});
@@ -391,6 +394,13 @@ StorageSpec read_storage(Reader& r, const YAML::Node& n) {
   s.compression = static_cast<int>(r.integer(n, "compression", 4, 0));
   if (s.compression > 9) r.error(n["compression"], "'compression' must be a deflate level 0..9");
   s.assignments = r.choice(n, "assignments", "auto", {"auto", "float32", "float16"});
+  s.layout = r.choice(n, "layout", "per_item", {"per_item", "per_checkpoint"});
+  if (s.layout == "per_checkpoint" && !s.representations) {
+    r.error(n["layout"], "'layout: per_checkpoint' packs stored representations; it needs 'representations: true'");
+  } else if (s.layout == "per_checkpoint" && !io::parallel_hdf5()) {
+    r.error(n["layout"], "'layout: per_checkpoint' writes one file per checkpoint with parallel HDF5, which this ibzoo "
+                         "was built without (Debian: libhdf5-openmpi-dev, which scripts/setup.sh installs); use per_item");
+  }
   return s;
 }
 

@@ -87,6 +87,7 @@ struct StorageSpec {
   std::int64_t chunk_tokens = 1024;
   int compression = 4;
   std::string assignments = "auto";              // auto | float32 | float16: state.h5's soft assignments
+  std::string layout = "per_item";               // per_item | per_checkpoint (parallel HDF5)
   bool operator==(const StorageSpec&) const = default;
 };
 

@@ -23,6 +23,7 @@ nlohmann::json item_spec(const Manifest& m, const ModelSpec& model, const Checkp
   // "auto" follows compute.dtype, which is in the id already; leaving it out keeps the
   // ids of runs made before the key existed.
   if (storage["assignments"] == "auto") storage.erase("assignments");
+  storage.erase("layout");  // where the rows land, not what they are
   return {{"model", model.id},
           {"checkpoint", checkpoint.name},
           {"path", checkpoint.path.string()},

@@ -16,6 +16,7 @@
 #include "pipeline/analyze.h"
 #include "pipeline/work_queue.h"
 #include "stages/extract.h"
+#include "stages/pack.h"
 #include "stages/prepare.h"
 #include "stages/reduce.h"
 
@@ -648,10 +649,36 @@ std::vector<bool> partitioned_groups(const std::vector<Group>& groups, const io:
   return out;
 }
 
+// storage.layout per_checkpoint: every checkpoint's items' reps.h5 into one shared file
+// (text and preference items apart), all ranks together; already packed ones are skipped.
+void pack_representations(const Study& study, const io::RunDir& run, const std::vector<Group>& groups,
+                          const io::Communicator& comm) {
+  std::map<std::string, const WorkItem*> by_id;
+  for (const auto& item : study.plan.items) by_id[item.id] = &item;
+  for (const auto& group : groups) {
+    const auto& model = study.manifest.models[group.model_idx];
+    const auto& checkpoint = model.checkpoints[group.checkpoint_idx];
+    for (const bool preference : {false, true}) {
+      const auto& ids = preference ? group.preference_item_ids : group.item_ids;
+      if (ids.empty()) continue;
+      stages::PackJob job;
+      job.run = run;
+      job.model = model.id;
+      job.checkpoint = checkpoint.name + (preference ? ".preference" : "");
+      job.item_ids = ids;
+      for (const auto& id : ids) job.documents.emplace_back(by_id.at(id)->doc_begin, by_id.at(id)->doc_end);
+      stages::pack_representations(job, comm);
+    }
+  }
+}
+
 void run_reduce(const Study& study, const io::RunDir& run, const RunOptions& options, io::Communicator& comm) {
   if (comm.rank() == 0) check_all_done(study, run);
   comm.barrier();
   const auto groups = groups_of(study.plan);
+  if (study.manifest.storage.representations && study.manifest.storage.layout == "per_checkpoint") {
+    pack_representations(study, run, groups, comm);
+  }
   const auto partitioned = partitioned_groups(groups, run, options, comm);
   nlohmann::json mine = nlohmann::json::array();
   io::Progress progress("reduce", static_cast<std::int64_t>(groups.size()));
