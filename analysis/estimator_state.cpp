@@ -8,8 +8,11 @@
 #include "analysis/error.h"
 #include "analysis/labels.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <set>
 #include <thread>
 
@@ -33,6 +36,23 @@ struct PoissonTable {
     }
   }
 };
+
+// Asks Linux to back the 2 MiB-aligned part of [data, data + bytes) with transparent huge
+// pages. The reduce's tables are gigabytes filled row by row in first-touch order: with
+// 4 KiB pages, the page faults took ~15% of a reduce (and their TLB misses slow the
+// random row adds). Only a hint: where it is refused or unknown, nothing changes.
+void advise_huge_pages(const void* data, std::size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  const auto start = reinterpret_cast<std::uintptr_t>(data);
+  const auto begin = (start + kHuge - 1) & ~(kHuge - 1);
+  const auto end = (start + bytes) & ~(kHuge - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
 
 // Runs fn(worker) for worker = 0 .. n_threads-1, on n_threads - 1 extra threads.
 template <typename Fn>
@@ -239,6 +259,7 @@ void EstimatorState::reserve_rows(std::span<const std::int64_t> rows_per_set, co
       table.ids.reserve(rows);
       table.counts.reserve(rows);
       table.sums.reserve(rows * m);
+      advise_huge_pages(table.sums.data(), table.sums.capacity() * sizeof(double));
       IBZOO_CHECK(table.ids.empty(), "reserve_rows on a state that already has rows");
       table.dense_slot.assign(sz(std::max<std::int64_t>(0, rows_per_set[s])), -1);
     }
