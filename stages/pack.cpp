@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <optional>
 
 namespace ibzoo::stages {
@@ -128,10 +129,16 @@ bool pack_representations(const PackJob& job, const io::Communicator& comm) {
     file.write_rows("/item_documents", std::span<const std::int64_t>(documents).first(root ? documents.size() : 0), 0,
                     root ? n_items : 0);
   }
-  // Round r: rank k copies item r x ranks + k; a rank without an item takes part with none.
+  // Round r: rank k copies item r x ranks + k, chunk_rows rows per collective write (so a
+  // rank holds one chunk of one layer, not an item's layer). Every rank makes as many
+  // writes as the round's longest item needs; one whose item is shorter, or that has no
+  // item, takes part with none.
   const auto n_ranks = static_cast<std::int64_t>(comm.size());
+  const auto chunk = std::max<std::int64_t>(1, job.chunk_rows);
   for (std::int64_t round = 0; round * n_ranks < n_items; ++round) {
-    const auto k = round * n_ranks + comm.rank();
+    const auto first = round * n_ranks;
+    const auto longest = *std::max_element(rows.begin() + first, rows.begin() + std::min(n_items, first + n_ranks));
+    const auto k = first + comm.rank();
     const bool mine = k < n_items;
     std::optional<io::H5File> source;
     if (mine) source.emplace(io::H5File::open_read(item_reps(job, static_cast<std::size_t>(k))));
@@ -139,12 +146,15 @@ bool pack_representations(const PackJob& job, const io::Communicator& comm) {
     const auto begin = mine ? offsets[static_cast<std::size_t>(k)] : 0;
     for (int l : layers) {
       const auto name = io::layer_group(l);
-      if (float16) {
-        const auto bits = mine ? source->read_rows_f16_bits(name, 0, n) : std::vector<std::uint16_t>{};
-        file.write_rows(name, std::span<const std::uint16_t>(bits), begin, n);
-      } else {
-        const auto values = mine ? source->read_rows_f32(name, 0, n).data : std::vector<float>{};
-        file.write_rows(name, std::span<const float>(values), begin, n);
+      for (std::int64_t at = 0; at < longest; at += chunk) {
+        const auto count = std::clamp<std::int64_t>(n - at, 0, chunk);
+        if (float16) {
+          const auto bits = count > 0 ? source->read_rows_f16_bits(name, at, count) : std::vector<std::uint16_t>{};
+          file.write_rows(name, std::span<const std::uint16_t>(bits), count > 0 ? begin + at : 0, count);
+        } else {
+          const auto values = count > 0 ? source->read_rows_f32(name, at, count).data : std::vector<float>{};
+          file.write_rows(name, std::span<const float>(values), count > 0 ? begin + at : 0, count);
+        }
       }
     }
   }

@@ -25,6 +25,7 @@ struct PackJob {
   std::vector<std::string> item_ids;                                 // in plan order
   std::vector<std::pair<std::int64_t, std::int64_t>> documents;      // each item's [begin, end) of the sample
   bool keep_item_files = false;                                      // else remove items/<id>/reps.h5 once packed
+  std::int64_t chunk_rows = 4096;                                    // rows per collective write (memory per rank)
 };
 
 // <run>/reps/<model>/<checkpoint>.h5

@@ -60,6 +60,7 @@ stages::PackJob make_job(const io::RunDir& run) {
   job.run = run;
   job.model = "m";
   job.checkpoint = "step-1";
+  job.chunk_rows = 4;  // items of 5..23 rows: several collective writes per item, uneven across ranks
   for (const int k : {3, 0, 6, 1, 5, 2, 4}) {
     job.item_ids.push_back("item" + std::to_string(k));
     job.documents.emplace_back(10 * k, 10 * k + 7);
