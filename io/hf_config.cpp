@@ -268,6 +268,11 @@ void parse_family_switches(const json& j, const Fields& f, ModelConfig& c) {
       c.final_logit_softcap = explicitly_null(j, "final_logit_softcapping") ? 0.0 : f.number({"final_logit_softcapping"}, 30.0);
       if (!explicitly_null(j, "sliding_window")) c.sliding_window = f.positive({"sliding_window"}, 4096);
       c.tie_word_embeddings = f.boolean({"tie_word_embeddings"}, true);
+      // transformers 5 writes null (causal); true makes an encoder, which ibzoo does not run.
+      if (!explicitly_null(j, "use_bidirectional_attention") && f.boolean({"use_bidirectional_attention"}, false)) {
+        throw ModelError(f.source() + ": use_bidirectional_attention: true (an encoder) is not implemented; ibzoo "
+                         "runs causal language models");
+      }
       break;
     default:  // llama, mistral, qwen2, olmo2
       c.norm_eps = f.number({"rms_norm_eps"}, c.family == Family::Olmo2 ? 1e-5 : 1e-6);
@@ -420,6 +425,11 @@ json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
     j["n_positions"] = c.max_position_embeddings;
     j["activation_function"] = c.activation_name;
     j["layer_norm_epsilon"] = c.norm_eps;
+    // Written although they are transformers' defaults, so that the file says how
+    // attention is scaled (the reader refuses the two variants it does not implement).
+    j["scale_attn_weights"] = c.attention_scale != 1.0;
+    j["scale_attn_by_inverse_layer_idx"] = false;
+    j["reorder_and_upcast_attn"] = false;
     return j;
   }
   j["hidden_size"] = c.hidden_size;
@@ -445,7 +455,10 @@ json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
   j["head_dim"] = c.head_dim;
   j["rms_norm_eps"] = c.norm_eps;
   if (c.family != Family::Qwen2) j["attention_bias"] = c.qkv_bias;
-  if (c.family == Family::Llama) j["mlp_bias"] = c.mlp_bias;
+  if (c.family == Family::Llama) {
+    j["mlp_bias"] = c.mlp_bias;
+    j["pretraining_tp"] = 1;  // what transformers saves; the projections are never split
+  }
   if (v5) {
     j["rope_parameters"] = rope_json(c, true);
   } else {
@@ -469,6 +482,7 @@ json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
     j["query_pre_attn_scalar"] = c.query_pre_attn_scalar;
     j["attn_logit_softcapping"] = c.attn_logit_softcap > 0 ? json(c.attn_logit_softcap) : json(nullptr);
     j["final_logit_softcapping"] = c.final_logit_softcap > 0 ? json(c.final_logit_softcap) : json(nullptr);
+    j["use_bidirectional_attention"] = nullptr;
     if (v5) j["layer_types"] = layer_types_json(c);
   }
   return j;

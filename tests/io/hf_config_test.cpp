@@ -164,6 +164,24 @@ TEST(HfConfigTest, BadFieldsAreNamed) {
       {"'hidden_act'", "relu2"});
 }
 
+// Variants the block does not compute are refused, never run as the plain model.
+TEST(HfConfigTest, UnimplementedAttentionVariantsAreRefused) {
+  const auto gpt2 = [](const char* extra) {
+    auto j = json::parse(R"({"model_type": "gpt2", "vocab_size": 10, "n_embd": 64, "n_layer": 2, "n_head": 4})");
+    j[extra] = true;
+    return j;
+  };
+  for (const char* key : {"scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"}) {
+    expect_error<ModelError>([&] { parse_model_config(gpt2(key), "c.json"); }, {"c.json", key, "not implemented"});
+  }
+  auto gemma = json::parse(R"({"model_type": "gemma2", "vocab_size": 10, "hidden_size": 64, "num_hidden_layers": 2,
+                               "num_attention_heads": 4, "use_bidirectional_attention": null})");
+  EXPECT_NO_THROW(parse_model_config(gemma, "c.json"));
+  gemma["use_bidirectional_attention"] = true;
+  expect_error<ModelError>([&] { parse_model_config(gemma, "c.json"); },
+                           {"c.json", "use_bidirectional_attention", "not implemented"});
+}
+
 TEST(HfConfigTest, MissingAndInvalidFilesAreReported) {
   const auto dir = fs::temp_directory_path() / ("ibzoo_hf_config_bad_" + std::to_string(::getpid()));
   fs::create_directories(dir);

@@ -8,6 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 using namespace ibzoo::models;
@@ -103,6 +107,96 @@ TEST(TrainerTest, BadInputsAreUsageErrors) {
   }
   EXPECT_THROW(train_model(o, periodic_tokens(), {41}, at, dir), ibzoo::UsageError);
   EXPECT_THROW(parse_lr_schedule("wavy"), ibzoo::UsageError);
+  fs::remove_all(dir);
+}
+
+// What transformers needs to load a checkpoint the trainer writes (the demo zoo's), checked
+// against what transformers 5.17 itself saved for the same architecture: the committed
+// fixtures tests/fixtures/models/<family>/ (save_pretrained on the CUDA machine,
+// docs/FIXTURES.md). For every family: the safetensors tensors (names, dtypes, shapes) are
+// exactly transformers' set, and every config.json key transformers wrote that shapes the
+// forward pass is present with the same value. Keys that only matter to training or
+// generation (dropouts, token ids, initialiser, cache) may be absent: transformers' defaults
+// then apply, and they do not change the hidden states or logits of a model in eval mode.
+bool forward_irrelevant_key(const std::string& key) {
+  static const std::set<std::string> k{"transformers_version", "bos_token_id", "eos_token_id", "pad_token_id",
+                                       "initializer_range", "use_cache", "add_cross_attention", "is_decoder",
+                                       "classifier_dropout", "summary_type", "summary_use_proj", "summary_activation",
+                                       "summary_proj_to_labels", "summary_first_dropout"};
+  return k.contains(key) || key.ends_with("dropout") || key.ends_with("pdrop");
+}
+
+// Numbers compare by value (transformers writes 10000.0 where ibzoo may write 10000).
+bool same_json(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  if (a.is_object() && b.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [k, v] : a.items()) {
+      if (!b.contains(k) || !same_json(v, b.at(k))) return false;
+    }
+    return true;
+  }
+  if (a.is_array() && b.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!same_json(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
+  const auto dir = temp_dir("hf_layout");
+  const fs::path fixtures = fs::path(IBZOO_FIXTURES) / "models";
+  for (const auto family : ibzoo::io::all_families()) {
+    const std::string name(ibzoo::io::family_name(family));
+    SCOPED_TRACE(name);
+    const auto theirs_dir = fixtures / name;
+    TrainerOptions o;
+    o.config = ibzoo::io::read_model_config(theirs_dir);
+    o.steps = 1;
+    o.batch_size = 2;
+    o.context = 8;
+    o.warmup_steps = 1;
+    std::vector<std::int32_t> tokens;
+    for (int i = 0; i < 64; ++i) tokens.push_back((i * 13) % 97);
+    const auto ours_dir = dir / name;
+    train_model(o, tokens, {1}, [&](std::int64_t) { return ours_dir; }, theirs_dir);
+
+    const auto theirs = ibzoo::io::WeightStore::open_dir(theirs_dir);
+    const auto ours = ibzoo::io::WeightStore::open_dir(ours_dir);
+    EXPECT_EQ(ours.names(), theirs.names());
+    for (const auto& t : theirs.names()) {
+      if (ours.size() != theirs.size()) break;
+      EXPECT_EQ(ours.at(t).shape, theirs.at(t).shape) << t;
+      EXPECT_EQ(ours.at(t).dtype, theirs.at(t).dtype) << t;
+    }
+
+    const auto want = read_json(theirs_dir / "config.json");
+    const auto got = read_json(ours_dir / "config.json");
+    std::size_t compared = 0;
+    for (const auto& [key, value] : want.items()) {
+      if (forward_irrelevant_key(key)) continue;
+      // Qwen2's max_window_layers only acts with use_sliding_window: true (transformers
+      // writes its default, 28, for any model without a window).
+      if (key == "max_window_layers" && want.value("use_sliding_window", true) == false) continue;
+      ++compared;
+      if (!got.contains(key)) {
+        ADD_FAILURE() << "config.json lacks '" << key << "' (transformers wrote " << value.dump() << ")";
+      } else if (!same_json(got.at(key), value)) {
+        ADD_FAILURE() << "config.json '" << key << "': ours " << got.at(key).dump() << ", transformers " << value.dump();
+      }
+    }
+    EXPECT_GE(compared, 8u);
+    // And the checkpoint reads back into the config it was trained with.
+    EXPECT_EQ(ibzoo::io::read_model_config(ours_dir), o.config);
+  }
   fs::remove_all(dir);
 }
 
