@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <set>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -29,6 +30,30 @@ std::string utc_now() {
 }  // namespace
 
 RunDir::RunDir(fs::path root) : root_(std::move(root)) {}
+
+std::string RunDir::foreign_directory_problem() const {
+  // What ibzoo itself writes at the top of a run (docs/RUN_LAYOUT.md), and the temporary
+  // names of its atomic writes: a directory holding only these is a run being started
+  // (two array slices may start one at once), not someone else's directory.
+  static const std::set<std::string> kOwn{"manifest.json", "plan.json", "tokens", "reference_points", "items",
+                                          "reps", "results", "report", "claims", "slurm"};
+  std::error_code ec;
+  if (!fs::exists(root_, ec)) return "";
+  if (!fs::is_directory(root_, ec)) return root_.string() + ": the run directory exists and is not a directory";
+  // An earlier run (started by `run`, or by `submit`): what else its owner keeps there is theirs.
+  if (fs::exists(root_ / "manifest.json", ec) || fs::exists(root_ / "plan.json", ec)) return "";
+  fs::directory_iterator it(root_, ec);
+  if (ec) return root_.string() + ": cannot read the run directory: " + ec.message();
+  for (; it != fs::directory_iterator{}; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (kOwn.contains(name) || (name.starts_with(".") && name.find(".tmp.") != std::string::npos)) continue;
+    return root_.string() + ": the run directory is not empty and is not an ibzoo run (it holds '" + name +
+           "', which ibzoo does not write). ibzoo writes only into a new or empty directory, or into an earlier "
+           "run of a study: set run_dir in the manifest, or --run-dir, to such a directory";
+  }
+  if (ec) return root_.string() + ": cannot read the run directory: " + ec.message();
+  return "";
+}
 
 fs::path RunDir::item_dir(const std::string& item_id) const { return root_ / "items" / item_id; }
 

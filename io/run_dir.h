@@ -30,6 +30,15 @@ class RunDir {
   explicit RunDir(std::filesystem::path root = {});
   const std::filesystem::path& root() const { return root_; }
 
+  // Why ibzoo must not write here, or "" when it may: the directory is missing, is an
+  // earlier run (it holds manifest.json, which `run` writes, or plan.json, which
+  // `submit` writes), or holds nothing but what ibzoo writes at the top of a run
+  // (items/, claims/, ... and the temporary files of its atomic writes: a run that
+  // another array slice is starting at this moment). Any other non-empty directory (a
+  // home or data directory given as run_dir by mistake) is refused, so a run never
+  // mixes its files with someone else's.
+  std::string foreign_directory_problem() const;
+
   std::filesystem::path item_dir(const std::string& item_id) const;
   std::filesystem::path item_state(const std::string& item_id) const { return item_dir(item_id) / "state.h5"; }
   std::filesystem::path results() const { return root_ / "results"; }

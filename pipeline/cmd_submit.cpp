@@ -3,6 +3,7 @@
 #include "analysis/error.h"
 #include "io/fs.h"
 #include "io/log.h"
+#include "io/run_dir.h"
 #include "pipeline/command.h"
 #include "pipeline/slurm.h"
 
@@ -92,6 +93,9 @@ int run_submit(const std::vector<std::string>& args) {
   opt.path_ibzoo = fs::canonical("/proc/self/exe");
   opt.path_manifest = path_manifest;
   opt.path_run = resolve_run_dir(*vm, manifest, path_manifest);
+  if (const auto refusal = io::RunDir(opt.path_run).foreign_directory_problem(); !refusal.empty()) {
+    throw UsageError(refusal);
+  }
   opt.config = section.config;
   opt.dry_run = vm->count("dry-run") > 0;
   const auto plan = plan_json(opt.path_ibzoo, opt.path_manifest, opt.path_run);

@@ -805,6 +805,10 @@ RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
   const io::RunDir run(study.manifest.run_dir);
   RunSummary summary;
   summary.n_items = static_cast<std::int64_t>(study.plan.items.size());
+  std::string refusal;
+  if (comm.rank() == 0) refusal = run.foreign_directory_problem();
+  comm.broadcast(refusal);
+  if (!refusal.empty()) throw UsageError(comm.rank() == 0 ? refusal : "the run directory was refused on rank 0");
   if (comm.rank() == 0) {
     fs::create_directories(run.root() / "items");
     io::write_file_atomic(run.root() / "manifest.json", to_json(study.manifest).dump(2) + "\n");

@@ -52,6 +52,17 @@ run_kept() {
   echo "kept: $n_done done, $n_failed failed"
   return $rc
 }
+# A run or submission into a directory that holds someone else's file: refused, the file
+# untouched, nothing of the run written there. Prints what the directory holds afterwards.
+foreign_run_dir() {
+  study
+  mkdir -p "$T/mine"
+  echo "my notes" >"$T/mine/notes.txt"
+  ibzoo "$@" "$T/study.yaml" --run-dir "$T/mine"
+  local rc=$?
+  echo "holds: $(ls -A "$T/mine" | tr '\n' ' ')$(cat "$T/mine/notes.txt")"
+  return $rc
+}
 # A finished one-model run in $T/run.
 one_model_run() { study; ibzoo run "$T/study.yaml" --run-dir "$T/run" --quiet >/dev/null 2>&1 || echo "setup run failed"; }
 # The tiny model with every element of one tensor set to $2 (nan, inf), beside the good model.
@@ -82,7 +93,7 @@ symlink_file_escape() {
   printf 'study: bad\nmodels:\n  - {id: tiny-gpt2, family: gpt2, path: model}\ndata:\n  text: {files: [short.txt]}\n' >"$T/m/manifest.yaml"
   plan "$T/m/manifest.yaml"
 }
-export -f ibzoo plan tokenize regress model_dir extract study two_model_study run_kept one_model_run poisoned_model \
+export -f ibzoo plan tokenize regress model_dir extract study two_model_study run_kept foreign_run_dir one_model_run poisoned_model \
   flip_byte symlink_dir_escape symlink_file_escape
 
 # Runs one case (a cases.tsv line); writes $work/results/<id>.{out,verdict}.
