@@ -3,7 +3,9 @@
 # then tears the job down), then SIGKILL of the whole job during the rerun. Each time
 # the failure is reported, no finished item is lost or rewritten, and the final rerun
 # computes exactly the missing items and gives a metrics.csv byte-identical to an
-# uninterrupted run.
+# uninterrupted run. Each kill lands at a random point of an item (0-249 ms after the
+# k-th item finished, while the next ones wait, compute or write); the seed is printed,
+# and IBZOO_FAULT_SEED=S replays a run.
 set -euo pipefail
 tmp=$(mktemp -d)
 mpirun_pid=""
@@ -29,6 +31,12 @@ delays=""
 for ((i = 0; i < n_items; ++i)); do delays+="${delays:+,}$i:250"; done
 export IBZOO_TEST_ITEM_DELAY_MS=$delays
 
+seed=${IBZOO_FAULT_SEED:-$(( $(date +%s%N) % 32768 ))}
+RANDOM=$seed
+echo "fault_kill: seed $seed (IBZOO_FAULT_SEED=$seed replays these kill points)"
+# Sleeps a random 0-249 ms and says so: where inside the running items the kill lands.
+jitter() { local ms=$((RANDOM % 250)); echo "$1: kill $ms ms later"; sleep "$(printf '0.%03d' "$ms")"; }
+
 n_done() { (find "$items" -name DONE 2>/dev/null || true) | wc -l; }
 # Waits until at least $1 items are done (or the job ended); 0 when reached.
 wait_done() {
@@ -49,6 +57,7 @@ snapshot() {
 mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" "${opts[@]}" >"$tmp/log1" 2>&1 &
 mpirun_pid=$!
 wait_done 2 || fail "the 2-rank run ended before 2 items were done"
+jitter "2 items done"
 ranks=($(pgrep -P "$mpirun_pid"))
 [ "${#ranks[@]}" -eq 2 ] || fail "expected 2 rank processes under mpirun, found ${#ranks[@]}"
 kill -9 "${ranks[1]}"
@@ -68,6 +77,7 @@ snapshot >"$tmp/snap1"
 mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/log2" 2>&1 &
 mpirun_pid=$!
 wait_done $((done1 + 1)) || fail "the rerun ended before it could be killed"
+jitter "$((done1 + 1)) items done"
 for p in $(pgrep -P "$mpirun_pid"); do kill -9 "$p" 2>/dev/null || true; done
 kill -9 "$mpirun_pid" 2>/dev/null || true
 wait "$mpirun_pid" 2>/dev/null || true
