@@ -75,10 +75,10 @@ echo
 echo "demo: wall time per phase (s)"
 study_ms=0
 for i in "${!phase_names[@]}"; do
-  printf '  %-9s %8s\n' "${phase_names[$i]}" "$(secs "${phase_secs[$i]}")"
+  printf '  %-10s %8s\n' "${phase_names[$i]}" "$(secs "${phase_secs[$i]}")"
   case ${phase_names[$i]} in train|tasks|evaluate|study) study_ms=$((study_ms + phase_secs[$i])) ;; esac
 done
-printf '  %-9s %8s   (train + tasks + evaluate + study incl. regress and report)\n' "study" "$(secs $study_ms)"
-printf '  %-9s %8s\n' "total" "$(secs $(( (t_end - t_all) / 1000000 )))"
+printf '  %-10s %8s   (train + tasks + evaluate + study incl. regress and report)\n' "study part" "$(secs $study_ms)"
+printf '  %-10s %8s\n' "total" "$(secs $(( (t_end - t_all) / 1000000 )))"
 echo "demo: report at $root/$demo/study/report/index.html"
 echo "demo: correlations at $root/$demo/study/results/correlations.csv"
