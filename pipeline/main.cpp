@@ -15,10 +15,9 @@ void print_help() {
                "commands:\n";
   auto cmds = ibzoo::pipeline::commands();
   std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  for (const auto& c : cmds) {
-    std::cout << "  " << c.name << std::string(c.name.size() < 12 ? 12 - c.name.size() : 1, ' ')
-              << c.summary << "\n";
-  }
+  std::size_t width = 0;
+  for (const auto& c : cmds) width = std::max(width, c.name.size());
+  for (const auto& c : cmds) std::cout << "  " << c.name << std::string(width + 2 - c.name.size(), ' ') << c.summary << "\n";
   std::cout << "\nexit codes: 0 success, 1 runtime failure, 2 usage or manifest error\n";
 }
 
