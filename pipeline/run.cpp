@@ -780,10 +780,15 @@ Manifest load_manifest_collective(const fs::path& path, io::Communicator& comm) 
   throw Error(message);
 }
 
-Study load_study(const RunOptions& options, io::Communicator& comm) {
+Manifest load_run_manifest(const RunOptions& options, io::Communicator& comm) {
+  auto manifest = load_manifest_collective(options.path_manifest, comm);
+  if (options.run_dir) manifest.run_dir = fs::weakly_canonical(fs::absolute(*options.run_dir));
+  return manifest;
+}
+
+Study load_study(Manifest manifest) {
   Study study;
-  study.manifest = load_manifest_collective(options.path_manifest, comm);
-  if (options.run_dir) study.manifest.run_dir = fs::weakly_canonical(fs::absolute(*options.run_dir));
+  study.manifest = std::move(manifest);
   const auto corpus = io::read_corpus(corpus_spec(study.manifest.text));
   study.documents = corpus.documents;
   study.n_documents = static_cast<std::int64_t>(corpus.documents.size());
@@ -799,16 +804,20 @@ Study load_study(const RunOptions& options, io::Communicator& comm) {
   return study;
 }
 
+Study load_study(const RunOptions& options, io::Communicator& comm) { return load_study(load_run_manifest(options, comm)); }
+
 RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
   install_stop_handlers();
-  const auto study = load_study(options, comm);
-  const io::RunDir run(study.manifest.run_dir);
-  RunSummary summary;
-  summary.n_items = static_cast<std::int64_t>(study.plan.items.size());
+  auto manifest = load_run_manifest(options, comm);
+  // Refused before the corpus is read (it can be gigabytes, on every rank).
+  const io::RunDir run(manifest.run_dir);
   std::string refusal;
   if (comm.rank() == 0) refusal = run.foreign_directory_problem();
   comm.broadcast(refusal);
   if (!refusal.empty()) throw UsageError(comm.rank() == 0 ? refusal : "the run directory was refused on rank 0");
+  const auto study = load_study(std::move(manifest));
+  RunSummary summary;
+  summary.n_items = static_cast<std::int64_t>(study.plan.items.size());
   if (comm.rank() == 0) {
     fs::create_directories(run.root() / "items");
     io::write_file_atomic(run.root() / "manifest.json", to_json(study.manifest).dump(2) + "\n");

@@ -62,6 +62,10 @@ struct Study {
   std::string pairs_sha256;
   Plan plan;
 };
-Study load_study(const RunOptions& options, io::Communicator& comm);
+// The manifest (validated on rank 0, every rank gets it) with --run-dir applied.
+Manifest load_run_manifest(const RunOptions& options, io::Communicator& comm);
+// Reads the manifest's corpus sample (and preference pairs) and plans the items.
+Study load_study(Manifest manifest);
+Study load_study(const RunOptions& options, io::Communicator& comm);  // both of the above
 
 }  // namespace ibzoo::pipeline

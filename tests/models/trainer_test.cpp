@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -146,11 +145,6 @@ bool same_json(const nlohmann::json& a, const nlohmann::json& b) {
   return a == b;
 }
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
 TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
   const auto dir = temp_dir("hf_layout");
   const fs::path fixtures = fs::path(IBZOO_FIXTURES) / "models";
@@ -178,8 +172,8 @@ TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
       EXPECT_EQ(ours.at(t).dtype, theirs.at(t).dtype) << t;
     }
 
-    const auto want = read_json(theirs_dir / "config.json");
-    const auto got = read_json(ours_dir / "config.json");
+    const auto want = nlohmann::json::parse(ibzoo::io::read_file(theirs_dir / "config.json"));
+    const auto got = nlohmann::json::parse(ibzoo::io::read_file(ours_dir / "config.json"));
     std::size_t compared = 0;
     for (const auto& [key, value] : want.items()) {
       if (forward_irrelevant_key(key)) continue;
