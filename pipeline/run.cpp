@@ -726,9 +726,10 @@ void run_reduce(const Study& study, const io::RunDir& run, const RunOptions& opt
     summaries.push_back(summary_from_json(g["summary"]));
   }
   warn_identical_weights(summaries);
-  fs::create_directories(run.results());
-  io::write_metrics_csv(run.results() / "metrics.csv", rows);
-  stages::write_summary_csv(run.results() / "summary.csv", summaries);
+  // The three files change together or not at all (a full disk leaves the earlier ones).
+  io::StagedFiles staged(run.results());
+  io::write_metrics_csv(staged.path("metrics.csv"), rows);
+  stages::write_summary_csv(staged.path("summary.csv"), summaries);
   std::vector<io::ReferencePointsRecord> points;
   if (fs::exists(run.root() / "reference_points")) {
     std::vector<fs::path> files;
@@ -738,7 +739,8 @@ void run_reduce(const Study& study, const io::RunDir& run, const RunOptions& opt
     std::sort(files.begin(), files.end());
     for (const auto& f : files) points.push_back(io::read_reference_points(f));
   }
-  io::write_metrics_h5(run.results() / "metrics.h5", rows, points, to_json(study.manifest).dump());
+  io::write_metrics_h5(staged.path("metrics.h5"), rows, points, to_json(study.manifest).dump());
+  staged.commit();
   io::log_info("reduce: " + std::to_string(rows.size()) + " metric rows for " + std::to_string(groups.size()) +
                " checkpoints -> " + (run.results() / "metrics.csv").string());
 }
