@@ -116,17 +116,20 @@ void check_estimate_options(const EstimateOptions& o) {
 }
 
 int plan_command(const std::vector<std::string>& args) {
-  CommandLine cli{"ibzoo plan MANIFEST [options]", po::options_description("options"), {"manifest"}};
+  CommandLine cli{"ibzoo plan MANIFEST [options]", po::options_description("options"), {"manifest"},
+                  "  MANIFEST   the study manifest (YAML, docs/MANIFEST.md)", ""};
+  const EstimateOptions estimate;
   cli.options.add_options()
       ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
       ("json", "print the plan as JSON")
       ("estimate", "print tokens, FLOPs, GPU-hours, storage and memory at full scale")
-      ("documents", po::value<std::int64_t>()->default_value(10000), "documents per checkpoint for --estimate")
-      ("tokens-per-document", po::value<std::int64_t>()->default_value(512), "tokens per document for --estimate")
+      ("documents", po::value<std::int64_t>()->default_value(estimate.n_documents), "documents per checkpoint for --estimate")
+      ("tokens-per-document", po::value<std::int64_t>()->default_value(estimate.tokens_per_document), "tokens per document for --estimate")
       ("pairs", po::value<std::int64_t>(), "preference pairs for --estimate (default: data.preference.n_pairs, or --documents)")
       ("throughput", po::value<double>(), "tokens/s per GPU for --estimate (default: compute.throughput_tokens_per_s)")
-      ("ranks", po::value<int>()->default_value(1), "ranks of the run, for --estimate's reduce memory")
-      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "the run's --reduce-memory-mb, for --estimate");
+      ("ranks", po::value<int>()->default_value(estimate.n_ranks), "ranks of the run, for --estimate's reduce memory")
+      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(estimate.reduce_memory_bytes >> 20),
+       "the run's --reduce-memory-mb, for --estimate");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   int argc = 0;

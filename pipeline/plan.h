@@ -50,6 +50,9 @@ nlohmann::json to_json(const Plan& plan, const Manifest& manifest);
 // Parses "K/N" (0 <= K < N). Throws UsageError.
 std::pair<int, int> parse_slice(const std::string& text);
 
+// The per-rank reduce memory budget of `run --reduce-memory-mb` (and `plan --estimate`).
+inline constexpr std::int64_t kDefaultReduceMemoryBytes = std::int64_t{4} << 30;
+
 // Full-scale figures for `plan --estimate` (docs/SCALE.md, "Estimating a study"):
 // tokens, FLOPs, GPU-hours at the manifest's stated throughput, storage and peak
 // memory per rank, for every model, from each model's first checkpoint's config.json.
@@ -60,7 +63,7 @@ struct EstimateOptions {
                                             // n_documents when that is 0 (all); 0 without data.preference
   std::optional<double> throughput_tokens_per_s;  // default: compute.throughput_tokens_per_s
   int n_ranks = 1;                          // ranks of the run (the reduce partitions over them)
-  std::int64_t reduce_memory_bytes = std::int64_t{4} << 30;  // the run's --reduce-memory-mb
+  std::int64_t reduce_memory_bytes = kDefaultReduceMemoryBytes;  // the run's --reduce-memory-mb
 };
 
 struct PlanEstimate {
