@@ -14,6 +14,7 @@
 #include "io/run_dir.h"
 #include "models/model.h"
 #include "pipeline/analyze.h"
+#include "pipeline/run_identity.h"
 #include "pipeline/work_queue.h"
 #include "stages/extract.h"
 #include "stages/pack.h"
@@ -811,12 +812,10 @@ Study load_study(const RunOptions& options, io::Communicator& comm) { return loa
 RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
   install_stop_handlers();
   auto manifest = load_run_manifest(options, comm);
-  // Refused before the corpus is read (it can be gigabytes, on every rank).
+  // Refused before the corpus is read (it can be gigabytes, on every rank); held to the end.
+  const auto claim = claim_run_dir(manifest, {options.slice, options.stage == Stage::kAll || options.stage == Stage::kExtract,
+                                              "ibzoo run " + options.path_manifest.string()}, comm);
   const io::RunDir run(manifest.run_dir);
-  std::string refusal;
-  if (comm.rank() == 0) refusal = run.foreign_directory_problem();
-  comm.broadcast(refusal);
-  if (!refusal.empty()) throw UsageError(comm.rank() == 0 ? refusal : "the run directory was refused on rank 0");
   const auto study = load_study(std::move(manifest));
   RunSummary summary;
   summary.n_items = static_cast<std::int64_t>(study.plan.items.size());

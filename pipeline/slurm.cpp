@@ -509,6 +509,12 @@ std::string run_slurm(const std::vector<std::string>& argv) {
     throw Error("'" + join(argv, " ") + "' failed (exit " + std::to_string(r.exit_code) + "): " + err +
                 "; check that the cluster is reachable (SLURM_CONF, munge) and the options are valid");
   }
+  // What the client says besides its answer (sbatch's warnings about the options, the
+  // partition or the account) is for the user: pass it on.
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) io::log_warn(line);
+  }
   return r.out;
 }
 
@@ -757,6 +763,7 @@ SubmitResult submit(const SubmitOptions& opt) {
       } else {
         const auto out = run_slurm(job.argv);
         job.job_id = out.substr(0, out.find_first_of(";\n"));  // --parsable prints "id" or "id;cluster"
+        io::log_info(sbatch_line(job.argv) + ": submitted job " + job.job_id);
       }
       if (kind == JobKind::kExtract) array_ids.push_back(job.job_id);
       if (kind == JobKind::kReduce) reduce_id = job.job_id;
