@@ -21,7 +21,11 @@ void log_peak_memory() {
 
 int run_command(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo run MANIFEST [options]   (under mpirun/srun: all ranks share the work)",
-                  po::options_description("options"), {"manifest"}};
+                  po::options_description("options"), {"manifest"},
+                  "  MANIFEST   the study manifest (YAML, docs/MANIFEST.md); its run_dir must be new, empty,\n"
+                  "             or a run of the same study (a manifest may add models, checkpoints, benchmarks)",
+                  "run: 1 also when an item failed (the others are kept), a signal stopped the run, or another\n"
+                  "            process works in the run directory; 2 when the run directory holds another study"};
   cli.options.add_options()
       ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
       ("stage", po::value<std::string>()->default_value("all"), "all | extract | reduce | analyze")
@@ -31,9 +35,15 @@ int run_command(const std::vector<std::string>& args) {
        "auto | always | never: partition a checkpoint's label rows across all ranks in the reduce "
        "(auto: when its label tables may exceed --reduce-memory-mb, or when there are fewer checkpoints "
        "than ranks); the results are identical either way")
-      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "per-rank reduce memory budget (MiB)")
+      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(RunOptions{}.reduce_memory_bytes >> 20),
+       "per-rank reduce memory budget (MiB)")
       ("memory-report", "at the end, every rank logs its peak resident memory (VmHWM)")
-      ("quiet,q", "print only warnings and errors");
+      ("progress", po::value<std::string>()->default_value("auto"),
+       "auto | lines | live | off: the extract's progress over all ranks (items of the study, positions/s, "
+       "time left); auto: a live line on a terminal, else a line per --progress-interval; off with --quiet "
+       "unless given")
+      ("progress-interval", po::value<double>()->default_value(30, "30"), "seconds between progress lines")
+      ("quiet,q", "print only warnings and errors (and progress lines when --progress is given)");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   int argc = 0;
@@ -51,6 +61,11 @@ int run_command(const std::vector<std::string>& args) {
   const auto budget_mb = (*vm)["reduce-memory-mb"].as<std::int64_t>();
   if (budget_mb < 1) throw UsageError("--reduce-memory-mb must be >= 1, got " + std::to_string(budget_mb));
   options.reduce_memory_bytes = budget_mb << 20;
+  options.progress = io::parse_progress_mode((*vm)["progress"].as<std::string>());
+  if (vm->count("quiet") && (*vm)["progress"].defaulted()) options.progress = io::ProgressMode::kOff;
+  const auto interval_s = (*vm)["progress-interval"].as<double>();
+  if (!(interval_s > 0)) throw UsageError("--progress-interval must be > 0 seconds, got " + default_text(interval_s));
+  options.progress_interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval_s * 1000));
 
   const auto summary = run_study(options, mpi.world());
   if (vm->count("memory-report")) log_peak_memory();

@@ -74,7 +74,7 @@ std::optional<po::variables_map> parse_command_line(CommandLine& cli,
                                                     const std::vector<std::string>& args) {
   // One flat group: --help first, then the command's own options (an empty group would
   // print a bare "options:" header).
-  po::options_description all("options");
+  po::options_description all("options", 100, 50);
   all.add_options()("help,h", "print this help and exit");
   for (const auto& o : cli.options.options()) all.add(o);
   po::options_description hidden;

@@ -14,6 +14,7 @@
 #include "io/run_dir.h"
 #include "models/model.h"
 #include "pipeline/analyze.h"
+#include "pipeline/progress_setup.h"
 #include "pipeline/run_identity.h"
 #include "pipeline/work_queue.h"
 #include "stages/extract.h"
@@ -214,8 +215,8 @@ class Extractor {
     models_.prefetch(checkpoint(next), checkpoint(current));
   }
 
-  // Runs one item; records a failure instead of throwing for errors of the item.
-  bool run_item(const WorkItem& item) {
+  // Runs one item: its positions, or -1 when it failed (recorded instead of thrown).
+  std::int64_t run_item(const WorkItem& item) {
     const auto& m = study_.manifest;
     const auto& model_spec = m.models[item.model_idx];
     const auto& checkpoint = model_spec.checkpoints[item.checkpoint_idx];
@@ -240,11 +241,11 @@ class Extractor {
       const auto result = stages::extract(job, text, model, setup);
       io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
                    std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms");
-      return true;
+      return result.n_positions;
     } catch (const std::exception& e) {
       io::log_error(tag + " failed: " + e.what());
       run_.record_failure(item.id, e.what());
-      return false;
+      return -1;
     }
   }
 
@@ -488,16 +489,16 @@ void run_extract(const Study& study, const io::RunDir& run, const RunOptions& op
   }
   const auto delays = test_item_delays();
   const auto attempt = start_attempt(run, options.slice, comm);
+  io::StudyProgress progress(extract_progress_options(pending, cost, summary.n_done_before, run.root(), attempt,
+                                                      options.slice, options.progress, options.progress_interval),
+                             comm);
   auto slices = balanced_slices(pending, cost, comm.size());
-  WorkQueue queue(run, attempt, std::move(slices), std::move(ids), std::move(cost), comm.rank(), owner_tag(comm.rank()));
+  WorkQueue queue(run, attempt, std::move(slices), std::move(ids), cost, comm.rank(), owner_tag(comm.rank()));
 
   const int threads = threads_per_rank(study.manifest.compute, local_rank_count(comm));
   const auto tokens_per_batch = options.tokens_per_batch.value_or(study.manifest.compute.tokens_per_batch);
   Extractor extractor(study, run, threads, tokens_per_batch, comm.size());
-  // Progress over this rank's own slice: an item counts when computed here or taken by a thief.
-  io::Progress progress("extract", static_cast<std::int64_t>(queue.n_own()));
   std::int64_t computed = 0, failed = 0;
-  std::size_t own_reported = 0;
   for (;;) {
     if (g_stop_signal.load() != 0) {
       io::log_warn("stopping after the current item (signal " + std::to_string(g_stop_signal.load()) + ")");
@@ -507,6 +508,7 @@ void run_extract(const Study& study, const io::RunDir& run, const RunOptions& op
     const auto next = queue.next();
     if (!next) break;
     const auto& item = study.plan.items[next->item_idx];
+    progress.start_item(item_label(study.manifest, item));
     if (next->stolen) {
       io::log_info("extract: stealing item " + item.id + " (plan index " + std::to_string(next->item_idx) +
                    ") from the end of rank " + std::to_string(next->owner) + "'s slice; " +
@@ -517,11 +519,10 @@ void run_extract(const Study& study, const io::RunDir& run, const RunOptions& op
     if (const auto d = delays.find(next->item_idx); d != delays.end()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(d->second));
     }
-    (extractor.run_item(item) ? computed : failed)++;
-    progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
-    own_reported = queue.n_own_passed();
+    const auto n_positions = extractor.run_item(item);
+    (n_positions >= 0 ? computed : failed)++;
+    progress.end_item(std::max<std::int64_t>(n_positions, 0), cost[next->item_idx], n_positions < 0);
   }
-  progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
   progress.finish();
   log_steals(queue);
   summary.n_computed = comm.allreduce_sum(computed);

@@ -8,9 +8,11 @@
 
 #include "io/corpus.h"
 #include "io/mpi.h"
+#include "io/progress.h"
 #include "pipeline/manifest.h"
 #include "pipeline/plan.h"
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -33,7 +35,9 @@ struct RunOptions {
   std::optional<std::pair<int, int>> slice;         // K/N of the plan (extract)
   std::optional<std::int64_t> tokens_per_batch;     // overrides compute.tokens_per_batch
   ReducePartition reduce_partition = ReducePartition::kAuto;
-  std::int64_t reduce_memory_bytes = std::int64_t{4} << 30;  // per rank, for kAuto
+  std::int64_t reduce_memory_bytes = kDefaultReduceMemoryBytes;  // per rank, for kAuto
+  io::ProgressMode progress = io::ProgressMode::kAuto;        // extract progress (io/progress.h)
+  std::chrono::milliseconds progress_interval{std::chrono::seconds(30)};
 };
 
 struct RunSummary {

@@ -384,7 +384,7 @@ std::string make_script(const SubmitContext& ctx, JobKind kind) {
   os << "\n" << kSignalBlock << "\n";
   std::string launcher;
   for (const auto& w : ctx.config.launcher) launcher += shell_quote(w) + " ";
-  os << launcher << "\"$ibzoo\" run \"$manifest\" --run-dir \"$run_dir\" " << stage_args << " --quiet &\n";
+  os << launcher << "\"$ibzoo\" run \"$manifest\" --run-dir \"$run_dir\" " << stage_args << " --quiet --progress lines &\n";
   os << kWaitBlock;
   if (kind == JobKind::kAnalyze) {
     os << "if [ \"$rc\" -eq 0 ]; then\n"

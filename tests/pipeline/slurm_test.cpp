@@ -250,7 +250,7 @@ TEST(SlurmScriptTest, ExtractScriptCarriesResourcesAndTheSliceCommand) {
                            "n_slices=12\n", "ibzoo='/scratch/study/bin dir/ibzoo'\n",
                            "manifest='/scratch/study/it'\\''s a manifest.yaml'\n", "trap 'forward USR1' USR1\n",
                            "SLURM_JOB_NODELIST", "srun --mpi=pmix \"$ibzoo\" run \"$manifest\" --run-dir "
-                           "\"$run_dir\" --stage extract --slice \"${slice}/${n_slices}\" --quiet &\n"}) {
+                           "\"$run_dir\" --stage extract --slice \"${slice}/${n_slices}\" --quiet --progress lines &\n"}) {
     EXPECT_NE(s.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << s;
   }
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
@@ -264,9 +264,9 @@ TEST(SlurmScriptTest, ReduceAndAnalysisRunOneTaskAndAnalysisMarksItsSuccess) {
   const auto reduce = make_script(ctx, JobKind::kReduce);
   EXPECT_NE(reduce.find("#SBATCH --ntasks=1\n"), std::string::npos);
   EXPECT_EQ(reduce.find("--gpus-per-node"), std::string::npos);
-  EXPECT_NE(reduce.find("--stage reduce --quiet &"), std::string::npos);
+  EXPECT_NE(reduce.find("--stage reduce --quiet --progress lines &"), std::string::npos);
   const auto analyze = make_script(ctx, JobKind::kAnalyze);
-  EXPECT_NE(analyze.find("--stage analyze --quiet &"), std::string::npos);
+  EXPECT_NE(analyze.find("--stage analyze --quiet --progress lines &"), std::string::npos);
   EXPECT_NE(analyze.find("$run_dir/slurm/analyze.done"), std::string::npos);
   EXPECT_NE(make_script(ctx, JobKind::kExtract).find("#SBATCH --gpus-per-node=4\n"), std::string::npos);
 }
@@ -332,7 +332,7 @@ TEST(SlurmScriptTest, ExtractScriptRunsItsSliceOfThePlan) {
   EXPECT_NE(r.out.find("job 77 (array 70_2), slice 7/12, nodes node1"), std::string::npos) << r.out;
   const auto args = read_text(job.root() / "args");
   EXPECT_EQ(args, "run\n" + (job.root() / "it's a manifest.yaml").string() + "\n--run-dir\n" +
-                      (job.root() / "run").string() + "\n--stage\nextract\n--slice\n7/12\n--quiet\n");
+                      (job.root() / "run").string() + "\n--stage\nextract\n--slice\n7/12\n--quiet\n--progress\nlines\n");
   EXPECT_FALSE(fs::exists(job.root() / "scontrol.args"));
 }
 
