@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -89,6 +90,13 @@ std::optional<LockHolder> read_holder(const fs::path& path) {
 
 // Why the holder is known to be gone, or "" when it may be alive.
 std::string why_stale(const LockHolder& h, const LockOptions& options) {
+  // Slurm requeues a job under its own id, possibly on another node: the lock of an
+  // earlier incarnation of this very job (killed hard, e.g. with its node) is ours.
+  const char* job = std::getenv("SLURM_JOB_ID");
+  const bool me = h.host == this_host() && h.pid == static_cast<long long>(::getpid());
+  if (job && *job && h.slurm_job_id == job && !me) {
+    return "it was taken by an earlier run of this Slurm job (" + h.slurm_job_id + "), which was requeued";
+  }
   if (!h.host.empty() && h.host == this_host() && h.pid > 0) {
     const auto ticks = process_start_ticks(h.pid);
     if (!ticks) return "no process " + std::to_string(h.pid) + " runs on " + h.host;

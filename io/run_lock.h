@@ -16,7 +16,9 @@
 //
 // A lock is stale, and is taken over with a warning, when its holder is gone: on this
 // host, no process with that pid and start time exists; on another host (where the pid
-// cannot be checked), the file was not touched for stale_after_s seconds.
+// cannot be checked), the file was not touched for stale_after seconds; and a lock of
+// the same Slurm job as this process (SLURM_JOB_ID) is an earlier run of the job that
+// Slurm requeued.
 //
 // Not collective: one process per job (rank 0) takes the lock for all of its ranks.
 #pragma once
@@ -36,8 +38,8 @@ struct LockOptions {
   // A run.lock that only reduces or analyses ignores slice locks.
   bool extracts = true;
   std::string command;                 // for people reading the lock ("ibzoo run study.yaml ...")
-  std::chrono::seconds heartbeat{60};
-  std::chrono::seconds stale_after{600};
+  std::chrono::seconds heartbeat{30};
+  std::chrono::seconds stale_after{300};
 };
 
 // Who holds a lock, as read from its file.

@@ -90,9 +90,12 @@ int run_submit(const std::vector<std::string>& args) {
   // queued (the jobs would refuse it too, one by one); a live `run` there: likewise.
   auto study = load_manifest(path_manifest);
   study.run_dir = opt.path_run;
-  if (const auto holders = io::live_lock_holders(opt.path_run); !holders.empty()) {
-    throw Error(opt.path_run.string() + ": an ibzoo process is working in this run directory (" +
-                holders.front().describe() + "); submit when it has finished, or stop it");
+  // (Holders that are Slurm jobs are submit()'s to judge: it refuses while jobs of an
+  // earlier submission are queued or running, whatever their locks say.)
+  for (const auto& holder : io::live_lock_holders(opt.path_run)) {
+    if (!holder.slurm_job_id.empty()) continue;
+    throw Error(opt.path_run.string() + ": an ibzoo process is working in this run directory (" + holder.describe() +
+                "); submit when it has finished, or stop it");
   }
   check_identity(study, /*record=*/!vm->count("dry-run"));
   opt.config = section.config;

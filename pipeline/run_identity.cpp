@@ -7,6 +7,7 @@
 #include "io/log.h"
 #include "io/run_dir.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -235,6 +236,12 @@ std::string identity_problem(const Manifest& manifest, const IdentityDiff& d) {
   if (!d.removed.empty()) s += "\nleft out (the run directory has results for these):" + bullet_list(d.removed);
   s += "\nA manifest may add models, checkpoints and benchmarks to a run, but not change or drop what it has. "
        "To keep both sets of results, " + use_fresh + "; to go on with the recorded study, undo the changes.";
+  const bool analysis_only =
+      d.removed.empty() && std::all_of(d.changed.begin(), d.changed.end(), [](const auto& l) { return l.starts_with("analysis."); });
+  if (analysis_only) {
+    s += " Only the analysis differs: `ibzoo regress --metrics " + (run_dir / "results" / "metrics.csv").string() +
+         " --benchmarks FILE --out DIR` analyses the finished metrics with other settings, without a new run.";
+  }
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace ibzoo::io {
@@ -91,7 +92,7 @@ TEST_F(RunLockTest, ALockOfAnotherHostIsLiveUntilItsHeartbeatStops) {
   std::string refusal;
   EXPECT_FALSE(take("run", &refusal));
   EXPECT_NE(refusal.find("host some-other-node, pid 4242"), std::string::npos) << refusal;
-  EXPECT_NE(refusal.find("stale 600 s after its last heartbeat"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("stale 300 s after its last heartbeat"), std::string::npos) << refusal;
   // Untouched for longer than stale_after: its holder is gone.
   fs::last_write_time(root_ / "locks" / "run.lock", fs::file_time_type::clock::now() - std::chrono::hours(1));
   EXPECT_TRUE(take("run", &refusal)) << refusal;
@@ -112,6 +113,21 @@ TEST_F(RunLockTest, SlicesRunSideBySideButNotBesideAWholeRun) {
   EXPECT_FALSE(fs::exists(root_ / "locks" / "run.lock")) << "a refused lock is not left behind";
   // A reduce after the array (Slurm's dependency) is not held up by the slices' locks.
   EXPECT_TRUE(take("run", &refusal, /*extracts=*/false)) << refusal;
+}
+
+TEST_F(RunLockTest, ALockOfThisSlurmJobIsAnEarlierRunThatSlurmRequeued) {
+  fs::create_directories(root_ / "locks");
+  write_file_atomic(root_ / "locks" / "slice-3-of-8.lock",
+                    "{\"host\": \"node17\", \"pid\": 4242, \"slurm_job_id\": \"777_3\"}\n");
+  std::string refusal;
+  ::setenv("SLURM_JOB_ID", "778_3", 1);
+  EXPECT_FALSE(take("slice-3-of-8", &refusal)) << "another job's lock is live until it ages out";
+  EXPECT_NE(refusal.find("Slurm job 777_3"), std::string::npos) << refusal;
+  ::setenv("SLURM_JOB_ID", "777_3", 1);
+  const auto lock = take("slice-3-of-8", &refusal);
+  ::unsetenv("SLURM_JOB_ID");
+  ASSERT_TRUE(lock) << refusal;
+  EXPECT_NE(read_file(lock->path()).find("\"slurm_job_id\": \"777_3\""), std::string::npos);
 }
 
 TEST_F(RunLockTest, ASliceWaitsForAWholeRun) {

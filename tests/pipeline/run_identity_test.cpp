@@ -101,6 +101,16 @@ TEST_F(RunIdentityTest, AChangedSettingIsNamedWithBothValues) {
   EXPECT_NE(p.find("may add models, checkpoints and benchmarks"), std::string::npos) << p;
 }
 
+TEST_F(RunIdentityTest, OtherAnalysisSettingsArePointedToRegress) {
+  auto other = study();
+  other.analysis.bootstrap = 50;
+  const auto d = diff(study(), other);
+  EXPECT_TRUE(has(d.changed, "analysis.bootstrap: 1000 in the run directory, 50 in the manifest"));
+  const auto p = identity_problem(other, d);
+  EXPECT_NE(p.find("Only the analysis differs: `ibzoo regress --metrics /runs/tiny/results/metrics.csv"), std::string::npos)
+      << p;
+}
+
 TEST_F(RunIdentityTest, AddingModelsCheckpointsAndBenchmarksExtendsTheRun) {
   auto more = study();
   more.models[0].checkpoints.push_back({"step3", 3, 0, kModel});
