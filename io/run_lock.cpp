@@ -36,6 +36,8 @@ std::string this_host() {
 
 // Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since boot.
 // With the pid it names one process for the life of the machine (pids are reused).
+// nullopt when no such process runs: none exists, or only its zombie (a killed process
+// whose parent has not reaped it, as happens to ranks of a killed mpirun in a container).
 std::optional<unsigned long long> process_start_ticks(long long pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string text;
@@ -47,6 +49,7 @@ std::optional<unsigned long long> process_start_ticks(long long pid) {
   std::string field;
   for (int i = 3; i <= 22; ++i) {
     if (!(rest >> field)) return std::nullopt;
+    if (i == 3 && (field == "Z" || field == "X" || field == "x")) return std::nullopt;
   }
   try {
     return std::stoull(field);

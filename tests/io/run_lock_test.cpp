@@ -12,6 +12,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace ibzoo::io {
 namespace {
@@ -85,6 +86,24 @@ TEST_F(RunLockTest, AStaleLockOfAKilledProcessIsTakenOver) {
   const auto lock = take("run", &refusal);
   ASSERT_TRUE(lock) << refusal;
   EXPECT_NE(read_file(lock->path()).find("\"pid\": " + std::to_string(::getpid())), std::string::npos);
+}
+
+TEST_F(RunLockTest, AZombieHoldsNoLock) {
+  // A killed child not reaped yet: its /proc entry remains, in state Z.
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    if (text.find(") Z ") != std::string::npos) break;
+    ::usleep(5000);
+  }
+  plant("run.lock", host(), pid);
+  std::string refusal;
+  const auto lock = take("run", &refusal);
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_TRUE(lock) << refusal;
 }
 
 TEST_F(RunLockTest, ALockOfAnotherHostIsLiveUntilItsHeartbeatStops) {
