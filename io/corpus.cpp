@@ -32,18 +32,6 @@ nlohmann::json parse_json_line(const std::string& line, const std::string& where
   }
 }
 
-// Documents must be UTF-8: the tokenizer cannot encode anything else, and failing
-// here names the file and line before any work starts instead of failing every item.
-std::string read_utf8_text(const std::filesystem::path& path) {
-  auto text = read_file(path, kMaxCorpusFile);
-  if (const auto bad = unicode::first_invalid_utf8(text)) {
-    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*bad), '\n');
-    throw CorruptDataError(path.string() + ":" + std::to_string(line) + ": not valid UTF-8 (byte offset " +
-                           std::to_string(*bad) + "); convert the file to UTF-8 first (e.g. iconv -f latin1 -t utf-8)");
-  }
-  return text;
-}
-
 void split_text(const std::string& text, SplitRule rule, std::vector<std::string>& out) {
   if (rule == SplitRule::kFile) {
     if (!is_blank(text)) out.push_back(text);
@@ -148,6 +136,18 @@ std::vector<PreferencePair> read_preference_pairs(const std::filesystem::path& p
   }
   if (pairs.empty()) throw CorruptDataError(path.string() + ": no preference pairs found");
   return pairs;
+}
+
+// Documents must be UTF-8: the tokenizer cannot encode anything else, and failing
+// here names the file and line before any work starts instead of failing every item.
+std::string read_utf8_text(const std::filesystem::path& path) {
+  auto text = read_file(path, kMaxCorpusFile);
+  if (const auto bad = unicode::first_invalid_utf8(text)) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*bad), '\n');
+    throw CorruptDataError(path.string() + ":" + std::to_string(line) + ": not valid UTF-8 (byte offset " +
+                           std::to_string(*bad) + "); convert the file to UTF-8 first (e.g. iconv -f latin1 -t utf-8)");
+  }
+  return text;
 }
 
 }  // namespace ibzoo::io

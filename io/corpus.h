@@ -40,4 +40,8 @@ struct PreferencePair {
 };
 std::vector<PreferencePair> read_preference_pairs(const std::filesystem::path& path, std::int64_t n_pairs);
 
+// A whole text file that must be UTF-8 (up to 8 GiB). Throws MissingInputError, or
+// CorruptDataError naming the file, line and byte offset of the first invalid byte.
+std::string read_utf8_text(const std::filesystem::path& path);
+
 }  // namespace ibzoo::io

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -18,15 +19,6 @@
 namespace ibzoo::io {
 
 namespace {
-
-std::string errno_text() { return std::strerror(errno); }
-
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 struct EvpDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -61,41 +53,126 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path) {
          ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++));
 }
 
-void commit_file(const std::filesystem::path& temp, const std::filesystem::path& path) {
+namespace {
+
+// Makes a rename in `dir` durable. Best effort: some file systems refuse fsync on a
+// directory (EINVAL), which says nothing about the file itself.
+void fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::string write_failure(const std::filesystem::path& path, const std::string& what, int err) {
+  std::string s = path.string() + ": " + what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) s += " (disk full or over quota; free space and run the command again)";
+  return s + "; the earlier version of the file, if any, is unchanged";
+}
+
+void rename_into_place(const std::filesystem::path& temp, const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::rename(temp, path, ec);
   if (ec) {
     std::filesystem::remove(temp, ec);
     throw WriteError(path.string() + ": cannot move the finished file into place: " + ec.message());
   }
+  fsync_dir(path.parent_path());
+}
+
+}  // namespace
+
+void commit_file(const std::filesystem::path& temp, const std::filesystem::path& path) {
+  // Writers that close the file themselves (HDF5) leave the flush to disk to us.
+  const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    std::error_code ec;
+    std::filesystem::remove(temp, ec);
+    throw WriteError(write_failure(path, fd < 0 ? "cannot reopen the written file" : "fsync failed", err));
+  }
+  ::close(fd);
+  rename_into_place(temp, path);
+}
+
+AtomicFile::AtomicFile(std::filesystem::path path) : path_(std::move(path)), temp_(temp_path_for(path_)) {
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw WriteError(write_failure(path_, "cannot create file", errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  std::error_code ec;
+  std::filesystem::remove(temp_, ec);
+}
+
+void AtomicFile::write(std::string_view bytes) {
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    const auto n = ::write(fd_, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw WriteError(write_failure(path_, "write failed", errno));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+}
+
+void AtomicFile::commit() {
+  if (::fsync(fd_) != 0) throw WriteError(write_failure(path_, "fsync failed", errno));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    const int err = errno;
+    std::error_code ec;
+    std::filesystem::remove(temp_, ec);
+    throw WriteError(write_failure(path_, "close failed", err));
+  }
+  rename_into_place(temp_, path_);
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view content) {
-  const auto temp = temp_path_for(path);
-  {
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw WriteError(path.string() + ": cannot create file: " + errno_text());
-    FdCloser closer{fd};
-    std::size_t written = 0;
-    while (written < content.size()) {
-      const auto n = ::write(fd, content.data() + written, content.size() - written);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const auto why = errno_text();
-        std::error_code ec;
-        std::filesystem::remove(temp, ec);
-        throw WriteError(path.string() + ": write failed: " + why);
-      }
-      written += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-      const auto why = errno_text();
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-      throw WriteError(path.string() + ": fsync failed: " + why);
+  AtomicFile file(path);
+  file.write(content);
+  file.commit();
+}
+
+StagedFiles::StagedFiles(std::filesystem::path dir) : dir_(std::move(dir)) {
+  static std::atomic<unsigned> counter{0};
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) throw WriteError(dir_.string() + ": cannot create the directory: " + ec.message());
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().starts_with(".staging.")) {
+      std::error_code rm;
+      std::filesystem::remove_all(it->path(), rm);
     }
   }
-  commit_file(temp, path);
+  staging_ = dir_ / (".staging." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  std::filesystem::create_directories(staging_, ec);
+  if (ec) throw WriteError(staging_.string() + ": cannot create the staging directory: " + ec.message());
+}
+
+StagedFiles::~StagedFiles() {
+  std::error_code ec;
+  std::filesystem::remove_all(staging_, ec);
+}
+
+void StagedFiles::commit() {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(staging_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file() && !it->path().filename().string().starts_with(".")) files.push_back(it->path());
+  }
+  if (ec) throw WriteError(staging_.string() + ": cannot list the staged files: " + ec.message());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::filesystem::rename(f, dir_ / f.filename(), ec);
+    if (ec) throw WriteError((dir_ / f.filename()).string() + ": cannot move the finished file into place: " + ec.message());
+  }
+  fsync_dir(dir_);
 }
 
 std::string read_file(const std::filesystem::path& path, std::uintmax_t max_bytes) {

@@ -2,8 +2,7 @@
 
 #include "analysis/check.h"
 #include "analysis/error.h"
-
-#include <unistd.h>
+#include "io/fs.h"
 
 #include <cmath>
 #include <fstream>
@@ -489,17 +488,7 @@ json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
 }
 
 void write_model_config(const fs::path& dir, const ModelConfig& config, ConfigSpelling spelling) {
-  const fs::path path = dir / "config.json";
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << model_config_to_json(config, spelling).dump(2) << "\n";
-    out.close();
-    if (!out) throw WriteError(path.string() + ": cannot write config.json (disk full or no permission?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw WriteError(path.string() + ": cannot rename " + tmp.string() + " into place (" + ec.message() + ")");
+  write_file_atomic(dir / "config.json", model_config_to_json(config, spelling).dump(2) + "\n");
 }
 
 ModelConfig default_model_config(Family family, const ModelSizes& s) {

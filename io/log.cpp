@@ -1,11 +1,15 @@
 #include "io/log.h"
 
+#include "io/unicode.h"
+
 #include <mpi.h>
 
 #include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace ibzoo::io {
 
@@ -14,12 +18,25 @@ int g_rank = 0;
 int g_size = 1;
 bool g_quiet = false;
 std::mutex g_mutex;
+std::string g_live;  // the live line now on the terminal ("" when none)
 
+// Erases the live line (carriage return, clear to end of line) before a log line and
+// redraws it after, so that log lines scroll above it.
 void emit(std::string_view level, std::string_view message) {
   std::ostringstream os;
-  os << "[rank " << g_rank << "] " << level << message << "\n";
+  if (g_size > 1) os << "[rank " << g_rank << "] ";
+  // Messages may quote bytes of a bad input file (a JSON parser's context, say): what
+  // reaches the terminal or a log stays valid UTF-8 (U+FFFD for each invalid sequence).
+  if (unicode::first_invalid_utf8(message)) {
+    os << level << unicode::to_valid_utf8_lossy(message) << "\n";
+  } else {
+    os << level << message << "\n";
+  }
   const std::lock_guard lock(g_mutex);
-  std::cerr << os.str() << std::flush;
+  if (!g_live.empty()) std::cerr << "\r\033[K";
+  std::cerr << os.str();
+  if (!g_live.empty()) std::cerr << g_live;
+  std::cerr << std::flush;
 }
 
 std::string format_duration(double seconds) {
@@ -50,6 +67,16 @@ void log_info(std::string_view message) {
   if (!g_quiet) emit("", message);
 }
 void log_warn(std::string_view message) { emit("warning: ", message); }
+void log_progress(std::string_view message) { emit("", message); }
+
+void set_live_line(std::string_view text) {
+  const std::lock_guard lock(g_mutex);
+  if (g_live.empty() && text.empty()) return;
+  g_live = text;
+  std::cerr << "\r\033[K" << g_live << std::flush;
+}
+
+bool stderr_is_terminal() { return ::isatty(2) == 1; }
 void log_error(std::string_view message) { emit("error: ", message); }
 
 void abort_world(int code) {

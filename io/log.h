@@ -1,6 +1,9 @@
-// Rank-tagged logging and progress. Every line goes to stderr as
-//   [rank R] message            (R is the MPI world rank, or 0 outside MPI)
-// Progress lines are printed by rank 0 only, at most every few seconds.
+// Logging and progress. Every line goes to stderr; under MPI with more than one rank
+// it starts with the world rank:
+//   [rank R] message            (several ranks)
+//   message                     (one process, the usual case outside mpirun/srun)
+// Progress lines are printed by rank 0 only, at most every few seconds. A live line (a
+// terminal's status line, redrawn in place) stays below the log lines printed meanwhile.
 #pragma once
 
 #include <chrono>
@@ -23,6 +26,14 @@ void log_warn(std::string_view message);
 void log_error(std::string_view message);
 // Silences info lines (warnings and errors still print). For --quiet.
 void set_quiet(bool quiet);
+
+// A progress line (io/progress.h): printed like an info line, but not silenced by
+// set_quiet (the reporter itself is switched off when progress is not wanted).
+void log_progress(std::string_view message);
+// The live line at the bottom of a terminal (no newline; redrawn after every log line);
+// "" removes it. Callers check that stderr is a terminal (stderr_is_terminal()).
+void set_live_line(std::string_view text);
+bool stderr_is_terminal();
 
 // Aborts MPI_COMM_WORLD if MPI is initialised and has more than one rank, so that
 // other ranks don't hang after a failure. Otherwise does nothing.

@@ -35,13 +35,16 @@ std::string RunDir::foreign_directory_problem() const {
   // What ibzoo itself writes at the top of a run (docs/RUN_LAYOUT.md), and the temporary
   // names of its atomic writes: a directory holding only these is a run being started
   // (two array slices may start one at once), not someone else's directory.
-  static const std::set<std::string> kOwn{"manifest.json", "plan.json", "tokens", "reference_points", "items",
-                                          "reps", "results", "report", "claims", "slurm"};
+  static const std::set<std::string> kOwn{"manifest.json", "plan.json", "identity.json", "tokens", "reference_points",
+                                          "items", "reps", "results", "report", "claims", "locks", "progress", "slurm"};
   std::error_code ec;
   if (!fs::exists(root_, ec)) return "";
   if (!fs::is_directory(root_, ec)) return root_.string() + ": the run directory exists and is not a directory";
   // An earlier run (started by `run`, or by `submit`): what else its owner keeps there is theirs.
-  if (fs::exists(root_ / "manifest.json", ec) || fs::exists(root_ / "plan.json", ec)) return "";
+  if (fs::exists(root_ / "manifest.json", ec) || fs::exists(root_ / "plan.json", ec) ||
+      fs::exists(root_ / "identity.json", ec)) {
+    return "";
+  }
   fs::directory_iterator it(root_, ec);
   if (ec) return root_.string() + ": cannot read the run directory: " + ec.message();
   for (; it != fs::directory_iterator{}; it.increment(ec)) {

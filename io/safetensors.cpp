@@ -2,6 +2,8 @@
 
 #include "analysis/check.h"
 #include "analysis/error.h"
+#include "io/benchmarks.h"
+#include "io/fs.h"
 
 #include <nlohmann/json.hpp>
 
@@ -343,11 +345,30 @@ const TensorView* WeightStore::find(std::string_view name) const {
   return it == index_.end() ? nullptr : it->second;
 }
 
+fs::path WeightStore::file_of(std::string_view name) const {
+  for (const auto& f : files_) {
+    if (f.find(name)) return f.path();
+  }
+  // Where a missing tensor should have been: the one file, or the index that maps names to shards.
+  return files_.size() == 1 && !fs::exists(dir_ / "model.safetensors.index.json") ? files_.front().path()
+                                                                                  : dir_ / "model.safetensors.index.json";
+}
+
 const TensorView& WeightStore::at(std::string_view name) const {
   const auto* t = find(name);
   if (!t) {
-    throw ModelError(dir_.string() + ": missing tensor \"" + std::string(name) +
-                     "\" in the safetensors weights (the checkpoint does not match its config.json architecture)");
+    // The nearest stored names show what the file has instead (e.g. another family's
+    // names, or names without the base-model prefix).
+    std::vector<std::pair<std::size_t, std::string>> near;
+    for (const auto& [stored, _] : index_) near.emplace_back(edit_distance(std::string(name), stored), stored);
+    std::sort(near.begin(), near.end());
+    std::string found;
+    for (std::size_t i = 0; i < near.size() && i < 3; ++i) found += (i ? ", \"" : "\"") + near[i].second + "\"";
+    throw ModelError(file_of(name).string() + ": missing tensor \"" + std::string(name) + "\", which config.json's " +
+                     "architecture needs; the file has " + std::to_string(index_.size()) +
+                     (index_.size() == 1 ? " tensor" : " tensors") +
+                     (found.empty() ? "" : ", the nearest names being " + found) +
+                     " (the checkpoint does not match its config.json: check model_type and the weights' origin)");
   }
   return *t;
 }
@@ -380,26 +401,13 @@ void write_safetensors(const fs::path& path, const std::vector<TensorToWrite>& t
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    std::array<char, 8> len{};
-    for (std::size_t i = 0; i < 8; ++i) len[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
-    out.write(len.data(), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : tensors) {
-      out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size()));
-    }
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw WriteError(path.string() + ": writing the safetensors file failed (disk full or no permission?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw WriteError(path.string() + ": cannot rename " + tmp.string() + " into place (" + ec.message() + ")");
+  AtomicFile out(path);
+  std::array<char, 8> len{};
+  for (std::size_t i = 0; i < 8; ++i) len[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+  out.write({len.data(), len.size()});
+  out.write(text);
+  for (const auto& t : tensors) out.write({reinterpret_cast<const char*>(t.data.data()), t.data.size()});
+  out.commit();
 }
 
 std::uint16_t float_to_bf16(float value) {

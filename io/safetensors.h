@@ -95,8 +95,11 @@ class WeightStore {
 
   const std::filesystem::path& dir() const { return dir_; }
   const TensorView* find(std::string_view name) const;
-  // Throws ModelError naming the directory, the tensor and what to check.
+  // Throws ModelError naming the file, the tensor, the nearest stored names and what to check.
   const TensorView& at(std::string_view name) const;
+  // The file that holds tensor `name` (for messages); for a missing tensor, the file (or,
+  // sharded, the index) where it should have been.
+  std::filesystem::path file_of(std::string_view name) const;
   std::vector<std::string> names() const;  // sorted
   std::size_t size() const { return index_.size(); }
   std::uint64_t total_bytes() const;

@@ -712,11 +712,11 @@ class HfReader {
     const auto& view = weights_.at(stored);
     const auto& want = expected_.at(name);
     if (view.shape != want) {
-      throw ModelError(weights_.dir().string() + ": tensor \"" + stored + "\" has shape " + shape_str(view.shape) +
+      throw ModelError(weights_.file_of(stored).string() + ": tensor \"" + stored + "\" has shape " + shape_str(view.shape) +
                        ", expected " + shape_str(want) + " from config.json (config and weights disagree)");
     }
     if (view.dtype != io::DType::F32 && view.dtype != io::DType::F16 && view.dtype != io::DType::BF16) {
-      throw ModelError(weights_.dir().string() + ": tensor \"" + stored + "\" has dtype " +
+      throw ModelError(weights_.file_of(stored).string() + ": tensor \"" + stored + "\" has dtype " +
                        std::string(io::dtype_name(view.dtype)) + ", expected F32, F16 or BF16");
     }
     auto out = torch::empty(want, torch::TensorOptions().dtype(scalar_type(view.dtype)));

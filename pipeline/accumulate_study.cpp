@@ -11,6 +11,7 @@
 #include "io/metrics_h5.h"
 #include "models/model.h"
 #include "pipeline/budget.h"
+#include "pipeline/progress_setup.h"
 #include "pipeline/work_queue.h"
 #include "stages/accumulate.h"
 
@@ -175,9 +176,10 @@ class ItemRunner {
 
   void prefetch(const WorkItem& next, const WorkItem& current) { models_.prefetch(checkpoint(next), checkpoint(current)); }
 
-  // Runs one item on `team`; records a failure (team rank 0) instead of throwing for
-  // errors of the item. Collective over the team.
-  bool run_item(const WorkItem& item, const io::Communicator& team, const std::function<void(std::int64_t)>& progress) {
+  // Runs one item on `team`: its positions, or -1 when it failed (recorded by team rank
+  // 0 instead of thrown). Collective over the team.
+  std::int64_t run_item(const WorkItem& item, const io::Communicator& team,
+                        const std::function<void(std::int64_t)>& progress) {
     const auto& m = study_.manifest;
     const auto& model_spec = m.models[item.model_idx];
     const auto& ckpt = checkpoint(item);
@@ -224,11 +226,11 @@ class ItemRunner {
                      (team.size() > 1 ? " on a team of " + std::to_string(team.size()) + " ranks" : "") +
                      (memory ? "; peak GPU memory " + format_bytes(static_cast<double>(memory->peak_allocated)) : ""));
       }
-      return true;
+      return result.n_positions;
     } catch (const std::exception& e) {
       io::log_error(tag + " failed: " + e.what());
       if (team.rank() == 0) run_.record_failure(item.id, e.what());
-      return false;
+      return -1;
     }
   }
 
@@ -571,47 +573,58 @@ void accumulate_items(const Study& study, const Texts& texts, const std::vector<
                  std::to_string(summary.n_done_before) + " already done, on " + std::to_string(comm.size()) + " rank" +
                  (comm.size() == 1 ? "" : "s") + (teams ? " working together on each item" : ""));
   }
-  const auto interrupted = [&] {
-    const int signal = stop.load();
-    const bool any = comm.size() > 1 ? comm.allreduce_max(signal) != 0 : signal != 0;
-    if (any) io::log_warn("stopping after the current item (signal " + std::to_string(signal) + ")");
-    return any;
+  // Cost of an item (for the balance of the slices and the time left): its model's size
+  // when the manifest states it, else 1; every item runs over the same sample.
+  std::vector<double> cost(study.plan.items.size(), 1.0);
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < cost.size(); ++i) {
+    cost[i] = m.models[study.plan.items[i].model_idx].n_parameters.value_or(1.0);
+    ids.push_back(study.plan.items[i].id);
+  }
+  const auto attempt = start_attempt(run, options.slice, comm);
+  io::StudyProgress progress(accumulate_progress_options(pending, cost, summary.n_done_before, run.root(), attempt,
+                                                         options.slice, options.progress, options.progress_interval),
+                             comm);
+  // One item on `team`, with its progress reported by the team's rank 0 as it goes.
+  const auto run_one = [&](std::size_t item_idx, const io::Communicator& team) {
+    const auto& item = study.plan.items[item_idx];
+    const auto& key = m.models[item.model_idx].tokenizer.string();
+    std::int64_t item_positions = 0;
+    if (!texts.failed.count(key)) {
+      item_positions = texts.text.at(key).positions.size() + (m.preference ? texts.preference.at(key).positions.size() : 0);
+    }
+    const bool reports = team.rank() == 0;
+    if (reports) progress.start_item(item_label(m, item));
+    delay_for_test(delays, item_idx);
+    std::int64_t reported = 0;
+    const auto on_round = [&](std::int64_t n) {
+      reported += n;
+      progress.advance_item(n, item_positions > 0 ? cost[item_idx] * static_cast<double>(n) / static_cast<double>(item_positions) : 0.0);
+    };
+    const auto n_positions = runner.run_item(item, team, reports ? std::function<void(std::int64_t)>(on_round) : nullptr);
+    if (reports) {
+      const double done_weight = item_positions > 0 ? cost[item_idx] * static_cast<double>(reported) / static_cast<double>(item_positions) : 0.0;
+      progress.end_item(std::max<std::int64_t>(0, n_positions - reported), cost[item_idx] - done_weight, n_positions < 0);
+    }
+    (n_positions >= 0 ? computed : failed)++;
   };
   if (teams) {
-    // All ranks on each item in turn; progress by positions.
-    std::int64_t total = 0;
-    for (const auto i : pending) {
-      const auto& key = m.models[study.plan.items[i].model_idx].tokenizer.string();
-      if (texts.failed.count(key)) continue;
-      total += texts.text.at(key).positions.size();
-      if (m.preference) total += texts.preference.at(key).positions.size();
-    }
-    io::Progress progress("accumulate (positions)", total);
+    // All ranks on each item in turn.
     for (std::size_t k = 0; k < pending.size(); ++k) {
-      if (interrupted()) {
+      const int signal = stop.load();
+      if (comm.allreduce_max(signal) != 0) {
+        io::log_warn("stopping after the current item (signal " + std::to_string(signal) + ")");
         summary.interrupted = true;
         break;
       }
-      const auto& item = study.plan.items[pending[k]];
-      if (k + 1 < pending.size()) runner.prefetch(study.plan.items[pending[k + 1]], item);
-      delay_for_test(delays, pending[k]);
-      (runner.run_item(item, comm, [&](std::int64_t n) { progress.advance(n); }) ? computed : failed)++;
+      if (k + 1 < pending.size()) runner.prefetch(study.plan.items[pending[k + 1]], study.plan.items[pending[k]]);
+      run_one(pending[k], comm);
     }
-    progress.finish();
   } else {
     // Whole items per rank: cost-balanced slices, claims and stealing (pipeline/work_queue.h).
-    std::vector<double> cost(study.plan.items.size(), 1.0);
-    std::vector<std::string> ids;
-    for (std::size_t i = 0; i < cost.size(); ++i) {
-      cost[i] = m.models[study.plan.items[i].model_idx].n_parameters.value_or(1.0);
-      ids.push_back(study.plan.items[i].id);
-    }
-    const auto attempt = start_attempt(run, options.slice, comm);
     auto slices = balanced_slices(pending, cost, comm.size());
-    WorkQueue queue(run, attempt, std::move(slices), std::move(ids), std::move(cost), comm.rank(), owner_tag(comm.rank()));
+    WorkQueue queue(run, attempt, std::move(slices), std::move(ids), cost, comm.rank(), owner_tag(comm.rank()));
     const auto self = io::Communicator::self();
-    io::Progress progress("accumulate", static_cast<std::int64_t>(queue.n_own()));
-    std::size_t own_reported = 0;
     for (;;) {
       if (stop.load() != 0) {
         io::log_warn("stopping after the current item (signal " + std::to_string(stop.load()) + ")");
@@ -627,16 +640,12 @@ void accumulate_items(const Study& study, const Texts& texts, const std::vector<
                      std::to_string(next->left_in_owner) + " unclaimed item(s) left there");
       }
       if (const auto after = queue.peek()) runner.prefetch(study.plan.items[*after], item);
-      delay_for_test(delays, next->item_idx);
-      (runner.run_item(item, self, {}) ? computed : failed)++;
-      progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
-      own_reported = queue.n_own_passed();
+      run_one(next->item_idx, self);
     }
-    progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
-    progress.finish();
     log_steals(queue);
     summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
   }
+  progress.finish();
   summary.n_computed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : computed);
   summary.n_failed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : failed);
 }

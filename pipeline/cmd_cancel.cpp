@@ -1,6 +1,7 @@
-// `ibzoo cancel RUN`: scancels the run's recorded Slurm jobs that are still queued or running.
+// `ibzoo cancel RUN` (the run directory or the manifest): scancels the run's recorded Slurm jobs that are still queued or running.
 #include "io/log.h"
 #include "pipeline/command.h"
+#include "pipeline/run_target.h"
 #include "pipeline/slurm.h"
 
 #include <filesystem>
@@ -10,10 +11,14 @@ namespace ibzoo::pipeline {
 namespace {
 
 int run_cancel(const std::vector<std::string>& args) {
-  CommandLine cli{"ibzoo cancel RUN", po::options_description("options"), {"run"}};
+  CommandLine cli{"ibzoo cancel RUN [options]", po::options_description("options"), {"run"}, kRunTargetHelp,
+                  "cancel: 1 when scancel fails and a job is still queued or running"};
+  cli.options.add_options()
+      ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir when RUN is a manifest)");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
-  const std::filesystem::path path_run = vm->at("run").as<std::string>();
+  const auto path_run = resolve_run_target(vm->at("run").as<std::string>(),
+                                           vm->count("run-dir") ? std::optional(vm->at("run-dir").as<std::string>()) : std::nullopt);
   if (!std::filesystem::exists(path_run / "slurm" / "jobs.json")) {
     io::log_info("cancel: " + path_run.string() + " has no slurm/jobs.json; no jobs were submitted for it");
     return 0;

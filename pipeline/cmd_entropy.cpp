@@ -4,6 +4,7 @@
 #include "io/fs.h"
 #include "io/log.h"
 #include "pipeline/command.h"
+#include "pipeline/manifest.h"
 #include "stages/entropy.h"
 
 #include <iostream>
@@ -24,22 +25,23 @@ int run_entropy_command(const std::vector<std::string>& args) {
   namespace po = ibzoo::pipeline::po;
   ibzoo::pipeline::CommandLine cli{
       "ibzoo entropy --input IN.h5 --z DATASET --label NAME=DATASET [...] [options]",
-      po::options_description("options"), {}};
+      po::options_description("options"), {}, "", ""};
+  const ibzoo::pipeline::EstimatorSpec est;  // the manifest's estimator: defaults
   cli.options.add_options()
       ("input", po::value<std::string>(), "HDF5 file with Z, labels and groups")
       ("z", po::value<std::string>(), "dataset of representations [N, d], float32 or float64")
       ("label", po::value<std::vector<std::string>>(), "NAME=DATASET, [N] or [N, n] integers (repeatable)")
       ("reference-points", po::value<std::string>(), "FILE.h5:DATASET with W [m, d] (rows normalised on load)")
-      ("seed", po::value<std::uint64_t>()->default_value(0), "seed of W, the null and the bootstrap")
-      ("bins", po::value<std::int64_t>()->default_value(100), "number of reference points m (generated W)")
-      ("calibration", po::value<std::string>()->default_value("bounds"), "bounds | exact | leading")
+      ("seed", po::value<std::uint64_t>()->default_value(est.seed), "seed of W, the null and the bootstrap")
+      ("bins", po::value<std::int64_t>()->default_value(est.bins), "number of reference points m (generated W)")
+      ("calibration", po::value<std::string>()->default_value(est.calibration), "bounds | exact | leading")
       ("eps", po::value<double>(), "use this temperature instead of a calibration")
-      ("weighting", po::value<std::string>()->default_value("frequency"), "frequency | uniform")
-      ("min-count", po::value<std::int64_t>()->default_value(1), "uniform weighting: drop labels seen fewer times")
+      ("weighting", po::value<std::string>()->default_value(est.weighting), "frequency | uniform")
+      ("min-count", po::value<std::int64_t>()->default_value(est.min_count), "uniform weighting: drop labels seen fewer times")
       ("null", "also report the MI of labels shuffled within each group (document)")
-      ("bootstrap", po::value<std::int64_t>()->default_value(0), "Poisson bootstrap replicates over groups")
+      ("bootstrap", po::value<std::int64_t>()->default_value(est.bootstrap), "Poisson bootstrap replicates over groups")
       ("groups", po::value<std::string>(), "dataset [N] of document ids (bootstrap unit, null shuffling unit)")
-      ("confidence", po::value<double>()->default_value(0.95), "bootstrap interval level")
+      ("confidence", po::value<double>()->default_value(0.95, "0.95"), "bootstrap interval level")
       ("threads", po::value<int>()->default_value(1), "worker threads")
       ("json", po::value<std::string>()->default_value("-"), "output path, or - for stdout")
       ("write-example", po::value<std::string>(), "write a small synthetic input file to this path and exit");

@@ -12,7 +12,7 @@ namespace {
 using ibzoo::pipeline::po::value;
 
 int run_evaluate(const std::vector<std::string>& args) {
-  ibzoo::pipeline::CommandLine cli{"ibzoo evaluate --model DIR --tasks DIR_OR_FILES... --out results.json [options]", {}, {}};
+  ibzoo::pipeline::CommandLine cli{"ibzoo evaluate --model DIR --tasks DIR_OR_FILES... --out results.json [options]", {}, {}, "", ""};
   ibzoo::stages::EvaluateJob job;
   std::string model, out;
   std::vector<std::string> tasks;

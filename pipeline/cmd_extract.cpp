@@ -3,6 +3,7 @@
 #include "io/log.h"
 #include "models/model.h"
 #include "pipeline/command.h"
+#include "pipeline/manifest.h"
 #include "stages/extract_file.h"
 
 #include <sstream>
@@ -16,16 +17,17 @@ int run_extract(const std::vector<std::string>& args) {
   ibzoo::pipeline::CommandLine cli{
       "ibzoo extract --model DIR --text-file F --out OUT.h5 [--device cpu|cuda] "
       "[--dtype float32|bfloat16|float16] [--logits] [--add-special-tokens]",
-      {}, {}};
+      {}, {}, "", ""};
   ibzoo::stages::ExtractFileJob job;
   std::string model, text, out, device = "cpu", dtype = "float32", final_norm = "apply";
   int threads = 0;
+  const ibzoo::pipeline::ComputeSpec compute;  // the manifest's compute: defaults
   cli.options.add_options()
       ("model", value(&model)->required(), "Hugging Face model directory (config.json, safetensors, tokenizer.json)")
       ("text-file", value(&text)->required(), "UTF-8 text, tokenized as one sequence")
       ("out", value(&out)->required(), "HDF5 file to write (/input_ids, /hidden_states, /logits)")
-      ("device", value(&device)->default_value("cpu"), "cpu or cuda")
-      ("dtype", value(&dtype)->default_value("float32"), "float32, bfloat16 or float16")
+      ("device", value(&device)->default_value(compute.device), "cpu or cuda")
+      ("dtype", value(&dtype)->default_value(compute.dtype), "float32, bfloat16 or float16")
       ("threads", value(&threads)->default_value(0), "torch threads (0: torch's default)")
       ("final-norm", value(&final_norm)->default_value("apply"), "last layer after the final norm (apply) or raw (skip)")
       ("logits", bool_switch(&job.logits), "also write /logits (float32 [T, V])")

@@ -13,7 +13,7 @@ namespace {
 using ibzoo::pipeline::po::value;
 
 int run_make_model(const std::vector<std::string>& args) {
-  ibzoo::pipeline::CommandLine cli{"ibzoo make-model --family F --out DIR [options]", {}, {}};
+  ibzoo::pipeline::CommandLine cli{"ibzoo make-model --family F --out DIR [options]", {}, {}, "", ""};
   std::string family_name;
   std::string out;
   ibzoo::io::ModelSizes sizes;
@@ -31,7 +31,7 @@ int run_make_model(const std::vector<std::string>& args) {
       ("vocab", value(&sizes.vocab_size)->default_value(256), "vocabulary size")
       ("max-positions", value(&sizes.max_position_embeddings)->default_value(1024), "maximum sequence length")
       ("seed", value(&seed)->default_value(1), "weight seed: same seed, same bytes")
-      ("init-std", value(&init_std)->default_value(0.02), "standard deviation of weights and biases")
+      ("init-std", value(&init_std)->default_value(0.02, "0.02"), "standard deviation of weights and biases")
       ("tie", value(&tie)->default_value("default"), "tie the LM head to the embeddings: yes, no or default");
   const auto vm = ibzoo::pipeline::parse_command_line(cli, args);
   if (!vm) return 0;

@@ -11,7 +11,7 @@ namespace {
 using ibzoo::pipeline::po::value;
 
 int run_make_tasks(const std::vector<std::string>& args) {
-  ibzoo::pipeline::CommandLine cli{"ibzoo make-tasks --heldout FILE --out DIR [options]", {}, {}};
+  ibzoo::pipeline::CommandLine cli{"ibzoo make-tasks --heldout FILE --out DIR [options]", {}, {}, "", ""};
   ibzoo::stages::MakeTasksJob job;
   std::string heldout, out;
   cli.options.add_options()

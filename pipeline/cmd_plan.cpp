@@ -125,7 +125,9 @@ void check_estimate_options(const EstimateOptions& o) {
 }
 
 int plan_command(const std::vector<std::string>& args) {
-  CommandLine cli{"ibzoo plan MANIFEST [options]", po::options_description("options"), {"manifest"}};
+  CommandLine cli{"ibzoo plan MANIFEST [options]", po::options_description("options"), {"manifest"},
+                  "  MANIFEST   the study manifest (YAML, docs/MANIFEST.md)", ""};
+  const EstimateOptions estimate;
   cli.options.add_options()
       ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
       ("json", "print the plan as JSON")
@@ -134,7 +136,7 @@ int plan_command(const std::vector<std::string>& args) {
       ("tokens-per-document", po::value<std::int64_t>(), "tokens per document for --estimate (default: data.text.max_tokens)")
       ("pairs", po::value<std::int64_t>(), "preference pairs for --estimate (default: the study's)")
       ("throughput", po::value<double>(), "tokens/s per GPU for --estimate (default: compute.throughput_tokens_per_s)")
-      ("ranks", po::value<int>()->default_value(1), "ranks of the run, for --estimate's memory per rank")
+      ("ranks", po::value<int>()->default_value(estimate.n_ranks), "ranks of the run, for --estimate's memory per rank")
       ("memory", po::value<std::string>(), "memory per rank for --estimate, e.g. 80GiB (default: compute.memory_budget, "
                                            "or 80 GiB for cuda and the available host memory for cpu)")
       ("count-labels", "for --estimate: run the label pass first (tokenizes the sample and counts every label set's "

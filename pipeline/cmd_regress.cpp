@@ -9,6 +9,12 @@
 namespace ibzoo::pipeline {
 namespace {
 
+std::string join_list(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& item : items) s += (s.empty() ? "" : ",") + item;
+  return s;
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);
@@ -55,19 +61,24 @@ io::BenchmarkOptions benchmark_options(const po::variables_map& vm) {
 
 int regress_command(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo regress --metrics METRICS.csv --benchmarks FILE [--benchmarks FILE ...] --out DIR [options]",
-                  po::options_description("options"), {}};
+                  po::options_description("options"), {}, "", ""};
   using Strings = std::vector<std::string>;
+  // The manifest's analysis: defaults (stages/regress.h), so that `regress` on a run's
+  // metrics.csv gives what the run's analysis gave.
+  const stages::RegressJob defaults;
   cli.options.add_options()
       ("metrics", po::value<std::string>()->required(), "tidy metrics table (results/metrics.csv)")
       ("benchmarks", po::value<Strings>()->required(), "benchmark file: lm-eval .json, leaderboard .csv or long .csv (repeatable)")
       ("out", po::value<std::string>()->required(), "output directory")
-      ("predictors", po::value<std::string>()->default_value("optimality,complexity,expressivity,preference"), "comma-separated predictors")
-      ("controls", po::value<std::string>()->default_value("log_params,family"), "comma-separated controls for partial correlations ('' for none)")
-      ("cv", po::value<std::string>()->default_value("leave-one-family-out"), "cross-validation: leave-one-family-out or none")
-      ("bootstrap", po::value<std::size_t>()->default_value(1000), "bootstrap resamples for the CIs (0: Fisher-z CIs)")
-      ("seed", po::value<std::uint64_t>()->default_value(0), "bootstrap seed")
+      ("predictors", po::value<std::string>()->default_value(join_list(defaults.predictors)),
+       "comma-separated predictors: optimality, complexity, expressivity, preference")
+      ("controls", po::value<std::string>()->default_value(join_list(defaults.controls)),
+       "comma-separated controls for partial correlations: log_params, family ('' for none)")
+      ("cv", po::value<std::string>()->default_value(defaults.cv), "cross-validation: leave-one-family-out or none")
+      ("bootstrap", po::value<std::size_t>()->default_value(defaults.n_bootstrap), "bootstrap resamples for the CIs (0: Fisher-z CIs)")
+      ("seed", po::value<std::uint64_t>()->default_value(defaults.seed), "bootstrap seed")
       ("checkpoint", po::value<std::string>()->default_value(""), "checkpoint name to use (default: each model's final one)")
-      ("ridge-lambda", po::value<double>()->default_value(1.0), "ridge penalty on standardised predictors")
+      ("ridge-lambda", po::value<double>()->default_value(defaults.ridge_lambda, default_text(defaults.ridge_lambda)), "ridge penalty on standardised predictors")
       ("normalise", "leaderboard normalisation of the scores (baseline-corrected, per subtask)")
       ("lm-eval-metric", po::value<Strings>()->default_value({}, ""), "TASK=METRIC_KEY for lm-eval files (repeatable)")
       ("baseline", po::value<Strings>()->default_value({}, ""), "TASK=FRACTION random baseline for --normalise (repeatable)")

@@ -1,7 +1,8 @@
-// `ibzoo report RUN`: figures and one self-contained HTML page from a run's results
+// `ibzoo report RUN` (the run directory or the manifest): figures and one self-contained HTML page from a run's results
 // (stages::report).
 #include "analysis/error.h"
 #include "pipeline/command.h"
+#include "pipeline/run_target.h"
 #include "stages/report.h"
 
 #include <iostream>
@@ -10,14 +11,16 @@ namespace ibzoo::pipeline {
 namespace {
 
 int report_command(const std::vector<std::string>& args) {
-  CommandLine cli{"ibzoo report RUN_DIR [options]", po::options_description("options"), {"run"}};
+  CommandLine cli{"ibzoo report RUN [options]", po::options_description("options"), {"run"}, kRunTargetHelp, ""};
   cli.options.add_options()
+      ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir when RUN is a manifest)")
       ("gnuplot", po::value<std::string>()->default_value("gnuplot"), "gnuplot executable")
       ("smoothing", po::value<std::size_t>()->default_value(3), "checkpoints in the moving average for the turning point (odd)");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   stages::ReportJob job;
-  job.path_run = (*vm)["run"].as<std::string>();
+  job.path_run = resolve_run_target((*vm)["run"].as<std::string>(),
+                                    vm->count("run-dir") ? std::optional((*vm)["run-dir"].as<std::string>()) : std::nullopt);
   job.gnuplot = (*vm)["gnuplot"].as<std::string>();
   job.smoothing_window = (*vm)["smoothing"].as<std::size_t>();
   if (job.smoothing_window % 2 == 0) throw UsageError("--smoothing must be odd, got " + std::to_string(job.smoothing_window));

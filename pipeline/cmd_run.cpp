@@ -21,7 +21,11 @@ void log_peak_memory() {
 
 int run_command(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo run MANIFEST [options]   (under mpirun/srun: all ranks share the work)",
-                  po::options_description("options"), {"manifest"}};
+                  po::options_description("options"), {"manifest"},
+                  "  MANIFEST   the study manifest (YAML, docs/MANIFEST.md); its run_dir must be new, empty,\n"
+                  "             or a run of the same study (a manifest may add models, checkpoints, benchmarks)",
+                  "run: 1 also when an item failed (the others are kept), a signal stopped the run, or another\n"
+                  "            process works in the run directory; 2 when the run directory holds another study"};
   cli.options.add_options()
       ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
       ("stage", po::value<std::string>()->default_value("all"),
@@ -32,7 +36,12 @@ int run_command(const std::vector<std::string>& args) {
        "override compute.memory_budget: memory per rank (device memory on a GPU), e.g. 40GiB, or auto; "
        "the label tables are split into layer groups to fit it, with identical results")
       ("memory-report", "at the end, every rank logs its peak resident memory (VmHWM)")
-      ("quiet,q", "print only warnings and errors");
+      ("progress", po::value<std::string>()->default_value("auto"),
+       "auto | lines | live | off: the accumulate stage's progress over all ranks (items of the study, positions/s, "
+       "time left); auto: a live line on a terminal, else a line per --progress-interval; off with --quiet "
+       "unless given")
+      ("progress-interval", po::value<double>()->default_value(30, "30"), "seconds between progress lines")
+      ("quiet,q", "print only warnings and errors (and progress lines when --progress is given)");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   int argc = 0;
@@ -47,6 +56,11 @@ int run_command(const std::vector<std::string>& args) {
   if (vm->count("slice")) options.slice = parse_slice((*vm)["slice"].as<std::string>());
   if (vm->count("tokens-per-batch")) options.tokens_per_batch = (*vm)["tokens-per-batch"].as<std::int64_t>();
   if (vm->count("memory-budget")) options.memory_budget = (*vm)["memory-budget"].as<std::string>();
+  options.progress = io::parse_progress_mode((*vm)["progress"].as<std::string>());
+  if (vm->count("quiet") && (*vm)["progress"].defaulted()) options.progress = io::ProgressMode::kOff;
+  const auto interval_s = (*vm)["progress-interval"].as<double>();
+  if (!(interval_s > 0)) throw UsageError("--progress-interval must be > 0 seconds, got " + default_text(interval_s));
+  options.progress_interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval_s * 1000));
 
   const auto summary = run_study(options, mpi.world());
   if (vm->count("memory-report")) log_peak_memory();

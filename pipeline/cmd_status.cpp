@@ -1,9 +1,12 @@
 // `ibzoo status RUN`: done / failed / pending per model and checkpoint from the done
-// markers, the failed items with their errors, and the Slurm state of the run's jobs.
+// markers, the failed items with their errors, who runs in the directory now, and the
+// Slurm state of the run's jobs. Exits 1 when an item failed.
 #include "analysis/error.h"
 #include "io/fs.h"
 #include "io/run_dir.h"
+#include "io/run_lock.h"
 #include "pipeline/command.h"
+#include "pipeline/run_target.h"
 #include "pipeline/slurm.h"
 
 #include <nlohmann/json.hpp>
@@ -34,17 +37,26 @@ void print_slurm(const std::filesystem::path& run_dir) {
 }
 
 int status_command(const std::vector<std::string>& args) {
-  CommandLine cli{"ibzoo status RUN_DIR", po::options_description("options"), {"run"}};
-  cli.options.add_options()("failed", "list every failed item with its error (default: the first 20)");
+  CommandLine cli{"ibzoo status RUN [options]", po::options_description("options"), {"run"}, kRunTargetHelp,
+                  "status: 0 no item failed (done or pending), 1 at least one item failed, 2 RUN is no run"};
+  cli.options.add_options()
+      ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir when RUN is a manifest)")
+      ("failed", "list every failed item with its error (default: the first 20)");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
-  const std::filesystem::path run_dir = (*vm)["run"].as<std::string>();
+  const auto run_dir = resolve_run_target((*vm)["run"].as<std::string>(),
+                                          vm->count("run-dir") ? std::optional((*vm)["run-dir"].as<std::string>()) : std::nullopt);
   const auto plan_path = run_dir / "plan.json";
   if (!std::filesystem::exists(plan_path)) {
     throw MissingInputError(plan_path.string() + ": not found; is " + run_dir.string() +
                             " a run directory? (`ibzoo run` or `ibzoo submit` creates it)");
   }
-  const auto plan = nlohmann::json::parse(io::read_file(plan_path, 1u << 30));
+  nlohmann::json plan;
+  try {
+    plan = nlohmann::json::parse(io::read_file(plan_path, 1u << 30));
+  } catch (const nlohmann::json::exception& e) {
+    throw CorruptDataError(plan_path.string() + ": not valid JSON (" + e.what() + "); rerun `ibzoo run` to rewrite it");
+  }
   const io::RunDir run(run_dir);
   std::map<std::pair<std::string, std::string>, Counts> counts;
   std::vector<std::pair<std::string, nlohmann::json>> failures;
@@ -70,6 +82,9 @@ int status_command(const std::vector<std::string>& args) {
   std::printf("%-28s %-32s %6d %6d %8d\n", "total", "", total.done, total.failed, total.pending);
   const bool results = std::filesystem::exists(run_dir / "results" / "metrics.csv");
   std::printf("results: %s\n", results ? (run_dir / "results" / "metrics.csv").c_str() : "no metrics yet");
+  for (const auto& holder : io::live_lock_holders(run_dir)) {
+    std::printf("running now: %s\n", holder.describe().c_str());
+  }
   const std::size_t shown = vm->count("failed") ? failures.size() : std::min<std::size_t>(20, failures.size());
   if (!failures.empty()) std::printf("\nfailed items:\n");
   for (std::size_t i = 0; i < shown; ++i) {
@@ -77,6 +92,11 @@ int status_command(const std::vector<std::string>& args) {
   }
   if (shown < failures.size()) std::printf("  ... and %zu more (--failed lists all)\n", failures.size() - shown);
   print_slurm(run_dir);
+  if (total.failed > 0) {
+    std::printf("\nexit code 1: %d item(s) failed; fix their inputs and run the study again (finished items are kept)\n",
+                total.failed);
+    return 1;
+  }
   return 0;
 }
 

@@ -4,7 +4,11 @@
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/run_dir.h"
+#include "io/run_lock.h"
 #include "pipeline/command.h"
+#include "pipeline/manifest.h"
+#include "pipeline/run_identity.h"
+#include "pipeline/run_target.h"
 #include "pipeline/slurm.h"
 
 #include <nlohmann/json.hpp>
@@ -27,23 +31,6 @@ YAML::Node load_yaml(const fs::path& path) {
   } catch (const YAML::Exception& e) {
     throw ManifestError("manifest " + path.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
-}
-
-// --run-dir, else the manifest's run_dir (default runs/<study>), relative to the manifest's
-// directory, as `ibzoo run` resolves it.
-fs::path resolve_run_dir(const po::variables_map& vm, const YAML::Node& manifest, const fs::path& path_manifest) {
-  if (vm.count("run-dir")) return fs::weakly_canonical(fs::absolute(vm["run-dir"].as<std::string>()));
-  const auto run_dir = manifest["run_dir"];
-  const auto study = manifest["study"];
-  fs::path path;
-  if (run_dir && run_dir.IsScalar()) {
-    path = run_dir.Scalar();
-  } else if (study && study.IsScalar()) {
-    path = fs::path("runs") / study.Scalar();
-  } else {
-    throw UsageError("manifest " + path_manifest.string() + " names neither run_dir nor study; pass --run-dir DIR");
-  }
-  return fs::weakly_canonical(path.is_absolute() ? path : path_manifest.parent_path() / path);
 }
 
 // The plan comes from `ibzoo plan --json`, run by this same executable, so that
@@ -73,7 +60,9 @@ std::vector<std::string> item_ids(const nlohmann::json& plan) {
 
 int run_submit(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]", po::options_description("options"),
-                  {"manifest"}};
+                  {"manifest"},
+                  "  MANIFEST   the study manifest (YAML, docs/MANIFEST.md) with a slurm: section (docs/SLURM.md)",
+                  "submit: 1 also when sbatch fails or an ibzoo process works in the run directory"};
   cli.options.add_options()("run-dir", po::value<std::string>(), "run directory (default: the manifest's run_dir)")(
       "dry-run", "print the sbatch scripts and command lines; submit nothing");
   const auto vm = parse_command_line(cli, args);
@@ -92,10 +81,23 @@ int run_submit(const std::vector<std::string>& args) {
   SubmitOptions opt;
   opt.path_ibzoo = fs::canonical("/proc/self/exe");
   opt.path_manifest = path_manifest;
-  opt.path_run = resolve_run_dir(*vm, manifest, path_manifest);
+  opt.path_run = resolve_run_target(path_manifest.string(),
+                                    vm->count("run-dir") ? std::optional(vm->at("run-dir").as<std::string>()) : std::nullopt);
   if (const auto refusal = io::RunDir(opt.path_run).foreign_directory_problem(); !refusal.empty()) {
     throw UsageError(refusal);
   }
+  // Another study, or changed settings, in this run directory: refused before any job is
+  // queued (the jobs would refuse it too, one by one); a live `run` there: likewise.
+  auto study = load_manifest(path_manifest);
+  study.run_dir = opt.path_run;
+  // (Holders that are Slurm jobs are submit()'s to judge: it refuses while jobs of an
+  // earlier submission are queued or running, whatever their locks say.)
+  for (const auto& holder : io::live_lock_holders(opt.path_run)) {
+    if (!holder.slurm_job_id.empty()) continue;
+    throw Error(opt.path_run.string() + ": an ibzoo process is working in this run directory (" + holder.describe() +
+                "); submit when it has finished, or stop it");
+  }
+  check_identity(study, /*record=*/!vm->count("dry-run"));
   opt.config = section.config;
   opt.dry_run = vm->count("dry-run") > 0;
   const auto plan = plan_json(opt.path_ibzoo, opt.path_manifest, opt.path_run);

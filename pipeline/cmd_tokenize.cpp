@@ -1,6 +1,7 @@
 // `ibzoo tokenize`: prints the token ids of a text file on one line, as the
 // model's own tokenizer (tokenizer.json) produces them. For parity checks and scripts.
 #include "analysis/error.h"
+#include "io/corpus.h"
 #include "io/fs.h"
 #include "io/tokenizer.h"
 #include "pipeline/command.h"
@@ -14,7 +15,7 @@ using ibzoo::pipeline::po::bool_switch;
 using ibzoo::pipeline::po::value;
 
 int run_tokenize(const std::vector<std::string>& args) {
-  ibzoo::pipeline::CommandLine cli{"ibzoo tokenize --tokenizer PATH --text-file F [--add-special-tokens]", {}, {}};
+  ibzoo::pipeline::CommandLine cli{"ibzoo tokenize --tokenizer PATH --text-file F [--add-special-tokens]", {}, {}, "", ""};
   std::string tokenizer_path;
   std::string text_file;
   bool add_special_tokens = false;
@@ -27,7 +28,7 @@ int run_tokenize(const std::vector<std::string>& args) {
   if (!vm) return 0;
 
   const auto tokenizer = ibzoo::io::Tokenizer::from_file(tokenizer_path);
-  const std::string text = ibzoo::io::read_file(text_file);
+  const std::string text = ibzoo::io::read_utf8_text(text_file);
   const auto ids = tokenizer.encode(text, add_special_tokens);
   std::string line;
   line.reserve(ids.size() * 6 + 1);

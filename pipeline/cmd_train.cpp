@@ -11,7 +11,8 @@ namespace {
 using ibzoo::pipeline::po::bool_switch;
 
 int run_train(const std::vector<std::string>& args) {
-  ibzoo::pipeline::CommandLine cli{"ibzoo train ZOO_MANIFEST [--force]", {}, {"manifest"}};
+  ibzoo::pipeline::CommandLine cli{"ibzoo train ZOO_MANIFEST [--force]", {}, {"manifest"},
+                                   "  ZOO_MANIFEST   the demo zoo manifest (YAML, docs/DEMO.md)", ""};
   bool force = false;
   cli.options.add_options()
       ("force", bool_switch(&force), "retrain even when <out_dir>/zoo.json records the same zoo hash");

@@ -2,6 +2,7 @@
 // text file and writes tokenizer.json + tokenizer_config.json into a directory.
 #include "analysis/error.h"
 #include "io/bpe_trainer.h"
+#include "io/corpus.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "pipeline/command.h"
@@ -15,7 +16,7 @@ using ibzoo::pipeline::po::bool_switch;
 using ibzoo::pipeline::po::value;
 
 int run_train_tokenizer(const std::vector<std::string>& args) {
-  ibzoo::pipeline::CommandLine cli{"ibzoo train-tokenizer --text-file F --vocab-size N --out DIR", {}, {}};
+  ibzoo::pipeline::CommandLine cli{"ibzoo train-tokenizer --text-file F --vocab-size N --out DIR", {}, {}, "", ""};
   std::string text_file;
   std::string out;
   ibzoo::io::BpeTrainerOptions options;
@@ -32,7 +33,7 @@ int run_train_tokenizer(const std::vector<std::string>& args) {
   if (options.min_pair_count < 1) throw ibzoo::UsageError("--min-pair-count must be at least 1");
 
   const auto start = std::chrono::steady_clock::now();
-  const std::string text = ibzoo::io::read_file(text_file);
+  const std::string text = ibzoo::io::read_utf8_text(text_file);
   const auto result = ibzoo::io::train_byte_level_bpe(text, options);
   ibzoo::io::write_trained_tokenizer(result, out);
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;

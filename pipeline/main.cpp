@@ -1,5 +1,5 @@
 // The `ibzoo` executable: dispatches to a subcommand and turns exceptions into
-// exit codes (0 success, 1 runtime failure, 2 usage or manifest error).
+// exit codes (0 success, 1 runtime failure, 2 usage or input error: exit_code_for).
 #include "analysis/error.h"
 #include "io/log.h"
 #include "pipeline/command.h"
@@ -11,16 +11,25 @@
 
 namespace {
 
-void print_help() {
-  std::cout << "ibzoo: how language models compress what they learn, over whole model zoos.\n\n"
-               "usage: ibzoo <command> [options]   (ibzoo <command> --help for its options)\n\n"
-               "commands:\n";
+std::vector<ibzoo::pipeline::Command> sorted_commands() {
   auto cmds = ibzoo::pipeline::commands();
   std::sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return cmds;
+}
+
+void print_help() {
+  std::cout << "ibzoo: how language models compress what they learn, over whole model zoos.\n\n"
+               "usage: ibzoo <command> [options]   (ibzoo <command> --help for its options)\n"
+               "       ibzoo --help | --version\n\n"
+               "commands:\n";
+  const auto cmds = sorted_commands();
   std::size_t width = 0;
   for (const auto& c : cmds) width = std::max(width, c.name.size());
   for (const auto& c : cmds) std::cout << "  " << c.name << std::string(width + 2 - c.name.size(), ' ') << c.summary << "\n";
-  std::cout << "\nexit codes: 0 success, 1 runtime failure, 2 usage or manifest error\n";
+  std::cout << "\noptions:\n"
+               "  -h, --help   print this help and exit\n"
+               "  --version    print the version (and git commit) and exit\n\n"
+            << ibzoo::pipeline::kExitCodes << "\n";
 }
 
 }  // namespace
@@ -37,27 +46,32 @@ int main(int argc, char** argv) {
     print_help();
     return args.empty() ? 2 : 0;
   }
-  if (args[0] == "--version") {
+  if (args[0] == "--version" || args[0] == "-V") {
     std::cout << "ibzoo " << ibzoo::io::version_string() << "\n";
     return 0;
   }
   const auto& cmds = ibzoo::pipeline::commands();
   const auto it = std::find_if(cmds.begin(), cmds.end(), [&](const auto& c) { return c.name == args[0]; });
   if (it == cmds.end()) {
-    std::cerr << "error: unknown command '" << args[0] << "' (ibzoo --help lists the commands)\n";
+    std::vector<std::string> names;
+    for (const auto& c : sorted_commands()) names.push_back(c.name);
+    const bool option = args[0].starts_with("-");
+    std::cerr << "error: unknown " << (option ? "option '" : "command '") << args[0] << "'"
+              << ibzoo::pipeline::did_you_mean(args[0], option ? std::vector<std::string>{"--help", "--version"} : names)
+              << "; `ibzoo --help` lists the commands\n";
     return 2;
   }
   try {
     return it->run(std::vector<std::string>(args.begin() + 1, args.end()));
-  } catch (const ibzoo::UsageError& e) {
-    ibzoo::io::log_error(e.what());
-    return 2;
-  } catch (const ibzoo::ManifestError& e) {
-    ibzoo::io::log_error(e.what());
-    return 2;
   } catch (const std::exception& e) {
     ibzoo::io::log_error(e.what());
-    ibzoo::io::abort_world(1);
-    return 1;
+    const int code = ibzoo::pipeline::exit_code_for(e);
+    // Usage and manifest errors are found by every rank alike (rank 0 broadcasts its
+    // verdict), so every rank exits by itself; any other error may be one rank's alone,
+    // and the others must not wait for it forever.
+    if (!dynamic_cast<const ibzoo::UsageError*>(&e) && !dynamic_cast<const ibzoo::ManifestError*>(&e)) {
+      ibzoo::io::abort_world(code);
+    }
+    return code;
   }
 }

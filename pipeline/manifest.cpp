@@ -309,19 +309,19 @@ TextData read_text(Reader& r, const YAML::Node& n) {
   const auto files = r.string_list(n, "files", {});
   if (files.empty()) r.error(n, "'data.text.files' must list at least one text file");
   for (const auto& f : files) t.files.push_back(r.input_path(n["files"], "files", f, true));
-  t.format = r.choice(n, "format", "text", {"text", "jsonl"});
-  t.field = r.str(n, "field", "text");
+  t.format = r.choice(n, "format", t.format, {"text", "jsonl"});
+  t.field = r.str(n, "field", t.field);
   const auto split = r.choice(n, "split", "paragraph", {"paragraph", "line", "file"});
   t.split = split == "line" ? DocumentSplit::kLine : split == "file" ? DocumentSplit::kFile : DocumentSplit::kParagraph;
-  t.n_documents = r.integer(n, "n_documents", 0, 0);
+  t.n_documents = r.integer(n, "n_documents", t.n_documents, 0);
   t.sampling = r.choice(n, "sampling", "first", {"first", "reservoir"}) == "reservoir" ? Sampling::kReservoir
                                                                                       : Sampling::kFirst;
-  t.seed = static_cast<std::uint64_t>(r.integer(n, "seed", 0, 0));
-  t.max_tokens = r.integer(n, "max_tokens", 512, 2);
-  t.min_tokens = r.integer(n, "min_tokens", 8, 1);
-  t.bos = r.boolean(n, "bos", false);
+  t.seed = static_cast<std::uint64_t>(r.integer(n, "seed", static_cast<std::int64_t>(t.seed), 0));
+  t.max_tokens = r.integer(n, "max_tokens", t.max_tokens, 2);
+  t.min_tokens = r.integer(n, "min_tokens", t.min_tokens, 1);
+  t.bos = r.boolean(n, "bos", t.bos);
   t.special_tokens_as_labels = r.choice(n, "special_tokens", "exclude", {"exclude", "include"}) == "include";
-  t.documents_per_shard = r.integer(n, "documents_per_shard", 64, 1);
+  t.documents_per_shard = r.integer(n, "documents_per_shard", t.documents_per_shard, 1);
   return t;
 }
 
@@ -329,9 +329,9 @@ PreferenceData read_preference(Reader& r, const YAML::Node& n) {
   r.check_keys(n, "data.preference", {"file", "n_pairs", "prompt_labelled", "max_tokens"});
   PreferenceData p;
   p.file = r.input_path(n["file"], "file", r.str(n, "file", ""), true);
-  p.n_pairs = r.integer(n, "n_pairs", 0, 0);
-  p.prompt_labelled = r.boolean(n, "prompt_labelled", false);
-  p.max_tokens = r.integer(n, "max_tokens", 512, 2);
+  p.n_pairs = r.integer(n, "n_pairs", p.n_pairs, 0);
+  p.prompt_labelled = r.boolean(n, "prompt_labelled", p.prompt_labelled);
+  p.max_tokens = r.integer(n, "max_tokens", p.max_tokens, 2);
   return p;
 }
 
@@ -339,8 +339,8 @@ EstimatorSpec read_estimator(Reader& r, const YAML::Node& n) {
   r.check_keys(n, "estimator", {"bins", "seed", "reference_points", "calibration", "eps", "orders", "weighting",
                                 "min_count", "layers", "final_norm", "shuffled_null", "bootstrap", "sample_size_curve"});
   EstimatorSpec e;
-  e.bins = r.integer(n, "bins", 100, 2);
-  e.seed = static_cast<std::uint64_t>(r.integer(n, "seed", 0, 0));
+  e.bins = r.integer(n, "bins", e.bins, 2);
+  e.seed = static_cast<std::uint64_t>(r.integer(n, "seed", static_cast<std::int64_t>(e.seed), 0));
   if (n["reference_points"].IsDefined()) {
     const auto spec = r.str(n, "reference_points", "");
     const auto colon = spec.rfind(':');
@@ -351,7 +351,7 @@ EstimatorSpec read_estimator(Reader& r, const YAML::Node& n) {
       e.reference_points = file.string() + ":" + spec.substr(colon + 1);
     }
   }
-  e.calibration = r.choice(n, "calibration", "bounds", {"bounds", "exact", "leading", "fixed"});
+  e.calibration = r.choice(n, "calibration", e.calibration, {"bounds", "exact", "leading", "fixed"});
   if (n["eps"].IsDefined()) {
     e.eps = r.get<double>(n, "eps", 0.0, "a number");
     if (!(*e.eps > 0)) r.error(n["eps"], "'eps' must be positive");
@@ -374,13 +374,13 @@ EstimatorSpec read_estimator(Reader& r, const YAML::Node& n) {
   if (std::find(e.orders.begin(), e.orders.end(), 1) == e.orders.end()) {
     r.error(n["orders"], "'orders' must include 1 (optimality is defined on unigram labels)");
   }
-  e.weighting = r.choice(n, "weighting", "frequency", {"frequency", "uniform"});
-  e.min_count = r.integer(n, "min_count", e.weighting == "uniform" ? 5 : 1, 1);
+  e.weighting = r.choice(n, "weighting", e.weighting, {"frequency", "uniform"});
+  e.min_count = r.integer(n, "min_count", e.weighting == "uniform" ? 5 : e.min_count, 1);
   e.layers = r.layer_list(n, "layers");
   e.final_norm = r.choice(n, "final_norm", "apply", {"apply", "skip"}) == "apply";
-  e.null = r.boolean(n, "shuffled_null", true);
-  e.bootstrap = r.integer(n, "bootstrap", 0, 0);
-  e.sample_size_curve = r.boolean(n, "sample_size_curve", false);
+  e.null = r.boolean(n, "shuffled_null", e.null);
+  e.bootstrap = r.integer(n, "bootstrap", e.bootstrap, 0);
+  e.sample_size_curve = r.boolean(n, "sample_size_curve", e.sample_size_curve);
   return e;
 }
 
@@ -389,14 +389,14 @@ StorageSpec read_storage(Reader& r, const YAML::Node& n) {
   if (!n.IsDefined() || n.IsNull()) return s;
   r.check_keys(n, "storage",
                {"representations", "layers", "dtype", "chunk_tokens", "compression", "assignments", "layout"});
-  s.representations = r.boolean(n, "representations", false);
+  s.representations = r.boolean(n, "representations", s.representations);
   s.layers = r.layer_list(n, "layers");
-  s.dtype = r.choice(n, "dtype", "float16", {"float16", "float32"});
-  s.chunk_tokens = r.integer(n, "chunk_tokens", 1024, 1);
-  s.compression = static_cast<int>(r.integer(n, "compression", 4, 0));
+  s.dtype = r.choice(n, "dtype", s.dtype, {"float16", "float32"});
+  s.chunk_tokens = r.integer(n, "chunk_tokens", s.chunk_tokens, 1);
+  s.compression = static_cast<int>(r.integer(n, "compression", s.compression, 0));
   if (s.compression > 9) r.error(n["compression"], "'compression' must be a deflate level 0..9");
-  s.assignments = r.choice(n, "assignments", "none", {"none", "auto", "float32", "float16"});
-  s.layout = r.choice(n, "layout", "per_item", {"per_item", "per_checkpoint"});
+  s.assignments = r.choice(n, "assignments", s.assignments, {"none", "auto", "float32", "float16"});
+  s.layout = r.choice(n, "layout", s.layout, {"per_item", "per_checkpoint"});
   if (s.layout == "per_checkpoint" && !s.representations) {
     r.error(n["layout"], "'layout: per_checkpoint' places stored representations; it needs 'representations: true'");
   }
@@ -407,12 +407,12 @@ ComputeSpec read_compute(Reader& r, const YAML::Node& n) {
   ComputeSpec c;
   if (!n.IsDefined() || n.IsNull()) return c;
   r.check_keys(n, "compute", {"device", "dtype", "tokens_per_batch", "threads", "throughput_tokens_per_s", "memory_budget"});
-  c.device = r.choice(n, "device", "cpu", {"cpu", "cuda"});
-  c.dtype = r.choice(n, "dtype", "float32", {"float32", "bfloat16", "float16"});
-  c.tokens_per_batch = r.integer(n, "tokens_per_batch", 4096, 16);
-  c.threads = static_cast<int>(r.integer(n, "threads", 0, 0));
-  c.throughput_tokens_per_s = r.get<double>(n, "throughput_tokens_per_s", 200000.0, "a number");
-  c.memory_budget = r.str(n, "memory_budget", "auto");
+  c.device = r.choice(n, "device", c.device, {"cpu", "cuda"});
+  c.dtype = r.choice(n, "dtype", c.dtype, {"float32", "bfloat16", "float16"});
+  c.tokens_per_batch = r.integer(n, "tokens_per_batch", c.tokens_per_batch, 16);
+  c.threads = static_cast<int>(r.integer(n, "threads", c.threads, 0));
+  c.throughput_tokens_per_s = r.get<double>(n, "throughput_tokens_per_s", c.throughput_tokens_per_s, "a number");
+  c.memory_budget = r.str(n, "memory_budget", c.memory_budget);
   try {
     (void)parse_memory_size(c.memory_budget);
   } catch (const UsageError& e) {
@@ -454,10 +454,10 @@ AnalysisSpec read_analysis(Reader& r, const YAML::Node& n) {
   for (const auto& c : a.controls) {
     if (c != "log_params" && c != "family") r.error(n["controls"], "unknown control '" + c + "' (allowed: log_params, family)");
   }
-  a.cv = r.choice(n, "cv", "leave-one-family-out", {"leave-one-family-out", "none"});
-  a.bootstrap = r.integer(n, "bootstrap", 1000, 0);
-  a.seed = static_cast<std::uint64_t>(r.integer(n, "seed", 0, 0));
-  a.report = r.boolean(n, "report", true);
+  a.cv = r.choice(n, "cv", a.cv, {"leave-one-family-out", "none"});
+  a.bootstrap = r.integer(n, "bootstrap", a.bootstrap, 0);
+  a.seed = static_cast<std::uint64_t>(r.integer(n, "seed", static_cast<std::int64_t>(a.seed), 0));
+  a.report = r.boolean(n, "report", a.report);
   return a;
 }
 

@@ -1,6 +1,8 @@
 // The study manifest: a YAML file describing models, checkpoints, text data,
 // estimator settings, storage, compute, benchmarks, analysis and Slurm resources.
-// docs/MANIFEST.md is the reference for every key.
+// docs/MANIFEST.md is the reference for every key. The defaults below are the only
+// copy: manifest.cpp and the commands that take the same settings (`regress`,
+// `entropy`, `extract`, `plan`) read them from these structs.
 //
 // load_manifest() validates the WHOLE file and throws one ManifestError listing
 // every problem with file:line, before any work starts. The result is a plain,
@@ -8,6 +10,8 @@
 // through JSON (to_json / manifest_from_json), which is what rank 0 broadcasts
 // so that every rank builds the same plan from the same bytes.
 #pragma once
+
+#include "stages/regress.h"
 
 #include <nlohmann/json.hpp>
 
@@ -108,12 +112,13 @@ struct BenchmarkSource {
   bool operator==(const BenchmarkSource&) const = default;
 };
 
+// Defaults shared with `ibzoo regress` (stages/regress.h).
 struct AnalysisSpec {
-  std::vector<std::string> predictors = {"optimality", "complexity", "expressivity"};
-  std::vector<std::string> controls = {"log_params"};
-  std::string cv = "leave-one-family-out";
-  std::int64_t bootstrap = 1000;
-  std::uint64_t seed = 0;
+  std::vector<std::string> predictors = stages::kDefaultPredictors;
+  std::vector<std::string> controls = stages::kDefaultControls;
+  std::string cv = stages::kDefaultCv;
+  std::int64_t bootstrap = static_cast<std::int64_t>(stages::kDefaultBootstrap);
+  std::uint64_t seed = stages::kDefaultSeed;
   bool report = true;
   bool operator==(const AnalysisSpec&) const = default;
 };

@@ -75,10 +75,12 @@ void write_results(const Study& study, const io::RunDir& run) {
     summaries.push_back(std::move(metrics.summary));
   }
   warn_identical_weights(summaries);
-  fs::create_directories(run.results());
-  io::write_metrics_csv(run.results() / "metrics.csv", rows);
-  stages::write_summary_csv(run.results() / "summary.csv", summaries);
-  io::write_metrics_h5(run.results() / "metrics.h5", rows, reference_points(run), to_json(m).dump());
+  // The three files change together or not at all (a full disk leaves the earlier ones).
+  io::StagedFiles staged(run.results());
+  io::write_metrics_csv(staged.path("metrics.csv"), rows);
+  stages::write_summary_csv(staged.path("summary.csv"), summaries);
+  io::write_metrics_h5(staged.path("metrics.h5"), rows, reference_points(run), to_json(m).dump());
+  staged.commit();
   io::log_info("metrics: " + std::to_string(rows.size()) + " metric rows for " + std::to_string(summaries.size()) +
                " checkpoints -> " + (run.results() / "metrics.csv").string());
 }

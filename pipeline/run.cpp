@@ -10,6 +10,7 @@
 #include "pipeline/analyze.h"
 #include "pipeline/budget.h"
 #include "pipeline/results.h"
+#include "pipeline/run_identity.h"
 
 #include <atomic>
 #include <csignal>
@@ -42,14 +43,6 @@ io::CorpusSpec corpus_spec(const TextData& t) {
   spec.reservoir = t.sampling == Sampling::kReservoir;
   spec.seed = t.seed;
   return spec;
-}
-
-// Rank 0 refuses a run directory that belongs to nobody's run (docs/RUN_LAYOUT.md).
-void refuse_foreign_directory(const io::RunDir& run, io::Communicator& comm) {
-  std::string refusal;
-  if (comm.rank() == 0) refusal = run.foreign_directory_problem();
-  comm.broadcast(refusal);
-  if (!refusal.empty()) throw UsageError(comm.rank() == 0 ? refusal : "the run directory was refused on rank 0");
 }
 
 void write_plan(const Study& study, const io::RunDir& run, io::Communicator& comm) {
@@ -126,8 +119,11 @@ Study load_study(const RunOptions& options, io::Communicator& comm) { return loa
 RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
   install_stop_handlers();
   auto manifest = load_run_manifest(options, comm);                       // manifest
+  // The run directory is this study's (or new), and this run holds it until it returns;
+  // checked before the corpus is read, which can be gigabytes (pipeline/run_identity.h).
+  const auto claim = claim_run_dir(manifest, {options.slice, runs(options.stage, Stage::kAccumulate),
+                                              "ibzoo run " + options.path_manifest.string()}, comm);
   const io::RunDir run(manifest.run_dir);
-  refuse_foreign_directory(run, comm);  // before the corpus is read: it can be gigabytes
   const auto study = load_study(std::move(manifest));                      // plan
   write_plan(study, run, comm);
   RunSummary summary;

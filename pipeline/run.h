@@ -9,9 +9,11 @@
 
 #include "io/corpus.h"
 #include "io/mpi.h"
+#include "io/progress.h"
 #include "pipeline/manifest.h"
 #include "pipeline/plan.h"
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -31,6 +33,8 @@ struct RunOptions {
   std::optional<std::pair<int, int>> slice;         // K/N of the plan (accumulate)
   std::optional<std::int64_t> tokens_per_batch;     // overrides compute.tokens_per_batch
   std::optional<std::string> memory_budget;         // overrides compute.memory_budget
+  io::ProgressMode progress = io::ProgressMode::kAuto;  // accumulate progress (io/progress.h)
+  std::chrono::milliseconds progress_interval{std::chrono::seconds(30)};
 };
 
 struct RunSummary {

@@ -385,7 +385,7 @@ std::string make_script(const SubmitContext& ctx, JobKind kind) {
   os << "\n" << kSignalBlock << "\n";
   std::string launcher;
   for (const auto& w : ctx.config.launcher) launcher += shell_quote(w) + " ";
-  os << launcher << "\"$ibzoo\" run \"$manifest\" --run-dir \"$run_dir\" " << stage_args << " --quiet &\n";
+  os << launcher << "\"$ibzoo\" run \"$manifest\" --run-dir \"$run_dir\" " << stage_args << " --quiet --progress lines &\n";
   os << kWaitBlock;
   if (kind == JobKind::kAnalyze) {
     os << "if [ \"$rc\" -eq 0 ]; then\n"
@@ -509,6 +509,12 @@ std::string run_slurm(const std::vector<std::string>& argv) {
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
     throw Error("'" + join(argv, " ") + "' failed (exit " + std::to_string(r.exit_code) + "): " + err +
                 "; check that the cluster is reachable (SLURM_CONF, munge) and the options are valid");
+  }
+  // What the client says besides its answer (sbatch's warnings about the options, the
+  // partition or the account) is for the user: pass it on.
+  std::istringstream lines(r.err);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) io::log_warn(line);
   }
   return r.out;
 }
@@ -758,6 +764,7 @@ SubmitResult submit(const SubmitOptions& opt) {
       } else {
         const auto out = run_slurm(job.argv);
         job.job_id = out.substr(0, out.find_first_of(";\n"));  // --parsable prints "id" or "id;cluster"
+        io::log_info(sbatch_line(job.argv) + ": submitted job " + job.job_id);
       }
       if (kind == JobKind::kAccumulate) array_ids.push_back(job.job_id);
       if (kind == JobKind::kMetrics) metrics_id = job.job_id;

@@ -3,6 +3,7 @@
 #include "stages/extract_file.h"
 
 #include "analysis/error.h"
+#include "io/corpus.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
@@ -15,7 +16,7 @@ namespace ibzoo::stages {
 ExtractFileResult extract_file(const ExtractFileJob& job) {
   const auto model = models::Model::load(job.model_dir, job.run);
   const auto tokenizer = io::Tokenizer::from_file(job.model_dir);
-  const auto text = io::read_file(job.text_file);
+  const auto text = io::read_utf8_text(job.text_file);
   const auto ids = tokenizer.encode(text, job.add_special_tokens);
   if (ids.empty()) {
     throw CorruptDataError(job.text_file.string() + ": the text gives no tokens (empty file?); give a non-empty text");

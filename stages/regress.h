@@ -14,17 +14,25 @@
 
 namespace ibzoo::stages {
 
+// The analysis defaults: the manifest's analysis: section (pipeline/manifest.h,
+// AnalysisSpec), `ibzoo regress` and RegressJob all start from these.
+inline const std::vector<std::string> kDefaultPredictors = {"optimality", "complexity", "expressivity"};
+inline const std::vector<std::string> kDefaultControls = {"log_params"};
+inline constexpr const char* kDefaultCv = "leave-one-family-out";
+inline constexpr std::size_t kDefaultBootstrap = 1000;
+inline constexpr std::uint64_t kDefaultSeed = 0;
+
 struct RegressJob {
   std::filesystem::path path_metrics;                  // tidy metrics.csv
   std::vector<std::filesystem::path> paths_benchmarks; // lm-eval .json, leaderboard .csv, long .csv
   std::filesystem::path path_out;                      // directory for the outputs
   // Subset of optimality, complexity, expressivity, preference.
-  std::vector<std::string> predictors = {"optimality", "complexity", "expressivity", "preference"};
+  std::vector<std::string> predictors = kDefaultPredictors;
   // Subset of log_params, family (empty: no partial correlations).
-  std::vector<std::string> controls = {"log_params", "family"};
-  std::string cv = "leave-one-family-out";             // or "none"
-  std::size_t n_bootstrap = 1000;                      // 0: Fisher-z intervals instead
-  std::uint64_t seed = 0;
+  std::vector<std::string> controls = kDefaultControls;
+  std::string cv = kDefaultCv;                          // or "none"
+  std::size_t n_bootstrap = kDefaultBootstrap;          // 0: Fisher-z intervals instead
+  std::uint64_t seed = kDefaultSeed;
   std::string checkpoint;                              // "" = each model's final (largest-step) checkpoint
   double ridge_lambda = 1.0;
   io::BenchmarkOptions benchmark_options;

@@ -194,8 +194,12 @@ class ReportWriter {
   std::string render(const std::string& name, const std::string& body, const std::string& caption, int width = 900,
                      int height = 600) {
     const auto gp = fig_dir_ / (name + ".gp");
-    const auto png = fig_dir_ / (name + ".png");
-    const auto svg = fig_dir_ / (name + ".svg");
+    // gnuplot writes the figures under temporary names; they replace the old ones only
+    // when it has finished (a full disk leaves the earlier figures as they were).
+    const auto png_final = fig_dir_ / (name + ".png");
+    const auto svg_final = fig_dir_ / (name + ".svg");
+    const auto png = io::temp_path_for(png_final);
+    const auto svg = io::temp_path_for(svg_final);
     std::ostringstream s;
     s << "set encoding utf8\nset termoption noenhanced\n";
     s << "set terminal pngcairo size " << width << "," << height << " font 'DejaVu Sans,10' noenhanced\n";
@@ -203,19 +207,24 @@ class ReportWriter {
     s << "set terminal svg size " << width << "," << height << " font 'DejaVu Sans,10' noenhanced\n";
     s << "set output " << gp_quote(svg.string()) << "\n" << body << "unset output\n";
     io::write_file_atomic(gp, s.str());
-    fs::remove(png);
     const auto log = fig_dir_ / (name + ".log");
     const std::string command = job_.gnuplot + " " + shell_quote(gp.string()) + " > " + shell_quote(log.string()) + " 2>&1";
     const int status = std::system(command.c_str());
-    if (status != 0 || !fs::exists(png) || fs::file_size(png) == 0) {
+    std::error_code ec;
+    if (status != 0 || !fs::exists(png, ec) || fs::file_size(png, ec) == 0) {
+      fs::remove(png, ec);
+      fs::remove(svg, ec);
       std::string detail = status == 127 * 256 ? "gnuplot was not found ('" + job_.gnuplot + "')"
                                                : "gnuplot failed (see " + log.string() + ")";
       note("Figure '" + name + "' could not be rendered: " + detail + ".");
       return "";
     }
+    const auto png_bytes = io::read_file(png);
+    io::commit_file(png, png_final);
+    if (fs::exists(svg, ec)) io::commit_file(svg, svg_final);
     figures_.push_back(name);
     return "<figure><img alt=\"" + html_escape(caption) + "\" src=\"data:image/png;base64," +
-           base64(io::read_file(png)) + "\"><figcaption>" + html_escape(caption) + " <a href=\"figures/" +
+           base64(png_bytes) + "\"><figcaption>" + html_escape(caption) + " <a href=\"figures/" +
            html_escape(name) + ".svg\">SVG</a></figcaption></figure>\n";
   }
 

@@ -194,7 +194,19 @@ TEST(WeightStoreTest, OpensShardedCheckpointsThroughTheIndex) {
   EXPECT_EQ(store.names(), (std::vector<std::string>{"w.a", "w.bb", "w.ccc"}));
   EXPECT_EQ(floats(store.at("w.ccc"))[0], 5.0f);
   EXPECT_EQ(store.total_bytes(), 24u);
-  expect_error<ModelError>([&] { store.at("w.missing"); }, {dir.string(), "missing tensor", "\"w.missing\""});
+  expect_error<ModelError>([&] { store.at("w.missing"); },
+                           {(dir / "model.safetensors.index.json").string(), "missing tensor", "\"w.missing\"",
+                            "the file has 3 tensors", "nearest names being \"w.a\""});
+  EXPECT_EQ(store.file_of("w.ccc"), dir / "model-00002-of-00002.safetensors");
+}
+
+TEST(WeightStoreTest, AMissingTensorOfASingleFileNamesThatFile) {
+  const auto dir = temp_dir("single_missing");
+  write_shard(dir / "model.safetensors", {"transformer.h.0.attn.c_attn.weight", "transformer.wpe.weight"});
+  const auto store = WeightStore::open_dir(dir);
+  expect_error<ModelError>([&] { store.at("transformer.wte.weight"); },
+                           {(dir / "model.safetensors").string() + ": missing tensor \"transformer.wte.weight\"",
+                            "nearest names being \"transformer.wpe.weight\"", "does not match its config.json"});
 }
 
 TEST(WeightStoreTest, IndexNamingATensorItsShardLacksIsRejected) {

@@ -250,7 +250,7 @@ TEST(SlurmScriptTest, AccumulateScriptCarriesResourcesAndTheSliceCommand) {
                            "n_slices=12\n", "ibzoo='/scratch/study/bin dir/ibzoo'\n",
                            "manifest='/scratch/study/it'\\''s a manifest.yaml'\n", "trap 'forward USR1' USR1\n",
                            "SLURM_JOB_NODELIST", "srun --mpi=pmix \"$ibzoo\" run \"$manifest\" --run-dir "
-                           "\"$run_dir\" --stage accumulate --slice \"${slice}/${n_slices}\" --quiet &\n"}) {
+                           "\"$run_dir\" --stage accumulate --slice \"${slice}/${n_slices}\" --quiet --progress lines &\n"}) {
     EXPECT_NE(s.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << s;
   }
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
@@ -264,9 +264,9 @@ TEST(SlurmScriptTest, MetricsAndAnalysisRunOneTaskAndAnalysisMarksItsSuccess) {
   const auto metrics = make_script(ctx, JobKind::kMetrics);
   EXPECT_NE(metrics.find("#SBATCH --ntasks=1\n"), std::string::npos);
   EXPECT_EQ(metrics.find("--gpus-per-node"), std::string::npos);
-  EXPECT_NE(metrics.find("--stage metrics --quiet &"), std::string::npos);
+  EXPECT_NE(metrics.find("--stage metrics --quiet --progress lines &"), std::string::npos);
   const auto analyze = make_script(ctx, JobKind::kAnalyze);
-  EXPECT_NE(analyze.find("--stage analyze --quiet &"), std::string::npos);
+  EXPECT_NE(analyze.find("--stage analyze --quiet --progress lines &"), std::string::npos);
   EXPECT_NE(analyze.find("$run_dir/slurm/analyze.done"), std::string::npos);
   EXPECT_NE(make_script(ctx, JobKind::kAccumulate).find("#SBATCH --gpus-per-node=4\n"), std::string::npos);
 }
@@ -332,7 +332,7 @@ TEST(SlurmScriptTest, AccumulateScriptRunsItsSliceOfThePlan) {
   EXPECT_NE(r.out.find("job 77 (array 70_2), slice 7/12, nodes node1"), std::string::npos) << r.out;
   const auto args = read_text(job.root() / "args");
   EXPECT_EQ(args, "run\n" + (job.root() / "it's a manifest.yaml").string() + "\n--run-dir\n" +
-                      (job.root() / "run").string() + "\n--stage\naccumulate\n--slice\n7/12\n--quiet\n");
+                      (job.root() / "run").string() + "\n--stage\naccumulate\n--slice\n7/12\n--quiet\n--progress\nlines\n");
   EXPECT_FALSE(fs::exists(job.root() / "scontrol.args"));
 }
 

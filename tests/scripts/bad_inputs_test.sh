@@ -63,6 +63,25 @@ foreign_run_dir() {
   echo "holds: $(ls -A "$T/mine" | tr '\n' ' ')$(cat "$T/mine/notes.txt")"
   return $rc
 }
+# Runs `ibzoo run $1` into the finished run $T/run; says whether every file there kept its bytes.
+run_into_finished() {
+  local before after rc
+  before=$(cd "$T/run" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  ibzoo run "$1" --run-dir "$T/run" --quiet
+  rc=$?
+  after=$(cd "$T/run" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  if [ "$before" = "$after" ]; then echo "run directory unchanged"; else echo "run directory CHANGED"; fi
+  return $rc
+}
+# $T/other.yaml: the study manifest edited by the sed expression $1.
+edited_study() { sed "$1" "$T/study.yaml" >"$T/other.yaml"; }
+# A lock in $T/run/locks/run.lock held by pid $1 of this host (a live one: this shell).
+fake_lock() {
+  mkdir -p "$T/run/locks"
+  printf '{"host": "%s", "pid": %s, "start_ticks": 0, "started": "2026-01-01T00:00:00Z", "command": "ibzoo run x"}\n' \
+    "$(hostname)" "$1" >"$T/run/locks/run.lock"
+}
+dead_pid() { sleep 0 & wait $!; echo $!; }
 # A finished one-model run in $T/run.
 one_model_run() { study; ibzoo run "$T/study.yaml" --run-dir "$T/run" --quiet >/dev/null 2>&1 || echo "setup run failed"; }
 # The tiny model with every element of one tensor set to $2 (nan, inf), beside the good model.
@@ -94,7 +113,7 @@ symlink_file_escape() {
   plan "$T/m/manifest.yaml"
 }
 export -f ibzoo plan tokenize regress model_dir extract study two_model_study run_kept foreign_run_dir one_model_run poisoned_model \
-  flip_byte symlink_dir_escape symlink_file_escape
+  flip_byte symlink_dir_escape symlink_file_escape run_into_finished edited_study fake_lock dead_pid
 
 # Runs one case (a cases.tsv line); writes $work/results/<id>.{out,verdict}.
 run_case() {

@@ -87,7 +87,7 @@ grep -q "^optimality,kjv_next_words,spearman,3," "$demo/study/results/correlatio
 "$bin" report "$demo/study" > "$tmp/report.out"
 [[ -s $demo/study/report/index.html ]] || fail "no report"
 
-# 6. Errors: a bad zoo manifest is a usage error (2) naming the line; missing tasks fail (1).
+# 6. Errors: a bad zoo manifest (2) names the line; missing task files are an input error too (2).
 printf 'zoo: x\nout_dir: o\nmodels:\n  - {id: a, family: gpt5}\n' > "$tmp/bad.yaml"
 set +e
 "$bin" train "$tmp/bad.yaml" 2> "$tmp/bad.log"; rc=$?
@@ -95,6 +95,6 @@ set +e
 set -e
 [[ $rc -eq 2 ]] || fail "bad zoo manifest: exit $rc, expected 2"
 grep -q "bad.yaml:4: 'family' must be gpt2" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "message"; }
-[[ $rc2 -eq 1 ]] || fail "missing tasks: exit $rc2, expected 1"
+[[ $rc2 -eq 2 ]] || fail "missing tasks: exit $rc2, expected 2"
 grep -q "task file or directory not found" "$tmp/bad2.log" || { cat "$tmp/bad2.log"; fail "message 2"; }
 echo "demo_small_test: ok"

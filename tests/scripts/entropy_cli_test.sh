@@ -47,16 +47,16 @@ python3 -c "import json,sys,math; j=json.load(open(sys.argv[1])); assert j['n_bi
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['mutual_information']['rare'] is None and j['regularity']['rare'] is None, j" "$tmp/u.json"
 grep -q "undefined" "$tmp/u.err" || fail "no warning for an undefined MI"
 
-# errors: exit code and key words
+# errors: exit code and key words (2: what the user gave is wrong, input files included)
 expect_error() {  # code pattern args...
   local code=$1 pattern=$2; shift 2
   set +e; "$bin" entropy "$@" > "$tmp/err.out" 2> "$tmp/err.txt"; local rc=$?; set -e
   [[ $rc == "$code" ]] || fail "expected exit $code, got $rc for: $* ($(cat "$tmp/err.txt"))"
   grep -q -- "$pattern" "$tmp/err.txt" || fail "expected '$pattern' in: $(cat "$tmp/err.txt")"
 }
-expect_error 1 "missing.h5" --input "$tmp/missing.h5" --z /z --label t=/token
-expect_error 1 "/nope" --input "$tmp/in.h5" --z /z --label t=/nope
-expect_error 1 "label 't' has shape" --input "$tmp/in.h5" --z /z --label t=/w
+expect_error 2 "missing.h5" --input "$tmp/missing.h5" --z /z --label t=/token
+expect_error 2 "/nope" --input "$tmp/in.h5" --z /z --label t=/nope
+expect_error 2 "label 't' has shape" --input "$tmp/in.h5" --z /z --label t=/w
 expect_error 2 "--groups" --input "$tmp/in.h5" --z /z --label t=/token --bootstrap 5
 expect_error 2 "'auto'" --input "$tmp/in.h5" --z /z --label t=/token --calibration auto
 expect_error 2 "uniform only" --input "$tmp/in.h5" --z /z --label t=/token --min-count 5

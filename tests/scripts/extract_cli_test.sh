@@ -35,17 +35,17 @@ grep -A3 '"logits"' "$work/h" | grep -q '( 14, 1000 )' || fail "logits shape"
 ids=$(h5dump -d /input_ids -y -w 0 "$work/out.h5" | sed -n '/DATA {/,/}/p' | tr -d ' \n' | sed 's/.*DATA{//; s/}.*//')
 [ "$ids" = "51,71,68,220,644,407,74,671,86,77,278,78,87,13" ] || fail "token ids: $ids"
 
-# Errors: missing model (1), bad option (2), empty text (1, message).
+# Errors: missing model (2), bad option (2), empty text (2, message).
 set +e
 "$IBZOO_BIN" extract --model "$work/none" --text-file "$work/text.txt" --out "$work/o.h5" 2>"$work/err"; rc=$?
-[ "$rc" -eq 1 ] || fail "missing model: exit $rc"
+[ "$rc" -eq 2 ] || fail "missing model: exit $rc, expected 2 (an input error)"
 grep -q "none" "$work/err" || fail "missing model message: $(cat "$work/err")"
 "$IBZOO_BIN" extract --model "$model" --text-file "$work/text.txt" --out "$work/o.h5" --dtype int4 2>"$work/err"; rc=$?
 [ "$rc" -eq 2 ] || fail "bad dtype: exit $rc"
 grep -q "int4" "$work/err" || fail "bad dtype message"
 : >"$work/empty.txt"
 "$IBZOO_BIN" extract --model "$model" --text-file "$work/empty.txt" --out "$work/o.h5" 2>"$work/err"; rc=$?
-[ "$rc" -eq 1 ] || fail "empty text: exit $rc"
+[ "$rc" -eq 2 ] || fail "empty text: exit $rc, expected 2 (an input error)"
 grep -q "no tokens" "$work/err" || fail "empty text message: $(cat "$work/err")"
 set -e
 [ ! -e "$work/o.h5" ] || fail "a failed extract left an output file"

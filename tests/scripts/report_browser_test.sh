@@ -53,16 +53,16 @@ smollm2-135m,MUSR,5.0
 smollm2-360m,MUSR,
 CSV
 
-# Exit codes: usage errors are 2, runtime failures 1.
+# Exit codes: usage and input errors are 2.
 set +e
 "$IBZOO_BIN" regress --metrics "$run/results/metrics.csv" --benchmarks "$work/scores.csv" --out "$work/x" \
   --predictors optimality,wisdom 2> "$work/usage.err"
 [ $? -eq 2 ] || fail "unknown predictor should exit 2"
 "$IBZOO_BIN" report "$work/nonexistent" 2> "$work/missing.err"
-[ $? -eq 1 ] || fail "missing run should exit 1"
+[ $? -eq 2 ] || fail "missing run should exit 2 (an input error)"
 set -e
 grep -q "unknown predictor 'wisdom'" "$work/usage.err" || fail "usage message: $(cat "$work/usage.err")"
-grep -q "metrics.csv does not exist" "$work/missing.err" || fail "missing message: $(cat "$work/missing.err")"
+grep -q "nonexistent: no such run directory or manifest" "$work/missing.err" || fail "missing message: $(cat "$work/missing.err")"
 
 "$IBZOO_BIN" regress --metrics "$run/results/metrics.csv" --benchmarks "$work/scores.csv" --out "$run/results" \
   --bootstrap 200 --seed 3

@@ -28,11 +28,11 @@ if [ -f "$IBZOO_FIXTURES/models/gpt2/tokenizer.json" ]; then
   [ "$out" = "51 71 68 220 644 407 74 671 86 77 278 78 87 13" ] || fail "gpt2 reference: got '$out'"
 fi
 
-# Errors: missing tokenizer -> 1 naming the path; bad option -> 2; bad UTF-8 -> 1.
+# Errors, all input errors (2): missing tokenizer naming the path; bad option; bad UTF-8 naming the file.
 set +e
 msg=$("$IBZOO_BIN" tokenize --tokenizer "$tmp/nope" --text-file "$tmp/a.txt" 2>&1); rc=$?
 set -e
-[ $rc -eq 1 ] || fail "missing tokenizer: exit $rc"
+[ $rc -eq 2 ] || fail "missing tokenizer: exit $rc, expected 2"
 grep -q "tokenizer.json not found" <<<"$msg" || fail "missing tokenizer message: $msg"
 set +e
 msg=$("$IBZOO_BIN" tokenize --text-file "$tmp/a.txt" 2>&1); rc=$?
@@ -43,8 +43,8 @@ printf 'ab\xffcd' > "$tmp/bad.txt"
 set +e
 msg=$("$IBZOO_BIN" tokenize --tokenizer "$tok/tiny_bpe.json" --text-file "$tmp/bad.txt" 2>&1); rc=$?
 set -e
-[ $rc -eq 1 ] || fail "bad UTF-8: exit $rc"
-grep -q "not valid UTF-8 at byte 2" <<<"$msg" || fail "bad UTF-8 message: $msg"
+[ $rc -eq 2 ] || fail "bad UTF-8: exit $rc, expected 2"
+grep -q "bad.txt:1: not valid UTF-8 (byte offset 2)" <<<"$msg" || fail "bad UTF-8 message: $msg"
 
 # train-tokenizer writes a directory that tokenize reads; same bytes twice.
 for k in $(seq 1 40); do echo "In the beginning was the word, and the word was with the text $k."; done > "$tmp/train.txt"

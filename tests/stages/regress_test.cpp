@@ -87,6 +87,9 @@ RegressJob make_job(const fs::path& dir, const Zoo& z) {
   job.path_out = dir / "out";
   job.n_bootstrap = 200;
   job.seed = 5;
+  // Every predictor and both controls (the defaults use fewer: stages::kDefaultPredictors).
+  job.predictors = {"optimality", "complexity", "expressivity", "preference"};
+  job.controls = {"log_params", "family"};
   return job;
 }
 
