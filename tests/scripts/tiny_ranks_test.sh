@@ -13,14 +13,14 @@ for np in 1 2 4; do
 done
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/batch" --tokens-per-batch 64 --quiet
 head -5 "$tmp/np1/results/metrics.csv"
-[ "$(head -1 "$tmp/np1/results/metrics.csv")" = "model,family,checkpoint,step,layer,label_set,metric,value" ] || fail "header"
-grep -q ",mean,,optimality," "$tmp/np1/results/metrics.csv" || fail "no mean optimality row"
+[ "$(head -1 "$tmp/np1/results/metrics.csv")" = "model,family,checkpoint,step,layer,label_set,metric,value,scope" ] || fail "header"
+grep -q ",-1,none,optimality,.*,layer_mean$" "$tmp/np1/results/metrics.csv" || fail "no mean optimality row"
 for other in np2 np4; do
   cmp "$tmp/np1/results/metrics.csv" "$tmp/$other/results/metrics.csv" || fail "metrics.csv of $other differs from np1"
 done
 paste -d, "$tmp/np1/results/metrics.csv" "$tmp/batch/results/metrics.csv" | awk -F, 'NR > 1 {
-  for (i = 1; i <= 7; ++i) if ($i != $(i + 8)) { print "row " NR ": keys differ"; bad = 1 }
-  a = $8; b = $16; d = a - b; if (d < 0) d = -d; m = (a < 0 ? -a : a); if (m < 1e-12) m = 1e-12
+  for (i = 1; i <= 9; ++i) if (i != 8 && $i != $(i + 9)) { print "row " NR ": keys differ"; bad = 1 }
+  a = $8; b = $17; d = a - b; if (d < 0) d = -d; m = (a < 0 ? -a : a); if (m < 1e-12) m = 1e-12
   if (d / m > 1e-6) { print "row " NR ": " a " vs " b; bad = 1 }
 } END { exit bad }' || fail "metrics.csv with another batch size differs by more than 1e-6"
 echo "tiny_ranks: 1 passed, 0 failed"
