@@ -3,6 +3,7 @@
 #include "analysis/error.h"
 #include "io/mpi.h"
 #include "pipeline/command.h"
+#include "pipeline/preflight.h"
 #include "pipeline/run.h"
 
 #include <cstdio>
@@ -135,7 +136,9 @@ int plan_command(const std::vector<std::string>& args) {
   RunOptions options;
   options.path_manifest = (*vm)["manifest"].as<std::string>();
   if (vm->count("run-dir")) options.run_dir = (*vm)["run-dir"].as<std::string>();
-  const auto study = load_study(options, mpi.world());
+  auto manifest = load_run_manifest(options, mpi.world());
+  check_models_collective(manifest, mpi.world());  // every problem of every checkpoint, before the corpus is read
+  const auto study = load_study(std::move(manifest));
   if (mpi.world().rank() != 0) return 0;
   if (vm->count("json")) {
     std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";

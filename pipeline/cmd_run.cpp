@@ -3,6 +3,7 @@
 #include "io/log.h"
 #include "io/mpi.h"
 #include "pipeline/command.h"
+#include "pipeline/preflight.h"
 #include "pipeline/run.h"
 
 #include <fstream>
@@ -52,6 +53,11 @@ int run_command(const std::vector<std::string>& args) {
   if (budget_mb < 1) throw UsageError("--reduce-memory-mb must be >= 1, got " + std::to_string(budget_mb));
   options.reduce_memory_bytes = budget_mb << 20;
 
+  // Preflight of every checkpoint before the first forward pass (issue 18). TODO(lead, #18): move this call into
+  // run_study (pipeline/run.cpp) after the foreign-directory refusal, on its manifest, and drop it here.
+  if (options.stage == Stage::kAll || options.stage == Stage::kExtract) {
+    check_models_collective(load_run_manifest(options, mpi.world()), mpi.world());
+  }
   const auto summary = run_study(options, mpi.world());
   if (vm->count("memory-report")) log_peak_memory();
   if (summary.interrupted) {
