@@ -727,7 +727,8 @@ std::string detect_benchmark_format(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return "helm";
   if (path.extension() == ".json") {
-    const auto doc = read_json_file(path, "a benchmark results file");
+    // Malformed JSON is reported by the lm-eval reader, which names what it expected.
+    const auto doc = json::parse(read_file(path, std::uintmax_t{1} << 28), nullptr, false);
     if (doc.is_object() && doc.contains("evaluation_results")) return "every-eval-ever";
     return "lm-eval";
   }
