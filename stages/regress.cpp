@@ -54,7 +54,9 @@ void validate(const RegressJob& job) {
     throw UsageError("--cv: unknown scheme '" + job.cv + "'; choose leave-one-family-out or none");
   }
   if (job.predictors.empty()) throw UsageError("--predictors: give at least one predictor");
-  if (job.paths_benchmarks.empty()) throw UsageError("--benchmarks: give at least one benchmark file");
+  if (job.paths_benchmarks.empty() && job.benchmark_entries.empty()) {
+    throw UsageError("--benchmarks: give at least one benchmark file");
+  }
   if (job.ridge_lambda < 0.0) throw UsageError("--ridge-lambda must be >= 0");
 }
 
