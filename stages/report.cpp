@@ -176,7 +176,9 @@ class ReportWriter {
   void note(const std::string& text) { notes_.push_back(text); }
 
   void section(const std::string& title, const std::string& body) {
-    body_ += "<section><h2>" + html_escape(title) + "</h2>\n";
+    std::string id;  // a link target: "Trajectories over training" -> #trajectories-over-training
+    for (char c : title) id += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
+    body_ += "<section id=\"" + id + "\"><h2>" + html_escape(title) + "</h2>\n";
     body_ += body.empty() ? "<p class=\"missing\">Nothing to show (see the notes above).</p>\n" : body;
     body_ += "</section>\n";
   }
