@@ -1,6 +1,7 @@
 // `ibzoo plan MANIFEST`: validate the manifest and print the work items (and, with
 // --estimate, the full-scale cost of the study).
 #include "analysis/error.h"
+#include "io/log.h"
 #include "io/mpi.h"
 #include "pipeline/command.h"
 #include "pipeline/preflight.h"
@@ -137,15 +138,26 @@ int plan_command(const std::vector<std::string>& args) {
   options.path_manifest = (*vm)["manifest"].as<std::string>();
   if (vm->count("run-dir")) options.run_dir = (*vm)["run-dir"].as<std::string>();
   auto manifest = load_run_manifest(options, mpi.world());
-  check_models_collective(manifest, mpi.world());  // every problem of every checkpoint, before the corpus is read
+  // Every problem of every checkpoint, before the corpus is read. An estimate needs only
+  // config.json (a sweep is often sized before its weights are downloaded): a warning then.
+  if (!vm->count("estimate")) {
+    check_models_collective(manifest, mpi.world());
+  } else if (mpi.world().rank() == 0) {
+    const auto problems = describe_problems(manifest, preflight(manifest));
+    if (!problems.empty()) {
+      io::log_warn(problems.substr(0, problems.find(", nothing was run")) +
+                   " (the study cannot run yet; the estimate uses config.json only)");
+    }
+  }
   const auto study = load_study(std::move(manifest));
   if (mpi.world().rank() != 0) return 0;
   if (vm->count("json")) {
     std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";
   } else {
-    std::printf("study %s: %zu models, %lld documents in %lld shards, %lld preference pairs in %lld shards, "
+    std::printf("study %s: %zu model%s, %lld documents in %lld shards, %lld preference pairs in %lld shards, "
                 "%zu work items; run directory %s\n",
-                study.manifest.study.c_str(), study.manifest.models.size(), static_cast<long long>(study.n_documents),
+                study.manifest.study.c_str(), study.manifest.models.size(),
+                study.manifest.models.size() == 1 ? "" : "s", static_cast<long long>(study.n_documents),
                 static_cast<long long>(study.plan.n_shards), static_cast<long long>(study.plan.n_pairs),
                 static_cast<long long>(study.plan.n_preference_shards), study.plan.items.size(),
                 study.manifest.run_dir.c_str());

@@ -132,16 +132,20 @@ std::vector<PreflightProblem> preflight(const Manifest& manifest) {
   return out;
 }
 
-void check_models(const Manifest& manifest) {
-  const auto problems = preflight(manifest);
-  if (problems.empty()) return;
+std::string describe_problems(const Manifest& manifest, const std::vector<PreflightProblem>& problems) {
+  if (problems.empty()) return "";
   std::ostringstream os;
   os << manifest.source.string() << ": " << problems.size() << " problem" << (problems.size() == 1 ? "" : "s")
      << " with the models, nothing was run:";
   for (const auto& p : problems) {
     os << "\n  " << p.model << (p.checkpoint.empty() ? " (tokenizer)" : "/" + p.checkpoint) << ": " << p.message;
   }
-  throw ManifestError(os.str());
+  return os.str();
+}
+
+void check_models(const Manifest& manifest) {
+  const auto text = describe_problems(manifest, preflight(manifest));
+  if (!text.empty()) throw ManifestError(text);
 }
 
 void check_models_collective(const Manifest& manifest, io::Communicator& comm) {

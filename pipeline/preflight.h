@@ -31,8 +31,10 @@ struct PreflightProblem {
 // problem of the files (they are returned).
 std::vector<PreflightProblem> preflight(const Manifest& manifest);
 
-// preflight(), and a ManifestError (exit code 2) listing every problem when there is
-// one: "<manifest>: N problems with the models, nothing was run:\n  model/ckpt: ...".
+// "<manifest>: N problems with the models, nothing was run:\n  model/ckpt: ..." ("" when none).
+std::string describe_problems(const Manifest& manifest, const std::vector<PreflightProblem>& problems);
+
+// preflight(), and a ManifestError (exit code 2) with describe_problems() when there is a problem.
 void check_models(const Manifest& manifest);
 
 // Collective: every rank calls this. Rank 0 runs check_models and broadcasts the
