@@ -431,10 +431,21 @@ class ReportWriter {
     write_data("trajectories", dat);
     if (!turns.empty()) write_data("trajectory_turns", turns);
     const auto d = data_path("trajectories");
+    // Checkpoint schedules are often log-spaced (Pythia: 0, 1, 2, 4, ..., 143000): a log axis of step + 1 then.
+    std::int64_t max_step = 0, min_positive = 0;
+    for (const auto& model : models) {
+      for (const auto& [step, ckpt] : metrics_.steps.at(model)) {
+        max_step = std::max(max_step, step);
+        if (step > 0 && (min_positive == 0 || step < min_positive)) min_positive = step;
+      }
+    }
+    const bool log_x = min_positive > 0 && max_step >= 100 * min_positive;
+    const std::string x = log_x ? "($1+1)" : "1";
     std::ostringstream b;
     b << "set multiplot layout 1,3 title 'Layer-mean metrics over training (dashed: shuffled-label null; band: bootstrap "
-         "95% interval; triangle: turning point)'\nset grid\nset xlabel 'training step'\nset key top left font ',8'\n"
-         "set style fill transparent solid 0.2 noborder\n";
+         "95% interval; triangle: turning point)'\nset grid\nset key top left font ',8'\n"
+         "set style fill transparent solid 0.2 noborder\n"
+      << (log_x ? "set logscale x\nset xlabel 'training step + 1 (log scale)'\n" : "set xlabel 'training step'\n");
     const std::vector<std::tuple<int, int, int, int, std::string>> panels = {
         {2, 5, 7, 8, std::string("complexity I(X;Z)") + kUnit}, {3, 6, 9, 10, std::string("expressivity I(Y;Z)") + kUnit},
         {4, 0, 0, 0, "optimality I(Y;Z)/I(X;Z)"}};
@@ -444,15 +455,17 @@ class ReportWriter {
       for (std::size_t m = 0; m < models.size(); ++m) {
         const auto lc = std::to_string(m + 1);
         if (lo && any_band) {
-          b << d << " index " << m << " using 1:" << lo << ":" << hi << " with filledcurves lc " << lc << " notitle, ";
+          b << d << " index " << m << " using " << x << ":" << lo << ":" << hi << " with filledcurves lc " << lc << " notitle, ";
         }
-        b << d << " index " << m << " using 1:" << col << " with linespoints pt 7 ps 0.6 lc " << lc << " title "
+        b << d << " index " << m << " using " << x << ":" << col << " with linespoints pt 7 ps 0.6 lc " << lc << " title "
           << gp_quote(models[m]);
-        if (null_col && any_null) b << ", " << d << " index " << m << " using 1:" << null_col << " with lines dt 2 lc " << lc << " notitle";
+        if (null_col && any_null) {
+          b << ", " << d << " index " << m << " using " << x << ":" << null_col << " with lines dt 2 lc " << lc << " notitle";
+        }
         b << (m + 1 < models.size() ? ", " : "");
       }
       if (p == 0 && !turns.empty()) {
-        b << ", " << data_path("trajectory_turns") << " using 1:2 with points pt 9 ps 2 lc rgb 'black' title 'turning point'";
+        b << ", " << data_path("trajectory_turns") << " using " << x << ":2 with points pt 9 ps 2 lc rgb 'black' title 'turning point'";
       }
       b << "\n";
     }
