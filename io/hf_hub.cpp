@@ -155,7 +155,7 @@ fs::path resolve_hub_revision(const fs::path& cache, const std::string& repo, co
 
 RevisionInfo parse_revision_name(const std::string& name) {
   RevisionInfo info;
-  for (const char* prefix : {"step", "checkpoint-", "checkpoint_", "ckpt-", "ckpt_", "iter_", "iter-"}) {
+  for (const char* prefix : {"step", "step-", "step_", "checkpoint-", "checkpoint_", "ckpt-", "ckpt_", "iter_", "iter-"}) {
     if ((info.step = number_after(name, prefix))) break;
   }
   std::size_t end = 0;

@@ -41,8 +41,9 @@ struct RevisionInfo {
   std::optional<double> tokens;  // tokensNNN[KMBT] -> NNN x 1e3/1e6/1e9/1e12
 };
 // The step (and tokens) a checkpoint or revision name carries: "step<N>" (also inside
-// "stage1-step<N>-tokens<M>B" and "global_step<N>"), "checkpoint-<N>", "ckpt-<N>",
-// "iter_<N>". Empty fields where the name says nothing.
+// "stage1-step<N>-tokens<M>B" and "global_step<N>"), "step-<N>" (ibzoo train's
+// checkpoints), "checkpoint-<N>", "ckpt-<N>", "iter_<N>". Empty fields where the name
+// says nothing.
 RevisionInfo parse_revision_name(const std::string& name);
 
 }  // namespace ibzoo::io

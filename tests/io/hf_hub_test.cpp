@@ -38,6 +38,7 @@ TEST(HfHubTest, RevisionNamesGiveStepsAndTokens) {
   EXPECT_EQ(olmo.step, 140000);
   EXPECT_DOUBLE_EQ(*olmo.tokens, 588e9);
   EXPECT_EQ(parse_revision_name("global_step500").step, 500);
+  EXPECT_EQ(parse_revision_name("step-000160").step, 160);
   EXPECT_EQ(parse_revision_name("checkpoint-1200").step, 1200);
   EXPECT_EQ(parse_revision_name("iter_0004000").step, 4000);
   EXPECT_FALSE(parse_revision_name("main").step.has_value());
