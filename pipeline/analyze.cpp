@@ -1,7 +1,6 @@
 // Data flow: reduce -> [analysis: correlations and regression -> report].
 #include "pipeline/analyze.h"
 
-#include "analysis/error.h"
 #include "io/log.h"
 #include "stages/regress.h"
 #include "stages/report.h"
@@ -38,24 +37,6 @@ std::map<std::string, std::string> aliases(const Manifest& manifest) {
   return out;
 }
 
-// A trajectory study (some model with several checkpoints) whose score files name
-// checkpoints is analysed per checkpoint; otherwise per model, at the final checkpoint.
-bool scores_name_checkpoints(const Manifest& manifest) {
-  const bool trajectories = std::any_of(manifest.models.begin(), manifest.models.end(),
-                                        [](const auto& m) { return m.checkpoints.size() > 1; });
-  if (!trajectories) return false;
-  for (const auto& b : manifest.benchmarks) {
-    try {
-      for (const auto& s : io::read_benchmark_file(b.file, benchmark_options(b))) {
-        if (!s.checkpoint.empty()) return true;
-      }
-    } catch (const Error&) {
-      return false;  // regress reads the file again and reports the problem
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 void analyze(const Manifest& manifest, const io::RunDir& run) {
@@ -66,9 +47,8 @@ void analyze(const Manifest& manifest, const io::RunDir& run) {
     job.path_metrics = run.results() / "metrics.csv";
     for (const auto& b : manifest.benchmarks) job.benchmark_entries.emplace_back(b.file, benchmark_options(b));
     job.aliases = aliases(manifest);
-    job.every_checkpoint = std::any_of(manifest.benchmarks.begin(), manifest.benchmarks.end(),
-                                       [](const auto& b) { return !b.checkpoint.empty(); }) ||
-                           scores_name_checkpoints(manifest);
+    // A trajectory study whose score files name checkpoints is analysed per checkpoint.
+    job.every_checkpoint_if_scored = true;
     job.path_out = run.results();
     job.predictors = manifest.analysis.predictors;
     job.controls = manifest.analysis.controls;

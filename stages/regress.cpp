@@ -75,12 +75,12 @@ std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> checkpo
 }
 
 // One row per observation: each model at its chosen checkpoint, or at every checkpoint.
-std::vector<ModelRow> model_rows(const std::vector<io::MetricRow>& rows, const RegressJob& job) {
+std::vector<ModelRow> model_rows(const std::vector<io::MetricRow>& rows, const RegressJob& job, bool every_checkpoint) {
   std::map<std::string, std::vector<const io::MetricRow*>> by_model;
   for (const auto& r : rows) by_model[r.model].push_back(&r);
   std::vector<ModelRow> out;
   for (const auto& [model, mrows] : by_model) {
-    if (job.every_checkpoint) {
+    if (every_checkpoint) {
       std::map<std::int64_t, const io::MetricRow*> by_step;
       for (const auto* r : mrows) by_step.emplace(r->step, r);
       for (const auto& [step, r] : by_step) out.push_back(model_row(model, mrows, r));
@@ -121,8 +121,7 @@ ModelRow model_row(const std::string& model, const std::vector<const io::MetricR
   }
 }
 
-std::vector<std::string> attach_scores(std::vector<ModelRow>& models, const RegressJob& job,
-                                       const std::vector<io::MetricRow>& metrics, RegressResult& result) {
+std::vector<io::BenchmarkScore> read_scores(const RegressJob& job) {
   std::vector<io::BenchmarkScore> scores;
   for (const auto& path : job.paths_benchmarks) {
     auto s = io::read_benchmark_file(path, job.benchmark_options);
@@ -132,6 +131,23 @@ std::vector<std::string> attach_scores(std::vector<ModelRow>& models, const Regr
     auto s = io::read_benchmark_file(path, options);
     scores.insert(scores.end(), s.begin(), s.end());
   }
+  return scores;
+}
+
+// every_checkpoint, or (with every_checkpoint_if_scored) a trajectory study whose scores name checkpoints.
+bool use_every_checkpoint(const RegressJob& job, const std::vector<io::MetricRow>& metrics,
+                          const std::vector<io::BenchmarkScore>& scores) {
+  if (job.every_checkpoint) return true;
+  if (!job.every_checkpoint_if_scored || !job.checkpoint.empty()) return false;
+  const bool named = std::any_of(scores.begin(), scores.end(), [](const auto& s) { return !s.checkpoint.empty(); });
+  const auto checkpoints = checkpoints_of(metrics);
+  const bool trajectories = std::any_of(checkpoints.begin(), checkpoints.end(), [](const auto& kv) { return kv.second.size() > 1; });
+  return named && trajectories;
+}
+
+std::vector<std::string> attach_scores(std::vector<ModelRow>& models, const RegressJob& job,
+                                       const std::vector<io::MetricRow>& metrics,
+                                       const std::vector<io::BenchmarkScore>& scores, RegressResult& result) {
   std::vector<io::Observation> observations;
   for (const auto& m : models) observations.push_back({m.model, m.checkpoint});
   io::JoinOptions options;
@@ -355,18 +371,20 @@ RegressResult regress(const RegressJob& job) {
   validate(job);
   RegressResult result;
   const auto metrics = io::read_metrics_csv(job.path_metrics);
-  result.models = model_rows(metrics, job);
+  const auto scores = read_scores(job);
+  const bool every_checkpoint = use_every_checkpoint(job, metrics, scores);
+  result.models = model_rows(metrics, job, every_checkpoint);
   if (result.models.empty()) {
     throw CorruptDataError(job.path_metrics.string() + ": no model rows to analyse; expected model-level rows "
                            "(scope 'layer_mean') written by the reduce stage");
   }
   io::log_info(std::string("regress: observations are ") +
-               (job.every_checkpoint ? "every scored (model, checkpoint): " + std::to_string(result.models.size()) +
+               (every_checkpoint ? "every (model, checkpoint), scores joined per checkpoint: " + std::to_string(result.models.size()) +
                                            " rows (checkpoints of one model are not independent: read p-values "
                                            "with care)"
                 : job.checkpoint.empty() ? "each model's final checkpoint (largest step)"
                                          : "each model's checkpoint '" + job.checkpoint + "'"));
-  result.targets = attach_scores(result.models, job, metrics, result);
+  result.targets = attach_scores(result.models, job, metrics, scores, result);
   result.correlations = correlations(result.models, result.targets, job);
   for (const auto& t : result.targets) {
     for (const auto& s : specs(job)) cross_validate(result.models, t, s, job, result);

@@ -37,6 +37,9 @@ struct RegressJob {
   // false: one observation per model, its final checkpoint (or `checkpoint`);
   // true: every (model, checkpoint) of the metrics is an observation (scores join per checkpoint).
   bool every_checkpoint = false;
+  // true: every_checkpoint when some model has several checkpoints in the metrics and
+  // some score names a checkpoint (`ibzoo run` sets it; `checkpoint` non-empty disables it).
+  bool every_checkpoint_if_scored = false;
   bool operator==(const RegressJob&) const = default;
 };
 

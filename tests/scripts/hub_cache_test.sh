@@ -39,7 +39,7 @@ data:
   text: {files: [genesis.txt], max_tokens: 64, min_tokens: 16, documents_per_shard: 8, n_documents: 8}
 estimator: {bins: 16, orders: [1]}
 compute: {threads: 1, tokens_per_batch: 512}
-analysis: {report: false}
+analysis: {report: false, bootstrap: 0}
 YAML
 }
 { cat <<YAML
@@ -50,6 +50,13 @@ models:
     checkpoints:
       - {repo: ibzoo/tiny-gpt2, revision: step1000}
       - {repo: ibzoo/tiny-gpt2, revision: $commit_b, name: step2000-tokens1M}
+roots: [$IBZOO_SOURCE_DIR/tests/fixtures/benchmarks]
+# The harness's results of two revisions, given to this model's two checkpoints.
+benchmarks:
+  - {file: $IBZOO_SOURCE_DIR/tests/fixtures/benchmarks/lm_eval_v04_pythia-160m_step73000.json, format: lm-eval,
+     model: ibzoo/tiny-gpt2, checkpoint: step1000}
+  - {file: $IBZOO_SOURCE_DIR/tests/fixtures/benchmarks/lm_eval_v04_pythia-160m_step143000.json,
+     aliases: {EleutherAI/pythia-160m: ibzoo/tiny-gpt2}, checkpoint: step2000-tokens1M}
 YAML
   common; } > "$tmp/hub.yaml"
 { cat <<YAML
@@ -72,6 +79,16 @@ cmp "$tmp/hub_run/results/metrics.csv" "$tmp/plain_run/results/metrics.csv" ||
 grep -q '^ibzoo/tiny-gpt2,gpt2,step2000-tokens1M,2000,' "$tmp/hub_run/results/metrics.csv" || fail "step not parsed"
 grep -q "\"path\": \"$repo/snapshots/$commit_a\"" "$tmp/hub_run/manifest.json" || fail "snapshot path not in manifest.json"
 grep -q '"revision": "step1000"' "$tmp/hub_run/manifest.json" || fail "revision not in manifest.json"
+
+# Scores per checkpoint: both revisions used, no conflict, each with its source.
+scores="$tmp/hub_run/results/scores.csv"
+[ "$(grep -c ',used$' "$scores")" -eq 6 ] || fail "expected 6 used scores: $(cat "$scores")"
+grep -q '^ibzoo/tiny-gpt2,step1000,mmlu,.*lm_eval_v04_pythia-160m_step73000.json:mmlu,used$' "$scores" ||
+  fail "mmlu at step1000 not from the step73000 file: $(cat "$scores")"
+grep -q '^ibzoo/tiny-gpt2,step2000-tokens1M,gsm8k,1\.[89][0-9]*,"exact_match,strict-match",task,' "$scores" ||
+  fail "gsm8k at step2000: $(cat "$scores")"
+[ "$(grep -c '^ibzoo/tiny-gpt2,' "$tmp/hub_run/results/model_table.csv")" -eq 2 ] ||
+  fail "regress did not take one observation per checkpoint"
 
 # HF_HOME/hub when HF_HUB_CACHE is unset.
 (unset HF_HUB_CACHE; HF_HOME="$tmp/hf" "$IBZOO_BIN" plan "$tmp/hub.yaml" > /dev/null) || fail "HF_HOME/hub not used"

@@ -251,8 +251,12 @@ TEST(RegressTest, EveryCheckpointJoinsScoresPerCheckpointAndWritesScoresCsv) {
   EXPECT_EQ(by_ckpt["step1000"], "10");
   EXPECT_EQ(by_ckpt["step2000"], "nan");
   EXPECT_EQ(by_ckpt["step3000"], "30");
-  // Final checkpoints only: the step1000 scores are listed as not used, not a conflict.
+  // What `ibzoo run` asks for: per checkpoint because a score names a checkpoint.
   job.every_checkpoint = false;
+  job.every_checkpoint_if_scored = true;
+  EXPECT_EQ(regress(job).models.size(), z.models.size() * 3);
+  // Final checkpoints only: the step1000 scores are listed as not used, not a conflict.
+  job.every_checkpoint_if_scored = false;
   regress(job);
   const auto scores = io::read_csv(dir / "out" / "scores.csv");
   std::size_t unused = 0;
