@@ -19,7 +19,7 @@ namespace {
 // Owns one libcsv parser (a caller-allocated struct whose buffers csv_free releases).
 class Parser {
  public:
-  Parser(const std::string& source) {
+  explicit Parser(const std::string& source) {
     if (csv_init(&p_, CSV_STRICT | CSV_STRICT_FINI) != 0) {
       throw CorruptDataError(source + ": cannot start the CSV parser (out of memory)");
     }
