@@ -279,7 +279,13 @@ TEST(BenchmarksTest, HarnessResultsOfTwoRevisionsJoinAsTwoCheckpointsWithoutConf
   JoinOptions o;
   o.checkpoints["pythia-160m"] = {{"step73000", 73000}, {"final", 143000}};
   const std::vector<Observation> obs = {{"pythia-160m", "step73000"}, {"pythia-160m", "final"}};
+  testing::internal::CaptureStderr();
   const auto t = join_scores(a, obs, o);
+  const auto log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find((kDir / "lm_eval_v04_pythia-160m_step143000.json").string() +
+                     ":mmlu: mmlu (checkpoint 'step143000' matched by its step 143000)"),
+            std::string::npos) << log;
+  EXPECT_EQ(find(a, "mmlu", "step73000")->source, (kDir / "lm_eval_v04_pythia-160m_step73000.json").string() + ":mmlu");
   const auto mmlu = static_cast<std::size_t>(std::find(t.benchmarks.begin(), t.benchmarks.end(), "mmlu") - t.benchmarks.begin());
   EXPECT_NEAR(t.scores[0][mmlu], find(a, "mmlu", "step73000")->score, 1e-12);
   EXPECT_NEAR(t.scores[1][mmlu], find(a, "mmlu", "step143000")->score, 1e-12);  // matched by its step
@@ -347,7 +353,8 @@ TEST(BenchmarksTest, EveryEvalEverRecordScalesByItsRangeAndSkipsLowerIsBetter) {
 
 TEST(BenchmarksTest, CrlfLongCsvWithBomAndCheckpointsIsRead) {
   const auto path = kDir / "scores_long_excel.csv";
-  const auto s = read_benchmark_file(path, {});
+  const auto [s, log] = read_logged(path);
+  EXPECT_NE(log.find(path.string() + ": format long (detected)"), std::string::npos) << log;
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].benchmark, "lambada, openai");
   EXPECT_EQ(s[0].checkpoint, "step73000");
