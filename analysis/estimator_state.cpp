@@ -1,25 +1,26 @@
-// Accumulate, merge, serialise and finalise the estimator's count state.
-// Work inside add_batch is split so that every sum keeps position order:
-// soft assignments are computed by row chunks in parallel, then each
-// (view, label set) table is filled by one thread.
+// Accumulate the estimator's exact integer sums, turn them into row entropies and
+// scalars (LayerSums), and finalise those into estimates. Every sum is an integer
+// sum, so work is split across threads freely: no result depends on the split.
 #include "analysis/estimator_state.h"
 
 #include "analysis/check.h"
 #include "analysis/error.h"
 #include "analysis/labels.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <set>
 #include <thread>
 
 namespace ibzoo::analysis {
 namespace {
 
-constexpr std::int64_t kChunkRows = 960;  // a multiple of the assigner's panel height
+constexpr std::int64_t kChunkRows = 1024;
+constexpr double kMassScale = 0x1.0p36;
+constexpr double kEntropyScale = 0x1.0p32;
+static_assert(kMassBits == 36 && kEntropyBits == 32, "scales above follow the bit counts");
 // Poisson(1) cumulative probabilities, built from e^-1 with + and * only (portable).
 constexpr double kExpMinusOne = 0.36787944117144233;
 
@@ -37,40 +38,59 @@ struct PoissonTable {
   }
 };
 
-// Asks Linux to back the 2 MiB-aligned part of [data, data + bytes) with transparent huge
-// pages. The reduce's tables are gigabytes filled row by row in first-touch order: with
-// 4 KiB pages, the page faults took ~15% of a reduce (and their TLB misses slow the
-// random row adds). Only a hint: where it is refused or unknown, nothing changes.
-void advise_huge_pages(const void* data, std::size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto start = reinterpret_cast<std::uintptr_t>(data);
-  const auto begin = (start + kHuge - 1) & ~(kHuge - 1);
-  const auto end = (start + bytes) & ~(kHuge - 1);
-  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
-
-// Runs fn(worker) for worker = 0 .. n_threads-1, on n_threads - 1 extra threads.
+// Runs fn(worker) for worker = 0 .. n_threads-1, on n_threads - 1 extra threads;
+// rethrows the first exception.
 template <typename Fn>
 void run_workers(int n_threads, const Fn& fn) {
   if (n_threads <= 1) {
     fn(0);
     return;
   }
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n_threads));
+  const auto guarded = [&](int t) {
+    try {
+      fn(t);
+    } catch (...) {
+      errors[static_cast<std::size_t>(t)] = std::current_exception();
+    }
+  };
   std::vector<std::thread> threads;
   threads.reserve(static_cast<std::size_t>(n_threads - 1));
-  for (int t = 1; t < n_threads; ++t) threads.emplace_back([&fn, t] { fn(t); });
-  fn(0);
+  for (int t = 1; t < n_threads; ++t) threads.emplace_back(guarded, t);
+  guarded(0);
   for (auto& th : threads) th.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+int workers_for(std::int64_t units, int n_threads) {
+  return static_cast<int>(std::clamp<std::int64_t>(units, 1, std::max(1, n_threads)));
 }
 
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
+constexpr std::int64_t kFlatPerSet = 10;
+
 }  // namespace
+
+std::int64_t to_mass_units(float p) { return static_cast<std::int64_t>(std::nearbyint(static_cast<double>(p) * kMassScale)); }
+
+std::int64_t to_entropy_units(double h) { return static_cast<std::int64_t>(std::nearbyint(h * kEntropyScale)); }
+
+double entropy_of_mass(std::span<const std::int64_t> mass) {
+  std::int64_t total = 0;
+  for (const auto x : mass) total += x;
+  if (total <= 0) return 0.0;
+  const double inv_total = 1.0 / static_cast<double>(total);
+  const double log_clip = std::log(kLogClip);
+  double h = 0.0;
+  for (const auto x : mass) {
+    const double q = static_cast<double>(x) * inv_total;
+    h -= q * (q > kLogClip ? std::log(q) : log_clip);
+  }
+  return h;
+}
 
 std::string to_string(Weighting weighting) {
   return weighting == Weighting::kFrequency ? "frequency" : "uniform";
@@ -98,283 +118,23 @@ bool in_subset(std::uint64_t seed, std::int64_t doc_id, std::int64_t level) {
   return (h >> (64 - level)) == 0;
 }
 
-std::size_t EstimatorState::Table::slot(std::int64_t id, std::int64_t n_bins) {
-  if (!dense_slot.empty()) {
-    IBZOO_CHECK(id >= 0 && sz(id) < dense_slot.size(), "row id " << id << " outside the reserved " << dense_slot.size());
-    auto& k = dense_slot[sz(id)];
-    if (k < 0) {
-      k = static_cast<std::int32_t>(ids.size());
-      ids.push_back(id);
-      counts.push_back(0);
-      sums.resize(sums.size() + sz(n_bins), 0.0);
-    }
-    return sz(k);
-  }
-  const auto [it, inserted] = slot_of.try_emplace(static_cast<std::int32_t>(id), static_cast<std::int32_t>(ids.size()));
-  if (inserted) {
-    ids.push_back(id);
-    counts.push_back(0);
-    sums.resize(sums.size() + sz(n_bins), 0.0);
-  }
-  return sz(it->second);
-}
-
-EstimatorState::EstimatorState(StateLayout layout) : layout_(std::move(layout)) {
-  if (layout_.n_bins < 2) throw UsageError("n_bins must be >= 2, got " + std::to_string(layout_.n_bins));
-  if (layout_.n_bootstrap < 0 || layout_.n_subset_levels < 0 || layout_.n_subset_levels > 40) {
-    throw UsageError("bootstrap replicates must be >= 0 and subset levels in 0..40");
-  }
-  const std::set<std::string> unique(layout_.label_sets.begin(), layout_.label_sets.end());
-  if (unique.size() != layout_.label_sets.size()) throw UsageError("label set names must be distinct");
-  views_.resize(sz(layout_.n_views()));
-  for (auto& view : views_) {
-    view.sum_p.assign(sz(layout_.n_bins), 0.0);
-    view.tables.resize(layout_.label_sets.size());
-  }
-}
-
-std::int64_t EstimatorState::weight(std::int64_t view_idx, std::int64_t doc_id) const {
+std::int64_t view_weight(const StateLayout& layout, std::int64_t view_idx, std::int64_t doc_id) {
   if (view_idx == 0) return 1;
-  if (view_idx <= layout_.n_bootstrap) return bootstrap_weight(layout_.bootstrap_seed, doc_id, view_idx - 1);
-  return in_subset(layout_.subset_seed, doc_id, view_idx - layout_.n_bootstrap) ? 1 : 0;
+  if (view_idx <= layout.n_bootstrap) return bootstrap_weight(layout.bootstrap_seed, doc_id, view_idx - 1);
+  return in_subset(layout.subset_seed, doc_id, view_idx - layout.n_bootstrap) ? 1 : 0;
 }
 
-void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std::int64_t n_rows,
-                               std::span<const std::span<const std::int32_t>> label_ids,
-                               std::span<const std::int64_t> doc_ids, int n_threads) {
-  IBZOO_CHECK(assigner.n_bins() == layout_.n_bins, assigner.n_bins() << " vs " << layout_.n_bins);
-  std::vector<float> p(sz(n_rows * layout_.n_bins));
-  const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
-  const int workers = static_cast<int>(std::clamp<std::int64_t>(n_chunks, 1, std::max(1, n_threads)));
-  std::vector<std::exception_ptr> errors(sz(workers));
-  run_workers(workers, [&](int t) {
-    try {
-      for (std::int64_t c = t; c < n_chunks; c += workers) {
-        const std::int64_t begin = c * kChunkRows;
-        const std::int64_t rows = std::min(kChunkRows, n_rows - begin);
-        assigner.assign(z + begin * assigner.dim(), rows, p.data() + begin * layout_.n_bins, begin);
-      }
-    } catch (...) {
-      errors[sz(t)] = std::current_exception();
-    }
-  });
-  for (const auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-  add_assignments(p.data(), n_rows, label_ids, doc_ids, n_threads);
-}
-
-void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
-                                     std::span<const std::span<const std::int32_t>> label_ids,
-                                     std::span<const std::int64_t> doc_ids, int n_threads, const RowShare& share) {
-  const std::int64_t m = layout_.n_bins;
-  const std::size_t n_sets = layout_.label_sets.size();
-  IBZOO_CHECK(label_ids.size() == n_sets, label_ids.size() << " label arrays for " << n_sets << " label sets");
-  for (const auto& ids : label_ids) IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == n_rows, "label array size");
-  IBZOO_CHECK(layout_.n_views() == 1 || static_cast<std::int64_t>(doc_ids.size()) == n_rows, "doc_ids size");
-
-  // Entropy of each singleton position's own assignment (shared by all views and sets),
-  // by row chunks in parallel (each value depends only on its row).
-  std::vector<double> h(sz(n_rows), 0.0);
-  const std::int64_t n_h_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
-  const int h_workers = static_cast<int>(std::clamp<std::int64_t>(n_h_chunks, 1, std::max(1, n_threads)));
-  run_workers(h_workers, [&](int t) {
-    for (std::int64_t c = t; c < n_h_chunks; c += h_workers) {
-      for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
-        for (const auto& ids : label_ids) {
-          if (ids[sz(i)] == kSingleton) {
-            h[sz(i)] = entropy_nats(std::span<const float>(p + i * m, sz(m)));
-            break;
-          }
-        }
-      }
-    }
-  });
-  // Document weights per view, computed once per run of equal document ids.
-  const std::int64_t n_views = layout_.n_views();
-  std::vector<std::int64_t> weights(n_views > 1 ? sz(n_views * n_rows) : 0);
-  for (std::int64_t v = 1; v < n_views; ++v) {
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      const bool same = i > 0 && doc_ids[sz(i)] == doc_ids[sz(i - 1)];
-      weights[sz(v * n_rows + i)] = same ? weights[sz(v * n_rows + i - 1)] : weight(v, doc_ids[sz(i)]);
-    }
-  }
-  const auto weight_of = [&](std::int64_t v, std::int64_t i) -> std::int64_t {
-    return v == 0 ? 1 : weights[sz(v * n_rows + i)];
-  };
-  // Units of work: (view, -1) = n and sum_p; (view, s) = table s. Each unit runs in position order.
-  const auto n_units = n_views * static_cast<std::int64_t>(n_sets + 1);
-  const auto run_unit = [&](std::int64_t unit) {
-    const std::int64_t v = unit / static_cast<std::int64_t>(n_sets + 1);
-    const std::int64_t s = unit % static_cast<std::int64_t>(n_sets + 1) - 1;
-    View& view = views_[sz(v)];
-    if (s < 0) {
-      for (std::int64_t i = 0; i < n_rows; ++i) {
-        const std::int64_t w = weight_of(v, i);
-        if (w == 0) continue;
-        view.n += w;
-        const auto wd = static_cast<double>(w);
-        const float* src = p + i * m;
-        for (std::int64_t j = 0; j < m; ++j) view.sum_p[sz(j)] += wd * static_cast<double>(src[j]);
-      }
-      return;
-    }
-    Table& table = view.tables[sz(s)];
-    const auto& ids = label_ids[sz(s)];
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      const std::int64_t w = weight_of(v, i);
-      const std::int32_t id = ids[sz(i)];
-      if (w == 0 || id == kDropped) continue;
-      if (id == kSingleton) {
-        table.singleton_entropy_weighted += static_cast<double>(w) * h[sz(i)];
-        table.singleton_weight += w;
-        table.singleton_labels += 1;
-        table.singleton_entropy += h[sz(i)];
-        continue;
-      }
-      IBZOO_CHECK(id >= 0, "label id " << id);
-      if (!share.contains(id)) continue;
-      const auto k = table.slot(id, m);
-      table.counts[k] += w;
-      double* dst = table.sums.data() + k * sz(m);
-      const auto wd = static_cast<double>(w);
-      const float* src = p + i * m;
-      for (std::int64_t j = 0; j < m; ++j) dst[j] += wd * static_cast<double>(src[j]);
-    }
-  };
-  const int workers = static_cast<int>(std::clamp<std::int64_t>(n_units, 1, std::max(1, n_threads)));
-  run_workers(workers, [&](int t) {
-    for (std::int64_t u = t; u < n_units; u += workers) run_unit(u);
-  });
-}
-
-void EstimatorState::reserve_rows(std::span<const std::int64_t> rows_per_set, const RowShare& share) {
-  IBZOO_CHECK(rows_per_set.size() == layout_.label_sets.size(), rows_per_set.size() << " row counts for "
-                                                                  << layout_.label_sets.size() << " label sets");
-  const auto m = sz(layout_.n_bins);
-  for (std::size_t v = 0; v < views_.size(); ++v) {
-    for (std::size_t s = 0; s < rows_per_set.size(); ++s) {
-      const auto rows = sz((std::max<std::int64_t>(0, rows_per_set[s]) + share.n_parts - 1) / share.n_parts);
-      Table& table = views_[v].tables[s];
-      table.ids.reserve(rows);
-      table.counts.reserve(rows);
-      table.sums.reserve(rows * m);
-      advise_huge_pages(table.sums.data(), table.sums.capacity() * sizeof(double));
-      IBZOO_CHECK(table.ids.empty(), "reserve_rows on a state that already has rows");
-      table.dense_slot.assign(sz(std::max<std::int64_t>(0, rows_per_set[s])), -1);
+void check_view_weights(std::span<const std::int64_t> weights) {
+  for (std::size_t v = 0; v < weights.size(); ++v) {
+    if (weights[v] > kMaxViewWeight) {
+      throw UsageError("view " + std::to_string(v) + " of the estimator weighs " + std::to_string(weights[v]) +
+                       " positions, more than the exact sums hold (" + std::to_string(kMaxViewWeight) +
+                       ", docs/ESTIMATOR.md \"Exact sums\"); use fewer documents per checkpoint");
     }
   }
 }
 
-StateVectors EstimatorState::to_vectors() const {
-  StateVectors out{layout_, {}};
-  const auto m = sz(layout_.n_bins);
-  for (const View& view : views_) {
-    ViewVectors vv{view.n, view.sum_p, {}};
-    for (const Table& table : view.tables) {
-      std::vector<std::size_t> order(table.ids.size());
-      for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-      std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return table.ids[a] < table.ids[b]; });
-      TableVectors tv;
-      tv.ids.reserve(order.size());
-      tv.counts.reserve(order.size());
-      tv.sums.reserve(order.size() * m);
-      for (const std::size_t k : order) {
-        tv.ids.push_back(table.ids[k]);
-        tv.counts.push_back(table.counts[k]);
-        tv.sums.insert(tv.sums.end(), table.sums.begin() + static_cast<std::ptrdiff_t>(k * m),
-                       table.sums.begin() + static_cast<std::ptrdiff_t>((k + 1) * m));
-      }
-      tv.singleton_entropy_weighted = table.singleton_entropy_weighted;
-      tv.singleton_weight = table.singleton_weight;
-      tv.singleton_labels = table.singleton_labels;
-      tv.singleton_entropy = table.singleton_entropy;
-      vv.tables.push_back(std::move(tv));
-    }
-    out.views.push_back(std::move(vv));
-  }
-  return out;
-}
-
-EstimatorState EstimatorState::from_vectors(const StateVectors& vectors) { return from_vectors(vectors, RowShare{}); }
-
-EstimatorState EstimatorState::from_vectors(const StateVectors& vectors, const RowShare& share) {
-  IBZOO_CHECK(share.n_parts >= 1 && share.part_idx >= 0 && share.part_idx < share.n_parts,
-              "share " << share.part_idx << "/" << share.n_parts);
-  EstimatorState state(vectors.layout);
-  const auto m = sz(vectors.layout.n_bins);
-  const auto bad = [](const std::string& what) {
-    return CorruptDataError("estimator state: " + what + "; the state file is damaged or from another layout");
-  };
-  if (vectors.views.size() != state.views_.size()) {
-    throw bad("expected " + std::to_string(state.views_.size()) + " views, found " +
-              std::to_string(vectors.views.size()));
-  }
-  for (std::size_t v = 0; v < vectors.views.size(); ++v) {
-    const ViewVectors& vv = vectors.views[v];
-    View& view = state.views_[v];
-    if (vv.sum_p.size() != m) throw bad("view " + std::to_string(v) + " sum_p has " + std::to_string(vv.sum_p.size()) + " entries, expected " + std::to_string(m));
-    if (vv.tables.size() != view.tables.size()) throw bad("view " + std::to_string(v) + " has " + std::to_string(vv.tables.size()) + " tables, expected " + std::to_string(view.tables.size()));
-    if (vv.n < 0) throw bad("view " + std::to_string(v) + " has negative n");
-    view.n = vv.n;
-    view.sum_p = vv.sum_p;
-    for (std::size_t s = 0; s < vv.tables.size(); ++s) {
-      const TableVectors& tv = vv.tables[s];
-      Table& table = view.tables[s];
-      if (tv.counts.size() != tv.ids.size() || tv.sums.size() != tv.ids.size() * m) {
-        throw bad("table '" + vectors.layout.label_sets[s] + "' of view " + std::to_string(v) +
-                  " has inconsistent ids/counts/sums sizes");
-      }
-      for (std::size_t k = 0; k < tv.ids.size(); ++k) {
-        if (tv.ids[k] < 0 || tv.ids[k] > INT32_MAX || tv.counts[k] < 0 || table.slot_of.count(static_cast<std::int32_t>(tv.ids[k]))) {
-          throw bad("table '" + vectors.layout.label_sets[s] + "' has an invalid or repeated row id " + std::to_string(tv.ids[k]));
-        }
-        if (!share.contains(tv.ids[k])) continue;
-        const auto slot = table.slot(tv.ids[k], static_cast<std::int64_t>(m));
-        std::copy_n(tv.sums.begin() + static_cast<std::ptrdiff_t>(k * m), m, table.sums.begin() + static_cast<std::ptrdiff_t>(slot * m));
-        table.counts[slot] = tv.counts[k];
-      }
-      table.singleton_entropy_weighted = tv.singleton_entropy_weighted;
-      table.singleton_weight = tv.singleton_weight;
-      table.singleton_labels = tv.singleton_labels;
-      table.singleton_entropy = tv.singleton_entropy;
-    }
-  }
-  return state;
-}
-
-void EstimatorState::add(const EstimatorState& other) {
-  if (!(layout_ == other.layout_)) {
-    throw UsageError("cannot merge estimator states with different layouts (bins, label sets, bootstrap or subsets)");
-  }
-  const std::int64_t m = layout_.n_bins;
-  for (std::size_t v = 0; v < views_.size(); ++v) {
-    auto& dst = views_[v];
-    const auto& src = other.views_[v];
-    dst.n += src.n;
-    for (std::size_t j = 0; j < dst.sum_p.size(); ++j) dst.sum_p[j] += src.sum_p[j];
-    for (std::size_t s = 0; s < dst.tables.size(); ++s) {
-      auto& dt = dst.tables[s];
-      const auto& st = src.tables[s];
-      for (std::size_t k = 0; k < st.ids.size(); ++k) {
-        const auto slot = dt.slot(st.ids[k], m);
-        dt.counts[slot] += st.counts[k];
-        double* row = dt.sums.data() + slot * sz(m);
-        for (std::int64_t j = 0; j < m; ++j) row[j] += st.sums[k * sz(m) + sz(j)];
-      }
-      dt.singleton_entropy_weighted += st.singleton_entropy_weighted;
-      dt.singleton_weight += st.singleton_weight;
-      dt.singleton_labels += st.singleton_labels;
-      dt.singleton_entropy += st.singleton_entropy;
-    }
-  }
-}
-
-EstimatorState merge(const EstimatorState& a, const EstimatorState& b) {
-  EstimatorState out = a;
-  out.add(b);
-  return out;
-}
+// --- ExactSum ---------------------------------------------------------------
 
 void ExactSum::add(double term) {
   IBZOO_CHECK(std::isfinite(term) && term >= 0.0 && term < 0x1.0p63, "ExactSum term " << term);
@@ -392,106 +152,110 @@ void ExactSum::add(const ExactSum& other) {
 
 double ExactSum::value() const { return static_cast<double>(whole) + std::ldexp(static_cast<double>(fraction), -64); }
 
-std::vector<std::int64_t> ConditionalSums::to_flat() const {
+// --- LayerSums --------------------------------------------------------------
+
+LayerSums::LayerSums(StateLayout layout_in) : layout(std::move(layout_in)) {
+  views.resize(sz(layout.n_views()));
+  for (auto& view : views) {
+    view.sum_p.assign(sz(layout.n_bins), 0);
+    view.sets.resize(layout.label_sets.size());
+  }
+}
+
+void LayerSums::add(const LayerSums& other) {
+  if (!(layout == other.layout)) {
+    throw UsageError("cannot add estimator sums of different layouts (bins, label sets, rows, bootstrap or subsets)");
+  }
+  for (std::size_t v = 0; v < views.size(); ++v) {
+    auto& dst = views[v];
+    const auto& src = other.views[v];
+    dst.n += src.n;
+    for (std::size_t j = 0; j < dst.sum_p.size(); ++j) dst.sum_p[j] += src.sum_p[j];
+    for (std::size_t s = 0; s < dst.sets.size(); ++s) {
+      auto& a = dst.sets[s];
+      const auto& b = src.sets[s];
+      a.entropy_weighted.add(b.entropy_weighted);
+      a.entropy_rows.add(b.entropy_rows);
+      a.n_rows += b.n_rows;
+      a.n_weight += b.n_weight;
+      a.singleton_entropy_weighted += b.singleton_entropy_weighted;
+      a.singleton_weight += b.singleton_weight;
+      a.singleton_labels += b.singleton_labels;
+      a.singleton_entropy += b.singleton_entropy;
+    }
+  }
+}
+
+std::vector<std::int64_t> LayerSums::to_flat() const {
   std::vector<std::int64_t> flat;
+  const auto bits = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
   for (const auto& view : views) {
-    for (const auto& set : view) {
-      flat.push_back(static_cast<std::int64_t>(set.weighted_entropy.whole));
-      flat.push_back(static_cast<std::int64_t>(set.weighted_entropy.fraction));
-      flat.push_back(set.n_rows);
-      flat.push_back(set.n_weight);
+    flat.push_back(view.n);
+    flat.insert(flat.end(), view.sum_p.begin(), view.sum_p.end());
+    for (const auto& s : view.sets) {
+      flat.insert(flat.end(), {bits(s.entropy_weighted.whole), bits(s.entropy_weighted.fraction), bits(s.entropy_rows.whole),
+                               bits(s.entropy_rows.fraction), s.n_rows, s.n_weight, s.singleton_entropy_weighted,
+                               s.singleton_weight, s.singleton_labels, s.singleton_entropy});
     }
   }
   return flat;
 }
 
-ConditionalSums ConditionalSums::from_flat(std::span<const std::int64_t> flat, std::int64_t n_views, std::int64_t n_sets) {
-  if (n_views < 0 || n_sets < 0 || flat.size() != sz(4 * n_views * n_sets)) {
-    throw CorruptDataError("conditional sums: expected " + std::to_string(4 * n_views * n_sets) + " integers (" +
-                           std::to_string(n_views) + " views x " + std::to_string(n_sets) + " label sets x 4), got " +
-                           std::to_string(flat.size()));
+LayerSums LayerSums::from_flat(const StateLayout& layout, std::span<const std::int64_t> flat) {
+  LayerSums out(layout);
+  const auto per_view = 1 + layout.n_bins + kFlatPerSet * layout.n_sets();
+  if (static_cast<std::int64_t>(flat.size()) != layout.n_views() * per_view) {
+    throw CorruptDataError("estimator sums: expected " + std::to_string(layout.n_views() * per_view) + " integers (" +
+                           std::to_string(layout.n_views()) + " views x (1 + " + std::to_string(layout.n_bins) +
+                           " bins + " + std::to_string(kFlatPerSet) + " x " + std::to_string(layout.n_sets()) +
+                           " label sets)), found " + std::to_string(flat.size()));
   }
-  ConditionalSums out;
-  out.views.assign(sz(n_views), std::vector<Set>(sz(n_sets)));
+  const auto bits = [](std::int64_t v) { return static_cast<std::uint64_t>(v); };
   std::size_t i = 0;
   for (auto& view : out.views) {
-    for (auto& set : view) {
-      set.weighted_entropy.whole = static_cast<std::uint64_t>(flat[i++]);
-      set.weighted_entropy.fraction = static_cast<std::uint64_t>(flat[i++]);
-      set.n_rows = flat[i++];
-      set.n_weight = flat[i++];
+    view.n = flat[i++];
+    for (auto& x : view.sum_p) x = flat[i++];
+    for (auto& s : view.sets) {
+      s.entropy_weighted = {bits(flat[i]), bits(flat[i + 1])};
+      s.entropy_rows = {bits(flat[i + 2]), bits(flat[i + 3])};
+      s.n_rows = flat[i + 4];
+      s.n_weight = flat[i + 5];
+      s.singleton_entropy_weighted = flat[i + 6];
+      s.singleton_weight = flat[i + 7];
+      s.singleton_labels = flat[i + 8];
+      s.singleton_entropy = flat[i + 9];
+      i += kFlatPerSet;
     }
   }
   return out;
 }
 
-ConditionalSums add_sums(const ConditionalSums& a, const ConditionalSums& b) {
-  const auto same_shape = [&] {
-    if (a.views.size() != b.views.size()) return false;
-    for (std::size_t v = 0; v < a.views.size(); ++v) {
-      if (a.views[v].size() != b.views[v].size()) return false;
-    }
-    return true;
-  };
-  if (!same_shape()) throw UsageError("cannot add conditional sums of different layouts (views or label sets)");
-  ConditionalSums out = a;
-  for (std::size_t v = 0; v < out.views.size(); ++v) {
-    for (std::size_t s = 0; s < out.views[v].size(); ++s) {
-      auto& dst = out.views[v][s];
-      const auto& src = b.views[v][s];
-      dst.weighted_entropy.add(src.weighted_entropy);
-      dst.n_rows += src.n_rows;
-      dst.n_weight += src.n_weight;
-    }
-  }
-  return out;
-}
+// --- estimates ---------------------------------------------------------------
 
-ConditionalSums EstimatorState::conditional_sums(Weighting weighting) const {
-  const auto m = sz(layout_.n_bins);
-  ConditionalSums out;
-  for (const View& view : views_) {
-    std::vector<ConditionalSums::Set> sets(view.tables.size());
-    for (std::size_t s = 0; s < view.tables.size(); ++s) {
-      const Table& t = view.tables[s];
-      for (std::size_t k = 0; k < t.ids.size(); ++k) {
-        if (t.counts[k] == 0) continue;
-        const double h = entropy_nats(std::span<const double>(t.sums.data() + k * m, m));
-        sets[s].weighted_entropy.add(weighting == Weighting::kFrequency ? static_cast<double>(t.counts[k]) * h : h);
-        sets[s].n_weight += t.counts[k];
-        ++sets[s].n_rows;
-      }
-    }
-    out.views.push_back(std::move(sets));
-  }
-  return out;
-}
+namespace {
 
-ViewEstimate EstimatorState::estimate_view(const View& view, const std::vector<ConditionalSums::Set>& rows,
-                                           Weighting weighting) const {
-  const double log_m = std::log(static_cast<double>(layout_.n_bins));
+ViewEstimate estimate_view(const ViewSums& view, std::int64_t n_bins, Weighting weighting) {
+  const double log_m = std::log(static_cast<double>(n_bins));
   ViewEstimate out;
   out.n_samples = view.n;
-  out.sets.resize(view.tables.size());
+  out.sets.resize(view.sets.size());
   if (view.n == 0) return out;
-  const double h_z = entropy_nats(view.sum_p) / log_m;
+  const double h_z = entropy_of_mass(view.sum_p) / log_m;
   out.entropy = h_z;
-  for (std::size_t s = 0; s < view.tables.size(); ++s) {
-    const Table& t = view.tables[s];
-    const double weighted_h = rows[s].weighted_entropy.value();
-    const std::int64_t n_rows = rows[s].n_rows;
-    std::int64_t n_weight = rows[s].n_weight;
+  for (std::size_t s = 0; s < view.sets.size(); ++s) {
+    const SetSums& t = view.sets[s];
     SetEstimate& est = out.sets[s];
+    est.n_labels = t.n_rows + t.singleton_labels;
     double conditional = 0.0;
     if (weighting == Weighting::kFrequency) {
-      n_weight += t.singleton_weight;
-      est.n_labels = n_rows + t.singleton_labels;
+      const std::int64_t n_weight = t.n_weight + t.singleton_weight;
       if (n_weight == 0) continue;
-      conditional = (weighted_h + t.singleton_entropy_weighted) / static_cast<double>(n_weight);
+      conditional = (t.entropy_weighted.value() + std::ldexp(static_cast<double>(t.singleton_entropy_weighted), -kEntropyBits)) /
+                    static_cast<double>(n_weight);
     } else {
-      est.n_labels = n_rows + t.singleton_labels;
       if (est.n_labels == 0) continue;
-      conditional = (weighted_h + t.singleton_entropy) / static_cast<double>(est.n_labels);
+      conditional = (t.entropy_rows.value() + std::ldexp(static_cast<double>(t.singleton_entropy), -kEntropyBits)) /
+                    static_cast<double>(est.n_labels);
     }
     est.mutual_information = h_z - conditional / log_m;
     if (h_z > 0.0) est.regularity = *est.mutual_information / h_z;
@@ -499,27 +263,20 @@ ViewEstimate EstimatorState::estimate_view(const View& view, const std::vector<C
   return out;
 }
 
-LayerEstimate EstimatorState::estimate(Weighting weighting, double confidence) const {
-  return estimate(weighting, conditional_sums(weighting), confidence);
-}
+}  // namespace
 
-LayerEstimate EstimatorState::estimate(Weighting weighting, const ConditionalSums& rows_total, double confidence) const {
+LayerEstimate estimate(const LayerSums& sums, Weighting weighting, double confidence) {
   IBZOO_CHECK(confidence > 0.0 && confidence < 1.0, "confidence = " << confidence);
-  if (rows_total.views.size() != views_.size()) {
-    throw UsageError("conditional sums have " + std::to_string(rows_total.views.size()) + " views, the state has " +
-                     std::to_string(views_.size()));
-  }
-  for (const auto& v : rows_total.views) {
-    if (v.size() != layout_.label_sets.size()) throw UsageError("conditional sums have another number of label sets");
-  }
+  const auto& layout = sums.layout;
+  IBZOO_CHECK(static_cast<std::int64_t>(sums.views.size()) == layout.n_views(), "views " << sums.views.size());
   LayerEstimate out;
-  out.label_sets = layout_.label_sets;
-  const auto view_estimate = [&](std::int64_t v) { return estimate_view(views_[sz(v)], rows_total.views[sz(v)], weighting); };
+  out.label_sets = layout.label_sets;
+  const auto view_estimate = [&](std::int64_t v) { return estimate_view(sums.views[sz(v)], layout.n_bins, weighting); };
   out.full = view_estimate(0);
-  for (std::int64_t b = 0; b < layout_.n_bootstrap; ++b) out.bootstrap.push_back(view_estimate(1 + b));
-  for (std::int64_t l = 0; l < layout_.n_subset_levels; ++l) {
-    out.subsets.push_back(view_estimate(1 + layout_.n_bootstrap + l));
-  }
+  for (std::int64_t b = 0; b < layout.n_bootstrap; ++b) out.bootstrap.push_back(view_estimate(1 + b));
+  for (std::int64_t l = 0; l < layout.n_subset_levels; ++l) out.subsets.push_back(view_estimate(1 + layout.n_bootstrap + l));
+  out.mi_intervals.resize(layout.label_sets.size());
+  if (layout.n_bootstrap == 0) return out;
   const double q_low = 0.5 * (1.0 - confidence);
   const auto interval = [&](const auto& pick) -> std::optional<Interval> {
     std::vector<double> values;
@@ -529,25 +286,205 @@ LayerEstimate EstimatorState::estimate(Weighting weighting, const ConditionalSum
     if (values.empty()) return std::nullopt;
     return Interval{*percentile(values, q_low), *percentile(values, 1.0 - q_low)};
   };
-  out.mi_intervals.resize(layout_.label_sets.size());
-  if (layout_.n_bootstrap == 0) return out;
   out.entropy_interval = interval([](const ViewEstimate& r) { return r.entropy; });
-  for (std::size_t s = 0; s < layout_.label_sets.size(); ++s) {
+  for (std::size_t s = 0; s < layout.label_sets.size(); ++s) {
     out.mi_intervals[s] = interval([s](const ViewEstimate& r) { return r.sets[s].mutual_information; });
   }
   return out;
 }
 
-std::int64_t EstimatorState::memory_bytes() const {
-  std::size_t bytes = 0;
-  for (const View& view : views_) {
-    bytes += view.sum_p.capacity() * sizeof(double);
-    for (const Table& t : view.tables) {
-      bytes += t.sums.capacity() * sizeof(double) + (t.ids.capacity() + t.counts.capacity()) * sizeof(std::int64_t) +
-               t.slot_of.size() * 32 + t.slot_of.bucket_count() * sizeof(void*) + t.dense_slot.size() * sizeof(std::int32_t);
+// --- EstimatorState ------------------------------------------------------------
+
+EstimatorState::EstimatorState(StateLayout layout, RowShare share) : layout_(std::move(layout)), share_(share) {
+  if (layout_.n_bins < 2) throw UsageError("n_bins must be >= 2, got " + std::to_string(layout_.n_bins));
+  if (layout_.n_bootstrap < 0 || layout_.n_subset_levels < 0 || layout_.n_subset_levels > 40) {
+    throw UsageError("bootstrap replicates must be >= 0 and subset levels in 0..40");
+  }
+  const std::set<std::string> unique(layout_.label_sets.begin(), layout_.label_sets.end());
+  if (unique.size() != layout_.label_sets.size()) throw UsageError("label set names must be distinct");
+  if (layout_.label_rows.size() != layout_.label_sets.size()) {
+    throw UsageError("the layout has " + std::to_string(layout_.label_sets.size()) + " label sets but " +
+                     std::to_string(layout_.label_rows.size()) + " row counts");
+  }
+  IBZOO_CHECK(share_.n_parts >= 1 && share_.part_idx >= 0 && share_.part_idx < share_.n_parts,
+              "share " << share_.part_idx << "/" << share_.n_parts);
+  views_.resize(sz(layout_.n_views()));
+  for (auto& view : views_) {
+    view.sum_p.assign(sz(layout_.n_bins), 0);
+    view.tables.resize(layout_.label_sets.size());
+    for (std::size_t s = 0; s < view.tables.size(); ++s) {
+      const auto rows = share_.rows_in(layout_.label_rows[s]);
+      view.tables[s].counts.assign(sz(rows), 0);
+      view.tables[s].mass.assign(sz(rows * layout_.n_bins), 0);
     }
   }
-  return static_cast<std::int64_t>(bytes);
+}
+
+std::int64_t EstimatorState::table_bytes(const StateLayout& layout, const RowShare& share) {
+  std::int64_t rows = 0;
+  for (const auto r : layout.label_rows) rows += share.rows_in(r);
+  return layout.n_views() * rows * (8 * layout.n_bins + 8);
+}
+
+std::int64_t EstimatorState::memory_bytes() const { return table_bytes(layout_, share_); }
+
+void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std::int64_t n_rows,
+                               std::span<const std::span<const std::int32_t>> label_ids,
+                               std::span<const std::int64_t> doc_ids, int n_threads) {
+  IBZOO_CHECK(assigner.n_bins() == layout_.n_bins, assigner.n_bins() << " vs " << layout_.n_bins);
+  std::vector<float> p(sz(n_rows * layout_.n_bins));
+  const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
+  const int workers = workers_for(n_chunks, n_threads);
+  run_workers(workers, [&](int t) {
+    for (std::int64_t c = t; c < n_chunks; c += workers) {
+      const std::int64_t begin = c * kChunkRows;
+      const std::int64_t rows = std::min(kChunkRows, n_rows - begin);
+      assigner.assign(z + begin * assigner.dim(), rows, p.data() + begin * layout_.n_bins, begin);
+    }
+  });
+  add_assignments(p.data(), n_rows, label_ids, doc_ids, n_threads);
+}
+
+void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
+                                     std::span<const std::span<const std::int32_t>> label_ids,
+                                     std::span<const std::int64_t> doc_ids, int n_threads, Contribution contribution) {
+  const std::int64_t m = layout_.n_bins;
+  const std::size_t n_sets = layout_.label_sets.size();
+  const bool all = contribution == Contribution::kAll;
+  IBZOO_CHECK(label_ids.size() == n_sets, label_ids.size() << " label arrays for " << n_sets << " label sets");
+  for (const auto& ids : label_ids) IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == n_rows, "label array size");
+  IBZOO_CHECK(layout_.n_views() == 1 || static_cast<std::int64_t>(doc_ids.size()) == n_rows, "doc_ids size");
+
+  // Each value on the mass grid once, and each singleton position's own entropy on
+  // the entropy grid once (shared by every view and set), by row chunks in parallel.
+  std::vector<std::int64_t> mass(sz(n_rows * m));
+  std::vector<std::int64_t> h(all ? sz(n_rows) : 0, 0);
+  const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
+  const int chunk_workers = workers_for(n_chunks, n_threads);
+  run_workers(chunk_workers, [&](int t) {
+    for (std::int64_t c = t; c < n_chunks; c += chunk_workers) {
+      for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
+        const float* src = p + i * m;
+        std::int64_t* dst = mass.data() + i * m;
+        for (std::int64_t j = 0; j < m; ++j) dst[j] = to_mass_units(src[j]);
+        if (!all) continue;
+        for (const auto& ids : label_ids) {
+          if (ids[sz(i)] == kSingleton) {
+            h[sz(i)] = to_entropy_units(entropy_nats(std::span<const float>(src, sz(m))));
+            break;
+          }
+        }
+      }
+    }
+  });
+  // Document weights per view, computed once per run of equal document ids.
+  const std::int64_t n_views = layout_.n_views();
+  std::vector<std::int64_t> weights(n_views > 1 ? sz(n_views * n_rows) : 0);
+  for (std::int64_t v = 1; v < n_views; ++v) {
+    for (std::int64_t i = 0; i < n_rows; ++i) {
+      const bool same = i > 0 && doc_ids[sz(i)] == doc_ids[sz(i - 1)];
+      weights[sz(v * n_rows + i)] = same ? weights[sz(v * n_rows + i - 1)] : view_weight(layout_, v, doc_ids[sz(i)]);
+    }
+  }
+  const auto weight_of = [&](std::int64_t v, std::int64_t i) -> std::int64_t {
+    return v == 0 ? 1 : weights[sz(v * n_rows + i)];
+  };
+  // Units of work: (view, -1) = n and sum_p; (view, s) = table s.
+  const auto n_units = n_views * static_cast<std::int64_t>(n_sets + 1);
+  const auto run_unit = [&](std::int64_t unit) {
+    const std::int64_t v = unit / static_cast<std::int64_t>(n_sets + 1);
+    const std::int64_t s = unit % static_cast<std::int64_t>(n_sets + 1) - 1;
+    View& view = views_[sz(v)];
+    if (s < 0) {
+      if (!all) return;
+      for (std::int64_t i = 0; i < n_rows; ++i) {
+        const std::int64_t w = weight_of(v, i);
+        if (w == 0) continue;
+        view.n += w;
+        const std::int64_t* src = mass.data() + i * m;
+        for (std::int64_t j = 0; j < m; ++j) view.sum_p[sz(j)] += w * src[j];
+      }
+      if (view.n > kMaxViewWeight) check_view_weights(std::vector<std::int64_t>{view.n});
+      return;
+    }
+    Table& table = view.tables[sz(s)];
+    const auto& ids = label_ids[sz(s)];
+    const auto n_table_rows = layout_.label_rows[sz(s)];
+    for (std::int64_t i = 0; i < n_rows; ++i) {
+      const std::int64_t w = weight_of(v, i);
+      const std::int32_t id = ids[sz(i)];
+      if (w == 0 || id == kDropped) continue;
+      if (id == kSingleton) {
+        if (!all) continue;
+        table.singleton_entropy_weighted += w * h[sz(i)];
+        table.singleton_weight += w;
+        table.singleton_labels += 1;
+        table.singleton_entropy += h[sz(i)];
+        continue;
+      }
+      IBZOO_CHECK(id >= 0 && id < n_table_rows, "label id " << id << " of set " << layout_.label_sets[sz(s)]
+                                                              << " outside its " << n_table_rows << " rows");
+      if (!share_.contains(id)) continue;
+      const auto k = share_.local(id);
+      table.counts[sz(k)] += w;
+      std::int64_t* dst = table.mass.data() + k * m;
+      const std::int64_t* src = mass.data() + i * m;
+      if (w == 1) {
+        for (std::int64_t j = 0; j < m; ++j) dst[j] += src[j];
+      } else {
+        for (std::int64_t j = 0; j < m; ++j) dst[j] += w * src[j];
+      }
+    }
+  };
+  const int workers = workers_for(n_units, n_threads);
+  run_workers(workers, [&](int t) {
+    for (std::int64_t u = t; u < n_units; u += workers) run_unit(u);
+  });
+}
+
+LayerSums EstimatorState::sums(int n_threads) const {
+  LayerSums out(layout_);
+  const auto m = sz(layout_.n_bins);
+  for (std::size_t v = 0; v < views_.size(); ++v) {
+    const View& view = views_[v];
+    ViewSums& dst = out.views[v];
+    dst.n = view.n;
+    dst.sum_p = view.sum_p;
+    for (std::size_t s = 0; s < view.tables.size(); ++s) {
+      const Table& t = view.tables[s];
+      const auto n_rows = static_cast<std::int64_t>(t.counts.size());
+      // Row entropies by row chunks in parallel; each chunk's exact partial sums add.
+      const std::int64_t n_chunks = (n_rows + 4 * kChunkRows - 1) / (4 * kChunkRows);
+      const int workers = workers_for(n_chunks, n_threads);
+      std::vector<SetSums> parts(sz(workers));
+      run_workers(workers, [&](int w) {
+        SetSums& part = parts[sz(w)];
+        for (std::int64_t c = w; c < n_chunks; c += workers) {
+          for (std::int64_t k = c * 4 * kChunkRows; k < std::min(n_rows, (c + 1) * 4 * kChunkRows); ++k) {
+            const std::int64_t count = t.counts[sz(k)];
+            if (count == 0) continue;
+            const double h = entropy_of_mass(std::span<const std::int64_t>(t.mass.data() + sz(k) * m, m));
+            part.entropy_weighted.add(static_cast<double>(count) * h);
+            part.entropy_rows.add(h);
+            ++part.n_rows;
+            part.n_weight += count;
+          }
+        }
+      });
+      SetSums& set = dst.sets[s];
+      for (const auto& part : parts) {
+        set.entropy_weighted.add(part.entropy_weighted);
+        set.entropy_rows.add(part.entropy_rows);
+        set.n_rows += part.n_rows;
+        set.n_weight += part.n_weight;
+      }
+      set.singleton_entropy_weighted = t.singleton_entropy_weighted;
+      set.singleton_weight = t.singleton_weight;
+      set.singleton_labels = t.singleton_labels;
+      set.singleton_entropy = t.singleton_entropy;
+    }
+  }
+  return out;
 }
 
 }  // namespace ibzoo::analysis

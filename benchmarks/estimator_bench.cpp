@@ -134,7 +134,10 @@ double run_state(EstimatorState& state, const SoftAssigner& assigner, const Corp
 StateLayout layout_for(const Labels& labels) {
   StateLayout layout;
   layout.n_bins = kBins;
-  for (const auto& s : labels.sets) layout.label_sets.push_back(s.name);
+  for (const auto& s : labels.sets) {
+    layout.label_sets.push_back(s.name);
+    layout.label_rows.push_back(s.n_rows());
+  }
   return layout;
 }
 
@@ -181,7 +184,7 @@ int throughput(std::int64_t n) {
     EstimatorState state(layout_for(labels));
     run_state(state, assigner, corpus, pos, labels, 1, &z_all);
     const auto t0 = Clock::now();
-    const auto est = state.estimate(Weighting::kFrequency);
+    const auto est = estimate(state.sums(), Weighting::kFrequency);
     row("finalize (entropies of all rows)", seconds_since(t0));
     std::fprintf(stderr, "(H = %.6f, I(in1) = %.6f, I(null) = %.6f)\n", *est.full.entropy,
                  *est.full.sets[0].mutual_information, *est.full.sets[8].mutual_information);

@@ -54,6 +54,11 @@ MpiSession::~MpiSession() {
 
 Communicator& MpiSession::world() { return *world_; }
 
+Communicator Communicator::self() {
+  MPI_Comm comm = MPI_COMM_SELF;
+  return Communicator(&comm, false);
+}
+
 Communicator Communicator::world() {
   MPI_Comm comm = MPI_COMM_WORLD;
   return Communicator(&comm, false);

@@ -34,6 +34,8 @@ class Communicator {
  public:
   // Wraps MPI_COMM_WORLD without owning it.
   static Communicator world();
+  // Wraps MPI_COMM_SELF (this process alone) without owning it.
+  static Communicator self();
   Communicator(Communicator&&) noexcept;
   Communicator& operator=(Communicator&&) noexcept;
   Communicator(const Communicator&) = delete;

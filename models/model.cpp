@@ -5,17 +5,17 @@
 #include "analysis/check.h"
 #include "analysis/error.h"
 #include "io/safetensors.h"
+#include "models/model_impl.h"
 #include "models/transformer.h"
 
 #include <torch/version.h>
 
-// Device-to-host copies that overlap with the next forward pass need CUDA events,
-// which exist only in a CUDA build of libtorch with the CUDA headers at hand.
-#if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
-#include <ATen/cuda/CUDAEvent.h>
-#define IBZOO_ASYNC_COPIES 1
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
+#define IBZOO_CUDA_MEMORY_INFO 1
 #else
-#define IBZOO_ASYNC_COPIES 0
+#define IBZOO_CUDA_MEMORY_INFO 0
 #endif
 
 #include <dlfcn.h>
@@ -27,16 +27,44 @@
 
 namespace ibzoo::models {
 
-struct Model::Impl {
-  std::filesystem::path dir;
-  RunOptions options;
-  io::ModelConfig config;
-  Transformer module{nullptr};
-};
 
 bool cuda_available() { return torch::cuda::is_available(); }
 
 int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
+
+std::optional<DeviceMemory> device_memory(const Model& model) {
+#if IBZOO_CUDA_MEMORY_INFO
+  if (model.options().device != Device::Cuda) return std::nullopt;
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  std::size_t free = 0, total = 0;
+  const int previous = [] {
+    int d = 0;
+    cudaGetDevice(&d);
+    return d;
+  }();
+  cudaSetDevice(model.options().cuda_device_idx);
+  const auto status = cudaMemGetInfo(&free, &total);
+  cudaSetDevice(previous);
+  if (status != cudaSuccess) return std::nullopt;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(
+      static_cast<c10::DeviceIndex>(model.options().cuda_device_idx));
+  // allocated_bytes[0]: the AGGREGATE statistic (both pools); its enum moved between
+  // torch versions, its index did not.
+  return DeviceMemory{static_cast<std::int64_t>(free), static_cast<std::int64_t>(total), stats.allocated_bytes[0].peak};
+#else
+  (void)model;
+  return std::nullopt;
+#endif
+}
+
+void reset_peak_device_memory(const Model& model) {
+#if IBZOO_CUDA_MEMORY_INFO
+  if (model.options().device != Device::Cuda) return;
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(model.options().cuda_device_idx));
+#else
+  (void)model;
+#endif
+}
 
 bool dtype_supported(Device device, DType dtype) {
 #if TORCH_VERSION_MAJOR < 2
@@ -73,11 +101,7 @@ torch::Dtype torch_dtype(DType d) {
   return d == DType::BFloat16 ? torch::kBFloat16 : d == DType::Float16 ? torch::kHalf : torch::kFloat;
 }
 
-struct Batch {
-  torch::Tensor ids;  // int64 [B, T], right-padded with 0
-  std::vector<std::int64_t> lengths;
-  torch::Tensor valid_rows;  // int64 indices into the flattened [B * T] rows; undefined if no padding
-};
+}  // namespace
 
 Batch make_batch(const std::vector<std::vector<std::int32_t>>& sequences, std::int64_t vocab, const std::string& dir) {
   if (sequences.empty()) throw ModelError(dir + ": forward called with no sequences");
@@ -108,12 +132,30 @@ Batch make_batch(const std::vector<std::vector<std::int32_t>>& sequences, std::i
   return b;
 }
 
-// A host tensor on `device`: through pinned memory and without blocking on CUDA
-// (a copy from pageable memory would wait for all queued work first).
 torch::Tensor to_device(const torch::Tensor& host, const torch::Device& device) {
   if (!device.is_cuda()) return host.to(device);
   return host.pin_memory().to(device, /*non_blocking=*/true);
 }
+
+torch::Tensor padded_rows(const Batch& batch, std::span<const std::int64_t> rows, const std::string& dir) {
+  // Row r of the concatenated unpadded rows -> its index in the flattened [B * T] batch.
+  const auto t = batch.ids.size(1);
+  std::vector<std::int64_t> starts{0};
+  for (const auto len : batch.lengths) starts.push_back(starts.back() + len);
+  std::vector<std::int64_t> padded(rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto r = rows[k];
+    if (r < 0 || r >= starts.back()) {
+      throw ModelError(dir + ": estimator row " + std::to_string(r) + " is outside the batch's " +
+                       std::to_string(starts.back()) + " tokens");
+    }
+    const auto seq = std::upper_bound(starts.begin(), starts.end(), r) - starts.begin() - 1;
+    padded[k] = seq * t + (r - starts[static_cast<std::size_t>(seq)]);
+  }
+  return torch::tensor(padded, torch::kLong);
+}
+
+namespace {
 
 // [B, T, X] on any device -> float32 contiguous CPU [n_valid, X] in input order.
 torch::Tensor unpad_to_host(const torch::Tensor& h, const Batch& batch) {
@@ -189,6 +231,8 @@ std::vector<std::vector<float>> run(const Model::Impl& impl, const std::vector<s
   ForwardOptions fo;
   fo.final_norm = impl.options.final_norm;
   fo.want_logits = want_logits;
+  // Without logits, the pass ends at the last requested layer.
+  if (!want_logits && !layers.empty()) fo.last_layer = *std::max_element(layers.begin(), layers.end());
   const auto logits = impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
   std::vector<std::vector<float>> out;
   if (!want_logits) return out;
@@ -220,14 +264,18 @@ std::vector<std::vector<float>> Model::forward_layers_and_logits(
   return run(*impl_, sequences, &sink, layers, true);
 }
 
+void Model::forward_only(const std::vector<std::vector<std::int32_t>>& sequences, int last_layer) const {
+  c10::InferenceMode guard;
+  const auto batch = make_batch(sequences, impl_->config.vocab_size, impl_->dir.string());
+  ForwardOptions fo;
+  fo.final_norm = impl_->options.final_norm;
+  fo.last_layer = last_layer;
+  impl_->module->forward(batch.ids, batch.lengths, {}, fo);
+}
+
 void Model::synchronize() const {
   if (impl_->options.device == Device::Cuda) torch::cuda::synchronize(impl_->options.cuda_device_idx);
 }
-
-struct DeviceAssigner::Impl {
-  torch::Tensor w_scaled_t;  // float32 [d, m] on the model's device: (W / eps) transposed
-  std::int64_t n_bins = 0;
-};
 
 DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std::int64_t n_bins, std::int64_t dim,
                                double eps)
@@ -248,114 +296,6 @@ DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std
 
 DeviceAssigner::~DeviceAssigner() = default;
 std::int64_t DeviceAssigner::n_bins() const { return impl_->n_bins; }
-
-struct Assignments::Impl {
-  torch::Tensor host;   // float32 or float16 [n_layers, n_rows, n_bins]; pinned while a copy may be in flight
-  torch::Tensor total;  // float64 [1], beside it
-  std::vector<int> layer_ids;
-#if IBZOO_ASYNC_COPIES
-  std::optional<at::cuda::CUDAEvent> copied;
-#endif
-};
-
-Assignments::Assignments() : impl_(std::make_unique<Impl>()) {}
-Assignments::~Assignments() = default;
-Assignments::Assignments(Assignments&&) noexcept = default;
-Assignments& Assignments::operator=(Assignments&&) noexcept = default;
-
-void Assignments::wait() const {
-#if IBZOO_ASYNC_COPIES
-  if (impl_->copied) impl_->copied->synchronize();
-#endif
-}
-
-bool Assignments::float16() const { return impl_->host.defined() && impl_->host.scalar_type() == torch::kHalf; }
-
-const float* Assignments::layer(std::size_t k) const {
-  IBZOO_CHECK(k < impl_->layer_ids.size() && !float16(), "layer slot " << k << " of " << impl_->layer_ids.size());
-  return impl_->host.data_ptr<float>() + static_cast<std::int64_t>(k) * n_rows() * n_bins();
-}
-const std::uint16_t* Assignments::layer_f16(std::size_t k) const {
-  IBZOO_CHECK(k < impl_->layer_ids.size() && float16(), "float16 layer slot " << k << " of " << impl_->layer_ids.size());
-  const auto* base = reinterpret_cast<const std::uint16_t*>(impl_->host.data_ptr<at::Half>());
-  return base + static_cast<std::int64_t>(k) * n_rows() * n_bins();
-}
-double Assignments::total() const { return impl_->total.defined() ? impl_->total.item<double>() : 0.0; }
-const std::vector<int>& Assignments::layer_ids() const { return impl_->layer_ids; }
-std::int64_t Assignments::n_rows() const { return impl_->host.defined() ? impl_->host.size(1) : 0; }
-std::int64_t Assignments::n_bins() const { return impl_->host.defined() ? impl_->host.size(2) : 0; }
-
-bool async_device_copies() { return IBZOO_ASYNC_COPIES != 0; }
-
-Assignments Model::forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
-                                       std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
-                                       std::span<const int> layers, bool float16) const {
-  Assignments out;
-  if (rows.empty()) return out;
-  c10::InferenceMode guard;
-  const auto& impl = *impl_;
-  const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
-  // Row r of the concatenated unpadded rows -> its index in the flattened [B * T] batch.
-  const auto t = batch.ids.size(1);
-  std::vector<std::int64_t> starts{0};
-  for (const auto len : batch.lengths) starts.push_back(starts.back() + len);
-  std::vector<std::int64_t> padded(rows.size());
-  for (std::size_t k = 0; k < rows.size(); ++k) {
-    const auto r = rows[k];
-    if (r < 0 || r >= starts.back()) {
-      throw ModelError(impl.dir.string() + ": estimator row " + std::to_string(r) + " is outside the batch's " +
-                       std::to_string(starts.back()) + " tokens");
-    }
-    const auto seq = std::upper_bound(starts.begin(), starts.end(), r) - starts.begin() - 1;
-    padded[k] = seq * t + (r - starts[static_cast<std::size_t>(seq)]);
-  }
-  const auto device = impl.module->device();
-  const auto index = to_device(torch::tensor(padded, torch::kLong), device);
-  const auto& w_t = assigner.impl().w_scaled_t;
-  IBZOO_CHECK(w_t.device() == device, "DeviceAssigner built for another device");
-
-  // Every requested layer's p lands in its slot of one device buffer, in the stored
-  // type (the float32 -> half rounding is fused into that copy), and comes back in
-  // one copy.
-  const auto n_requested = layers.empty() ? impl.config.n_layers + 1 : static_cast<int>(layers.size());
-  const auto stored_type = float16 ? torch::kHalf : torch::kFloat;
-  const auto result = torch::empty({n_requested, static_cast<std::int64_t>(rows.size()), assigner.n_bins()},
-                                   torch::TensorOptions().dtype(stored_type).device(device));
-  auto total = torch::zeros({1}, torch::TensorOptions().dtype(torch::kDouble).device(device));
-  std::int64_t slot = 0;
-  const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
-    if (!layers.empty() && std::find(layers.begin(), layers.end(), layer_idx) == layers.end()) return;
-    IBZOO_CHECK(slot < n_requested, "layer " << layer_idx << " beyond the " << n_requested << " requested");
-    const auto z = h.reshape({-1, h.size(-1)}).index_select(0, index).to(torch::kFloat);
-    // cos(z, w_j) / eps = (z . w_j / eps) / |z|; w_j are unit vectors.
-    auto scores = torch::mm(z, w_t);
-    scores.div_(z.norm(2, {1}, true));
-    const auto p = torch::softmax(scores, -1);
-    total.add_(p.sum(torch::kDouble));
-    result[slot].copy_(p);
-    ++slot;
-    out.impl().layer_ids.push_back(layer_idx);
-  };
-  ForwardOptions fo;
-  fo.final_norm = impl.options.final_norm;
-  impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
-  IBZOO_CHECK(slot == n_requested, "the forward pass gave " << slot << " of " << n_requested << " requested layers");
-  auto& o = out.impl();
-#if IBZOO_ASYNC_COPIES
-  if (device.is_cuda()) {
-    o.host = torch::empty(result.sizes(), torch::TensorOptions().dtype(stored_type).pinned_memory(true));
-    o.total = torch::empty({1}, torch::TensorOptions().dtype(torch::kDouble).pinned_memory(true));
-    o.host.copy_(result, /*non_blocking=*/true);
-    o.total.copy_(total, /*non_blocking=*/true);
-    o.copied.emplace();
-    o.copied->record();
-    return out;
-  }
-#endif
-  o.host = result.to(torch::kCPU).contiguous();
-  o.total = total.to(torch::kCPU);
-  return out;
-}
 
 void log_softmax_rows(std::span<float> values, std::int64_t n_cols) {
   const auto cols = static_cast<std::size_t>(n_cols);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,19 @@ bool dtype_supported(Device device, DType dtype);
 // How many CUDA devices torch sees (0 for CPU-only builds).
 int cuda_device_count();
 
+// Free and total bytes of the model's GPU after torch's cache of unused blocks is
+// returned to the device, and the peak torch allocated there since the last reset;
+// nullopt on CPU (or a build without the CUDA headers).
+struct DeviceMemory {
+  std::int64_t free = 0;
+  std::int64_t total = 0;
+  std::int64_t peak_allocated = 0;
+};
+class Model;
+std::optional<DeviceMemory> device_memory(const Model& model);
+// Starts a new peak for device_memory().peak_allocated (no-op on CPU).
+void reset_peak_device_memory(const Model& model);
+
 struct RunOptions {
   Device device = Device::Cpu;
   DType dtype = DType::Float32;
@@ -50,53 +64,11 @@ struct RunOptions {
 // valid only during the call.
 using LayerSink = std::function<void(int layer_idx, const float* rows, std::int64_t n_rows, std::int64_t dim)>;
 
-class Model;
 
-// Soft assignments of one batch, as forward_assignments returns them: possibly
-// still being copied from the device. Cheap to move; the memory lives as long as
-// the handle.
-class Assignments {
- public:
-  Assignments();
-  ~Assignments();
-  Assignments(Assignments&&) noexcept;
-  Assignments& operator=(Assignments&&) noexcept;
-
-  // Blocks until the assignments are in host memory (returns at once on CPU).
-  // Safe to call from another thread than the one that ran the forward pass.
-  void wait() const;
-  // After wait(): row-major [n_rows, n_bins] of the k-th requested layer, each row a
-  // probability vector (non-finite values mean a zero or non-finite representation
-  // row): float32 values (layer) or, when computed with float16 = true, IEEE half
-  // bit patterns rounded to nearest even (layer_f16). The other accessor throws.
-  const float* layer(std::size_t k) const;
-  const std::uint16_t* layer_f16(std::size_t k) const;
-  bool float16() const;
-  // After wait(): the sum of every value of every layer, in float64 on the device
-  // before any rounding to half: n_rows x layers up to rounding, NaN if any value is
-  // not finite. One number to check instead of every value.
-  double total() const;
-  const std::vector<int>& layer_ids() const;  // the layers, in order
-  std::int64_t n_rows() const;
-  std::int64_t n_bins() const;
-
-  struct Impl;
-  Impl& impl() { return *impl_; }
-
- private:
-  std::unique_ptr<Impl> impl_;
-};
-
-// Whether this build overlaps device-to-host copies with the next forward pass
-// (a CUDA build of libtorch with its CUDA headers); false: forward_assignments
-// returns after the copy.
-bool async_device_copies();
-
-// The estimator's per-batch kernel on the model's device (DESIGN.md section 5):
-// p = softmax(cos(z, w_j) / eps) computed next to the forward pass, so that only
-// [positions, m] assignments cross to the host instead of [tokens, d] rows.
-// Same formula and float32 arithmetic as analysis::SoftAssigner; on CUDA the
-// products round differently (results agree to ~1e-6, not bitwise).
+// W / eps on the model's device, for the estimator's per-batch kernel there
+// (models/device_tables.h): p = softmax(cos(z, w_j) / eps), the same formula and
+// float32 arithmetic as analysis::SoftAssigner (the products round differently:
+// results agree to ~1e-6, not bitwise).
 class DeviceAssigner {
  public:
   // w: [n_bins, dim] row-major unit rows (analysis::ReferencePoints::w); eps > 0.
@@ -148,17 +120,9 @@ class Model {
                                                             const LayerSink& sink,
                                                             std::span<const int> layers = {}) const;
 
-  // One forward pass of `sequences` (as forward_layers) that computes, for every
-  // layer in `layers` (empty = all), the soft assignments of the rows `rows` (indices
-  // into the batch's concatenated unpadded rows, as LayerSink numbers them) on the
-  // model's device. Hidden states never leave the device; the assignments of all
-  // layers come back in one copy, which on CUDA overlaps with whatever is queued
-  // next: call wait() on the result before reading it. rows must be in range: else
-  // ModelError. No rows: an empty result, no forward pass. float16: the values come
-  // back rounded to IEEE half (half the bytes to copy and store).
-  Assignments forward_assignments(const std::vector<std::vector<std::int32_t>>& sequences,
-                                  std::span<const std::int64_t> rows, const DeviceAssigner& assigner,
-                                  std::span<const int> layers = {}, bool float16 = false) const;
+  // The forward pass alone, up to hidden state `last_layer` (all: -1), nothing read
+  // out: what the estimator's overhead is measured against (benchmarks).
+  void forward_only(const std::vector<std::vector<std::int32_t>>& sequences, int last_layer = -1) const;
 
   // Waits until the device has finished all queued work (timing; no-op on CPU).
   void synchronize() const;

@@ -206,8 +206,9 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 // Whether attend() can take K/V with fewer heads than Q (grouped-query attention).
 constexpr bool kFusedGqa = IBZOO_HAVE_SDPA_GQA != 0;
 
+// lengths: each row's valid tokens (the explicit path trims each row to them).
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
-                     double scale, double softcap) {
+                     double scale, double softcap, const std::vector<std::int64_t>& lengths) {
 #if IBZOO_HAVE_SDPA
   if (softcap <= 0) {
 #if IBZOO_HAVE_SDPA_GQA
@@ -221,6 +222,23 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   }
 #endif
   IBZOO_CHECK(k.size(1) == q.size(1), "the explicit attention path needs K/V repeated to every query head");
+  // On the host, one sequence at a time, trimmed to its valid tokens: its result is
+  // then the same bits whatever batch it sits in and however far that batch is padded
+  // (the softmax's and the products' reductions run over the valid keys only), and one
+  // sequence's [H, T, T] scores stay in malloc's heap (a batch's, tens of MB, were mapped,
+  // zero-filled and unmapped per layer). Padded rows get zeros; nothing reads them.
+  if (!q.is_cuda() && (q.size(0) > 1 || (!lengths.empty() && lengths.front() < q.size(-2)))) {
+    IBZOO_CHECK(static_cast<std::int64_t>(lengths.size()) == q.size(0), lengths.size() << " lengths for " << q.size(0) << " rows");
+    auto out = torch::zeros({q.size(0), q.size(1), q.size(2), v.size(3)}, q.options());
+    for (std::int64_t b = 0; b < q.size(0); ++b) {
+      const auto len = lengths[static_cast<std::size_t>(b)];
+      const auto row = [&](const torch::Tensor& x) { return x.narrow(0, b, 1).narrow(2, 0, len); };
+      const auto row_mask = mask.defined() ? mask.narrow(0, mask.size(0) == q.size(0) ? b : 0, 1).narrow(2, 0, len).narrow(3, 0, len)
+                                           : mask;
+      out.narrow(0, b, 1).narrow(2, 0, len).copy_(attend(row(q), row(k), row(v), row_mask, scale, softcap, {len}));
+    }
+    return out;
+  }
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
   if (softcap > 0) scores = torch::tanh(scores / softcap) * softcap;
   if (mask.defined()) {
@@ -329,7 +347,7 @@ torch::Tensor TransformerImpl::norm(const torch::Tensor& x, const torch::Tensor&
 
 torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeights& lw, int layer_idx,
                                          const torch::Tensor& cos, const torch::Tensor& sin,
-                                         const torch::Tensor& mask) const {
+                                         const torch::Tensor& mask, const Lengths& lengths) const {
   const auto& c = config_;
   const auto b = x.size(0);
   const auto t = x.size(1);
@@ -356,7 +374,7 @@ torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeig
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
   (void)layer_idx;
-  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap);
+  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
   return linear(out.transpose(1, 2).reshape({b, t, qd}), lw.wo, lw.bo);
 }
 
@@ -370,11 +388,12 @@ torch::Tensor TransformerImpl::mlp(const torch::Tensor& x, const LayerWeights& l
 
 torch::Tensor TransformerImpl::block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx,
                                      const torch::Tensor& cos, const torch::Tensor& sin,
-                                     const torch::Tensor& full_mask, const torch::Tensor& sliding_mask) const {
+                                     const torch::Tensor& full_mask, const torch::Tensor& sliding_mask,
+                                     const Lengths& lengths) const {
   const bool sliding = config_.layer_sliding[static_cast<std::size_t>(layer_idx)];
   const auto& mask = sliding ? sliding_mask : full_mask;
   const auto attn_in = lw.norm_attn_w.defined() ? norm(x, lw.norm_attn_w, lw.norm_attn_b) : x;
-  auto a = attention(attn_in, lw, layer_idx, cos, sin, mask);
+  auto a = attention(attn_in, lw, layer_idx, cos, sin, mask, lengths);
   if (lw.norm_post_attn_w.defined()) a = norm(a, lw.norm_post_attn_w, {});
   if (config_.use_parallel_residual) {
     const auto m = mlp(norm(x, lw.norm_mlp_w, lw.norm_mlp_b), lw);
@@ -452,7 +471,8 @@ void TransformerImpl::fold_for_inference() {
 // q and k columns (in place, or into a new tensor: see rope_qk); returns the
 // attention output [B T, H hd].
 torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const torch::Tensor& cos,
-                                              const torch::Tensor& sin_signed, const torch::Tensor& mask) const {
+                                              const torch::Tensor& sin_signed, const torch::Tensor& mask,
+                                              const Lengths& lengths) const {
   const auto& c = config_;
   const auto b = qkv.size(0);
   const auto t = qkv.size(1);
@@ -468,7 +488,7 @@ torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const to
     k = k.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
-  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap);
+  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
   // The fused kernels return [B, T, H, hd] memory transposed: this is a view there.
   return out.transpose(1, 2).reshape({b * t, c.n_heads * hd});
 }
@@ -476,13 +496,13 @@ torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const to
 // Sequential residual: x += o_proj(attention(norm(x))); x += down(act(norm(x))), each
 // add done by the output GEMM (beta = 1) instead of a separate pass.
 void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
-                                 const torch::Tensor& sin_signed, const torch::Tensor& mask) const {
+                                 const torch::Tensor& sin_signed, const torch::Tensor& mask, const Lengths& lengths) const {
   (void)layer_idx;
   const auto& c = config_;
   const auto n = x.size(0) * x.size(1);
   auto xf = x.view({n, x.size(2)});
   const auto attn_in = lw.norm_attn_w.defined() ? norm(x, lw.norm_attn_w, lw.norm_attn_b) : x;
-  const auto attn = fast_attention(linear(attn_in, lw.wqkv, lw.bqkv), cos, sin_signed, mask);
+  const auto attn = fast_attention(linear(attn_in, lw.wqkv, lw.bqkv), cos, sin_signed, mask, lengths);
   xf.addmm_(attn, lw.wo.t());
   if (lw.bo.defined()) xf.add_(lw.bo);
   const auto mlp_in = lw.norm_mlp_w.defined() ? norm(x, lw.norm_mlp_w, lw.norm_mlp_b) : x;
@@ -508,7 +528,7 @@ void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int l
 // kFoldPad], its column H hd + ff ones and the rest of the pad zeros.
 void TransformerImpl::folded_block(torch::Tensor& x, const Folded& f, const torch::Tensor& cos,
                                    const torch::Tensor& sin_signed, const torch::Tensor& mask,
-                                   const torch::Tensor& cat_buf) const {
+                                   const torch::Tensor& cat_buf, const Lengths& lengths) const {
   const auto& c = config_;
   const auto b = x.size(0);
   const auto t = x.size(1);
@@ -520,7 +540,7 @@ void TransformerImpl::folded_block(torch::Tensor& x, const Folded& f, const torc
   auto xf = x.view({n, d});
   const auto xn = torch::layer_norm(xf, {d}, {}, {}, c.norm_eps);
   const auto y = torch::addmm(f.b_in, xn, f.w_in.t());  // [n, qkv_cols + ff]
-  cat_buf.narrow(1, 0, qd).copy_(fast_attention(y.view({b, t, qkv_cols + ff}), cos, sin_signed, mask));
+  cat_buf.narrow(1, 0, qd).copy_(fast_attention(y.view({b, t, qkv_cols + ff}), cos, sin_signed, mask, lengths));
   auto act = cat_buf.narrow(1, qd, ff);
   activate_out(act, y.narrow(1, qkv_cols, ff), c.activation);
   xf.addmm_(cat_buf, f.w_out.t());
@@ -623,21 +643,25 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
     cat_buf.narrow(1, cols, kFoldPad).zero_();
     cat_buf.select(1, cols).fill_(1);
   }
+  const auto n_blocks = static_cast<int>(layers.size());
+  const bool stop_early = !options.want_logits && options.last_layer >= 0 && options.last_layer < n_blocks;
   if (on_layer) on_layer(0, x);
+  if (stop_early && options.last_layer == 0) return {};
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const auto li = static_cast<int>(l);
     if (fast) {
       const auto& mask = c.layer_sliding[l] ? sliding_mask : full_mask;
       if (!x.is_contiguous()) x = x.contiguous();
       if (folded) {
-        folded_block(x, folded_[l], cos, sin_signed, mask, cat_buf);
+        folded_block(x, folded_[l], cos, sin_signed, mask, cat_buf, lengths);
       } else {
-        fast_block(x, layers[l], li, cos, sin_signed, mask);
+        fast_block(x, layers[l], li, cos, sin_signed, mask, lengths);
       }
     } else {
-      x = block(x, layers[l], li, cos, sin, full_mask, sliding_mask);
+      x = block(x, layers[l], li, cos, sin, full_mask, sliding_mask, lengths);
     }
     if (on_layer && l + 1 < layers.size()) on_layer(li + 1, x);
+    if (stop_early && li + 1 == options.last_layer) return {};
   }
   const auto normed = norm(x, final_norm_w, final_norm_b);
   if (on_layer) on_layer(static_cast<int>(layers.size()), options.final_norm ? normed : x);

@@ -49,10 +49,13 @@ using LayerCallback = std::function<void(int layer_idx, const torch::Tensor& hid
 struct ForwardOptions {
   bool final_norm = true;   // index L: after the final norm (HF) or the raw last block
   bool want_logits = false; // compute the LM head (float32 [B, T, V]); else skipped
+  int last_layer = -1;      // >= 0 (without logits): stop once hidden state last_layer is out
 };
 
 class TransformerImpl : public torch::nn::Module {
  public:
+  // The valid tokens of each row of a right-padded batch.
+  using Lengths = std::vector<std::int64_t>;
   // Parameters are allocated uninitialised (zeros) in `dtype` on `device`.
   TransformerImpl(io::ModelConfig config, torch::Dtype dtype, torch::Device device);
 
@@ -85,11 +88,11 @@ class TransformerImpl : public torch::nn::Module {
  private:
   torch::Tensor norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const;
   torch::Tensor attention(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
-                          const torch::Tensor& sin, const torch::Tensor& mask) const;
+                          const torch::Tensor& sin, const torch::Tensor& mask, const Lengths& lengths) const;
   torch::Tensor mlp(const torch::Tensor& x, const LayerWeights& lw) const;
   torch::Tensor block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
                       const torch::Tensor& sin, const torch::Tensor& full_mask,
-                      const torch::Tensor& sliding_mask) const;
+                      const torch::Tensor& sliding_mask, const Lengths& lengths) const;
 
   // The inference path (no autograd; families without post-sublayer or q/k norms):
   // rotary applied in place to the q/k columns of the fused projection, residual
@@ -102,11 +105,11 @@ class TransformerImpl : public torch::nn::Module {
   bool fast_path() const;
   bool folds_current() const;
   torch::Tensor fast_attention(const torch::Tensor& qkv, const torch::Tensor& cos, const torch::Tensor& sin_signed,
-                               const torch::Tensor& mask) const;
+                               const torch::Tensor& mask, const Lengths& lengths) const;
   void fast_block(torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
-                  const torch::Tensor& sin_signed, const torch::Tensor& mask) const;
+                  const torch::Tensor& sin_signed, const torch::Tensor& mask, const Lengths& lengths) const;
   void folded_block(torch::Tensor& x, const Folded& f, const torch::Tensor& cos, const torch::Tensor& sin_signed,
-                    const torch::Tensor& mask, const torch::Tensor& cat_buf) const;
+                    const torch::Tensor& mask, const torch::Tensor& cat_buf, const Lengths& lengths) const;
 
   io::ModelConfig config_;
   torch::Dtype dtype_;

@@ -1,4 +1,4 @@
-// Data flow: reduce -> [analysis: correlations and regression -> report].
+// Data flow: metrics -> [analysis: correlations and regression -> report].
 #include "pipeline/analyze.h"
 
 #include "io/log.h"

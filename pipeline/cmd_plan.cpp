@@ -3,6 +3,9 @@
 #include "analysis/error.h"
 #include "io/log.h"
 #include "io/mpi.h"
+#include "io/run_dir.h"
+#include "pipeline/accumulate_study.h"
+#include "pipeline/budget.h"
 #include "pipeline/command.h"
 #include "pipeline/preflight.h"
 #include "pipeline/run.h"
@@ -28,7 +31,6 @@ std::string human(double v, const char* unit) {
 std::string human_bytes(double v) { return human(v, "B"); }
 
 void print_assumptions(const PlanEstimate& e, const Manifest& m, bool throughput_given) {
-  const auto& o = e.options;
   const auto& est = m.estimator;
   std::printf("assumptions:\n");
   std::printf("  throughput: %s/s per GPU, from %s (ibzoo's default, 200k, is transformers with hidden states on\n"
@@ -36,85 +38,92 @@ void print_assumptions(const PlanEstimate& e, const Manifest& m, bool throughput
               human(e.throughput_tokens_per_s, "tokens").c_str(),
               throughput_given ? "--throughput" : "compute.throughput_tokens_per_s");
   std::printf("  tokens per checkpoint: %lld documents x %lld tokens + %lld preference pairs x 2 documents x %lld tokens\n",
-              static_cast<long long>(o.n_documents), static_cast<long long>(o.tokens_per_document),
+              static_cast<long long>(e.n_documents), static_cast<long long>(e.tokens_per_document),
               static_cast<long long>(e.n_pairs), static_cast<long long>(e.tokens_per_pair_document));
   std::printf("  positions: %.0f per document (tokens - 2 x max order + 1); preference: every token (an upper bound)\n",
               e.text_positions_per_document);
-  std::printf("  FLOPs per token: 2 x parameters + 2 x blocks x %lld x d (causal attention)\n",
-              static_cast<long long>(o.tokens_per_document));
-  const bool half = assignments_float16(m);
-  std::printf("  state.h5 bytes per position: estimated layers x m x %d (%s p, storage.assignments %s) + label sets x 4\n"
-              "    (int32 ids) + 8 (int64 doc id); m = %lld, %lld text label sets, 1 preference set\n",
-              half ? 2 : 4, half ? "float16" : "float32", m.storage.assignments.c_str(),
-              static_cast<long long>(est.bins), static_cast<long long>(e.n_label_sets));
-  std::printf("  reduce tables per (checkpoint, layer): views x sum over label sets of kept labels x (8 m + 56) bytes;\n"
-              "    %lld view(s); kept labels: global count >= %lld, at most min(positions / %lld, vocab^order) per\n"
-              "    order (an upper bound: a real corpus repeats far fewer long n-grams)\n",
-              static_cast<long long>(e.n_views), static_cast<long long>(e.min_count_kept),
-              static_cast<long long>(e.min_count_kept));
-  std::printf("  reduce/rank: one layer's tables at a time, split over %d rank(s) when a checkpoint's state exceeds\n"
-              "    --reduce-memory-mb %lld (the run's rule), plus one item's layer as read\n",
-              o.n_ranks, static_cast<long long>(o.reduce_memory_bytes >> 20));
-  std::printf("  extract/rank: weights in %s + one batch's activations (%lld tokens) + one item's state + the\n"
-              "    sample's label ids, positions and tokens (every rank holds them)\n",
-              m.compute.dtype.c_str(), static_cast<long long>(m.compute.tokens_per_batch));
+  std::printf("  FLOPs per token: 2 x parameters + 2 x blocks x %lld x d (causal attention), once per layer group\n",
+              static_cast<long long>(e.tokens_per_document));
+  std::printf("  label tables per layer: views x label rows x (8 m + 8) bytes; %lld view(s), m = %lld, %lld text label sets;\n"
+              "    rows: %s\n",
+              static_cast<long long>(e.n_views), static_cast<long long>(est.bins), static_cast<long long>(e.n_label_sets),
+              e.options.labels.empty()
+                  ? ("labels with global count >= " + std::to_string(e.min_count_kept) +
+                     ", at most min(positions / count, vocab^order) per order (an upper bound; the label pass counts them)")
+                        .c_str()
+                  : "counted by the label pass (labels/ in the run directory)");
+  std::printf("  memory per rank: %s from %s; %s\n", format_bytes(e.memory_bytes).c_str(), e.memory_source.c_str(),
+              e.teams ? "fewer checkpoints than ranks: the ranks share each checkpoint's label rows"
+                      : "one checkpoint per rank at a time");
+  std::printf("  run directory: the sample's tokens and label ids once per tokenizer (<= %s, compressed), a few KB\n"
+              "    of exact sums per checkpoint; nothing per position unless storage asks for it\n",
+              human_bytes(e.label_bytes).c_str());
 }
 
 void print_estimate(const PlanEstimate& e, const Manifest& m, bool throughput_given) {
-  std::printf("full-scale estimate (units: K, M, G, T, P = powers of 1000)\n");
+  std::printf("estimate (units: K, M, G, T, P = powers of 1000; memory in GiB = 2^30)\n");
   print_assumptions(e, m, throughput_given);
-  std::printf("%-24s %5s %8s %6s %5s %9s %9s %8s %9s %9s %9s %12s %11s %11s\n", "model", "ckpts", "params",
-              "layers", "d", "tokens", "FLOPs", "GPU-h", "weights", "state", "reps", "tables/layer", "extract/rk",
-              "reduce/rk");
+  std::printf("%-24s %5s %8s %6s %5s %9s %9s %8s %9s %9s %9s %10s %12s %6s %11s\n", "model", "ckpts", "params",
+              "layers", "d", "tokens", "FLOPs", "GPU-h", "weights", "run dir", "reps", "rows", "tables/layer", "passes",
+              "peak/rank");
   auto line = [](const PlanEstimate::Row& r) {
     const bool total = r.model == "total";
-    std::printf("%-24s %5lld %8s %6s %5s %9s %9s %8.3g %9s %9s %9s %12s %11s %11s\n", r.model.c_str(),
+    std::printf("%-24s %5lld %8s %6s %5s %9s %9s %8.3g %9s %9s %9s %10s %12s %6s %11s\n", r.model.c_str(),
                 static_cast<long long>(r.n_checkpoints), total ? "-" : human(r.n_parameters, "").c_str(),
                 total ? "-" : std::to_string(r.n_layers_estimated).c_str(),
                 total ? "-" : std::to_string(r.hidden).c_str(),
                 human(r.tokens, "").c_str(), human(r.flops, "").c_str(), r.gpu_hours,
-                human_bytes(r.weight_bytes).c_str(), human_bytes(r.state_bytes).c_str(),
-                human_bytes(r.representation_bytes).c_str(), human_bytes(r.reduce_table_bytes).c_str(),
-                human_bytes(r.extract_peak_bytes).c_str(),
-                (human_bytes(r.reduce_peak_bytes) + (r.reduce_partitioned ? "*" : "")).c_str());
+                human_bytes(r.weight_bytes).c_str(), human_bytes(r.run_dir_bytes).c_str(),
+                human_bytes(r.representation_bytes + r.assignment_bytes).c_str(),
+                (human(r.table_rows, "") + (r.rows_counted || total ? "" : "<")).c_str(),
+                format_bytes(r.table_bytes_per_layer).c_str(),
+                r.n_passes > 0 ? std::to_string(r.n_passes).c_str() : "none",
+                format_bytes(r.peak_rank_bytes).c_str());
   };
   for (const auto& r : e.rows) line(r);
   line(e.total);
-  std::printf("layers: hidden-state indices estimated; weights: read once per checkpoint; state: the items' state.h5;\n"
-              "reps: storage.representations; tables/layer, extract/rk, reduce/rk: per checkpoint, peak of one rank\n"
-              "(total row: the maximum); * = the reduce partitions the label space over the ranks.\n");
-  for (const auto& r : e.rows) {
-    std::printf("kept labels per checkpoint, %s:", r.model.c_str());
-    for (std::size_t k = 0; k < r.labels_per_order.size(); ++k) {
-      std::printf(" order %zu <= %s", k + 1, human(r.labels_per_order[k], "").c_str());
-    }
-    std::printf("\n");
-  }
+  std::printf("layers: hidden-state indices estimated; weights: read once per checkpoint; run dir: the checkpoints'\n"
+              "state.h5; reps: opt-in per-position outputs; rows: label rows per checkpoint (< = upper bound);\n"
+              "tables/layer: one layer's tables on one rank; passes: layer groups that fit the memory (none: one layer\n"
+              "does not fit; GPU-h and FLOPs count the repeated forward passes); peak/rank: memory of one rank.\n");
   // The stated throughput cannot beat the GPU's arithmetic (DESIGN.md section 5: ~800 TFLOP/s bf16 on an H100).
   constexpr double kGpuFlopsPerS = 800e12;
   for (const auto& r : e.rows) {
+    // Per forward pass (the layer groups' repeats cancel out).
     const double implied = r.gpu_hours > 0 ? r.flops / (r.gpu_hours * 3600.0) : 0.0;
+    const double flops_per_token = r.tokens > 0 ? r.flops / (r.tokens * r.forward_factor) : 0.0;
     if (implied > kGpuFlopsPerS) {
       std::printf("warning: %s at %s/s needs %s/s, above an H100's ~800 TFLOP/s (bf16): its GPU-hours are too low;\n"
                   "  a realistic throughput is ~40%% of that ceiling, about %s/s\n",
                   r.model.c_str(), human(e.throughput_tokens_per_s, "tokens").c_str(), human(implied, "FLOP").c_str(),
-                  human(0.4 * kGpuFlopsPerS / (r.flops / r.tokens), "tokens").c_str());
+                  human(0.4 * kGpuFlopsPerS / flops_per_token, "tokens").c_str());
     }
+    if (r.n_passes == 0) {
+      std::printf("warning: %s: one layer's label tables (%s) exceed the %s left for tables; raise the memory, run\n"
+                  "  more ranks per checkpoint, or use fewer documents, orders or bootstrap replicates\n",
+                  r.model.c_str(), format_bytes(r.table_bytes_per_layer).c_str(), format_bytes(r.table_budget).c_str());
+    }
+  }
+  bool bounded = false;
+  for (const auto& r : e.rows) bounded = bounded || !r.rows_counted;
+  if (bounded) {
+    std::printf("note: rows marked < are upper bounds (every row needs two positions; real text repeats far fewer\n"
+                "  long n-grams), and so are tables/layer, passes and peak/rank; `ibzoo plan --estimate\n"
+                "  --count-labels` tokenizes the sample and counts them (the run then reuses the label pass)\n");
   }
   if (!e.from_configs) std::printf("note: some models' config.json could not be read; they are left out of the totals\n");
 }
 
 void check_estimate_options(const EstimateOptions& o) {
-  if (o.n_documents < 1) throw UsageError("--documents must be at least 1, got " + std::to_string(o.n_documents));
-  if (o.tokens_per_document < 1) {
-    throw UsageError("--tokens-per-document must be at least 1, got " + std::to_string(o.tokens_per_document));
+  if (o.n_documents && *o.n_documents < 1) throw UsageError("--documents must be at least 1, got " + std::to_string(*o.n_documents));
+  if (o.tokens_per_document && *o.tokens_per_document < 1) {
+    throw UsageError("--tokens-per-document must be at least 1, got " + std::to_string(*o.tokens_per_document));
   }
   if (o.n_pairs && *o.n_pairs < 0) throw UsageError("--pairs must be 0 or more, got " + std::to_string(*o.n_pairs));
   if (o.throughput_tokens_per_s && !(*o.throughput_tokens_per_s > 0)) {
     throw UsageError("--throughput must be a positive number of tokens/s, got " + std::to_string(*o.throughput_tokens_per_s));
   }
   if (o.n_ranks < 1) throw UsageError("--ranks must be at least 1, got " + std::to_string(o.n_ranks));
-  if (o.reduce_memory_bytes < 1) throw UsageError("--reduce-memory-mb must be at least 1");
 }
 
 int plan_command(const std::vector<std::string>& args) {
@@ -123,12 +132,15 @@ int plan_command(const std::vector<std::string>& args) {
       ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
       ("json", "print the plan as JSON")
       ("estimate", "print tokens, FLOPs, GPU-hours, storage and memory at full scale")
-      ("documents", po::value<std::int64_t>()->default_value(10000), "documents per checkpoint for --estimate")
-      ("tokens-per-document", po::value<std::int64_t>()->default_value(512), "tokens per document for --estimate")
-      ("pairs", po::value<std::int64_t>(), "preference pairs for --estimate (default: data.preference.n_pairs, or --documents)")
+      ("documents", po::value<std::int64_t>(), "documents per checkpoint for --estimate (default: the study's sample)")
+      ("tokens-per-document", po::value<std::int64_t>(), "tokens per document for --estimate (default: data.text.max_tokens)")
+      ("pairs", po::value<std::int64_t>(), "preference pairs for --estimate (default: the study's)")
       ("throughput", po::value<double>(), "tokens/s per GPU for --estimate (default: compute.throughput_tokens_per_s)")
-      ("ranks", po::value<int>()->default_value(1), "ranks of the run, for --estimate's reduce memory")
-      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "the run's --reduce-memory-mb, for --estimate");
+      ("ranks", po::value<int>()->default_value(1), "ranks of the run, for --estimate's memory per rank")
+      ("memory", po::value<std::string>(), "memory per rank for --estimate, e.g. 80GiB (default: compute.memory_budget, "
+                                           "or 80 GiB for cuda and the available host memory for cpu)")
+      ("count-labels", "for --estimate: run the label pass first (tokenizes the sample and counts every label set's "
+                       "rows; writes tokens/ and labels/ into the run directory, which the run then reuses)");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   int argc = 0;
@@ -154,29 +166,42 @@ int plan_command(const std::vector<std::string>& args) {
   if (vm->count("json")) {
     std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";
   } else {
-    std::printf("study %s: %zu model%s, %lld documents in %lld shards, %lld preference pairs in %lld shards, "
-                "%zu work items; run directory %s\n",
+    std::printf("study %s: %zu model%s, %lld documents, %lld preference pairs, %zu work items (one per checkpoint); "
+                "run directory %s\n",
                 study.manifest.study.c_str(), study.manifest.models.size(),
                 study.manifest.models.size() == 1 ? "" : "s", static_cast<long long>(study.n_documents),
-                static_cast<long long>(study.plan.n_shards), static_cast<long long>(study.plan.n_pairs),
-                static_cast<long long>(study.plan.n_preference_shards), study.plan.items.size(),
-                study.manifest.run_dir.c_str());
+                static_cast<long long>(study.plan.n_pairs), study.plan.items.size(), study.manifest.run_dir.c_str());
     for (const auto& item : study.plan.items) {
       const auto& model = study.manifest.models[item.model_idx];
-      std::printf("  %s  %-24s %-28s shard %lld (%s %lld-%lld)\n", item.id.c_str(), model.id.c_str(),
-                  model.checkpoints[item.checkpoint_idx].name.c_str(), static_cast<long long>(item.shard_idx),
-                  item.preference ? "preference pairs" : "documents", static_cast<long long>(item.doc_begin),
-                  static_cast<long long>(item.doc_end - 1));
+      std::printf("  %s  %-24s %s\n", item.id.c_str(), model.id.c_str(), model.checkpoints[item.checkpoint_idx].name.c_str());
     }
   }
   if (vm->count("estimate")) {
     EstimateOptions o;
-    o.n_documents = (*vm)["documents"].as<std::int64_t>();
-    o.tokens_per_document = (*vm)["tokens-per-document"].as<std::int64_t>();
-    if (vm->count("pairs")) o.n_pairs = (*vm)["pairs"].as<std::int64_t>();
+    // The study as written: data.text.n_documents (the sample it asks for), else the corpus.
+    const auto asked = study.manifest.text.n_documents;
+    o.n_documents = vm->count("documents") ? (*vm)["documents"].as<std::int64_t>() : asked > 0 ? asked : study.n_documents;
+    if (!vm->count("documents") && asked > study.n_documents) {
+      std::printf("warning: data.text.n_documents asks for %lld documents, the corpus holds %lld; the estimate is for %lld\n",
+                  static_cast<long long>(asked), static_cast<long long>(study.n_documents), static_cast<long long>(asked));
+    }
+    if (vm->count("tokens-per-document")) o.tokens_per_document = (*vm)["tokens-per-document"].as<std::int64_t>();
+    o.n_pairs = vm->count("pairs") ? (*vm)["pairs"].as<std::int64_t>() : study.plan.n_pairs;
     if (vm->count("throughput")) o.throughput_tokens_per_s = (*vm)["throughput"].as<double>();
     o.n_ranks = (*vm)["ranks"].as<int>();
-    o.reduce_memory_bytes = (*vm)["reduce-memory-mb"].as<std::int64_t>() << 20;
+    if (vm->count("memory")) {
+      o.memory_bytes = parse_memory_size((*vm)["memory"].as<std::string>());
+      if (!o.memory_bytes) throw UsageError("--memory needs a size such as 80GiB, not auto");
+    }
+    if (vm->count("count-labels")) {
+      const io::RunDir run(study.manifest.run_dir);
+      if (const auto refusal = run.foreign_directory_problem(); !refusal.empty()) throw UsageError(refusal);
+      std::vector<std::size_t> all(study.plan.items.size());
+      for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+      const auto texts = label_texts(study, run, all, mpi.world());
+      if (!texts.failed.empty()) throw Error("the label pass failed: " + texts.failed.begin()->second);
+    }
+    o.labels = stages::read_label_summaries(study.manifest.run_dir);
     check_estimate_options(o);
     print_estimate(estimate_plan(study.manifest, o), study.manifest, vm->count("throughput") > 0);
   }

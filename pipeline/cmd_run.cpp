@@ -25,14 +25,13 @@ int run_command(const std::vector<std::string>& args) {
                   po::options_description("options"), {"manifest"}};
   cli.options.add_options()
       ("run-dir", po::value<std::string>(), "run directory (overrides the manifest's run_dir)")
-      ("stage", po::value<std::string>()->default_value("all"), "all | extract | reduce | analyze")
-      ("slice", po::value<std::string>(), "K/N: extract only the K-th (0-based) of N contiguous slices of the plan")
+      ("stage", po::value<std::string>()->default_value("all"),
+       "all | accumulate (labels, forward passes and label tables) | metrics | analyze")
+      ("slice", po::value<std::string>(), "K/N: accumulate only the K-th (0-based) of N contiguous slices of the plan")
       ("tokens-per-batch", po::value<std::int64_t>(), "override compute.tokens_per_batch")
-      ("reduce-partition", po::value<std::string>()->default_value("auto"),
-       "auto | always | never: partition a checkpoint's label rows across all ranks in the reduce "
-       "(auto: when its label tables may exceed --reduce-memory-mb, or when there are fewer checkpoints "
-       "than ranks); the results are identical either way")
-      ("reduce-memory-mb", po::value<std::int64_t>()->default_value(4096), "per-rank reduce memory budget (MiB)")
+      ("memory-budget", po::value<std::string>(),
+       "override compute.memory_budget: memory per rank (device memory on a GPU), e.g. 40GiB, or auto; "
+       "the label tables are split into layer groups to fit it, with identical results")
       ("memory-report", "at the end, every rank logs its peak resident memory (VmHWM)")
       ("quiet,q", "print only warnings and errors");
   const auto vm = parse_command_line(cli, args);
@@ -48,14 +47,11 @@ int run_command(const std::vector<std::string>& args) {
   options.stage = parse_stage((*vm)["stage"].as<std::string>());
   if (vm->count("slice")) options.slice = parse_slice((*vm)["slice"].as<std::string>());
   if (vm->count("tokens-per-batch")) options.tokens_per_batch = (*vm)["tokens-per-batch"].as<std::int64_t>();
-  options.reduce_partition = parse_reduce_partition((*vm)["reduce-partition"].as<std::string>());
-  const auto budget_mb = (*vm)["reduce-memory-mb"].as<std::int64_t>();
-  if (budget_mb < 1) throw UsageError("--reduce-memory-mb must be >= 1, got " + std::to_string(budget_mb));
-  options.reduce_memory_bytes = budget_mb << 20;
+  if (vm->count("memory-budget")) options.memory_budget = (*vm)["memory-budget"].as<std::string>();
 
   // Preflight of every checkpoint before the first forward pass (issue 18). TODO(lead, #18): move this call into
   // run_study (pipeline/run.cpp) after the foreign-directory refusal, on its manifest, and drop it here.
-  if (options.stage == Stage::kAll || options.stage == Stage::kExtract) {
+  if (options.stage == Stage::kAll || options.stage == Stage::kAccumulate) {
     check_models_collective(load_run_manifest(options, mpi.world()), mpi.world());
   }
   const auto summary = run_study(options, mpi.world());

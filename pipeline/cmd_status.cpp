@@ -69,7 +69,7 @@ int status_command(const std::vector<std::string>& args) {
   }
   std::printf("%-28s %-32s %6d %6d %8d\n", "total", "", total.done, total.failed, total.pending);
   const bool results = std::filesystem::exists(run_dir / "results" / "metrics.csv");
-  std::printf("results: %s\n", results ? (run_dir / "results" / "metrics.csv").c_str() : "not reduced yet");
+  std::printf("results: %s\n", results ? (run_dir / "results" / "metrics.csv").c_str() : "no metrics yet");
   const std::size_t shown = vm->count("failed") ? failures.size() : std::min<std::size_t>(20, failures.size());
   if (!failures.empty()) std::printf("\nfailed items:\n");
   for (std::size_t i = 0; i < shown; ++i) {

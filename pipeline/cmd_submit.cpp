@@ -1,5 +1,5 @@
 // `ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]`: turns the run into Slurm jobs
-// (extraction job arrays, then reduce, then analysis); the work is in pipeline/slurm.
+// (accumulate job arrays, then metrics, then analysis); the work is in pipeline/slurm.
 #include "analysis/error.h"
 #include "io/fs.h"
 #include "io/log.h"

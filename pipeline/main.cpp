@@ -4,6 +4,8 @@
 #include "io/log.h"
 #include "pipeline/command.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <iostream>
 
@@ -24,6 +26,12 @@ void print_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Freed blocks up to 32 MiB go back to the heap, not to the kernel, and the heap is
+  // trimmed late: torch's host tensors of a forward pass are allocated and freed per
+  // layer, and glibc's defaults mapped, zero-filled and unmapped them every time (half
+  // of a CPU forward pass went to page faults). The peak memory is unchanged.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_help();

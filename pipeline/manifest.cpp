@@ -7,6 +7,7 @@
 #include "io/benchmarks.h"
 #include "io/h5.h"
 #include "io/hf_hub.h"
+#include "pipeline/budget.h"
 #include "pipeline/slurm.h"
 
 #include <yaml-cpp/yaml.h>
@@ -53,7 +54,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EstimatorSpec, bins, seed, reference_points, 
                                    min_count, layers, final_norm, null, bootstrap, sample_size_curve)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, chunk_tokens, compression, assignments,
                                    layout)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s,
+                                   memory_budget)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BenchmarkSource, file, format, normalise, tasks, metric, filter, model,
                                                 checkpoint, allow_limit, aliases, duplicates)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AnalysisSpec, predictors, controls, cv, bootstrap, seed, report)
@@ -521,13 +523,10 @@ StorageSpec read_storage(Reader& r, const YAML::Node& n) {
   s.chunk_tokens = r.integer(n, "chunk_tokens", 1024, 1);
   s.compression = static_cast<int>(r.integer(n, "compression", 4, 0));
   if (s.compression > 9) r.error(n["compression"], "'compression' must be a deflate level 0..9");
-  s.assignments = r.choice(n, "assignments", "auto", {"auto", "float32", "float16"});
+  s.assignments = r.choice(n, "assignments", "none", {"none", "auto", "float32", "float16"});
   s.layout = r.choice(n, "layout", "per_item", {"per_item", "per_checkpoint"});
   if (s.layout == "per_checkpoint" && !s.representations) {
-    r.error(n["layout"], "'layout: per_checkpoint' packs stored representations; it needs 'representations: true'");
-  } else if (s.layout == "per_checkpoint" && !io::parallel_hdf5()) {
-    r.error(n["layout"], "'layout: per_checkpoint' writes one file per checkpoint with parallel HDF5, which this ibzoo "
-                         "was built without (Debian: libhdf5-openmpi-dev, which scripts/setup.sh installs); use per_item");
+    r.error(n["layout"], "'layout: per_checkpoint' places stored representations; it needs 'representations: true'");
   }
   return s;
 }
@@ -535,12 +534,18 @@ StorageSpec read_storage(Reader& r, const YAML::Node& n) {
 ComputeSpec read_compute(Reader& r, const YAML::Node& n) {
   ComputeSpec c;
   if (!n.IsDefined() || n.IsNull()) return c;
-  r.check_keys(n, "compute", {"device", "dtype", "tokens_per_batch", "threads", "throughput_tokens_per_s"});
+  r.check_keys(n, "compute", {"device", "dtype", "tokens_per_batch", "threads", "throughput_tokens_per_s", "memory_budget"});
   c.device = r.choice(n, "device", "cpu", {"cpu", "cuda"});
   c.dtype = r.choice(n, "dtype", "float32", {"float32", "bfloat16", "float16"});
   c.tokens_per_batch = r.integer(n, "tokens_per_batch", 4096, 16);
   c.threads = static_cast<int>(r.integer(n, "threads", 0, 0));
   c.throughput_tokens_per_s = r.get<double>(n, "throughput_tokens_per_s", 200000.0, "a number");
+  c.memory_budget = r.str(n, "memory_budget", "auto");
+  try {
+    (void)parse_memory_size(c.memory_budget);
+  } catch (const UsageError& e) {
+    r.error(n["memory_budget"], std::string("'memory_budget': ") + e.what());
+  }
   return c;
 }
 
@@ -714,7 +719,7 @@ nlohmann::json to_json(const Manifest& manifest) {
 Manifest manifest_from_json(const nlohmann::json& j) { return j.get<Manifest>(); }
 
 bool assignments_float16(const Manifest& manifest) {
-  const auto& choice = manifest.storage.assignments;
+  const auto& choice = manifest.storage.assignments;  // "none": no output; the answer is unused
   return choice == "float16" || (choice == "auto" && manifest.compute.dtype != "float32");
 }
 

@@ -90,8 +90,8 @@ struct StorageSpec {
   std::string dtype = "float16";                 // float16 | float32
   std::int64_t chunk_tokens = 1024;
   int compression = 4;
-  std::string assignments = "auto";              // auto | float32 | float16: state.h5's soft assignments
-  std::string layout = "per_item";               // per_item | per_checkpoint (parallel HDF5)
+  std::string assignments = "none";              // none | auto | float32 | float16: opt-in per-position soft assignments
+  std::string layout = "per_item";               // per_item | per_checkpoint: where stored representations go
   bool operator==(const StorageSpec&) const = default;
 };
 
@@ -101,6 +101,7 @@ struct ComputeSpec {
   std::int64_t tokens_per_batch = 4096;
   int threads = 0;                               // 0: all cores of the rank's share
   double throughput_tokens_per_s = 200000;       // for `plan --estimate`
+  std::string memory_budget = "auto";            // per rank: auto | a size (pipeline/budget.h)
   bool operator==(const ComputeSpec&) const = default;
 };
 
@@ -162,9 +163,10 @@ nlohmann::json to_json(const Manifest& manifest);
 Manifest manifest_from_json(const nlohmann::json& j);
 // sha256 of the normalised JSON: identifies the study's configuration.
 std::string manifest_hash(const Manifest& manifest);
-// Whether state.h5 stores the soft assignments as float16: storage.assignments, where
-// auto means float16 when the model computes in bfloat16 or float16 (rounding p to
-// half, relative error <= 2^-11, adds less than the 16-bit forward pass already has).
+// Whether the opt-in assignments.h5 stores the soft assignments as float16:
+// storage.assignments, where auto means float16 when the model computes in bfloat16
+// or float16 (rounding p to half, relative error <= 2^-11, adds less than the 16-bit
+// forward pass already has).
 bool assignments_float16(const Manifest& manifest);
 
 }  // namespace ibzoo::pipeline

@@ -4,6 +4,7 @@
 #include "analysis/error.h"
 #include "io/fs.h"
 #include "io/hf_config.h"
+#include "pipeline/budget.h"
 
 #include <algorithm>
 #include <charconv>
@@ -14,28 +15,30 @@ namespace ibzoo::pipeline {
 namespace {
 
 // Everything that changes an item's numbers goes into its id; what only changes
-// how fast it runs (threads, batch size, ranks) or where it lands does not.
+// how fast it runs (threads, batch size, ranks, memory budget) or where it lands does not.
 nlohmann::json item_spec(const Manifest& m, const ModelSpec& model, const Checkpoint& checkpoint,
-                         std::int64_t doc_begin, std::int64_t doc_end, const std::string& corpus_sha256) {
+                         const Plan& plan) {
   nlohmann::json text = to_json(m)["text"];
   text.erase("documents_per_shard");
-  nlohmann::json storage = to_json(m)["storage"];
-  // "auto" follows compute.dtype, which is in the id already; leaving it out keeps the
-  // ids of runs made before the key existed.
-  if (storage["assignments"] == "auto") storage.erase("assignments");
-  storage.erase("layout");  // where the rows land, not what they are
-  return {{"model", model.id},
-          {"checkpoint", checkpoint.name},
-          {"path", checkpoint.path.string()},
-          {"tokenizer", model.tokenizer.string()},
-          {"corpus_sha256", corpus_sha256},
-          {"documents", {doc_begin, doc_end}},
-          {"text", text},
-          {"preference", to_json(m)["preference"]},
-          {"estimator", to_json(m)["estimator"]},
-          {"storage", storage},
-          {"dtype", m.compute.dtype},
-          {"device", m.compute.device}};
+  nlohmann::json spec = {{"model", model.id},
+                         {"checkpoint", checkpoint.name},
+                         {"path", checkpoint.path.string()},
+                         {"tokenizer", model.tokenizer.string()},
+                         {"corpus_sha256", plan.corpus_sha256},
+                         {"n_documents", plan.n_documents},
+                         {"text", text},
+                         {"estimator", to_json(m)["estimator"]},
+                         {"dtype", m.compute.dtype},
+                         {"device", m.compute.device},
+                         {"format", "sums"}};
+  if (m.preference) {
+    spec["preference"] = to_json(m)["preference"];
+    spec["pairs_sha256"] = plan.pairs_sha256;
+    spec["n_pairs"] = plan.n_pairs;
+  }
+  // Opt-in per-position outputs are part of what the item writes.
+  if (m.storage.representations || m.storage.assignments != "none") spec["storage"] = to_json(m)["storage"];
+  return spec;
 }
 
 }  // namespace
@@ -48,39 +51,15 @@ Plan make_plan(const Manifest& manifest, std::int64_t n_documents, const std::st
   plan.manifest_hash = manifest_hash(manifest);
   plan.corpus_sha256 = corpus_sha256;
   plan.n_documents = n_documents;
-  const auto per_shard = manifest.text.documents_per_shard;
-  plan.n_shards = (n_documents + per_shard - 1) / per_shard;
-  plan.n_preference_shards = (n_pairs + per_shard - 1) / per_shard;
   for (std::size_t mi = 0; mi < manifest.models.size(); ++mi) {
     const auto& model = manifest.models[mi];
     for (std::size_t ci = 0; ci < model.checkpoints.size(); ++ci) {
-      for (std::int64_t s = 0; s < plan.n_shards; ++s) {
-        WorkItem item;
-        item.model_idx = mi;
-        item.checkpoint_idx = ci;
-        item.shard_idx = s;
-        item.doc_begin = s * per_shard;
-        item.doc_end = std::min(n_documents, item.doc_begin + per_shard);
-        item.spec = item_spec(manifest, model, model.checkpoints[ci], item.doc_begin, item.doc_end, corpus_sha256);
-        item.id = io::sha256_hex(item.spec.dump()).substr(0, 16);
-        plan.items.push_back(std::move(item));
-      }
-      for (std::int64_t s = 0; s < plan.n_preference_shards; ++s) {
-        WorkItem item;
-        item.model_idx = mi;
-        item.checkpoint_idx = ci;
-        item.shard_idx = plan.n_shards + s;
-        item.preference = true;
-        item.doc_begin = s * per_shard;
-        item.doc_end = std::min(n_pairs, item.doc_begin + per_shard);
-        item.spec = item_spec(manifest, model, model.checkpoints[ci], item.doc_begin, item.doc_end, corpus_sha256);
-        item.spec.erase("documents");
-        item.spec["kind"] = "preference";
-        item.spec["pairs"] = {item.doc_begin, item.doc_end};
-        item.spec["pairs_sha256"] = pairs_sha256;
-        item.id = io::sha256_hex(item.spec.dump()).substr(0, 16);
-        plan.items.push_back(std::move(item));
-      }
+      WorkItem item;
+      item.model_idx = mi;
+      item.checkpoint_idx = ci;
+      item.spec = item_spec(manifest, model, model.checkpoints[ci], plan);
+      item.id = io::sha256_hex(item.spec.dump()).substr(0, 16);
+      plan.items.push_back(std::move(item));
     }
   }
   return plan;
@@ -95,11 +74,7 @@ nlohmann::json to_json(const Plan& plan, const Manifest& manifest) {
                      {"model", model.id},
                      {"family", model.family},
                      {"checkpoint", checkpoint.name},
-                     {"step", checkpoint.step},
-                     {"shard", item.shard_idx},
-                     {"kind", item.preference ? "preference" : "text"},
-                     {"doc_begin", item.doc_begin},
-                     {"doc_end", item.doc_end}});
+                     {"step", checkpoint.step}});
   }
   return {{"study", manifest.study},
           {"manifest_hash", plan.manifest_hash},
@@ -145,13 +120,6 @@ double config_parameters(const io::ModelConfig& c) {
   return embed + static_cast<double>(c.n_layers) * (attention + mlp + 4 * d);
 }
 
-// Per position of an item's state.h5: float32 soft assignments [positions, m] of every
-// estimated layer, int32 label ids [sets, positions], int64 document ids [positions].
-// p_bytes: 4 (float32) or 2 (float16) per stored assignment value.
-double state_bytes_per_position(double n_layers_estimated, double m, double n_sets, double p_bytes) {
-  return n_layers_estimated * m * p_bytes + n_sets * 4.0 + 8.0;
-}
-
 // Labels of one order that can have a table row (global count >= min_count): each takes
 // at least min_count of the positions, and there are at most vocab^order of them.
 double label_bound(double positions, std::int64_t min_count, double vocab, int order) {
@@ -165,13 +133,34 @@ void add_to_total(PlanEstimate::Row& total, const PlanEstimate::Row& row) {
   total.flops += row.flops;
   total.gpu_hours += row.gpu_hours;
   total.weight_bytes += row.weight_bytes;
-  total.state_bytes += row.state_bytes;
+  total.run_dir_bytes += row.run_dir_bytes;
   total.representation_bytes += row.representation_bytes;
-  total.reduce_table_bytes = std::max(total.reduce_table_bytes, row.reduce_table_bytes);
-  total.reduce_partitioned = total.reduce_partitioned || row.reduce_partitioned;
-  total.extract_peak_bytes = std::max(total.extract_peak_bytes, row.extract_peak_bytes);
-  total.reduce_peak_bytes = std::max(total.reduce_peak_bytes, row.reduce_peak_bytes);
+  total.assignment_bytes += row.assignment_bytes;
+  total.table_rows = std::max(total.table_rows, row.table_rows);
+  total.table_bytes_per_layer = std::max(total.table_bytes_per_layer, row.table_bytes_per_layer);
+  total.n_passes = std::max(total.n_passes, row.n_passes);
+  total.forward_factor = std::max(total.forward_factor, row.forward_factor);
   total.peak_rank_bytes = std::max(total.peak_rank_bytes, row.peak_rank_bytes);
+}
+
+// Table rows of every text label set per checkpoint: the label pass's counts when the
+// run directory has them for this sample, else the bound of each order.
+double text_table_rows(const PlanEstimate& e, const Manifest& m, double text_positions, double vocab, bool& counted) {
+  const auto& est = m.estimator;
+  const auto n_sets = static_cast<std::size_t>(e.n_label_sets);
+  for (const auto& labels : e.options.labels) {
+    if (labels.n_documents != e.n_documents || labels.names.size() != n_sets) continue;
+    counted = true;
+    double rows = 0;
+    for (const auto r : labels.rows) rows += static_cast<double>(r);
+    return rows;
+  }
+  counted = false;
+  double rows = 0;
+  for (int order : est.orders) {
+    rows += 2.0 * (est.null ? 2.0 : 1.0) * label_bound(text_positions, e.min_count_kept, vocab, order);
+  }
+  return rows;
 }
 
 }  // namespace
@@ -180,21 +169,44 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
   PlanEstimate estimate;
   estimate.options = options;
   const auto& e = manifest.estimator;
+  const bool cuda = manifest.compute.device == "cuda";
+  estimate.n_documents = options.n_documents.value_or(10000);
+  estimate.tokens_per_document = options.tokens_per_document.value_or(manifest.text.max_tokens);
   const double m = static_cast<double>(e.bins);
-  const double docs = static_cast<double>(options.n_documents);
-  const double doc_tokens = static_cast<double>(options.tokens_per_document);
+  const double docs = static_cast<double>(estimate.n_documents);
+  const double doc_tokens = static_cast<double>(estimate.tokens_per_document);
   const int max_order = e.orders.empty() ? 1 : *std::max_element(e.orders.begin(), e.orders.end());
   // Positions of a document: i from N-1 to len-N-1 for the largest order N.
   estimate.text_positions_per_document = std::max(0.0, doc_tokens - 2.0 * max_order + 1.0);
   if (manifest.preference) {
-    const auto listed = manifest.preference->n_pairs > 0 ? manifest.preference->n_pairs : options.n_documents;
-    estimate.n_pairs = options.n_pairs.value_or(listed);
-    estimate.tokens_per_pair_document = std::min(options.tokens_per_document, manifest.preference->max_tokens);
+    estimate.n_pairs = options.n_pairs.value_or(manifest.preference->n_pairs > 0 ? manifest.preference->n_pairs
+                                                                                  : estimate.n_documents);
+    estimate.tokens_per_pair_document = std::min(estimate.tokens_per_document, manifest.preference->max_tokens);
   }
   estimate.throughput_tokens_per_s = options.throughput_tokens_per_s.value_or(manifest.compute.throughput_tokens_per_s);
   estimate.n_label_sets = 2 * static_cast<std::int64_t>(e.orders.size()) * (e.null ? 2 : 1);
   estimate.n_views = 1 + e.bootstrap + (e.sample_size_curve ? 4 : 0);
   estimate.min_count_kept = std::max<std::int64_t>(2, e.min_count);
+  const std::int64_t n_checkpoints_all = [&] {
+    std::int64_t n = 0;
+    for (const auto& model : manifest.models) n += static_cast<std::int64_t>(model.checkpoints.size());
+    return n;
+  }();
+  estimate.teams = options.n_ranks > 1 && n_checkpoints_all < options.n_ranks;
+  const auto given = parse_memory_size(manifest.compute.memory_budget);
+  if (options.memory_bytes) {
+    estimate.memory_bytes = static_cast<double>(*options.memory_bytes);
+    estimate.memory_source = "--memory";
+  } else if (given) {
+    estimate.memory_bytes = static_cast<double>(*given);
+    estimate.memory_source = "compute.memory_budget";
+  } else if (cuda) {
+    estimate.memory_bytes = 80.0 * (1 << 30);
+    estimate.memory_source = "an 80 GiB GPU (compute.memory_budget auto: the GPU's free memory at run time)";
+  } else {
+    estimate.memory_bytes = static_cast<double>(host_available_bytes()) / options.n_ranks;
+    estimate.memory_source = "this host's available memory / ranks (compute.memory_budget auto)";
+  }
 
   const double n_sets = static_cast<double>(estimate.n_label_sets);
   const double pairs = static_cast<double>(estimate.n_pairs);
@@ -204,10 +216,10 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
   const double text_positions = docs * estimate.text_positions_per_document;
   const double pref_positions = pairs * 2.0 * pair_doc_tokens;
   const double tokens_per_checkpoint = docs * doc_tokens + pairs * 2.0 * pair_doc_tokens;
-  // One item: documents_per_shard documents, or as many pairs.
-  const double shard = static_cast<double>(manifest.text.documents_per_shard);
-  const double text_item_positions = std::min(shard, docs) * estimate.text_positions_per_document;
-  const double pref_item_positions = std::min(shard, pairs) * 2.0 * pair_doc_tokens;
+  // Once per tokenizer: token ids (int64) and the base label sets' ids (int32), both
+  // stored compressed (an upper bound here).
+  estimate.label_bytes = docs * doc_tokens * 8.0 + text_positions * 4.0 * n_sets / (e.null ? 2.0 : 1.0);
+  const double team = estimate.teams ? static_cast<double>(options.n_ranks) : 1.0;
 
   for (const auto& model : manifest.models) {
     PlanEstimate::Row row;
@@ -230,53 +242,53 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     const double d = static_cast<double>(config.hidden_size);
     row.tokens = tokens_per_checkpoint * ckpts;
     row.positions = (text_positions + pref_positions) * ckpts;
-    // 2 FLOPs per parameter per token, plus causal attention over the document
-    // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer).
-    row.flops = row.tokens * (2.0 * row.n_parameters + 2.0 * static_cast<double>(config.n_layers) * doc_tokens * d);
-    row.gpu_hours = row.tokens / estimate.throughput_tokens_per_s / 3600.0;
     row.weight_bytes = row.n_parameters * bytes_per_value(config.dtype) * ckpts;
-
-    const double p_bytes = assignments_float16(manifest) ? 2.0 : 4.0;
-    const double text_state_per_position = state_bytes_per_position(layers_estimated, m, n_sets, p_bytes);
-    const double pref_state_per_position = state_bytes_per_position(layers_estimated, m, 1.0, p_bytes);
-    const double state_per_checkpoint =
-        text_positions * text_state_per_position + pref_positions * pref_state_per_position;
-    row.state_bytes = state_per_checkpoint * ckpts;
+    // state.h5: per layer and view, n and sum_p [m] and 10 integers per label set.
+    row.run_dir_bytes = ckpts * layers_estimated * static_cast<double>(estimate.n_views) * 8.0 * (1.0 + m + 10.0 * (n_sets + 1.0));
     if (manifest.storage.representations) {
       const double stored_layers =
           manifest.storage.layers.empty() ? layers_estimated : static_cast<double>(manifest.storage.layers.size());
       row.representation_bytes = row.tokens * d * stored_layers * (manifest.storage.dtype == "float32" ? 4.0 : 2.0);
     }
-
-    // Reduce: per layer, a row of 8m + 56 bytes for every kept label of every set and view.
-    double rows_per_layer = pairs > 0 ? 2.0 : 0.0;  // pref: chosen and rejected
-    for (int order = 1; order <= max_order; ++order) {
-      row.labels_per_order.push_back(
-          label_bound(text_positions, estimate.min_count_kept, static_cast<double>(config.vocab_size), order));
+    if (manifest.storage.assignments != "none") {
+      row.assignment_bytes = row.positions * (layers_estimated * m * (assignments_float16(manifest) ? 2.0 : 4.0) + n_sets * 4.0 + 8.0);
     }
-    for (int order : e.orders) {
-      rows_per_layer += 2.0 * (e.null ? 2.0 : 1.0) * row.labels_per_order[static_cast<std::size_t>(order - 1)];
-    }
-    row.reduce_table_bytes = static_cast<double>(estimate.n_views) * rows_per_layer * (8.0 * m + 56.0);
-    row.reduce_partitioned =
-        options.n_ranks > 1 && state_per_checkpoint > static_cast<double>(options.reduce_memory_bytes);
-    // The reduce holds a layer's rows widened to float32.
-    const double item_layer_read = std::max(text_item_positions * state_bytes_per_position(1.0, m, n_sets, 4.0),
-                                            pref_item_positions * state_bytes_per_position(1.0, m, 1.0, 4.0));
-    row.reduce_peak_bytes =
-        row.reduce_table_bytes / (row.reduce_partitioned ? static_cast<double>(options.n_ranks) : 1.0) + item_layer_read;
 
-    // Extract: weights in the compute dtype, one batch's activations (8 d-wide float32
-    // buffers per token and one layer's attention scores), the item's state held until
-    // it is written, and every rank's copy of the sample's labels (ids, positions, tokens).
-    const double batch = static_cast<double>(manifest.compute.tokens_per_batch);
-    const double activations = batch * d * 4.0 * 8.0 + batch * doc_tokens * static_cast<double>(config.n_heads) * 4.0;
-    const double item_state = std::max(text_item_positions * text_state_per_position,
-                                       pref_item_positions * pref_state_per_position);
-    const double sample_labels = text_positions * (n_sets * 4.0 + 16.0) + pref_positions * (4.0 + 16.0);
-    row.extract_peak_bytes =
-        row.n_parameters * bytes_per_value(manifest.compute.dtype) + activations + item_state + sample_labels;
-    row.peak_rank_bytes = std::max(row.extract_peak_bytes, row.reduce_peak_bytes);
+    // Tables: per layer, every label row of every set and view: m int64 sums and a count.
+    row.table_rows = text_table_rows(estimate, manifest, text_positions, static_cast<double>(config.vocab_size), row.rows_counted);
+    const double rows_per_rank = std::ceil(row.table_rows / team);
+    row.table_bytes_per_layer = static_cast<double>(estimate.n_views) * rows_per_rank * (8.0 * m + 8.0);
+    MemoryInputs in;
+    in.cuda = cuda;
+    in.budget = static_cast<std::int64_t>(estimate.memory_bytes);
+    in.weights = static_cast<std::int64_t>(row.n_parameters * bytes_per_value(manifest.compute.dtype));
+    // Host: the sample's labels, positions and tokens, and the weights, beside the tables.
+    in.resident = cuda ? 0 : in.weights + static_cast<std::int64_t>(text_positions * (n_sets * 4.0 + 16.0) + docs * doc_tokens * 8.0);
+    in.hidden = config.hidden_size;
+    in.intermediate = config.intermediate_size > 0 ? config.intermediate_size : 4 * config.hidden_size;
+    in.n_heads = config.n_heads;
+    in.tokens_per_batch = manifest.compute.tokens_per_batch;
+    in.max_tokens = estimate.tokens_per_document;
+    in.dtype_bytes = static_cast<int>(bytes_per_value(manifest.compute.dtype));
+    in.n_bins = e.bins;
+    in.n_sets = estimate.n_label_sets;
+    const auto plan = plan_memory(in);
+    row.table_budget = static_cast<double>(plan.tables);
+    const double per_pass = row.table_budget > 0 ? std::floor(row.table_budget / std::max(1.0, row.table_bytes_per_layer)) : 0;
+    row.n_passes = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(layers_estimated / per_pass)) : 0;
+    // Each pass runs the forward up to its last layer: even groups of layers 0..L.
+    if (row.n_passes > 1) {
+      double depth = 0;
+      for (std::int64_t g = 1; g <= row.n_passes; ++g) depth += static_cast<double>(g) / static_cast<double>(row.n_passes);
+      row.forward_factor = depth;
+    }
+    const double passes_tables = row.n_passes > 0 ? std::ceil(layers_estimated / static_cast<double>(row.n_passes)) : layers_estimated;
+    row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables * row.table_bytes_per_layer;
+    // 2 FLOPs per parameter per token, plus causal attention over the document
+    // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer); passes repeat it.
+    row.flops = row.tokens * row.forward_factor *
+                (2.0 * row.n_parameters + 2.0 * static_cast<double>(config.n_layers) * doc_tokens * d);
+    row.gpu_hours = row.tokens * row.forward_factor / estimate.throughput_tokens_per_s / 3600.0;
     add_to_total(estimate.total, row);
     estimate.rows.push_back(std::move(row));
   }

@@ -1,7 +1,8 @@
 // The study, start to finish: the only place that knows the order of the stages.
 //
-//   manifest -> plan -> [prepare tokens and labels] -> extract (items, across ranks)
-//            -> reduce (groups, across ranks) -> analysis (rank 0) -> report
+//   manifest -> plan -> labels (once per tokenizer) -> accumulate (forward pass +
+//   label tables, per checkpoint, across ranks) -> merge (exact sums of a team) ->
+//   metrics (rank 0) -> analysis and report (rank 0)
 //
 // Collective: every rank of `comm` calls run_study with the same options.
 #pragma once
@@ -18,22 +19,18 @@
 
 namespace ibzoo::pipeline {
 
-enum class Stage { kAll, kExtract, kReduce, kAnalyze };
+// --stage: all, accumulate (labels + accumulate + merge), metrics, analyze.
+// "extract" and "reduce" are accepted for accumulate and metrics (earlier names).
+enum class Stage { kAll, kAccumulate, kMetrics, kAnalyze };
 Stage parse_stage(const std::string& text);
-
-// Whether a (model, checkpoint)'s reduce partitions the label space across all
-// ranks: kAuto when its items' state files exceed the per-rank reduce budget.
-enum class ReducePartition { kAuto, kAlways, kNever };
-ReducePartition parse_reduce_partition(const std::string& text);
 
 struct RunOptions {
   std::filesystem::path path_manifest;
   std::optional<std::filesystem::path> run_dir;     // overrides the manifest's run_dir
   Stage stage = Stage::kAll;
-  std::optional<std::pair<int, int>> slice;         // K/N of the plan (extract)
+  std::optional<std::pair<int, int>> slice;         // K/N of the plan (accumulate)
   std::optional<std::int64_t> tokens_per_batch;     // overrides compute.tokens_per_batch
-  ReducePartition reduce_partition = ReducePartition::kAuto;
-  std::int64_t reduce_memory_bytes = std::int64_t{4} << 30;  // per rank, for kAuto
+  std::optional<std::string> memory_budget;         // overrides compute.memory_budget
 };
 
 struct RunSummary {
@@ -62,7 +59,8 @@ struct Study {
   std::string pairs_sha256;
   Plan plan;
 };
-// The manifest (validated on rank 0, every rank gets it) with --run-dir applied.
+// The manifest (validated on rank 0, every rank gets it) with --run-dir and
+// --memory-budget applied.
 Manifest load_run_manifest(const RunOptions& options, io::Communicator& comm);
 // Reads the manifest's corpus sample (and preference pairs) and plans the items.
 Study load_study(Manifest manifest);

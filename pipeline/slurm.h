@@ -103,7 +103,7 @@ struct SubmitContext {
   int n_slices = 0;
 };
 
-enum class JobKind { kExtract, kReduce, kAnalyze };
+enum class JobKind { kAccumulate, kMetrics, kAnalyze };
 std::string to_string(JobKind kind);
 
 // The text of <run>/slurm/<kind>.sbatch: #SBATCH resources, `set -euo pipefail`, the job id
@@ -121,7 +121,7 @@ std::vector<std::string> sbatch_argv(const SubmitContext& context, JobKind kind,
 // One job of a submission as recorded in jobs.json.
 struct SubmittedJob {
   std::string job_id;                // empty in a dry run
-  JobKind kind = JobKind::kExtract;
+  JobKind kind = JobKind::kAccumulate;
   std::vector<std::string> argv;     // the sbatch command line
   std::vector<int> slices;           // extract: the slices this array covers
   bool operator==(const SubmittedJob&) const = default;
@@ -155,7 +155,7 @@ SubmitResult submit(const SubmitOptions& options);
 // State of one recorded job (array tasks are listed one by one, e.g. "123_4").
 struct JobState {
   std::string job_id;
-  JobKind kind = JobKind::kExtract;
+  JobKind kind = JobKind::kAccumulate;
   std::string state;                 // squeue's state, e.g. PENDING, RUNNING, COMPLETED;
                                      // "UNKNOWN" once slurmctld has forgotten the job
   std::string reason;                // squeue's reason (e.g. Dependency), may be empty

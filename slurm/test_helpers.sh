@@ -1,5 +1,5 @@
 # Shared by tests/scripts/slurm_*_test.sh (sourced): a private local cluster per test,
-# the tiny test manifest, and waiting for a run's jobs. Needs IBZOO_BIN and IBZOO_SOURCE_DIR.
+# the tiny-checkpoints test manifest (eight items), and waiting for a run's jobs. Needs IBZOO_BIN and IBZOO_SOURCE_DIR.
 
 slurm_test_fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -11,7 +11,7 @@ slurm_test_start() {
     exit 0
   fi
   : "${IBZOO_BIN:?set IBZOO_BIN to the ibzoo binary}" "${IBZOO_SOURCE_DIR:?set IBZOO_SOURCE_DIR}"
-  MANIFEST="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
+  MANIFEST="$IBZOO_SOURCE_DIR/manifests/test/tiny_checkpoints.yaml"
   [ -f "$MANIFEST" ] || slurm_test_fail "test manifest $MANIFEST is missing"
   TMP=$(mktemp -d /tmp/ibzoo_slurm_test.XXXXXX)
   trap slurm_test_cleanup EXIT

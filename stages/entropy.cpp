@@ -1,5 +1,5 @@
 // Stage `entropy`: HDF5 input -> label sets -> estimator state -> estimates.
-// It sits beside the pipeline's extract/reduce and uses the same analysis/ code.
+// It sits beside the pipeline's accumulate stage and uses the same analysis/ code.
 #include "stages/entropy.h"
 
 #include "analysis/error.h"
@@ -119,11 +119,13 @@ EntropyResult run_entropy(const EntropyJob& job) {
   for (const auto& label : job.labels) {
     sets.push_back(load_labels(file, job, label, n, min_count));
     layout.label_sets.push_back(label.name);
+    layout.label_rows.push_back(sets.back().n_rows());
   }
   if (job.null) {
     for (std::size_t s = 0; s < job.labels.size(); ++s) {
       sets.push_back(analysis::shuffle_within_documents(sets[s], docs, job.seed, job.labels[s].name + "#null"));
       layout.label_sets.push_back(sets.back().name);
+      layout.label_rows.push_back(sets.back().n_rows());
     }
   }
 
@@ -142,7 +144,7 @@ EntropyResult run_entropy(const EntropyJob& job) {
     }
   }
 
-  const auto est = state.estimate(job.weighting, job.confidence);
+  const auto est = analysis::estimate(state.sums(job.n_threads), job.weighting, job.confidence);
   result.entropy = get_or_warn(est.full.entropy, "entropy");
   result.has_null = job.null;
   result.has_bootstrap = job.n_bootstrap > 0;

@@ -66,7 +66,10 @@ std::vector<std::span<const std::int32_t>> ids_of(const Data& data, std::int64_t
 StateLayout layout_of(const Data& data, std::int64_t n_boot = 0, std::int64_t n_levels = 0) {
   StateLayout layout;
   layout.n_bins = data.m;
-  for (const auto& s : data.sets) layout.label_sets.push_back(s.name);
+  for (const auto& s : data.sets) {
+    layout.label_sets.push_back(s.name);
+    layout.label_rows.push_back(s.n_rows());
+  }
   layout.n_bootstrap = n_boot;
   layout.bootstrap_seed = 11;
   layout.n_subset_levels = n_levels;
@@ -84,6 +87,10 @@ EstimatorState run(const Data& data, const StateLayout& layout, std::int64_t beg
                     std::span(data.docs).subspan(static_cast<std::size_t>(b), static_cast<std::size_t>(e - b)), threads);
   }
   return state;
+}
+
+LayerEstimate estimate_of(const EstimatorState& state, Weighting weighting, double confidence = 0.95) {
+  return estimate(state.sums(), weighting, confidence);
 }
 
 // --- naive reference -----------------------------------------------------
@@ -182,28 +189,16 @@ void expect_matches(const ViewEstimate& got, const NaiveResult& want, const std:
   }
 }
 
-void expect_states_near(const EstimatorState& a, const EstimatorState& b, double rel) {
-  const StateVectors va = a.to_vectors();
-  const StateVectors vb = b.to_vectors();
-  ASSERT_EQ(va.views.size(), vb.views.size());
-  for (std::size_t v = 0; v < va.views.size(); ++v) {
-    EXPECT_EQ(va.views[v].n, vb.views[v].n);
-    for (std::size_t j = 0; j < va.views[v].sum_p.size(); ++j) {
-      EXPECT_NEAR(va.views[v].sum_p[j], vb.views[v].sum_p[j], rel * (1 + std::abs(va.views[v].sum_p[j])));
-    }
-    for (std::size_t s = 0; s < va.views[v].tables.size(); ++s) {
-      const auto& ta = va.views[v].tables[s];
-      const auto& tb = vb.views[v].tables[s];
-      EXPECT_EQ(ta.ids, tb.ids);
-      EXPECT_EQ(ta.counts, tb.counts);
-      EXPECT_EQ(ta.singleton_weight, tb.singleton_weight);
-      EXPECT_EQ(ta.singleton_labels, tb.singleton_labels);
-      EXPECT_NEAR(ta.singleton_entropy, tb.singleton_entropy, rel * (1 + ta.singleton_entropy));
-      EXPECT_NEAR(ta.singleton_entropy_weighted, tb.singleton_entropy_weighted, rel * (1 + ta.singleton_entropy_weighted));
-      ASSERT_EQ(ta.sums.size(), tb.sums.size());
-      for (std::size_t k = 0; k < ta.sums.size(); ++k) EXPECT_NEAR(ta.sums[k], tb.sums[k], rel * (1 + ta.sums[k]));
+void expect_sums_equal(const LayerSums& a, const LayerSums& b, const std::string& what) {
+  ASSERT_EQ(a.views.size(), b.views.size()) << what;
+  for (std::size_t v = 0; v < a.views.size(); ++v) {
+    EXPECT_EQ(a.views[v].n, b.views[v].n) << what << " view " << v;
+    EXPECT_EQ(a.views[v].sum_p, b.views[v].sum_p) << what << " view " << v;
+    for (std::size_t s = 0; s < a.views[v].sets.size(); ++s) {
+      EXPECT_EQ(a.views[v].sets[s], b.views[v].sets[s]) << what << " view " << v << " set " << s;
     }
   }
+  EXPECT_EQ(a, b) << what;
 }
 
 std::vector<std::int64_t> ones(std::int64_t n) { return std::vector<std::int64_t>(static_cast<std::size_t>(n), 1); }
@@ -212,7 +207,7 @@ std::vector<std::int64_t> ones(std::int64_t n) { return std::vector<std::int64_t
 
 TEST(EstimatorStateTest, FrequencyWeightingMatchesNaive) {
   const Data data = make_data(400, 24, 20);
-  const auto est = run(data, layout_of(data), 0, data.n).estimate(Weighting::kFrequency);
+  const auto est = estimate_of(run(data, layout_of(data), 0, data.n), Weighting::kFrequency);
   expect_matches(est.full, naive(data, naive_p(data), Weighting::kFrequency, 1, ones(data.n)), "frequency");
   EXPECT_GT(*est.full.sets[0].mutual_information, 0.01);  // the informative label is detected
   EXPECT_NEAR(*est.full.sets[0].regularity, *est.full.sets[0].mutual_information / *est.full.entropy, 1e-15);
@@ -221,7 +216,7 @@ TEST(EstimatorStateTest, FrequencyWeightingMatchesNaive) {
 TEST(EstimatorStateTest, UniformWeightingWithMinCountMatchesNaive) {
   for (const std::int64_t k : {1, 2, 5, 12}) {
     const Data data = make_data(400, 24, 20, k);
-    const auto est = run(data, layout_of(data), 0, data.n).estimate(Weighting::kUniform);
+    const auto est = estimate_of(run(data, layout_of(data), 0, data.n), Weighting::kUniform);
     expect_matches(est.full, naive(data, naive_p(data), Weighting::kUniform, k, ones(data.n)), "min_count " + std::to_string(k));
   }
 }
@@ -232,7 +227,7 @@ TEST(EstimatorStateTest, SingletonContributesTheEntropyOfItsOwnAssignment) {
   for (int i = 0; i < 50; ++i) distinct[i] = i;
   data.raw = {distinct};
   data.sets = {label_set_from_rows("distinct", distinct, 50, 1)};
-  const auto est = run(data, layout_of(data), 0, data.n).estimate(Weighting::kFrequency);
+  const auto est = estimate_of(run(data, layout_of(data), 0, data.n), Weighting::kFrequency);
   const auto p = naive_p(data);
   double mean_h = 0;
   for (const auto& row : p) mean_h += naive_h(row) / 50;
@@ -242,41 +237,67 @@ TEST(EstimatorStateTest, SingletonContributesTheEntropyOfItsOwnAssignment) {
 
 TEST(EstimatorStateTest, NoLabelReachingMinCountIsUndefined) {
   const Data data = make_data(60, 8, 10, 1000);
-  const auto est = run(data, layout_of(data), 0, data.n).estimate(Weighting::kUniform);
+  const auto est = estimate_of(run(data, layout_of(data), 0, data.n), Weighting::kUniform);
   ASSERT_TRUE(est.full.entropy.has_value());
   for (const auto& s : est.full.sets) {
     EXPECT_FALSE(s.mutual_information.has_value());
     EXPECT_FALSE(s.regularity.has_value());
   }
-  const auto empty = EstimatorState(layout_of(data)).estimate(Weighting::kFrequency);
+  const auto empty = estimate_of(EstimatorState(layout_of(data)), Weighting::kFrequency);
   EXPECT_FALSE(empty.full.entropy.has_value());
 }
 
-TEST(EstimatorStateTest, MergingTwoHalvesEqualsOnePassAndIsAssociative) {
+TEST(EstimatorStateTest, SumsOfDisjointPositionsAddInAnyOrder) {
   const Data data = make_data(500, 16, 12);
   const StateLayout layout = layout_of(data, 3, 2);
-  const EstimatorState whole = run(data, layout, 0, data.n);
-  const EstimatorState a = run(data, layout, 0, 170);
-  const EstimatorState b = run(data, layout, 170, 333);
-  const EstimatorState c = run(data, layout, 333, data.n);
-  expect_states_near(merge(merge(a, b), c), whole, 1e-12);
-  expect_states_near(merge(a, merge(b, c)), merge(merge(a, b), c), 1e-12);
-  expect_states_near(merge(c, merge(a, b)), whole, 1e-12);
-  const auto e1 = merge(merge(a, b), c).estimate(Weighting::kFrequency);
-  const auto e2 = whole.estimate(Weighting::kFrequency);
-  EXPECT_NEAR(*e1.full.sets[1].mutual_information, *e2.full.sets[1].mutual_information, 1e-12);
+  const LayerSums whole = run(data, layout, 0, data.n).sums();
+  const LayerSums a = run(data, layout, 0, 170).sums();
+  const LayerSums b = run(data, layout, 170, 333).sums();
+  const LayerSums c = run(data, layout, 333, data.n).sums();
+  LayerSums abc = a;
+  abc.add(b);
+  abc.add(c);
+  LayerSums cba = c;
+  cba.add(b);
+  cba.add(a);
+  expect_sums_equal(abc, cba, "order");
+  // n, sum_p and the singleton terms of disjoint positions add up to the whole's
+  // exactly (the row terms need whole rows: a team shares rows, not positions).
+  for (std::size_t v = 0; v < whole.views.size(); ++v) {
+    EXPECT_EQ(abc.views[v].n, whole.views[v].n);
+    EXPECT_EQ(abc.views[v].sum_p, whole.views[v].sum_p);
+    for (std::size_t s = 0; s < whole.views[v].sets.size(); ++s) {
+      EXPECT_EQ(abc.views[v].sets[s].singleton_entropy_weighted, whole.views[v].sets[s].singleton_entropy_weighted);
+      EXPECT_EQ(abc.views[v].sets[s].singleton_weight, whole.views[v].sets[s].singleton_weight);
+    }
+  }
 }
 
-TEST(EstimatorStateTest, ResultIsBitwiseIndependentOfThreadsAndNearlyOfBatching) {
+TEST(EstimatorStateTest, SumsAreBitwiseIndependentOfThreadsAndBatching) {
   const Data data = make_data(700, 16, 12);
   const StateLayout layout = layout_of(data, 2, 1);
-  const auto one = run(data, layout, 0, data.n, 1).to_vectors();
-  const auto three = run(data, layout, 0, data.n, 3).to_vectors();
-  for (std::size_t v = 0; v < one.views.size(); ++v) {
-    EXPECT_EQ(one.views[v].sum_p, three.views[v].sum_p);
-    for (std::size_t s = 0; s < one.views[v].tables.size(); ++s) EXPECT_EQ(one.views[v].tables[s].sums, three.views[v].tables[s].sums);
+  const auto one = run(data, layout, 0, data.n, 1).sums();
+  expect_sums_equal(run(data, layout, 0, data.n, 3).sums(), one, "3 threads");
+  expect_sums_equal(run(data, layout, 0, data.n, 2, 37).sums(), one, "batches of 37");
+  expect_sums_equal(run(data, layout, 0, data.n, 1).sums(4), one, "4 threads in sums()");
+}
+
+TEST(EstimatorStateTest, PositionsInAnyOrderGiveTheSameSums) {
+  const Data data = make_data(400, 12, 10);
+  const StateLayout layout = layout_of(data, 2, 1);
+  const SoftAssigner assigner(data.w, data.eps);
+  std::vector<float> p(static_cast<std::size_t>(data.n * data.m));
+  assigner.assign(data.z.data(), data.n, p.data());
+  EstimatorState forward(layout);
+  forward.add_assignments(p.data(), data.n, ids_of(data), data.docs);
+  // The same positions backwards, one at a time.
+  EstimatorState backward(layout);
+  for (std::int64_t i = data.n - 1; i >= 0; --i) {
+    std::vector<std::span<const std::int32_t>> ids;
+    for (const auto& s : data.sets) ids.emplace_back(s.ids.data() + i, 1);
+    backward.add_assignments(p.data() + i * data.m, 1, ids, std::span(data.docs).subspan(static_cast<std::size_t>(i), 1));
   }
-  expect_states_near(run(data, layout, 0, data.n, 2, 37), run(data, layout, 0, data.n, 1), 1e-12);
+  expect_sums_equal(backward.sums(), forward.sums(), "reversed");
 }
 
 TEST(EstimatorStateTest, BootstrapReplicatesMatchNaiveResamplingOfDocuments) {
@@ -285,7 +306,7 @@ TEST(EstimatorStateTest, BootstrapReplicatesMatchNaiveResamplingOfDocuments) {
     const Data data = make_data(300, 12, 10, min_count);
     const StateLayout layout = layout_of(data, 6, 0);
     const auto p = naive_p(data);
-    const auto est = run(data, layout, 0, data.n).estimate(weighting, 0.9);
+    const auto est = estimate_of(run(data, layout, 0, data.n), weighting, 0.9);
     ASSERT_EQ(est.bootstrap.size(), 6U);
     std::vector<double> mi0;
     for (int b = 0; b < 6; ++b) {
@@ -315,7 +336,7 @@ TEST(EstimatorStateTest, PoissonWeightsHaveMeanAndVarianceOne) {
 
 TEST(EstimatorStateTest, SubsetLevelsAreNestedAndMatchNaive) {
   const Data data = make_data(600, 12, 10);
-  const auto est = run(data, layout_of(data, 0, 2), 0, data.n).estimate(Weighting::kFrequency);
+  const auto est = estimate_of(run(data, layout_of(data, 0, 2), 0, data.n), Weighting::kFrequency);
   const auto p = naive_p(data);
   for (int level = 1; level <= 2; ++level) {
     std::vector<std::int64_t> w;
@@ -330,20 +351,48 @@ TEST(EstimatorStateTest, SubsetLevelsAreNestedAndMatchNaive) {
   EXPECT_LT(est.subsets[1].n_samples, est.subsets[0].n_samples);
 }
 
-TEST(EstimatorStateTest, VectorsRoundTripAndRejectInconsistency) {
+TEST(EstimatorStateTest, SumsRoundTripThroughFlatIntegersAndRejectInconsistency) {
   const Data data = make_data(200, 8, 10);
-  const EstimatorState state = run(data, layout_of(data, 2, 1), 0, data.n);
-  StateVectors v = state.to_vectors();
-  expect_states_near(EstimatorState::from_vectors(v), state, 0.0);
-  v.views[0].tables[1].sums.pop_back();
+  const StateLayout layout = layout_of(data, 2, 1);
+  const LayerSums sums = run(data, layout, 0, data.n).sums();
+  auto flat = sums.to_flat();
+  EXPECT_EQ(flat.size(), 4U * (1U + 10U + 10U * 3U));
+  EXPECT_EQ(LayerSums::from_flat(layout, flat), sums);
+  flat.pop_back();
   try {
-    EstimatorState::from_vectors(v);
-    FAIL();
+    LayerSums::from_flat(layout, flat);
+    FAIL() << "no error";
   } catch (const CorruptDataError& e) {
-    EXPECT_NE(std::string(e.what()).find("'set1'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("expected 164 integers"), std::string::npos) << e.what();
   }
-  StateLayout other = layout_of(data);
-  EXPECT_THROW(merge(state, EstimatorState(other)), UsageError);
+  LayerSums other(layout_of(data));
+  EXPECT_THROW(other.add(sums), UsageError);
+}
+
+TEST(EstimatorStateTest, LayoutNeedsOneRowCountPerSet) {
+  const Data data = make_data(50, 8, 10);
+  StateLayout layout = layout_of(data);
+  layout.label_rows.pop_back();
+  try {
+    EstimatorState state(layout);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("3 label sets but 2 row counts"), std::string::npos) << e.what();
+  }
+}
+
+TEST(EstimatorStateTest, MassAndEntropyGridsRoundToNearest) {
+  EXPECT_EQ(to_mass_units(1.0F), std::int64_t{1} << 36);
+  EXPECT_EQ(to_mass_units(0.5F), std::int64_t{1} << 35);
+  EXPECT_EQ(to_mass_units(0.0F), 0);
+  EXPECT_EQ(to_mass_units(std::ldexp(1.0F, -37)), 0);  // half a unit: to even
+  EXPECT_EQ(to_mass_units(std::ldexp(3.0F, -37)), 2);  // one and a half units: to even
+  EXPECT_EQ(to_entropy_units(std::log(2.0)), std::llround(std::log(2.0) * 0x1.0p32));
+  const std::vector<std::int64_t> mass = {1, 1, 2, 0};
+  EXPECT_NEAR(entropy_of_mass(mass), -(2 * 0.25 * std::log(0.25) + 0.5 * std::log(0.5)), 1e-15);
+  EXPECT_EQ(entropy_of_mass(std::vector<std::int64_t>{0, 0}), 0.0);
+  EXPECT_THROW(check_view_weights(std::vector<std::int64_t>{10, kMaxViewWeight + 1}), UsageError);
+  EXPECT_NO_THROW(check_view_weights(std::vector<std::int64_t>{kMaxViewWeight}));
 }
 
 TEST(EstimatorStateTest, ExactSumIsIndependentOfOrderAndNearTheLongDoubleSum) {
@@ -370,63 +419,40 @@ TEST(EstimatorStateTest, ExactSumIsIndependentOfOrderAndNearTheLongDoubleSum) {
   EXPECT_EQ(carry.value(), 1.5);
 }
 
-TEST(EstimatorStateTest, PartitionedRowSharesGiveExactlyTheUnpartitionedEstimate) {
+TEST(EstimatorStateTest, RowSharesAddToExactlyTheUnsharedSums) {
+  // A team of P ranks: rank r runs positions r, r+P, ... (everything of them) and adds
+  // every other position's assignments to the rows of its share only.
   const Data data = make_data(600, 12, 10);
-  const EstimatorState whole = run(data, layout_of(data, 3, 2), 0, data.n);
-  const StateVectors vectors = whole.to_vectors();
-  for (const auto weighting : {Weighting::kFrequency, Weighting::kUniform}) {
-    const auto want = whole.estimate(weighting);
-    for (const std::int64_t n_parts : {1, 2, 3, 7}) {
-      std::vector<EstimatorState> parts;
-      std::int64_t rows_kept = 0;
-      for (std::int64_t p = 0; p < n_parts; ++p) {
-        parts.push_back(EstimatorState::from_vectors(vectors, RowShare{n_parts, p}));
-        const StateVectors kept = parts.back().to_vectors();
-        for (const auto& t : kept.views[0].tables) {
-          for (auto id : t.ids) EXPECT_EQ(id % n_parts, p);
-          rows_kept += static_cast<std::int64_t>(t.ids.size());
-        }
+  const StateLayout layout = layout_of(data, 3, 2);
+  const SoftAssigner assigner(data.w, data.eps);
+  std::vector<float> p(static_cast<std::size_t>(data.n * data.m));
+  assigner.assign(data.z.data(), data.n, p.data());
+  EstimatorState whole(layout);
+  whole.add_assignments(p.data(), data.n, ids_of(data), data.docs);
+  const auto want = whole.sums();
+  for (const std::int64_t n_parts : {1, 2, 3, 7}) {
+    LayerSums total(layout);
+    std::int64_t bytes = 0;
+    for (std::int64_t part = n_parts - 1; part >= 0; --part) {  // any order
+      EstimatorState state(layout, RowShare{n_parts, part});
+      bytes += state.memory_bytes();
+      for (std::int64_t i = 0; i < data.n; ++i) {
+        std::vector<std::span<const std::int32_t>> ids;
+        for (const auto& s : data.sets) ids.emplace_back(s.ids.data() + i, 1);
+        const auto contribution = i % n_parts == part ? Contribution::kAll : Contribution::kRowsOnly;
+        state.add_assignments(p.data() + i * data.m, 1, ids, std::span(data.docs).subspan(static_cast<std::size_t>(i), 1), 1,
+                              contribution);
       }
-      std::int64_t rows_all = 0;
-      for (const auto& t : vectors.views[0].tables) rows_all += static_cast<std::int64_t>(t.ids.size());
-      EXPECT_EQ(rows_kept, rows_all);
-      // Add the parts' sums in reverse order: the total must not care.
-      ConditionalSums total = parts.back().conditional_sums(weighting);
-      for (std::int64_t p = n_parts - 2; p >= 0; --p) total = add_sums(total, parts[static_cast<std::size_t>(p)].conditional_sums(weighting));
-      EXPECT_EQ(total, whole.conditional_sums(weighting));
-      const auto got = parts.front().estimate(weighting, total);
-      const auto tag = "P=" + std::to_string(n_parts);
-      EXPECT_EQ(got.full.entropy, want.full.entropy) << tag;
-      for (std::size_t s = 0; s < want.full.sets.size(); ++s) {
-        EXPECT_EQ(got.full.sets[s].mutual_information, want.full.sets[s].mutual_information) << tag << " set " << s;
-        EXPECT_EQ(got.full.sets[s].n_labels, want.full.sets[s].n_labels) << tag;
-      }
-      for (std::size_t b = 0; b < want.bootstrap.size(); ++b) {
-        EXPECT_EQ(got.bootstrap[b].sets[1].mutual_information, want.bootstrap[b].sets[1].mutual_information) << tag;
-      }
-      for (std::size_t l = 0; l < want.subsets.size(); ++l) {
-        EXPECT_EQ(got.subsets[l].sets[0].mutual_information, want.subsets[l].sets[0].mutual_information) << tag;
-      }
+      total.add(state.sums());
+    }
+    expect_sums_equal(total, want, "P=" + std::to_string(n_parts));
+    EXPECT_EQ(bytes, whole.memory_bytes()) << "P=" << n_parts;  // the shares split the rows
+    for (const auto weighting : {Weighting::kFrequency, Weighting::kUniform}) {
+      const auto a = estimate(total, weighting);
+      const auto b = estimate(want, weighting);
+      EXPECT_EQ(a.full.sets[1].mutual_information, b.full.sets[1].mutual_information);
     }
   }
-}
-
-TEST(EstimatorStateTest, ConditionalSumsRoundTripAndRejectWrongShapes) {
-  const Data data = make_data(200, 8, 10);
-  const EstimatorState state = run(data, layout_of(data, 2, 0), 0, data.n);
-  const ConditionalSums sums = state.conditional_sums(Weighting::kFrequency);
-  const auto flat = sums.to_flat();
-  EXPECT_EQ(flat.size(), 3U * 3U * 4U);
-  EXPECT_EQ(ConditionalSums::from_flat(flat, 3, 3), sums);
-  try {
-    ConditionalSums::from_flat(flat, 3, 2);
-    FAIL() << "no error";
-  } catch (const CorruptDataError& e) {
-    EXPECT_NE(std::string(e.what()).find("expected 24 integers"), std::string::npos) << e.what();
-  }
-  const ConditionalSums fewer = ConditionalSums::from_flat(std::span(flat).subspan(0, 24), 2, 3);
-  EXPECT_THROW(add_sums(sums, fewer), UsageError);
-  EXPECT_THROW(state.estimate(Weighting::kFrequency, fewer), UsageError);
 }
 
 TEST(EstimatorStateTest, ZeroRowIsReportedWithItsIndex) {
@@ -447,10 +473,11 @@ TEST(EstimatorStateTest, ShuffledNullIsNearZero) {
   StateLayout layout;
   layout.n_bins = data.m;
   layout.label_sets = {"a", "null"};
+  layout.label_rows = {data.sets[0].n_rows(), null.n_rows()};
   EstimatorState state(layout);
   const std::vector<std::span<const std::int32_t>> ids = {data.sets[0].ids, null.ids};
   state.add_batch(assigner, data.z.data(), data.n, ids, data.docs);
-  const auto est = state.estimate(Weighting::kFrequency);
+  const auto est = estimate_of(state, Weighting::kFrequency);
   EXPECT_GT(*est.full.sets[0].mutual_information, 10 * std::abs(*est.full.sets[1].mutual_information));
 }
 

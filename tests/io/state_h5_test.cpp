@@ -1,8 +1,7 @@
-// Estimator state in HDF5. Format 1 (tables): the pooled count-1 rows round-trip
-// bitwise, a row share reads only its rows, rows that are not float32-exact stay
-// dense, and a damaged pool index is named. Format 2 (assignments per position):
-// batches appended in order read back bitwise with their labels and doc ids, and
-// an incomplete layer is named.
+// The estimator's files in HDF5. state.h5 (format 3): every layer's exact sums round-
+// trip bitwise per part, and an earlier format or a missing part is named.
+// assignments.h5 (format 2, the opt-in per-position output): batches appended in order
+// read back bitwise with their labels and doc ids, and an incomplete layer is named.
 #include "analysis/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
@@ -31,14 +30,18 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-// 200 positions, two label sets: "many" (mostly count-1 rows), "few" (4 labels); one bootstrap view.
-analysis::StateVectors sample_state() {
+// 200 positions, two label sets: "many" (30 rows, the rest singletons), "few" (4
+// rows); one bootstrap view and one subset level.
+analysis::LayerSums sample_sums(int seed) {
   analysis::StateLayout layout;
   layout.n_bins = kBins;
   layout.label_sets = {"many", "few"};
+  layout.label_rows = {30, 4};
   layout.n_bootstrap = 1;
   layout.bootstrap_seed = 3;
-  std::mt19937 rng(7);  // test data only
+  layout.n_subset_levels = 1;
+  layout.subset_seed = 4;
+  std::mt19937 rng(static_cast<std::uint32_t>(seed));  // test data only
   std::uniform_real_distribution<float> u(0.05F, 1.0F);
   const std::int64_t n = 200;
   std::vector<float> p(static_cast<std::size_t>(n * kBins));
@@ -50,110 +53,61 @@ analysis::StateVectors sample_state() {
   std::vector<std::int32_t> many, few;
   std::vector<std::int64_t> docs;
   for (std::int64_t i = 0; i < n; ++i) {
-    many.push_back(static_cast<std::int32_t>(i % 170));  // rows 0..29 twice, the rest once
+    many.push_back(i < 60 ? static_cast<std::int32_t>(i % 30) : analysis::kSingleton);
     few.push_back(static_cast<std::int32_t>(i % 4));
     docs.push_back(i / 10);
   }
   const std::vector<std::span<const std::int32_t>> ids = {many, few};
   analysis::EstimatorState state(layout);
   state.add_assignments(p.data(), n, ids, docs);
-  return state.to_vectors();
+  return state.sums();
 }
 
-void expect_tables_equal(const analysis::StateVectors& got, const analysis::StateVectors& want,
-                         const analysis::RowShare& share) {
-  ASSERT_EQ(got.views.size(), want.views.size());
-  for (std::size_t v = 0; v < want.views.size(); ++v) {
-    EXPECT_EQ(got.views[v].n, want.views[v].n);
-    EXPECT_EQ(got.views[v].sum_p, want.views[v].sum_p);
-    for (std::size_t s = 0; s < want.views[v].tables.size(); ++s) {
-      const auto& w = want.views[v].tables[s];
-      analysis::TableVectors expected;
-      for (std::size_t r = 0; r < w.ids.size(); ++r) {
-        if (!share.contains(w.ids[r])) continue;
-        expected.ids.push_back(w.ids[r]);
-        expected.counts.push_back(w.counts[r]);
-        expected.sums.insert(expected.sums.end(), w.sums.begin() + static_cast<std::ptrdiff_t>(r * kBins),
-                             w.sums.begin() + static_cast<std::ptrdiff_t>((r + 1) * kBins));
-      }
-      const auto& g = got.views[v].tables[s];
-      EXPECT_EQ(g.ids, expected.ids);
-      EXPECT_EQ(g.counts, expected.counts);
-      EXPECT_EQ(g.sums, expected.sums);  // bitwise: the pool is lossless
-      EXPECT_EQ(g.singleton_entropy_weighted, w.singleton_entropy_weighted);
-    }
-  }
-}
-
-TEST(StateH5Test, PooledRowsRoundTripBitwiseAndSharesReadOnlyTheirRows) {
+TEST(StateH5Test, SumsRoundTripBitwisePerPart) {
   TempDir dir;
-  const auto state = sample_state();
+  PartSums text{{0, 2, 5}, {sample_sums(1), sample_sums(2), sample_sums(3)}};
+  PartSums pref{{0, 2, 5}, {sample_sums(4), sample_sums(5), sample_sums(6)}};
   {
     auto file = H5File::create(dir.path / "state.h5");
-    write_state(file, layer_group(0), state);
+    write_sums(file, "text", text);
+    write_sums(file, "preference", pref);
     file.close();
   }
   const auto file = H5File::open_read(dir.path / "state.h5");
-  expect_tables_equal(read_state(file, layer_group(0)), state, {});
-  for (std::int64_t part = 0; part < 3; ++part) {
-    expect_tables_equal(read_state(file, layer_group(0), {3, part}), state, {3, part});
-  }
-  // Set "many" of view 0 has 140 count-1 rows: pooled, so only 30 dense rows remain;
-  // the pool holds each position's vector once although two views reference it.
-  EXPECT_EQ(file.shape("/layer_000/view_000/set_00/sums"), (std::vector<std::int64_t>{30, kBins}));
-  const auto pool_rows = file.shape("/layer_000/pool")[0];
-  EXPECT_GE(pool_rows, 140);
-  EXPECT_LE(pool_rows, 200);
+  EXPECT_TRUE(has_sums(file, "text"));
+  EXPECT_FALSE(has_sums(file, "other"));
+  const auto back = read_sums(file, "text");
+  EXPECT_EQ(back.layers, text.layers);
+  ASSERT_EQ(back.per_layer.size(), 3U);
+  for (std::size_t l = 0; l < 3; ++l) EXPECT_EQ(back.per_layer[l], text.per_layer[l]) << l;
+  EXPECT_EQ(read_sums(file, "preference").per_layer[2], pref.per_layer[2]);
 }
 
-TEST(StateH5Test, RowsThatAreNotFloatExactStayDense) {
-  TempDir dir;
-  auto state = sample_state();
-  auto& t = state.views[0].tables[0];
-  ASSERT_EQ(t.counts[100], 1);
-  t.sums[100 * kBins] += 1e-12;  // no longer a float32 value
-  {
-    auto file = H5File::create(dir.path / "state.h5");
-    write_state(file, layer_group(0), state);
-    file.close();
-  }
-  const auto file = H5File::open_read(dir.path / "state.h5");
-  EXPECT_EQ(file.shape("/layer_000/view_000/set_00/sums"), (std::vector<std::int64_t>{31, kBins}));
-  expect_tables_equal(read_state(file, layer_group(0)), state, {});
-}
-
-TEST(StateH5Test, PoolIndexOutsideThePoolIsNamed) {
+TEST(StateH5Test, AnEarlierFormatOrAMissingPartIsNamed) {
   TempDir dir;
   {
-    auto file = H5File::create(dir.path / "bad.h5");
-    const std::string g = "/layer_000";
-    file.write_strings(g + "/label_sets", {"a"});
-    for (const char* key : {"n_bins", "n_bootstrap", "bootstrap_seed", "n_subset_levels", "subset_seed"}) {
-      file.set_attr(g, key, key == std::string("n_bins") ? std::int64_t{2} : std::int64_t{0});
-    }
-    const std::vector<std::int64_t> one = {1};
-    const std::vector<double> sum_p = {0.5, 0.5};
-    file.write(g + "/view_000/n", std::span<const std::int64_t>(one), {1});
-    file.write(g + "/view_000/sum_p", std::span<const double>(sum_p), {2});
-    const std::vector<std::int64_t> ids = {0}, counts = {1}, pool_idx = {5};
-    file.write(g + "/view_000/set_00/ids", std::span<const std::int64_t>(ids), {1});
-    file.write(g + "/view_000/set_00/counts", std::span<const std::int64_t>(counts), {1});
-    file.write(g + "/view_000/set_00/pool_idx", std::span<const std::int64_t>(pool_idx), {1});
-    file.write(g + "/view_000/set_00/sums", std::span<const double>(), {0, 2});
-    const std::vector<double> singletons(4, 0.0);
-    file.write(g + "/view_000/set_00/singletons", std::span<const double>(singletons), {4});
-    const std::vector<float> pool = {0.5F, 0.5F};
-    file.write(g + "/pool", std::span<const float>(pool), {1, 2});
+    auto file = H5File::create(dir.path / "old.h5");
+    file.set_attr("/", "format", std::int64_t{2});
     file.close();
   }
-  const auto file = H5File::open_read(dir.path / "bad.h5");
   try {
-    read_state(file, layer_group(0));
+    (void)read_sums(H5File::open_read(dir.path / "old.h5"), "text");
     FAIL() << "no error";
   } catch (const CorruptDataError& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("bad.h5"), std::string::npos) << what;
-    EXPECT_NE(what.find("pool_idx[0] = 5 is outside the pool of 1 rows"), std::string::npos) << what;
+    EXPECT_NE(what.find("old.h5: format 2, expected 3"), std::string::npos) << what;
+    EXPECT_NE(what.find("delete the item's directory to recompute it"), std::string::npos) << what;
+  }
+  {
+    auto file = H5File::create(dir.path / "one.h5");
+    write_sums(file, "text", PartSums{{1}, {sample_sums(1)}});
+    file.close();
+  }
+  try {
+    (void)read_sums(H5File::open_read(dir.path / "one.h5"), "preference");
+    FAIL() << "no error";
+  } catch (const CorruptDataError& e) {
+    EXPECT_NE(std::string(e.what()).find("/preference/sums is missing"), std::string::npos) << e.what();
   }
 }
 
@@ -162,6 +116,7 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
   analysis::StateLayout layout;
   layout.n_bins = kBins;
   layout.label_sets = {"in1", "out1"};
+  layout.label_rows = {3, 40};
   layout.n_bootstrap = 2;
   layout.bootstrap_seed = 11;
   layout.n_subset_levels = 1;
@@ -182,10 +137,9 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
     labels[1].push_back(static_cast<std::int32_t>(i % 40));
     docs.push_back(1000 + i / 300);
   }
-  const std::vector<std::int64_t> rows = {3, 40};
   {
     auto file = H5File::create(dir.path / "state.h5");
-    write_assignments_header(file, layout, rows);
+    write_assignments_header(file, layout);
     for (int layer : {0, 3}) create_assignments(file, layer, kBins, false);
     for (std::int64_t begin = 0; begin < n; begin += 1000) {
       const auto count = std::min<std::int64_t>(1000, n - begin);
@@ -203,10 +157,8 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
     file.close();
   }
   const auto file = H5File::open_read(dir.path / "state.h5");
-  ASSERT_TRUE(is_assignments_file(file));
   const auto item = read_assignments(file, true);
   EXPECT_EQ(item.layout, layout);
-  EXPECT_EQ(item.label_rows, rows);
   EXPECT_EQ(item.layers, (std::vector<int>{0, 3}));
   EXPECT_EQ(item.n_positions, n);
   EXPECT_EQ(item.labels, labels);
@@ -218,13 +170,6 @@ TEST(StateH5Test, AssignmentsRoundTripInAppendOrder) {
   for (std::int64_t i = 0; i < 2; ++i) {
     for (std::int64_t j = 0; j < kBins; ++j) EXPECT_EQ(tail[static_cast<std::size_t>(i * kBins + j)], reversed(1999 + i, j));
   }
-  // A format-1 file is not mistaken for format 2.
-  {
-    auto old = H5File::create(dir.path / "old.h5");
-    write_state(old, layer_group(0), sample_state());
-    old.close();
-  }
-  EXPECT_FALSE(is_assignments_file(H5File::open_read(dir.path / "old.h5")));
 }
 
 // float16 storage: half bit patterns go in unchanged, in batches, and read back widened
@@ -246,9 +191,10 @@ TEST(StateH5Test, Float16AssignmentsReadBackAsTheirHalfValues) {
   analysis::StateLayout layout;
   layout.n_bins = kBins;
   layout.label_sets = {"in1"};
+  layout.label_rows = {7};
   {
     auto file = H5File::create(dir.path / "state.h5");
-    write_assignments_header(file, layout, std::vector<std::int64_t>{7});
+    write_assignments_header(file, layout);
     create_assignments(file, 2, kBins, true);
     create_assignments(file, 5, kBins, false);
     for (std::int64_t begin = 0; begin < n; begin += 700) {
@@ -281,8 +227,9 @@ void write_four_position_item(const std::filesystem::path& path, int layer, cons
   analysis::StateLayout layout;
   layout.n_bins = kBins;
   layout.label_sets = {"in1"};
+  layout.label_rows = {4};
   auto file = H5File::create(path);
-  write_assignments_header(file, layout, std::vector<std::int64_t>{4});
+  write_assignments_header(file, layout);
   create_assignments(file, layer, kBins, false);
   append_assignments(file, layer, p, static_cast<std::int64_t>(p.size()) / kBins);
   write_positions(file, {{0, 1, 2, 3}}, std::vector<std::int64_t>{0, 0, 1, 1});

@@ -39,9 +39,15 @@ EstimateOptions small_options() {
   o.n_documents = 10;
   o.tokens_per_document = 20;
   o.n_ranks = 2;
-  o.reduce_memory_bytes = 1000;
+  o.memory_bytes = 100'000'000;
   return o;
 }
+
+// What a CPU rank holds beside the tables (pipeline/budget.cpp): the weights 2e6 x 4,
+// the sample's labels 170 x (8 x 4 + 16) and tokens 10 x 20 x 8; one batch's
+// activations 64 x 4 x (12 x 32 + 3 x 128) and attention scores 64 x 20 x 2 heads x 4 x 2;
+// the estimator's buffers 64 x 10 x (4 + 8 x (8 + 2)); 64 MiB of slack.
+constexpr double kReserved = 8e6 + 8160 + 1600 + 196608 + 20480 + 53760 + 67108864;
 
 TEST(PlanEstimateTest, EveryFigureMatchesTheHandComputation) {
   const auto e = estimate_plan(small_study(), small_options());
@@ -54,6 +60,7 @@ TEST(PlanEstimateTest, EveryFigureMatchesTheHandComputation) {
   EXPECT_EQ(e.n_label_sets, 8);                  // in1 in2 out1 out2, and their nulls
   EXPECT_EQ(e.n_views, 2);                       // full sample + 1 bootstrap replicate
   EXPECT_EQ(e.min_count_kept, 3);
+  EXPECT_FALSE(e.teams);                         // 2 checkpoints for 2 ranks: one each
   EXPECT_EQ(r.n_checkpoints, 2);
   EXPECT_EQ(r.n_layers, 2);
   EXPECT_EQ(r.n_layers_estimated, 3);  // 0..L
@@ -63,48 +70,65 @@ TEST(PlanEstimateTest, EveryFigureMatchesTheHandComputation) {
   EXPECT_DOUBLE_EQ(r.tokens, 720);
   // Positions: 10 x 17 + 5 x 2 x 16 = 330 per checkpoint.
   EXPECT_DOUBLE_EQ(r.positions, 660);
-  // 720 x (2 x 2e6 + 2 x 2 blocks x 20 x 32).
+  // One pass: 720 x (2 x 2e6 + 2 x 2 blocks x 20 x 32).
+  EXPECT_EQ(r.n_passes, 1);
+  EXPECT_DOUBLE_EQ(r.forward_factor, 1.0);
   EXPECT_DOUBLE_EQ(r.flops, 720.0 * 4002560.0);
   EXPECT_DOUBLE_EQ(r.gpu_hours, 720.0 / 1000.0 / 3600.0);
   EXPECT_DOUBLE_EQ(r.weight_bytes, 2e6 * 4 * 2);  // float32 in config.json, 2 checkpoints
-  // state.h5 per position: text 3 x 10 x 4 + 8 x 4 + 8 = 160, preference 120 + 4 + 8 = 132.
-  // Per checkpoint 170 x 160 + 160 x 132 = 48320.
-  EXPECT_DOUBLE_EQ(r.state_bytes, 2 * 48320.0);
+  // state.h5: 3 layers x 2 views x 8 x (1 + 10 + 10 x (8 + 1)) per checkpoint.
+  EXPECT_DOUBLE_EQ(r.run_dir_bytes, 2 * 3 * 2 * 8.0 * 101);
   EXPECT_DOUBLE_EQ(r.representation_bytes, 720.0 * 32 * 1 * 2);  // one layer, float16
-  // Kept labels: min(floor(170 / 3), 257^order) = 56 for both orders.
-  ASSERT_EQ(r.labels_per_order.size(), 2u);
-  EXPECT_DOUBLE_EQ(r.labels_per_order[0], 56);
-  EXPECT_DOUBLE_EQ(r.labels_per_order[1], 56);
-  // Rows per layer: 2 (pref) + 2 orders x 2 (in, out) x 2 (null) x 56 = 450; x 2 views x (8 x 10 + 56).
-  EXPECT_DOUBLE_EQ(r.reduce_table_bytes, 2.0 * 450 * 136);
-  EXPECT_TRUE(r.reduce_partitioned);  // 48320 bytes of state > 1000, on 2 ranks
-  // Half the tables + one item's layer: max(4 x 17 x (40 + 32 + 8), 4 pairs x 2 x 16 x (40 + 4 + 8)) = 6656.
-  EXPECT_DOUBLE_EQ(r.reduce_peak_bytes, 122400.0 / 2 + 6656);
-  // Weights 2e6 x 4 + activations 64 x 32 x 4 x 8 + 64 x 20 x 2 heads x 4
-  // + one item's state max(68 x 160, 128 x 132) + labels 170 x (8 x 4 + 16) + 160 x (4 + 16).
-  EXPECT_DOUBLE_EQ(r.extract_peak_bytes, 8e6 + (65536 + 10240) + 16896 + (8160 + 3200));
-  EXPECT_DOUBLE_EQ(r.peak_rank_bytes, r.extract_peak_bytes);
+  EXPECT_DOUBLE_EQ(r.assignment_bytes, 0.0);
+  // Rows: min(floor(170 / 3), 257^order) = 56 per set; 2 orders x 2 (in, out) x 2 (null).
+  EXPECT_DOUBLE_EQ(r.table_rows, 448);
+  EXPECT_FALSE(r.rows_counted);
+  EXPECT_DOUBLE_EQ(r.table_bytes_per_layer, 2.0 * 448 * (8 * 10 + 8));
+  EXPECT_DOUBLE_EQ(r.table_budget, 100e6 - kReserved);
+  EXPECT_DOUBLE_EQ(r.peak_rank_bytes, kReserved + 3 * 78848.0);
   EXPECT_DOUBLE_EQ(e.total.tokens, r.tokens);
   EXPECT_EQ(e.total.model, "total");
 }
 
-TEST(PlanEstimateTest, OneRankOrASmallStateDoesNotPartitionTheReduce) {
+TEST(PlanEstimateTest, TablesOverTheBudgetNeedLayerGroupsAndRepeatTheForwardPass) {
   auto o = small_options();
-  o.n_ranks = 1;
-  EXPECT_FALSE(estimate_plan(small_study(), o).rows[0].reduce_partitioned);
-  o.n_ranks = 4;
-  o.reduce_memory_bytes = 48320;  // exactly the checkpoint's state: not over the budget
+  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 2 * 78848 + 1000;  // two layers' tables per pass
   const auto e = estimate_plan(small_study(), o);
-  EXPECT_FALSE(e.rows[0].reduce_partitioned);
-  EXPECT_DOUBLE_EQ(e.rows[0].reduce_peak_bytes, 122400.0 + 6656);
+  EXPECT_EQ(e.rows[0].n_passes, 2);
+  // Passes end at layers 1 of 3 (half way) and 3: 1/2 + 2/2 of a forward pass each.
+  EXPECT_DOUBLE_EQ(e.rows[0].forward_factor, 1.5);
+  EXPECT_DOUBLE_EQ(e.rows[0].flops, 1.5 * 720.0 * 4002560.0);
+  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 1000;  // not one layer
+  EXPECT_EQ(estimate_plan(small_study(), o).rows[0].n_passes, 0);
+}
+
+TEST(PlanEstimateTest, FewerCheckpointsThanRanksShareTheRows) {
+  auto o = small_options();
+  o.n_ranks = 4;
+  const auto e = estimate_plan(small_study(), o);
+  EXPECT_TRUE(e.teams);
+  EXPECT_DOUBLE_EQ(e.rows[0].table_bytes_per_layer, 2.0 * 112 * 88);  // 448 rows / 4 ranks
+}
+
+TEST(PlanEstimateTest, CountedRowsReplaceTheBound) {
+  auto o = small_options();
+  stages::LabelSummary labels;
+  labels.n_documents = 10;
+  labels.names = {"in1", "in2", "out1", "out2", "in1.null", "in2.null", "out1.null", "out2.null"};
+  labels.rows = {30, 12, 30, 11, 30, 12, 30, 11};
+  o.labels = {labels};
+  const auto e = estimate_plan(small_study(), o);
+  EXPECT_TRUE(e.rows[0].rows_counted);
+  EXPECT_DOUBLE_EQ(e.rows[0].table_rows, 166);
+  o.labels[0].n_documents = 11;  // another sample: not used
+  EXPECT_FALSE(estimate_plan(small_study(), o).rows[0].rows_counted);
 }
 
 TEST(PlanEstimateTest, UnigramLabelsAreBoundedByTheVocabulary) {
   auto o = small_options();
   o.n_documents = 1000;  // 17000 positions: 5666 labels could repeat 3 times, but only 257 tokens exist
   const auto e = estimate_plan(small_study(), o);
-  EXPECT_DOUBLE_EQ(e.rows[0].labels_per_order[0], 257);
-  EXPECT_DOUBLE_EQ(e.rows[0].labels_per_order[1], 5666);
+  EXPECT_DOUBLE_EQ(e.rows[0].table_rows, 4 * 257.0 + 4 * 5666.0);
 }
 
 TEST(PlanEstimateTest, WithoutPreferenceDataNoPairsAreCounted) {
@@ -113,7 +137,6 @@ TEST(PlanEstimateTest, WithoutPreferenceDataNoPairsAreCounted) {
   const auto e = estimate_plan(m, small_options());
   EXPECT_EQ(e.n_pairs, 0);
   EXPECT_DOUBLE_EQ(e.rows[0].tokens, 2 * 200.0);
-  EXPECT_DOUBLE_EQ(e.rows[0].state_bytes, 2 * 170.0 * 160);
 }
 
 TEST(PlanEstimateTest, PairsAndThroughputCanBeOverridden) {

@@ -240,9 +240,9 @@ SubmitContext make_context(const fs::path& root) {
   return ctx;
 }
 
-TEST(SlurmScriptTest, ExtractScriptCarriesResourcesAndTheSliceCommand) {
+TEST(SlurmScriptTest, AccumulateScriptCarriesResourcesAndTheSliceCommand) {
   const auto ctx = make_context("/scratch/study");
-  const auto s = make_script(ctx, JobKind::kExtract);
+  const auto s = make_script(ctx, JobKind::kAccumulate);
   EXPECT_EQ(s.rfind("#!/bin/bash\n", 0), 0u);
   for (const char* line : {"#SBATCH --partition=debug\n", "#SBATCH --time=00:10:00\n", "#SBATCH --nodes=1\n",
                            "#SBATCH --ntasks-per-node=2\n", "#SBATCH --mem=1G\n", "#SBATCH --requeue\n",
@@ -250,7 +250,7 @@ TEST(SlurmScriptTest, ExtractScriptCarriesResourcesAndTheSliceCommand) {
                            "n_slices=12\n", "ibzoo='/scratch/study/bin dir/ibzoo'\n",
                            "manifest='/scratch/study/it'\\''s a manifest.yaml'\n", "trap 'forward USR1' USR1\n",
                            "SLURM_JOB_NODELIST", "srun --mpi=pmix \"$ibzoo\" run \"$manifest\" --run-dir "
-                           "\"$run_dir\" --stage extract --slice \"${slice}/${n_slices}\" --quiet &\n"}) {
+                           "\"$run_dir\" --stage accumulate --slice \"${slice}/${n_slices}\" --quiet &\n"}) {
     EXPECT_NE(s.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << s;
   }
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
@@ -258,23 +258,23 @@ TEST(SlurmScriptTest, ExtractScriptCarriesResourcesAndTheSliceCommand) {
   EXPECT_EQ(s.find("analyze.done"), std::string::npos);
 }
 
-TEST(SlurmScriptTest, ReduceAndAnalysisRunOneTaskAndAnalysisMarksItsSuccess) {
+TEST(SlurmScriptTest, MetricsAndAnalysisRunOneTaskAndAnalysisMarksItsSuccess) {
   auto ctx = make_context("/r");
   ctx.config.gpus_per_node = 4;
-  const auto reduce = make_script(ctx, JobKind::kReduce);
-  EXPECT_NE(reduce.find("#SBATCH --ntasks=1\n"), std::string::npos);
-  EXPECT_EQ(reduce.find("--gpus-per-node"), std::string::npos);
-  EXPECT_NE(reduce.find("--stage reduce --quiet &"), std::string::npos);
+  const auto metrics = make_script(ctx, JobKind::kMetrics);
+  EXPECT_NE(metrics.find("#SBATCH --ntasks=1\n"), std::string::npos);
+  EXPECT_EQ(metrics.find("--gpus-per-node"), std::string::npos);
+  EXPECT_NE(metrics.find("--stage metrics --quiet &"), std::string::npos);
   const auto analyze = make_script(ctx, JobKind::kAnalyze);
   EXPECT_NE(analyze.find("--stage analyze --quiet &"), std::string::npos);
   EXPECT_NE(analyze.find("$run_dir/slurm/analyze.done"), std::string::npos);
-  EXPECT_NE(make_script(ctx, JobKind::kExtract).find("#SBATCH --gpus-per-node=4\n"), std::string::npos);
+  EXPECT_NE(make_script(ctx, JobKind::kAccumulate).find("#SBATCH --gpus-per-node=4\n"), std::string::npos);
 }
 
 TEST(SlurmScriptTest, ScriptsAreValidBash) {
   TempDir tmp;
   const auto ctx = make_context(tmp.path());
-  for (const auto kind : {JobKind::kExtract, JobKind::kReduce, JobKind::kAnalyze}) {
+  for (const auto kind : {JobKind::kAccumulate, JobKind::kMetrics, JobKind::kAnalyze}) {
     const auto path = tmp.path() / (to_string(kind) + ".sbatch");
     write_text(path, make_script(ctx, kind));
     const auto r = run_process({"bash", "-n", path.string()});
@@ -284,15 +284,15 @@ TEST(SlurmScriptTest, ScriptsAreValidBash) {
 
 TEST(SlurmScriptTest, SbatchLineHasArrayDependencyLogAndOffset) {
   const auto ctx = make_context("/r");
-  const auto argv = sbatch_argv(ctx, JobKind::kExtract, ArrayChunk{5, {0, 1}, "0-1%2"}, {});
-  EXPECT_EQ(argv, (std::vector<std::string>{"sbatch", "--parsable", "--output=/r/run/slurm/logs/extract_%A_%a.out",
-                                            "--array=0-1%2", "/r/run/slurm/extract.sbatch", "5"}));
-  const auto reduce = sbatch_argv(ctx, JobKind::kReduce, std::nullopt, {"11", "12"});
-  EXPECT_EQ(reduce, (std::vector<std::string>{"sbatch", "--parsable", "--output=/r/run/slurm/logs/reduce_%j.out",
-                                              "--dependency=afterok:11:12", "/r/run/slurm/reduce.sbatch"}));
+  const auto argv = sbatch_argv(ctx, JobKind::kAccumulate, ArrayChunk{5, {0, 1}, "0-1%2"}, {});
+  EXPECT_EQ(argv, (std::vector<std::string>{"sbatch", "--parsable", "--output=/r/run/slurm/logs/accumulate_%A_%a.out",
+                                            "--array=0-1%2", "/r/run/slurm/accumulate.sbatch", "5"}));
+  const auto metrics = sbatch_argv(ctx, JobKind::kMetrics, std::nullopt, {"11", "12"});
+  EXPECT_EQ(metrics, (std::vector<std::string>{"sbatch", "--parsable", "--output=/r/run/slurm/logs/metrics_%j.out",
+                                              "--dependency=afterok:11:12", "/r/run/slurm/metrics.sbatch"}));
 }
 
-// Runs the generated extract script outside Slurm with a fake ibzoo and a fake scontrol.
+// Runs the generated accumulate script outside Slurm with a fake ibzoo and a fake scontrol.
 class FakeJob {
  public:
   explicit FakeJob(const std::string& ibzoo_body) {
@@ -302,10 +302,10 @@ class FakeJob {
     fs::permissions(ctx_.path_ibzoo, fs::perms::owner_all);
     write_text(bin() / "scontrol", "#!/bin/bash\necho \"$@\" > \"" + (tmp_.path() / "scontrol.args").string() + "\"\n");
     fs::permissions(bin() / "scontrol", fs::perms::owner_all);
-    write_text(script(), make_script(ctx_, JobKind::kExtract));
+    write_text(script(), make_script(ctx_, JobKind::kAccumulate));
   }
   fs::path bin() const { return tmp_.path() / "fakebin"; }
-  fs::path script() const { return tmp_.path() / "extract.sbatch"; }
+  fs::path script() const { return tmp_.path() / "accumulate.sbatch"; }
   const fs::path& root() const { return tmp_.path(); }
   // bash -c wrapper: sets the Slurm variables, starts the script, optionally signals it.
   ProcessResult run(const std::string& signal_after_start) const {
@@ -325,14 +325,14 @@ class FakeJob {
   SubmitContext ctx_;
 };
 
-TEST(SlurmScriptTest, ExtractScriptRunsItsSliceOfThePlan) {
+TEST(SlurmScriptTest, AccumulateScriptRunsItsSliceOfThePlan) {
   FakeJob job("printf '%s\\n' \"$@\" > \"$(dirname \"$0\")/../args\"\n");
   const auto r = job.run("");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("job 77 (array 70_2), slice 7/12, nodes node1"), std::string::npos) << r.out;
   const auto args = read_text(job.root() / "args");
   EXPECT_EQ(args, "run\n" + (job.root() / "it's a manifest.yaml").string() + "\n--run-dir\n" +
-                      (job.root() / "run").string() + "\n--stage\nextract\n--slice\n7/12\n--quiet\n");
+                      (job.root() / "run").string() + "\n--stage\naccumulate\n--slice\n7/12\n--quiet\n");
   EXPECT_FALSE(fs::exists(job.root() / "scontrol.args"));
 }
 

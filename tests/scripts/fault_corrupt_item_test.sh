@@ -8,7 +8,7 @@ set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
+manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny_checkpoints.yaml"
 items="$tmp/run/items"
 
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --quiet
@@ -37,7 +37,7 @@ grep -q "warning: $items/$truncated/state.h5: checksum differs from the one in D
   fail "no warning naming the truncated state.h5"
 grep -q "warning: $items/$flipped/state.h5: checksum differs from the one in DONE (truncated or corrupted); recomputing item $flipped" "$tmp/log" ||
   fail "no warning naming the bit-flipped state.h5"
-grep -q "extract: 3 items to compute, $((n_items - 3)) already done" "$tmp/log" || fail "the rerun did not compute exactly 3 items"
+grep -q "accumulate: 3 items to compute, $((n_items - 3)) already done" "$tmp/log" || fail "the rerun did not compute exactly 3 items"
 
 snapshot >"$tmp/after"
 # Markers that changed (or appeared) are exactly the three damaged items.

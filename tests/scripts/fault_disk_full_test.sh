@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fault injection: the disk fills up mid-run. An LD_PRELOAD shim (tests/fault/enospc_shim.c)
-# makes write/pwrite/writev fail with ENOSPC for files under <run>/items once 1.5 MB
-# have gone there (about three items). The run must stop with a clear write error and
+# makes write/pwrite/writev fail with ENOSPC for files under <run>/items once 50 kB
+# have gone there (about three items of the eight). The run must stop with a clear write error and
 # exit code 1 (not a crash), keep the finished items intact, and the rerun on a "freed"
 # disk must compute exactly the missing items and give a metrics.csv byte-identical to
 # an uninterrupted run.
@@ -9,7 +9,7 @@ set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
+manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny_checkpoints.yaml"
 items="$tmp/run/items"
 cc -shared -fPIC -O2 -o "$tmp/enospc_shim.so" "$IBZOO_SOURCE_DIR/tests/fault/enospc_shim.c" -ldl
 
@@ -20,7 +20,7 @@ rc=0
 # In the sanitized build ASan insists on being first in the library list; the shim
 # only wraps write calls and forwards them, so its place before ASan is harmless.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
-LD_PRELOAD="$tmp/enospc_shim.so" IBZOO_FAULT_DIR="$items" IBZOO_FAULT_AFTER_BYTES=1500000 \
+LD_PRELOAD="$tmp/enospc_shim.so" IBZOO_FAULT_DIR="$items" IBZOO_FAULT_AFTER_BYTES=50000 \
   "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --quiet >"$tmp/log1" 2>&1 || rc=$?
 cat "$tmp/log1"
 [ "$rc" -eq 1 ] || fail "exit code $rc on a full disk, expected 1 (139 = the HDF5 exit-time crash)"
@@ -41,7 +41,7 @@ snapshot() {
 }
 snapshot >"$tmp/before"
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" >"$tmp/log2" 2>&1 || { cat "$tmp/log2"; fail "rerun failed"; }
-grep -q "extract: $((n_items - done1)) items to compute, $done1 already done" "$tmp/log2" ||
+grep -q "accumulate: $((n_items - done1)) items to compute, $done1 already done" "$tmp/log2" ||
   { cat "$tmp/log2"; fail "the rerun did not compute exactly the $((n_items - done1)) missing items"; }
 snapshot >"$tmp/after"
 comm -23 "$tmp/before" "$tmp/after" >"$tmp/rewritten"

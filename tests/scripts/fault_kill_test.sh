@@ -19,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
+manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny_checkpoints.yaml"
 opts=(--tokens-per-batch 32 --quiet)
 items="$tmp/run/items"
 
@@ -92,7 +92,7 @@ echo "whole job killed: $done2 of $n_items items done"
 # 3. Rerun to the end: exactly the missing items are computed, the finished ones are kept.
 unset IBZOO_TEST_ITEM_DELAY_MS
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/log3" 2>&1 || { cat "$tmp/log3"; fail "final rerun failed"; }
-grep -q "extract: $((n_items - done2)) items to compute, $done2 already done" "$tmp/log3" ||
+grep -q "accumulate: $((n_items - done2)) items to compute, $done2 already done" "$tmp/log3" ||
   { cat "$tmp/log3"; fail "the final rerun did not compute exactly the $((n_items - done2)) missing items"; }
 snapshot >"$tmp/snap3"
 comm -23 "$tmp/snap2" "$tmp/snap3" >"$tmp/rewritten"

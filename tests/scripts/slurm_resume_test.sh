@@ -10,7 +10,7 @@ slurm_test_reference
 run="$TMP/run"
 
 "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" >"$TMP/submit.out"
-array=$(awk '$1 == "extract" { print $2; exit }' "$TMP/submit.out")
+array=$(awk '$1 == "accumulate" { print $2; exit }' "$TMP/submit.out")
 # Hold the tasks not started yet while the checks below run; then one task at a time,
 # so that the cancel lands half-way.
 # (Tasks that already started cannot be held, and tasks that already finished can be
@@ -20,7 +20,7 @@ scontrol hold "$array" || true
 scontrol update JobId="$array" ArrayTaskThrottle=1
 n_slices=$(slurm_test_json "$run/slurm/jobs.json" "j['submissions'][0]['n_slices']")
 n_items=$(slurm_test_json "$run/slurm/jobs.json" "j['submissions'][0]['n_items']")
-[ "$n_slices" -ge 3 ] || slurm_test_fail "the tiny manifest needs at least 3 slices for this test, has $n_slices"
+[ "$n_slices" -ge 3 ] || slurm_test_fail "the tiny-checkpoints manifest needs at least 3 slices for this test, has $n_slices"
 
 # A resubmission while the jobs are still queued is refused.
 if "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" 2>"$TMP/busy.err"; then
@@ -42,7 +42,7 @@ slurm_test_wait_idle 60
 n_done=$(slurm_test_n_done "$run")
 echo "after cancel: $n_done of $n_items items done"
 [ "$n_done" -lt "$n_items" ] || slurm_test_fail "every item finished before the cancel; the test could not cancel half-way"
-[ ! -f "$run/slurm/analyze.done" ] || slurm_test_fail "analysis ran although extraction was cancelled"
+[ ! -f "$run/slurm/analyze.done" ] || slurm_test_fail "analysis ran although the accumulate array was cancelled"
 "$IBZOO_BIN" cancel "$run" 2>&1 | grep -q "no job of .* is queued or running" || slurm_test_fail "second cancel should find nothing to cancel"
 
 # Fingerprint every finished item's DONE marker (atomic rewrite => new inode).
@@ -51,7 +51,7 @@ echo "after cancel: $n_done of $n_items items done"
 "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" >"$TMP/resubmit.out"
 cat "$TMP/resubmit.out"
 resubmitted=$(slurm_test_json "$run/slurm/jobs.json" \
-  "sum(len(x['slices']) for x in j['submissions'][1]['jobs'] if x['kind'] == 'extract')")
+  "sum(len(x['slices']) for x in j['submissions'][1]['jobs'] if x['kind'] == 'accumulate')")
 unfinished_before=$(slurm_test_json "$run/slurm/jobs.json" "j['submissions'][1]['n_slices']")
 [ "$resubmitted" -lt "$n_slices" ] || slurm_test_fail "resubmission reran all $n_slices slices"
 [ "$resubmitted" -ge 1 ] || slurm_test_fail "resubmission submitted no slice although items were unfinished"

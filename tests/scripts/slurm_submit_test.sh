@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ibzoo submit on a real local Slurm cluster: the tiny manifest runs to completion as an
-# extraction array + reduce + analysis, and its metrics.csv is byte-identical to the same
+# accumulate array + metrics + analysis, and its metrics.csv is byte-identical to the same
 # manifest run directly with mpirun. A second submit of the finished run submits nothing.
 set -euo pipefail
 source "$IBZOO_SOURCE_DIR/slurm/test_helpers.sh"
@@ -10,12 +10,12 @@ run="$TMP/run"
 
 "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" >"$TMP/submit.out"
 cat "$TMP/submit.out"
-grep -q '^extract ' "$TMP/submit.out" || slurm_test_fail "submit printed no extract job"
-for f in extract.sbatch reduce.sbatch analyze.sbatch jobs.json; do
+grep -q '^accumulate ' "$TMP/submit.out" || slurm_test_fail "submit printed no accumulate job"
+for f in accumulate.sbatch metrics.sbatch analyze.sbatch jobs.json; do
   [ -f "$run/slurm/$f" ] || slurm_test_fail "submit did not write $run/slurm/$f"
 done
 [ "$(slurm_test_json "$run/slurm/jobs.json" "[x['kind'] for x in j['submissions'][0]['jobs']]")" = \
-  "['extract', 'reduce', 'analyze']" ] || slurm_test_fail "jobs.json does not hold one array, a reduce and an analysis"
+  "['accumulate', 'metrics', 'analyze']" ] || slurm_test_fail "jobs.json does not hold one array, a metrics job and an analysis"
 
 slurm_test_wait_idle 100
 [ -f "$run/slurm/analyze.done" ] || slurm_test_fail "the analysis job did not finish (no analyze.done)"
@@ -23,7 +23,7 @@ n_items=$(slurm_test_json "$run/slurm/jobs.json" "j['submissions'][0]['n_items']
 [ "$(slurm_test_n_done "$run")" -eq "$n_items" ] || slurm_test_fail "not every item has a DONE marker"
 cmp "$TMP/ref/results/metrics.csv" "$run/results/metrics.csv" ||
   slurm_test_fail "metrics.csv from Slurm differs from the mpirun reference"
-grep -q "nodes $(hostname -s)" "$run"/slurm/logs/extract_*.out || slurm_test_fail "job log lacks the node list line"
+grep -q "nodes $(hostname -s)" "$run"/slurm/logs/accumulate_*.out || slurm_test_fail "job log lacks the node list line"
 
 # Finished: a resubmission submits nothing.
 "$IBZOO_BIN" submit "$MANIFEST" --run-dir "$run" 2>"$TMP/resubmit.err"

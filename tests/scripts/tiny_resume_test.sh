@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Killing the run (SIGKILL, every rank) half-way and running it again gives an
-# identical metrics.csv and does not recompute the items that had finished.
+# identical metrics.csv and does not recompute the items that had finished; a rerun of
+# the finished study computes nothing (no label pass, no model), and a manifest with one
+# more checkpoint computes only that checkpoint.
 set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
+manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny_checkpoints.yaml"
 fail() { echo "FAIL: $*"; exit 1; }
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/ref" --tokens-per-batch 32 --quiet
 
@@ -36,4 +38,18 @@ find "$tmp/run/items" -name DONE -exec sha256sum {} + | sort > "$tmp/after"
 comm -23 "$tmp/before" "$tmp/after" > "$tmp/rewritten"
 [ ! -s "$tmp/rewritten" ] || { cat "$tmp/rewritten"; fail "finished items were recomputed"; }
 cmp "$tmp/ref/results/metrics.csv" "$tmp/run/results/metrics.csv" || fail "metrics.csv differs after resume"
+
+"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/again.log" 2>&1
+grep -q "done: $n_items items (0 computed now, $n_items from earlier runs)" "$tmp/again.log" || { cat "$tmp/again.log"; fail "the rerun computed something"; }
+! grep -q "tokenizing\|accumulate:" "$tmp/again.log" || { cat "$tmp/again.log"; fail "the rerun ran the label pass or accumulate"; }
+cmp "$tmp/ref/results/metrics.csv" "$tmp/run/results/metrics.csv" || fail "metrics.csv differs after a rerun"
+
+# One more checkpoint: the first seven are done, only the eighth is computed.
+fewer="$IBZOO_SOURCE_DIR/manifests/test/.tiny_checkpoints_7.$$.yaml"
+trap 'rm -rf "$tmp" "$fewer"' EXIT
+grep -v "name: ckpt7" "$manifest" >"$fewer"
+"$IBZOO_BIN" run "$fewer" --run-dir "$tmp/add" --quiet
+"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/add" >"$tmp/add.log" 2>&1 || { cat "$tmp/add.log"; fail "the run with one more checkpoint failed"; }
+grep -q "accumulate: 1 items to compute, $((n_items - 1)) already done" "$tmp/add.log" || { cat "$tmp/add.log"; fail "an added checkpoint computed more than itself"; }
+cmp "$tmp/ref/results/metrics.csv" "$tmp/add/results/metrics.csv" || fail "metrics.csv differs with the added checkpoint"
 echo "tiny_resume: 1 passed, 0 failed"

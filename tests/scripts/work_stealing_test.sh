@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Dynamic assignment under real mpirun (docs/SCALE.md, "Assignment of items to ranks"):
-# one item of the tiny study is made slow (IBZOO_TEST_ITEM_DELAY_MS), so that the other
+# one item (checkpoint) of the tiny-checkpoints study is made slow (IBZOO_TEST_ITEM_DELAY_MS), so that the other
 # ranks finish their slices and steal from the end of the slow rank's slice. On 2 and 4
 # ranks, and with two Slurm-style --slice runs at once, checks that (1) every item is
 # computed exactly once (log lines, DONE markers, claim files), (2) stealing happened,
@@ -10,14 +10,14 @@ set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny.yaml"
+manifest="$IBZOO_SOURCE_DIR/manifests/test/tiny_checkpoints.yaml"
 opts=(--tokens-per-batch 64)
 delay_ms=4000
 
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/np1" "${opts[@]}" --quiet
 ids=$(grep -o '"id": "[0-9a-f]*"' "$tmp/np1/plan.json" | cut -d'"' -f4)
 n_items=$(echo "$ids" | wc -l)
-[ "$n_items" -ge 8 ] || fail "the tiny study has only $n_items items"
+[ "$n_items" -ge 8 ] || fail "the tiny-checkpoints study has only $n_items items"
 
 # Every item has exactly one "item <id> (...): N positions" line across the given logs.
 check_once() {
@@ -43,28 +43,28 @@ for np in np2 np4; do
   [ "$(find "$tmp/$np/items" -name DONE | wc -l)" -eq "$n_items" ] || fail "$np: not every item has a DONE marker"
   [ "$(ls "$tmp/$np/claims" | wc -l)" -eq 1 ] || fail "$np: expected one claim attempt directory"
   [ "$(n_files "$tmp/$np/claims")" -eq "$n_items" ] || fail "$np: expected $n_items claim files"
-  grep -q "extract: stealing item .* from the end of rank 0's slice" "$tmp/$np.log" ||
+  grep -q "accumulate: stealing item .* from the end of rank 0's slice" "$tmp/$np.log" ||
     { cat "$tmp/$np.log"; fail "$np: no rank stole from the slow rank 0"; }
-  grep -qE "extract: stole [0-9]+ item\(s\) from other ranks' slices \([0-9]+ from rank 0" "$tmp/$np.log" ||
+  grep -qE "accumulate: stole [0-9]+ item\(s\) from other ranks' slices \([0-9]+ from rank 0" "$tmp/$np.log" ||
     fail "$np: no steal summary"
   cmp "$tmp/np1/results/metrics.csv" "$tmp/$np/results/metrics.csv" || fail "$np: metrics.csv differs from 1 rank"
-  echo "$np: $(grep -c 'extract: stealing item' "$tmp/$np.log") item(s) stolen"
+  echo "$np: $(grep -c 'accumulate: stealing item' "$tmp/$np.log") item(s) stolen"
 done
 
 # Two array slices at once, 2 ranks each, in one run directory: neither removes the
-# other's claims, every item is computed once, the reduce gives the same metrics.
+# other's claims, every item is computed once, the metrics stage gives the same metrics.
 IBZOO_TEST_ITEM_DELAY_MS="0:2000" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
-  "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage extract --slice 0/2 "${opts[@]}" >"$tmp/sl0.log" 2>&1 &
+  "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage accumulate --slice 0/2 "${opts[@]}" >"$tmp/sl0.log" 2>&1 &
 pid0=$!
 IBZOO_TEST_ITEM_DELAY_MS="$((n_items / 2)):2000" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
-  "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage extract --slice 1/2 "${opts[@]}" >"$tmp/sl1.log" 2>&1 ||
+  "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage accumulate --slice 1/2 "${opts[@]}" >"$tmp/sl1.log" 2>&1 ||
   { cat "$tmp/sl1.log"; fail "slice 1/2 failed"; }
 wait "$pid0" || { cat "$tmp/sl0.log"; fail "slice 0/2 failed"; }
 check_once "$tmp/sl0.log" "$tmp/sl1.log"
 ls "$tmp/sl/claims" | grep -q '^slice0of2\.' || fail "slice 0/2's claims are gone"
 ls "$tmp/sl/claims" | grep -q '^slice1of2\.' || fail "slice 1/2's claims are gone"
-grep -q "extract: stealing item" "$tmp/sl0.log" "$tmp/sl1.log" || fail "no stealing within a slice"
-"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage reduce --quiet
+grep -q "accumulate: stealing item" "$tmp/sl0.log" "$tmp/sl1.log" || fail "no stealing within a slice"
+"$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage metrics --quiet
 cmp "$tmp/np1/results/metrics.csv" "$tmp/sl/results/metrics.csv" || fail "slices: metrics.csv differs from 1 rank"
 
 # Rerun after losing 3 items: the earlier attempt claimed every item, yet its claims
@@ -73,7 +73,7 @@ old_attempt=$(ls "$tmp/np2/claims")
 for id in $(echo "$ids" | sed -n '2p;5p;8p'); do rm -rf "$tmp/np2/items/$id"; done
 rm -rf "$tmp/np2/results"
 run_np 2 np2 ""
-grep -q "extract: 3 items to compute, $((n_items - 3)) already done" "$tmp/np2.log" ||
+grep -q "accumulate: 3 items to compute, $((n_items - 3)) already done" "$tmp/np2.log" ||
   { cat "$tmp/np2.log"; fail "the rerun did not compute exactly the 3 lost items"; }
 [ ! -e "$tmp/np2/claims/$old_attempt" ] || fail "the earlier attempt's claims were not removed"
 [ "$(n_files "$tmp/np2/claims")" -eq 3 ] || fail "expected 3 claim files in the new attempt"

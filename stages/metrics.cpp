@@ -1,5 +1,5 @@
-// Data flow: extract -> [reduce: exact merge of item states -> metrics] -> analysis.
-#include "stages/reduce.h"
+// Data flow: accumulate -> merge -> [metrics: exact sums -> estimates -> rows] -> analysis.
+#include "stages/metrics.h"
 
 #include "analysis/check.h"
 #include "analysis/error.h"
@@ -8,7 +8,7 @@
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/state_h5.h"
-#include "stages/prepare.h"
+#include "stages/labels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,92 +25,15 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double value_or_nan(const std::optional<double>& v) { return v ? *v : kNaN; }
 
-struct LayerResult {
-  int layer = 0;
-  analysis::LayerEstimate estimate;
-};
-
-// Layers present in the first item's state file (either format).
-std::vector<int> layers_of(const io::H5File& file) {
-  if (io::is_assignments_file(file)) return io::read_assignments(file, false).layers;
-  std::vector<int> layers;
-  for (const auto& name : file.list("/")) {
-    if (name.rfind("layer_", 0) == 0) layers.push_back(std::stoi(name.substr(6)));
-  }
-  return layers;
-}
-
-constexpr std::int64_t kReadRows = 16384;  // positions read at a time from a format-2 item
-
-// Adds a format-2 item's positions at `layer` to `total` (created with the item's
-// layout when empty), in the item's position order, keeping the rows of `share`.
-void add_item_assignments(const io::H5File& file, int layer, const analysis::RowShare& share, int threads,
-                          std::optional<analysis::EstimatorState>& total, std::vector<std::int64_t>& label_rows) {
-  const auto item = io::read_assignments(file, true);
-  if (std::find(item.layers.begin(), item.layers.end(), layer) == item.layers.end()) {
-    throw CorruptDataError(file.path().string() + ": has no soft assignments for layer " + std::to_string(layer) +
-                           ", which the checkpoint's first item has (items of one checkpoint must estimate the same layers)");
-  }
-  if (!total) {
-    total.emplace(item.layout);
-    total->reserve_rows(item.label_rows, share);
-    label_rows = item.label_rows;
-  } else if (!(total->layout() == item.layout) || (!label_rows.empty() && label_rows != item.label_rows)) {
-    throw CorruptDataError(file.path().string() + ": its estimator layout (bins, label sets, bootstrap, subsets, label rows) differs from "
-                           "the checkpoint's first item; the items were computed with different settings: delete the "
-                           "checkpoint's items to recompute them");
-  }
-  const auto m = item.layout.n_bins;
-  for (std::int64_t begin = 0; begin < item.n_positions; begin += kReadRows) {
-    const auto rows = std::min(kReadRows, item.n_positions - begin);
-    const auto p = io::read_assignment_rows(file, layer, m, begin, rows);
-    std::vector<std::span<const std::int32_t>> labels;
-    for (const auto& ids : item.labels) labels.emplace_back(ids.data() + begin, static_cast<std::size_t>(rows));
-    const std::span<const std::int64_t> docs(item.doc_ids.data() + begin, static_cast<std::size_t>(rows));
-    total->add_assignments(p.data(), rows, labels, docs, threads, share);
-  }
-}
-
-// The merged state of one layer over `item_ids` (in order), keeping the rows of
-// `share`: format-2 items add their positions, format-1 items their tables.
-analysis::EstimatorState merged_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
-                                      const analysis::RowShare& share, int threads) {
-  std::optional<analysis::EstimatorState> total;
-  std::vector<std::int64_t> label_rows;  // the first format-2 item's, when it started the state
-  for (const auto& id : item_ids) {
-    const auto file = io::H5File::open_read(run.item_state(id));
-    if (io::is_assignments_file(file)) {
-      add_item_assignments(file, layer, share, threads, total, label_rows);
-      continue;
-    }
-    auto state = analysis::EstimatorState::from_vectors(io::read_state(file, io::layer_group(layer)), share);
-    if (total) {
-      total->add(state);
-    } else {
-      total = std::move(state);
-    }
-  }
-  return std::move(*total);
-}
-
-analysis::LayerEstimate estimate_layer(const io::RunDir& run, const std::vector<std::string>& item_ids, int layer,
-                                       analysis::Weighting weighting, int threads, const io::Communicator* partition) {
-  const analysis::RowShare share = partition ? analysis::RowShare{partition->size(), partition->rank()} : analysis::RowShare{};
-  const auto state = merged_layer(run, item_ids, layer, share, threads);
-  auto sums = state.conditional_sums(weighting);
-  if (partition) sums = allreduce_sums(*partition, sums);
-  return state.estimate(weighting, sums);
-}
-
 class RowWriter {
  public:
-  RowWriter(const ReduceJob& job, std::vector<io::MetricRow>& rows) : job_(job), rows_(rows) {}
+  RowWriter(const CheckpointInfo& job, std::vector<io::MetricRow>& rows) : job_(job), rows_(rows) {}
   void add(const std::string& layer, const std::string& label_set, const std::string& metric, double value) {
     rows_.push_back({job_.model, job_.family, job_.checkpoint, job_.step, layer, label_set, metric, value});
   }
 
  private:
-  const ReduceJob& job_;
+  const CheckpointInfo& job_;
   std::vector<io::MetricRow>& rows_;
 };
 
@@ -231,83 +154,53 @@ void mean_rows(RowWriter& out, const std::vector<io::MetricRow>& layer_rows_all,
 
 }  // namespace
 
-analysis::ConditionalSums allreduce_sums(const io::Communicator& comm, const analysis::ConditionalSums& mine) {
-  const auto flat = mine.to_flat();
-  const std::string bytes(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(std::int64_t));
-  const auto all = comm.allgather(bytes);
-  const auto n_views = static_cast<std::int64_t>(mine.views.size());
-  const auto n_sets = mine.views.empty() ? std::int64_t{0} : static_cast<std::int64_t>(mine.views.front().size());
-  std::optional<analysis::ConditionalSums> total;
-  for (const auto& part : all) {
-    std::vector<std::int64_t> values(part.size() / sizeof(std::int64_t));
-    std::memcpy(values.data(), part.data(), values.size() * sizeof(std::int64_t));
-    auto sums = analysis::ConditionalSums::from_flat(values, n_views, n_sets);
-    total = total ? analysis::add_sums(*total, sums) : std::move(sums);
-  }
-  return std::move(*total);
-}
-
-std::int64_t state_bytes(const io::RunDir& run, const std::vector<std::string>& item_ids) {
-  if (item_ids.empty()) return 0;
-  // Format 2: the merged tables of a layer hold at most every set's rows over the
-  // sample, in every view (8 m bytes of sums + ~56 of bookkeeping per row).
-  try {
-    const auto file = io::H5File::open_read(run.item_state(item_ids.front()));
-    if (io::is_assignments_file(file)) {
-      const auto header = io::read_assignments(file, false);
-      std::int64_t rows = 0;
-      for (const auto r : header.label_rows) rows += r;
-      return header.layout.n_views() * rows * (8 * header.layout.n_bins + 56);
-    }
-  } catch (const Error&) {
-    // unreadable here: the reduce reports it; fall back to the file sizes
-  }
-  std::int64_t bytes = 0;
-  for (const auto& id : item_ids) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(run.item_state(id), ec);
-    if (!ec) bytes += static_cast<std::int64_t>(size);
-  }
-  return bytes;
-}
-
-ReduceResult reduce(const ReduceJob& job, const io::Communicator* partition) {
-  IBZOO_CHECK(!job.item_ids.empty(), "reduce of " << job.model << "/" << job.checkpoint << " without items");
-  ReduceResult result;
+CheckpointMetrics checkpoint_metrics(const CheckpointInfo& info, const std::vector<LayerResult>& text,
+                                     const std::vector<LayerResult>& preference) {
+  IBZOO_CHECK(preference.empty() || preference.size() == text.size(), "preference layers " << preference.size());
+  CheckpointMetrics result;
   auto& summary = result.summary;
-  summary.model = job.model;
-  summary.family = job.family;
-  summary.checkpoint = job.checkpoint;
-  summary.step = job.step;
-  summary.n_parameters = job.n_parameters;
-
-  const auto first_dir = job.run.item_dir(job.item_ids.front());
-  const auto provenance = nlohmann::json::parse(io::read_file(first_dir / "provenance.json", 64 << 20));
-  if (summary.n_parameters <= 0 && provenance.contains("n_parameters")) {
-    summary.n_parameters = provenance["n_parameters"].get<double>();
-  }
-  if (provenance.contains("weights")) summary.weights = provenance["weights"];
-
-  const auto first = io::H5File::open_read(job.run.item_state(job.item_ids.front()));
-  std::vector<LayerResult> layers;
-  const auto weighting = analysis::parse_weighting(job.weighting);
-  std::vector<LayerResult> preference;
-  for (int layer : layers_of(first)) {
-    layers.push_back({layer, estimate_layer(job.run, job.item_ids, layer, weighting, job.threads, partition)});
-    if (!job.preference_item_ids.empty()) {
-      preference.push_back({layer, estimate_layer(job.run, job.preference_item_ids, layer, weighting, job.threads, partition)});
-    }
-  }
-  summary.n_positions = layers.empty() ? 0 : layers.front().estimate.full.n_samples;
-
-  RowWriter out(job, result.rows);
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    layer_rows(out, layers[i]);
+  summary.model = info.model;
+  summary.family = info.family;
+  summary.checkpoint = info.checkpoint;
+  summary.step = info.step;
+  summary.n_parameters = info.n_parameters;
+  summary.n_positions = text.empty() ? 0 : text.front().estimate.full.n_samples;
+  RowWriter out(info, result.rows);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    layer_rows(out, text[i]);
     if (!preference.empty()) preference_rows(out, preference[i]);
   }
   const auto per_layer = result.rows;
-  mean_rows(out, per_layer, layers, summary);
+  mean_rows(out, per_layer, text, summary);
   out.add("", "", "n_parameters", summary.n_parameters);
+  return result;
+}
+
+CheckpointMetrics item_metrics(const io::RunDir& run, const std::string& item_id, const CheckpointInfo& info,
+                               analysis::Weighting weighting, double confidence) {
+  const auto provenance = nlohmann::json::parse(io::read_file(run.item_dir(item_id) / "provenance.json", 64 << 20));
+  auto with_params = info;
+  if (with_params.n_parameters <= 0 && provenance.contains("n_parameters")) {
+    with_params.n_parameters = provenance["n_parameters"].get<double>();
+  }
+  const auto file = io::H5File::open_read(run.item_state(item_id));
+  const auto estimates = [&](const std::string& part) {
+    std::vector<LayerResult> layers;
+    if (!io::has_sums(file, part)) return layers;
+    const auto sums = io::read_sums(file, part);
+    for (std::size_t l = 0; l < sums.layers.size(); ++l) {
+      layers.push_back({sums.layers[l], analysis::estimate(sums.per_layer[l], weighting, confidence)});
+    }
+    return layers;
+  };
+  const auto text = estimates("text");
+  const auto preference = estimates("preference");
+  if (!preference.empty() && preference.size() != text.size()) {
+    throw CorruptDataError(run.item_state(item_id).string() + ": /preference has " + std::to_string(preference.size()) +
+                           " layers, /text " + std::to_string(text.size()) + "; delete the item's directory to recompute it");
+  }
+  auto result = checkpoint_metrics(with_params, text, preference);
+  if (provenance.contains("weights")) result.summary.weights = provenance["weights"];
   return result;
 }
 

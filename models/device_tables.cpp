@@ -1,0 +1,371 @@
+// Accumulate: the estimator's per-batch kernel and per-label tables next to the
+// forward pass. Everything is integer arithmetic once p is on the mass grid, and
+// every float computation (p, each position's entropy, each row's entropy) is
+// elementwise or a fixed-order row sum, so no result depends on how positions are
+// batched, ordered or shared.
+#include "models/device_tables.h"
+
+#include "analysis/check.h"
+#include "analysis/error.h"
+#include "analysis/labels.h"
+#include "models/model_impl.h"
+
+#if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/CUDAEvent.h>
+#define IBZOO_CUDA_EVENTS 1
+#else
+#define IBZOO_CUDA_EVENTS 0
+#endif
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+
+namespace ibzoo::models {
+
+namespace {
+
+constexpr double kMassScale = 0x1.0p36;
+constexpr double kEntropyScale = 0x1.0p32;
+constexpr double kRowFractionScale = 0x1.0p36;  // row-entropy sums: whole nats + units of 2^-36
+static_assert(analysis::kMassBits == 36 && analysis::kEntropyBits == 32, "scales follow analysis/estimator_state.h");
+
+std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
+
+// Sum of each row of a [n, m] tensor in a fixed pairwise order (halves, then the odd
+// column), by elementwise additions only: row i's result does not depend on n.
+torch::Tensor fixed_row_sum(torch::Tensor t) {
+  while (t.size(1) > 1) {
+    const auto cols = t.size(1);
+    const auto half = cols / 2;
+    auto s = t.narrow(1, 0, half) + t.narrow(1, half, half);
+    if (cols % 2 != 0) s.narrow(1, 0, 1).add_(t.narrow(1, 2 * half, 1));
+    t = std::move(s);
+  }
+  return t.squeeze(1);
+}
+
+// Entropy (nats, float64) of each row of a non-negative [n, m] tensor normalised by
+// its row sum, with the reference's clip: -sum q log max(q, 1e-9). NaN for a zero row.
+torch::Tensor row_entropy(const torch::Tensor& mass) {
+  const auto m64 = mass.to(torch::kDouble);
+  const auto q = m64 / fixed_row_sum(m64).unsqueeze(1);
+  return -fixed_row_sum(q * torch::log(torch::clamp_min(q, analysis::kLogClip)));
+}
+
+}  // namespace
+
+struct DeviceTables::Impl {
+  const Model* model = nullptr;
+  torch::Device device{torch::kCPU};
+  torch::Tensor w_t;                   // float32 [d, m]: (W / eps) transposed
+  analysis::StateLayout layout;
+  analysis::RowShare share;
+  std::vector<int> layers;
+  std::int64_t m = 0, n_views = 1, n_sets = 0, n_rows = 0;
+  std::vector<std::int64_t> set_offset;  // first local row of each set
+  torch::Tensor segment;                 // int64 [R]: the set of each local row
+  // Per view, layer-free: the rows' counts on the device; n and the singleton counts on the host.
+  std::vector<torch::Tensor> counts;                    // [V] int64 [R]
+  std::vector<std::int64_t> n;                          // [V]
+  std::vector<std::vector<std::int64_t>> single_weight;  // [V][S]
+  std::vector<std::vector<std::int64_t>> single_labels;  // [V][S]
+  // Per layer slot and view.
+  std::vector<std::vector<torch::Tensor>> mass;     // [L][V] int64 [R, m]
+  std::vector<std::vector<torch::Tensor>> sum_p;    // [L][V] int64 [m]
+  std::vector<std::vector<torch::Tensor>> single_h; // [L][V] int64 [S, 2]: sum w h, sum h (w > 0)
+  std::vector<torch::Tensor> bad;                   // [L] int64 []: rows with a zero or non-finite norm
+#if IBZOO_CUDA_EVENTS
+  std::deque<at::cuda::CUDAEvent> in_flight;
+#endif
+
+  // A batch's positions as device tensors.
+  struct Inputs {
+    std::int64_t n = 0;
+    torch::Tensor pos, row;             // int64 [K]: position and local table row of every (set, position) in share
+    torch::Tensor labels;               // int32 [S, n]
+    std::vector<torch::Tensor> weights; // [V]: int64 [n] (undefined for view 0: all ones)
+    std::vector<torch::Tensor> row_weights;  // [V]: weights[v] at pos (undefined for view 0)
+    torch::Tensor single;               // int64 [S, n]: 1 where the label is a singleton
+  };
+
+  torch::TensorOptions longs() const { return torch::TensorOptions().dtype(torch::kLong).device(device); }
+
+  Inputs inputs(const Positions& p, analysis::Contribution contribution) {
+    Inputs in;
+    in.n = static_cast<std::int64_t>(p.rows.size());
+    IBZOO_CHECK(static_cast<std::int64_t>(p.labels.size()) == n_sets, p.labels.size() << " label arrays for " << n_sets);
+    std::vector<std::int64_t> pos, row;
+    std::vector<std::int32_t> flat_labels;
+    flat_labels.reserve(sz(n_sets * in.n));
+    for (std::int64_t s = 0; s < n_sets; ++s) {
+      const auto& ids = p.labels[sz(s)];
+      IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == in.n, "label array of set " << s);
+      for (std::int64_t i = 0; i < in.n; ++i) {
+        const auto id = ids[sz(i)];
+        flat_labels.push_back(id);
+        if (id < 0) continue;
+        IBZOO_CHECK(id < layout.label_rows[sz(s)], "label id " << id << " of set " << layout.label_sets[sz(s)]);
+        if (!share.contains(id)) continue;
+        pos.push_back(i);
+        row.push_back(set_offset[sz(s)] + share.local(id));
+      }
+    }
+    in.pos = to_device(torch::tensor(pos, torch::kLong), device);
+    in.row = to_device(torch::tensor(row, torch::kLong), device);
+    in.labels = to_device(torch::from_blob(flat_labels.data(), {n_sets, in.n}, torch::kInt).clone(), device);
+    in.single = in.labels.eq(analysis::kSingleton).to(torch::kLong);
+    in.weights.resize(sz(n_views));
+    in.row_weights.resize(sz(n_views));
+    const bool all = contribution == analysis::Contribution::kAll;
+    std::vector<std::int64_t> w(sz(in.n), 1);
+    for (std::int64_t v = 0; v < n_views; ++v) {
+      if (v > 0) {
+        for (std::int64_t i = 0; i < in.n; ++i) {
+          const bool same = i > 0 && p.doc_ids[sz(i)] == p.doc_ids[sz(i - 1)];
+          w[sz(i)] = same ? w[sz(i - 1)] : analysis::view_weight(layout, v, p.doc_ids[sz(i)]);
+        }
+        in.weights[sz(v)] = to_device(torch::tensor(w, torch::kLong), device);
+        in.row_weights[sz(v)] = in.weights[sz(v)].index_select(0, in.pos);
+      }
+      counts[sz(v)].index_add_(0, in.row, v == 0 ? torch::ones({in.pos.size(0)}, longs()) : in.row_weights[sz(v)]);
+      if (!all) continue;
+      // Layer-free scalars on the host: n and the singleton counts.
+      for (std::int64_t i = 0; i < in.n; ++i) {
+        const auto wi = w[sz(i)];
+        n[sz(v)] += wi;
+        for (std::int64_t s = 0; s < n_sets; ++s) {
+          if (p.labels[sz(s)][sz(i)] != analysis::kSingleton) continue;
+          single_weight[sz(v)][sz(s)] += wi;
+          if (wi > 0) ++single_labels[sz(v)][sz(s)];
+        }
+      }
+    }
+    if (all) analysis::check_view_weights(n);
+    return in;
+  }
+
+  // p: float32 [n, m] on the device, for layer slot `slot`.
+  void add_layer(std::size_t slot, const torch::Tensor& p, const Inputs& in, analysis::Contribution contribution) {
+    const auto pm = (p * kMassScale).round_().to(torch::kLong);
+    const auto gathered = pm.index_select(0, in.pos);
+    const bool all = contribution == analysis::Contribution::kAll;
+    torch::Tensor h_units;
+    if (all) h_units = (row_entropy(p) * kEntropyScale).round_().to(torch::kLong);
+    for (std::int64_t v = 0; v < n_views; ++v) {
+      auto& table = mass[slot][sz(v)];
+      if (v == 0) {
+        table.index_add_(0, in.row, gathered);
+      } else {
+        table.index_add_(0, in.row, gathered * in.row_weights[sz(v)].unsqueeze(1));
+      }
+      if (!all) continue;
+      const auto weighted = v == 0 ? pm : pm * in.weights[sz(v)].unsqueeze(1);
+      sum_p[slot][sz(v)].add_(weighted.sum(0));
+      const auto single_w = v == 0 ? in.single : in.single * in.weights[sz(v)].unsqueeze(0);
+      const auto single_i = v == 0 ? in.single : in.single * in.weights[sz(v)].gt(0).to(torch::kLong).unsqueeze(0);
+      single_h[slot][sz(v)].select(1, 0).add_((single_w * h_units.unsqueeze(0)).sum(1));
+      single_h[slot][sz(v)].select(1, 1).add_((single_i * h_units.unsqueeze(0)).sum(1));
+    }
+  }
+
+  // Soft assignments of z [n, d] (any float type) on the device; counts bad rows.
+  torch::Tensor assign(const torch::Tensor& z_in, std::size_t slot) {
+    const auto z = z_in.to(torch::kFloat);
+    const auto norm = z.norm(2, {1}, true);
+    bad[slot].add_(norm.eq(0).logical_or(torch::isfinite(norm).logical_not()).sum());
+    auto scores = torch::mm(z, w_t);
+    scores.div_(norm);
+    return torch::softmax(scores, -1);
+  }
+
+  // At most two batches queued on the device ahead of the host.
+  void limit_in_flight() {
+#if IBZOO_CUDA_EVENTS
+    if (!device.is_cuda()) return;
+    in_flight.emplace_back();
+    in_flight.back().record();
+    while (in_flight.size() > 2) {
+      in_flight.front().synchronize();
+      in_flight.pop_front();
+    }
+#endif
+  }
+};
+
+std::int64_t DeviceTables::bytes(const analysis::StateLayout& layout, const analysis::RowShare& share,
+                                 std::size_t n_layers) {
+  std::int64_t rows = 0;
+  for (const auto r : layout.label_rows) rows += share.rows_in(r);
+  return layout.n_views() * rows * (8 * layout.n_bins * static_cast<std::int64_t>(n_layers) + 16);
+}
+
+DeviceTables::DeviceTables(const Model& model, const DeviceAssigner& assigner, analysis::StateLayout layout,
+                           analysis::RowShare share, std::vector<int> layers)
+    : impl_(std::make_unique<Impl>()) {
+  auto& d = *impl_;
+  d.model = &model;
+  d.device = model.impl().module->device();
+  d.w_t = assigner.impl().w_scaled_t;
+  IBZOO_CHECK(d.w_t.device() == d.device, "DeviceAssigner built for another device");
+  IBZOO_CHECK(std::is_sorted(layers.begin(), layers.end()) && !layers.empty(), "layers must be ascending");
+  d.layout = std::move(layout);
+  d.share = share;
+  d.layers = std::move(layers);
+  d.m = d.layout.n_bins;
+  IBZOO_CHECK(assigner.n_bins() == d.m, "assigner has " << assigner.n_bins() << " bins, layout " << d.m);
+  d.n_views = d.layout.n_views();
+  d.n_sets = d.layout.n_sets();
+  std::vector<std::int64_t> segment;
+  for (std::int64_t s = 0; s < d.n_sets; ++s) {
+    d.set_offset.push_back(d.n_rows);
+    const auto rows = share.rows_in(d.layout.label_rows[sz(s)]);
+    segment.insert(segment.end(), sz(rows), s);
+    d.n_rows += rows;
+  }
+  try {
+    d.segment = torch::tensor(segment, torch::kLong).to(d.device);
+    const auto zeros = [&](std::vector<std::int64_t> shape) { return torch::zeros(shape, d.longs()); };
+    for (std::int64_t v = 0; v < d.n_views; ++v) d.counts.push_back(zeros({d.n_rows}));
+    for (std::size_t l = 0; l < d.layers.size(); ++l) {
+      d.mass.emplace_back();
+      d.sum_p.emplace_back();
+      d.single_h.emplace_back();
+      for (std::int64_t v = 0; v < d.n_views; ++v) {
+        d.mass.back().push_back(zeros({d.n_rows, d.m}));
+        d.sum_p.back().push_back(zeros({d.m}));
+        d.single_h.back().push_back(zeros({d.n_sets, 2}));
+      }
+      d.bad.push_back(zeros({}));
+    }
+  } catch (const c10::Error& e) {
+    throw ModelError("the estimator's label tables (" + std::to_string(bytes(d.layout, share, d.layers.size()) >> 20) +
+                     " MiB for " + std::to_string(d.layers.size()) + " layer(s)) do not fit on " + d.device.str() +
+                     ": lower compute.memory_budget so that fewer layers share a pass (" +
+                     std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  }
+  d.n.assign(sz(d.n_views), 0);
+  d.single_weight.assign(sz(d.n_views), std::vector<std::int64_t>(sz(d.n_sets), 0));
+  d.single_labels.assign(sz(d.n_views), std::vector<std::int64_t>(sz(d.n_sets), 0));
+}
+
+DeviceTables::~DeviceTables() = default;
+
+const std::vector<int>& DeviceTables::layers() const { return impl_->layers; }
+
+void DeviceTables::add_forward(const std::vector<std::vector<std::int32_t>>& sequences, const Positions& positions,
+                               std::vector<float>* p_out) {
+  auto& d = *impl_;
+  if (positions.rows.empty()) return;
+  c10::InferenceMode guard;
+  const auto& mi = d.model->impl();
+  const auto batch = make_batch(sequences, mi.config.vocab_size, mi.dir.string());
+  const auto index = to_device(padded_rows(batch, positions.rows, mi.dir.string()), d.device);
+  const auto in = d.inputs(positions, analysis::Contribution::kAll);
+  std::vector<torch::Tensor> p_device;
+  std::size_t slot = 0;
+  const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
+    if (slot >= d.layers.size() || d.layers[slot] != layer_idx) return;
+    const auto p = d.assign(h.reshape({-1, h.size(-1)}).index_select(0, index), slot);
+    d.add_layer(slot, p, in, analysis::Contribution::kAll);
+    if (p_out) p_device.push_back(p);
+    ++slot;
+  };
+  ForwardOptions fo;
+  fo.final_norm = mi.options.final_norm;
+  fo.last_layer = d.layers.back();
+  mi.module->forward(batch.ids, batch.lengths, on_layer, fo);
+  IBZOO_CHECK(slot == d.layers.size(), "the forward pass gave " << slot << " of " << d.layers.size() << " layers");
+  if (p_out) {
+    const auto host = torch::stack(p_device).to(torch::kCPU).contiguous();
+    p_out->assign(host.data_ptr<float>(), host.data_ptr<float>() + host.numel());
+  }
+  d.limit_in_flight();
+}
+
+void DeviceTables::add_assignments(std::span<const float> p, const Positions& positions,
+                                   analysis::Contribution contribution) {
+  auto& d = *impl_;
+  const auto n = static_cast<std::int64_t>(positions.rows.size());
+  if (n == 0) return;
+  IBZOO_CHECK(static_cast<std::int64_t>(p.size()) == static_cast<std::int64_t>(d.layers.size()) * n * d.m,
+              p.size() << " values for " << d.layers.size() << " layers x " << n << " x " << d.m);
+  c10::InferenceMode guard;
+  const auto in = d.inputs(positions, contribution);
+  const auto host = torch::from_blob(const_cast<float*>(p.data()), {static_cast<std::int64_t>(d.layers.size()), n, d.m},
+                                     torch::kFloat);
+  const auto all = to_device(host.clone(), d.device);
+  for (std::size_t slot = 0; slot < d.layers.size(); ++slot) {
+    const auto layer_p = all.select(0, static_cast<std::int64_t>(slot));
+    if (contribution == analysis::Contribution::kAll) {
+      // Received assignments stand for rows the sender checked; count non-finite ones here too.
+      d.bad[slot].add_(torch::isfinite(layer_p).logical_not().any(1).sum());
+    }
+    d.add_layer(slot, layer_p, in, contribution);
+  }
+  d.limit_in_flight();
+}
+
+std::vector<analysis::LayerSums> DeviceTables::sums() {
+  auto& d = *impl_;
+  c10::InferenceMode guard;
+  std::vector<analysis::LayerSums> out;
+  const std::int64_t frac_mask = (std::int64_t{1} << 36) - 1;
+  for (std::size_t slot = 0; slot < d.layers.size(); ++slot) {
+    const auto bad = d.bad[slot].item<std::int64_t>();
+    if (bad > 0) {
+      throw ModelError("layer " + std::to_string(d.layers[slot]) + " has " + std::to_string(bad) +
+                       " estimator position(s) with a zero or non-finite representation (NaN/Inf activations); try "
+                       "compute.dtype float32, or check the checkpoint's weights");
+    }
+    analysis::LayerSums sums(d.layout);
+    for (std::int64_t v = 0; v < d.n_views; ++v) {
+      auto& view = sums.views[sz(v)];
+      view.n = d.n[sz(v)];
+      const auto sum_p = d.sum_p[slot][sz(v)].to(torch::kCPU).contiguous();
+      std::copy_n(sum_p.data_ptr<std::int64_t>(), d.m, view.sum_p.begin());
+      const auto& counts = d.counts[sz(v)];
+      const auto valid = counts.gt(0);
+      auto h = row_entropy(d.mass[slot][sz(v)]);
+      h = torch::where(valid, h, torch::zeros_like(h));
+      const auto weighted = counts.to(torch::kDouble) * h;
+      // Per set: whole nats and the fraction in units of 2^-36 of both entropy sums,
+      // rows with count > 0 and their count; integer sums (exact, any order).
+      std::vector<torch::Tensor> columns;
+      for (const auto& e : {weighted, h}) {
+        const auto whole = e.floor();
+        columns.push_back(whole.to(torch::kLong));
+        columns.push_back(((e - whole) * kRowFractionScale).round_().to(torch::kLong));
+      }
+      columns.push_back(valid.to(torch::kLong));
+      columns.push_back(counts);
+      const auto per_row = torch::stack(columns, 1);  // [R, 6]
+      auto per_set = torch::zeros({d.n_sets, 6}, d.longs());
+      per_set.index_add_(0, d.segment, per_row);
+      const auto host = per_set.to(torch::kCPU).contiguous();
+      const auto single = d.single_h[slot][sz(v)].to(torch::kCPU).contiguous();
+      const auto* a = host.data_ptr<std::int64_t>();
+      const auto* sh = single.data_ptr<std::int64_t>();
+      for (std::int64_t s = 0; s < d.n_sets; ++s) {
+        auto& set = view.sets[sz(s)];
+        const auto* r = a + s * 6;
+        const auto exact = [&](std::int64_t whole, std::int64_t frac) {
+          return analysis::ExactSum{static_cast<std::uint64_t>(whole + (frac >> 36)),
+                                    static_cast<std::uint64_t>(frac & frac_mask) << 28};
+        };
+        set.entropy_weighted = exact(r[0], r[1]);
+        set.entropy_rows = exact(r[2], r[3]);
+        set.n_rows = r[4];
+        set.n_weight = r[5];
+        set.singleton_entropy_weighted = sh[s * 2];
+        set.singleton_entropy = sh[s * 2 + 1];
+        set.singleton_weight = d.single_weight[sz(v)][sz(s)];
+        set.singleton_labels = d.single_labels[sz(v)][sz(s)];
+      }
+    }
+    out.push_back(std::move(sums));
+  }
+  return out;
+}
+
+}  // namespace ibzoo::models

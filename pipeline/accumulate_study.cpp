@@ -1,0 +1,644 @@
+// Who accumulates which checkpoint, with which model, texts and estimator; the
+// stages do the work (stages/labels.h, stages/accumulate.h).
+#include "pipeline/accumulate_study.h"
+
+#include "analysis/calibration.h"
+#include "analysis/error.h"
+#include "analysis/reference_points.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/log.h"
+#include "io/metrics_h5.h"
+#include "models/model.h"
+#include "pipeline/budget.h"
+#include "pipeline/work_queue.h"
+#include "stages/accumulate.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <initializer_list>
+#include <random>
+#include <thread>
+
+#include <unistd.h>
+
+namespace ibzoo::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The first of `vars` that is set to an integer (launchers name the same fact differently).
+std::optional<int> first_int_env(std::initializer_list<const char*> vars) {
+  for (const char* var : vars) {
+    if (const char* v = std::getenv(var)) {
+      try {
+        return std::stoi(v);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+int local_rank_count(const io::Communicator& comm) {
+  const auto n = first_int_env({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"});
+  return n ? std::max(1, *n) : comm.size();
+}
+
+// This rank's index among the ranks of its node (mpirun, srun, MPICH), else 0.
+int node_local_rank() {
+  return std::max(0, first_int_env({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}).value_or(0));
+}
+
+int threads_per_rank(const ComputeSpec& compute, int local_ranks) {
+  if (compute.threads > 0) return compute.threads;
+  const auto hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, hw / std::max(1, local_ranks));
+}
+
+std::string join_ints(const std::vector<std::size_t>& v) {
+  std::string s;
+  for (auto x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+std::vector<std::size_t> parse_ints(const std::string& s) {
+  std::vector<std::size_t> out;
+  std::size_t pos = 0;
+  while (pos < s.size()) {
+    const auto comma = s.find(',', pos);
+    out.push_back(static_cast<std::size_t>(std::stoull(s.substr(pos, comma - pos))));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+fs::path reference_points_path(const io::RunDir& run, std::int64_t dim) {
+  return run.root() / "reference_points" / ("d" + std::to_string(dim) + ".h5");
+}
+
+// The loaded checkpoint, kept while the next items use it; the next checkpoint's
+// weight files are read into the page cache in the background meanwhile.
+class ModelCache {
+ public:
+  ModelCache(const Manifest& manifest, int threads) : manifest_(manifest), threads_(threads) {}
+  ~ModelCache() {
+    if (prefetcher_.joinable()) prefetcher_.join();
+  }
+
+  void prefetch(const Checkpoint& next, const Checkpoint& current) {
+    if (next.path == current.path || next.path == prefetched_) return;
+    if (prefetcher_.joinable()) prefetcher_.join();
+    prefetched_ = next.path;
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(next.path, ec)) {
+      if (entry.path().extension() == ".safetensors") files.push_back(entry.path());
+    }
+    prefetcher_ = std::thread([files = std::move(files)] {
+      for (const auto& f : files) io::prefetch_file(f);
+    });
+  }
+
+  const models::Model& get(const Checkpoint& checkpoint) {
+    if (model_ && path_ == checkpoint.path) return *model_;
+    model_.reset();
+    models::RunOptions options;
+    options.device = models::parse_device(manifest_.compute.device);
+    options.dtype = models::parse_dtype(manifest_.compute.dtype);
+    options.threads = threads_;
+    options.final_norm = manifest_.estimator.final_norm;
+    // One rank per GPU: the node's ranks take its GPUs round-robin.
+    if (options.device == models::Device::Cuda && models::cuda_device_count() > 0) {
+      options.cuda_device_idx = node_local_rank() % models::cuda_device_count();
+      if (!gpu_logged_) {
+        io::log_info("using GPU " + std::to_string(options.cuda_device_idx) + " of " +
+                     std::to_string(models::cuda_device_count()) + " on this node");
+        gpu_logged_ = true;
+      }
+    }
+    model_ = models::Model::load(checkpoint.path, options);
+    path_ = checkpoint.path;
+    return *model_;
+  }
+
+ private:
+  const Manifest& manifest_;
+  int threads_;
+  bool gpu_logged_ = false;
+  fs::path path_;
+  fs::path prefetched_;
+  std::thread prefetcher_;
+  std::unique_ptr<models::Model> model_;
+};
+
+stages::EstimatorSetup make_estimator(const EstimatorSpec& spec, std::int64_t dim) {
+  analysis::ReferencePoints points;
+  if (spec.reference_points) {
+    const auto colon = spec.reference_points->rfind(':');
+    const auto file = io::H5File::open_read(spec.reference_points->substr(0, colon));
+    const auto dataset = spec.reference_points->substr(colon + 1);
+    auto w = file.read_f32(dataset);
+    if (w.shape.size() != 2 || w.shape[1] != dim) {
+      throw CorruptDataError(file.path().string() + ": " + dataset + " must be [m, " + std::to_string(dim) +
+                             "] reference points for this model's width");
+    }
+    analysis::normalise_rows(w.data, w.shape[0], w.shape[1]);
+    points = {w.shape[0], w.shape[1], std::move(w.data)};
+  } else {
+    points = analysis::generate_reference_points(spec.seed, spec.bins, dim);
+  }
+  const auto calibration = analysis::parse_calibration(spec.calibration == "fixed" ? "given" : spec.calibration);
+  const double eps = analysis::calibrate_eps(calibration, points.n_points, dim, spec.eps);
+  analysis::StateLayout layout;
+  layout.n_bins = points.n_points;
+  layout.n_bootstrap = spec.bootstrap;
+  layout.bootstrap_seed = spec.seed;
+  layout.n_subset_levels = spec.sample_size_curve ? 4 : 0;
+  layout.subset_seed = spec.seed;
+  const auto checksum = analysis::checksum(points);
+  return {analysis::SoftAssigner(std::move(points), eps), layout, spec.calibration, checksum};
+}
+
+bool per_position_outputs(const Manifest& m) { return m.storage.representations || m.storage.assignments != "none"; }
+
+// Runs items: the model, the estimator per width, the table budget and provenance.
+class ItemRunner {
+ public:
+  ItemRunner(const Study& study, const Texts& texts, const io::RunDir& run, int threads, std::int64_t tokens_per_batch,
+             int world_size, int local_ranks)
+      : study_(study), texts_(texts), run_(run), threads_(threads), tokens_per_batch_(tokens_per_batch),
+        world_size_(world_size), local_ranks_(local_ranks), models_(study.manifest, threads) {}
+
+  void prefetch(const WorkItem& next, const WorkItem& current) { models_.prefetch(checkpoint(next), checkpoint(current)); }
+
+  // Runs one item on `team`; records a failure (team rank 0) instead of throwing for
+  // errors of the item. Collective over the team.
+  bool run_item(const WorkItem& item, const io::Communicator& team, const std::function<void(std::int64_t)>& progress) {
+    const auto& m = study_.manifest;
+    const auto& model_spec = m.models[item.model_idx];
+    const auto& ckpt = checkpoint(item);
+    const std::string tag = "item " + item.id + " (" + model_spec.id + "/" + ckpt.name + ")";
+    try {
+      if (const auto failed = texts_.failed.find(model_spec.tokenizer.string()); failed != texts_.failed.end()) {
+        throw CorruptDataError(failed->second);
+      }
+      const auto& text = texts_.text.at(model_spec.tokenizer.string());
+      std::vector<stages::TextPart> parts = {{"text", &text}};
+      if (m.preference) parts.push_back({"preference", &texts_.preference.at(model_spec.tokenizer.string())});
+      const models::Model* model = nullptr;
+      std::exception_ptr load_error;
+      try {
+        model = &models_.get(ckpt);
+      } catch (...) {
+        load_error = std::current_exception();
+      }
+      agree_load(team, load_error);
+      const auto& setup = estimator(model->hidden_size());
+      stages::AccumulateJob job;
+      job.item_id = item.id;
+      job.run = run_;
+      job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
+      job.tokens_per_batch = tokens_per_batch_;
+      job.threads = threads_;
+      job.table_budget_bytes = table_budget(*model, setup, text, team);
+      job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
+                     m.storage.compression, reps_path(item)};
+      if (m.storage.assignments != "none") job.assignments_float16 = assignments_float16(m);
+      job.provenance = provenance(item, model_spec, ckpt, text, *model, team.size());
+      job.on_progress = progress;
+      // Benchmark hook (benchmarks/streaming_bench.sh): the forward passes alone.
+      job.forward_only = std::getenv("IBZOO_BENCH_FORWARD_ONLY") != nullptr;
+      // Test hook (tests/scripts/team_kill_test.sh): a pause before a team's merge.
+      if (const char* delay = std::getenv("IBZOO_TEST_MERGE_DELAY_MS")) job.test_merge_delay_ms = std::atoi(delay);
+      models::reset_peak_device_memory(*model);
+      const auto result = stages::accumulate(job, parts, *model, setup, team);
+      if (team.rank() == 0) {
+        const auto memory = models::device_memory(*model);
+        io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
+                     std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms" +
+                     (result.n_passes > 1 ? " (" + std::to_string(result.n_passes) + " layer groups)" : "") +
+                     (team.size() > 1 ? " on a team of " + std::to_string(team.size()) + " ranks" : "") +
+                     (memory ? "; peak GPU memory " + format_bytes(static_cast<double>(memory->peak_allocated)) : ""));
+      }
+      return true;
+    } catch (const std::exception& e) {
+      io::log_error(tag + " failed: " + e.what());
+      if (team.rank() == 0) run_.record_failure(item.id, e.what());
+      return false;
+    }
+  }
+
+ private:
+  const Checkpoint& checkpoint(const WorkItem& item) const {
+    return study_.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
+  }
+
+  // Every rank of the team has the model, or all of them give up the item.
+  static void agree_load(const io::Communicator& team, const std::exception_ptr& error) {
+    const int failed = team.size() > 1 ? team.allreduce_max(error ? 1 : 0) : (error ? 1 : 0);
+    if (error) std::rethrow_exception(error);
+    if (failed) throw ModelError("another rank of the team could not load the checkpoint (see its log)");
+  }
+
+  fs::path reps_path(const WorkItem& item) const {
+    const auto& m = study_.manifest;
+    if (m.storage.layout == "per_checkpoint") {
+      const auto& model = m.models[item.model_idx];
+      return run_.root() / "reps" / model.id / (checkpoint(item).name + ".h5");
+    }
+    return run_.item_dir(item.id) / "reps.h5";
+  }
+
+  // Bytes one pass's tables may take on this rank (0: no limit known, one pass).
+  std::int64_t table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
+                            const stages::LabelledText& text, const io::Communicator& team) {
+    // Test hook (tests/scripts/memory_fallback_test.sh): the tables' budget itself, to
+    // force layer groups on a tiny study. Only the memory changes; results do not.
+    if (const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES")) return std::stoll(forced);
+    const auto& m = study_.manifest;
+    const auto given = parse_memory_size(m.compute.memory_budget);
+    MemoryInputs in;
+    in.cuda = model.options().device == models::Device::Cuda;
+    in.budget = given;
+    const auto& c = model.config();
+    in.hidden = c.hidden_size;
+    in.intermediate = c.intermediate_size > 0 ? c.intermediate_size : 4 * c.hidden_size;
+    in.n_heads = c.n_heads;
+    in.tokens_per_batch = tokens_per_batch_;
+    in.max_tokens = m.text.max_tokens;
+    in.dtype_bytes = m.compute.dtype == "float32" ? 4 : 2;
+    in.n_bins = setup.layout.n_bins;
+    in.n_sets = static_cast<std::int64_t>(text.label_sets.size());
+    in.weights = model.n_parameters() * in.dtype_bytes;
+    if (in.cuda) {
+      const auto memory = models::device_memory(model);
+      if (!given && !memory) return 0;
+      // Ranks that share a GPU share its free memory.
+      const int sharing = std::max(1, local_ranks_ / std::max(1, models::cuda_device_count()));
+      if (memory) in.available = memory->free / sharing;
+    } else {
+      in.resident = resident_bytes();
+      in.available = host_available_bytes() / std::max(1, local_ranks_);
+    }
+    const auto plan = plan_memory(in);
+    if (team.rank() == 0 && !logged_budget_) {
+      io::log_info("memory: " + format_bytes(static_cast<double>(plan.budget)) + " budget per rank (" +
+                   (given ? "compute.memory_budget" : in.cuda ? "free GPU memory" : "available host memory") + "), " +
+                   format_bytes(static_cast<double>(plan.reserved)) + " reserved, " +
+                   format_bytes(static_cast<double>(plan.tables)) + " for the label tables of a pass");
+      logged_budget_ = true;
+    }
+    if (plan.tables <= 0) {
+      throw UsageError("the memory budget (" + format_bytes(static_cast<double>(plan.budget)) + ") leaves nothing for the "
+                       "label tables after " + format_bytes(static_cast<double>(plan.reserved)) +
+                       " of weights, activations and the sample; raise compute.memory_budget or lower "
+                       "compute.tokens_per_batch");
+    }
+    return plan.tables;
+  }
+
+  const stages::EstimatorSetup& estimator(std::int64_t dim) {
+    auto it = setups_.find(dim);
+    if (it != setups_.end()) return it->second;
+    it = setups_.emplace(dim, make_estimator(study_.manifest.estimator, dim)).first;
+    // W is stored with the results, once per width.
+    const auto path = reference_points_path(run_, dim);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      const auto& s = it->second;
+      io::write_reference_points(path, {dim, s.assigner.n_bins(), s.assigner.points().w, s.assigner.eps(), s.calibration,
+                                        s.w_checksum, static_cast<std::int64_t>(study_.manifest.estimator.seed)});
+    }
+    return it->second;
+  }
+
+  const nlohmann::json& weight_hashes(const Checkpoint& checkpoint) {
+    const auto key = checkpoint.path.string();
+    auto it = weights_.find(key);
+    if (it != weights_.end()) return it->second;
+    nlohmann::json hashes = nlohmann::json::object();
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(checkpoint.path)) {
+      const auto name = entry.path().filename().string();
+      if (entry.path().extension() == ".safetensors" || name == "config.json" || name == "model.safetensors.index.json") {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) hashes[f.filename().string()] = io::sha256_file(f);
+    return weights_.emplace(key, std::move(hashes)).first->second;
+  }
+
+  nlohmann::json provenance(const WorkItem& item, const ModelSpec& model_spec, const Checkpoint& ckpt,
+                            const stages::LabelledText& text, const models::Model& model, int team_size) {
+    const auto& m = study_.manifest;
+    return {{"ibzoo_version", io::version_string()},
+            {"git_hash", io::git_hash()},
+            {"manifest", m.source.string()},
+            {"manifest_hash", study_.plan.manifest_hash},
+            {"model", model_spec.id},
+            {"family", model_spec.family},
+            {"checkpoint", ckpt.name},
+            {"step", ckpt.step},
+            {"model_path", ckpt.path.string()},
+            {"weights", weight_hashes(ckpt)},
+            {"tokenizer", model_spec.tokenizer.string()},
+            {"tokenizer_sha256", text.tokenizer_sha256},
+            {"corpus_sha256", study_.corpus_sha256},
+            {"text_id", text.id},
+            {"label_id", text.label_id},
+            {"documents", {0, study_.n_documents}},
+            {"n_parameters", model_spec.n_parameters ? *model_spec.n_parameters : static_cast<double>(model.n_parameters())},
+            {"dtype", m.compute.dtype},
+            {"device", m.compute.device},
+            {"final_norm", m.estimator.final_norm ? "apply" : "skip"},
+            {"weighting", m.estimator.weighting},
+            {"min_count", m.estimator.min_count},
+            {"world_size", world_size_},
+            {"team_size", team_size},
+            {"tokens_per_batch", tokens_per_batch_},
+            {"threads", threads_},
+            {"spec", item.spec}};
+  }
+
+  const Study& study_;
+  const Texts& texts_;
+  const io::RunDir& run_;
+  int threads_;
+  std::int64_t tokens_per_batch_;
+  int world_size_;
+  int local_ranks_;
+  bool logged_budget_ = false;
+  ModelCache models_;
+  std::map<std::int64_t, stages::EstimatorSetup> setups_;
+  std::map<std::string, nlohmann::json> weights_;
+};
+
+// Test hook (docs/SCALE.md): IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,INDEX:MS...] makes the
+// rank that computes plan item INDEX sleep MS milliseconds first, to give items uneven
+// costs in the scheduling tests. Only delays; results do not change.
+std::map<std::size_t, int> test_item_delays() {
+  std::map<std::size_t, int> delays;
+  const char* env = std::getenv("IBZOO_TEST_ITEM_DELAY_MS");
+  if (!env || !*env) return delays;
+  const std::string text = env;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const auto comma = std::min(text.find(',', pos), text.size());
+    const auto part = text.substr(pos, comma - pos);
+    const auto colon = part.find(':');
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("no colon");
+      std::size_t used_index = 0, used_ms = 0;
+      const auto index = std::stoull(part.substr(0, colon), &used_index);
+      const auto ms = std::stoi(part.substr(colon + 1), &used_ms);
+      if (used_index != colon || used_ms != part.size() - colon - 1 || ms < 0) throw std::invalid_argument("trailing");
+      delays[static_cast<std::size_t>(index)] = ms;
+    } catch (const std::exception&) {
+      throw UsageError("IBZOO_TEST_ITEM_DELAY_MS must be INDEX:MS[,INDEX:MS...] (plan index, milliseconds), got '" +
+                       text + "'; unset it outside the scheduling tests");
+    }
+    pos = comma + 1;
+  }
+  return delays;
+}
+
+void delay_for_test(const std::map<std::size_t, int>& delays, std::size_t item_idx) {
+  if (const auto d = delays.find(item_idx); d != delays.end()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(d->second));
+  }
+}
+
+// Collective. Rank 0 names this invocation's claim attempt ("<scope>.<UTC time>.<random>",
+// scope "all" or "sliceKofN"), removes the claim directories of earlier attempts of the
+// same scope (and of any scope, once a week old), creates the new one and broadcasts its name.
+std::string start_attempt(const io::RunDir& run, const std::optional<std::pair<int, int>>& slice,
+                          const io::Communicator& comm) {
+  std::string attempt;
+  if (comm.rank() == 0) {
+    const auto scope = slice ? "slice" + std::to_string(slice->first) + "of" + std::to_string(slice->second) : "all";
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    std::random_device random;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(random()));
+    attempt = scope + "." + stamp + "." + suffix;
+    const auto removed = run.remove_stale_attempts(attempt, scope, std::chrono::hours(24 * 7));
+    if (!removed.empty()) {
+      io::log_info("accumulate: removed " + std::to_string(removed.size()) + " claim director" +
+                   (removed.size() == 1 ? "y" : "ies") + " of earlier attempts under " + run.claims().string());
+    }
+    run.begin_attempt(attempt);
+  }
+  comm.broadcast(attempt);
+  return attempt;
+}
+
+std::string owner_tag(int rank) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return "rank " + std::to_string(rank) + " host " + host + " pid " + std::to_string(getpid());
+}
+
+void log_steals(const WorkQueue& queue) {
+  if (queue.stolen_from().empty()) return;
+  std::string from;
+  std::size_t n = 0;
+  for (const auto& [victim, count] : queue.stolen_from()) {
+    from += (from.empty() ? "" : ", ") + std::to_string(count) + " from rank " + std::to_string(victim);
+    n += count;
+  }
+  io::log_info("accumulate: stole " + std::to_string(n) + " item(s) from other ranks' slices (" + from + ")");
+}
+
+// Whether the job's ranks form one team per item: fewer items than ranks, or one
+// layer's tables too big for one rank's given budget; never with per-position outputs.
+bool use_teams(const Study& study, const Texts& texts, std::size_t n_pending, const io::Communicator& comm) {
+  if (comm.size() == 1 || per_position_outputs(study.manifest)) return false;
+  if (n_pending < static_cast<std::size_t>(comm.size())) return true;
+  const auto given = parse_memory_size(study.manifest.compute.memory_budget);
+  if (!given) return false;
+  for (const auto& [path, text] : texts.text) {
+    analysis::StateLayout layout;
+    layout.n_bins = study.manifest.estimator.bins;
+    layout.n_bootstrap = study.manifest.estimator.bootstrap;
+    layout.n_subset_levels = study.manifest.estimator.sample_size_curve ? 4 : 0;
+    layout.label_sets = text.label_names();
+    layout.label_rows = text.label_rows();
+    if (stages::layer_table_bytes(layout, 1) > *given / 2) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::size_t> pending_items(const Study& study, const io::RunDir& run,
+                                       const std::optional<std::pair<int, int>>& slice, const io::Communicator& comm,
+                                       std::int64_t& n_done) {
+  std::string text;
+  if (comm.rank() == 0) {
+    const auto n = study.plan.items.size();
+    std::size_t begin = 0, end = n;
+    if (slice) {
+      begin = n * static_cast<std::size_t>(slice->first) / static_cast<std::size_t>(slice->second);
+      end = n * static_cast<std::size_t>(slice->first + 1) / static_cast<std::size_t>(slice->second);
+    }
+    std::vector<std::size_t> pending;
+    std::int64_t done = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      std::string why;
+      if (run.is_done(study.plan.items[i].id, &why)) {
+        ++done;
+        continue;
+      }
+      if (!why.empty()) io::log_warn(why + "; recomputing item " + study.plan.items[i].id);
+      pending.push_back(i);
+    }
+    text = std::to_string(done) + ";" + join_ints(pending);
+  }
+  comm.broadcast(text);
+  const auto semi = text.find(';');
+  n_done = std::stoll(text.substr(0, semi));
+  return parse_ints(text.substr(semi + 1));
+}
+
+Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<std::size_t>& pending,
+                  const io::Communicator& comm) {
+  const auto& m = study.manifest;
+  Texts texts;
+  const int threads = threads_per_rank(m.compute, local_rank_count(comm));
+  for (const auto i : pending) {
+    const auto& model = m.models[study.plan.items[i].model_idx];
+    const auto key = model.tokenizer.string();
+    if (texts.text.count(key) || texts.failed.count(key)) continue;
+    stages::TextJob job;
+    job.path_tokenizer = model.tokenizer;
+    job.documents = study.documents;
+    job.corpus_sha256 = study.corpus_sha256;
+    job.max_tokens = m.text.max_tokens;
+    job.min_tokens = m.text.min_tokens;
+    job.bos = m.text.bos;
+    job.special_tokens_as_labels = m.text.special_tokens_as_labels;
+    job.orders = m.estimator.orders;
+    job.min_count = m.estimator.min_count;
+    job.null = m.estimator.null;
+    job.seed = m.estimator.seed;
+    job.run_dir = run.root();
+    // Rank 0 labels alone on the node: it may use the threads of the whole node.
+    job.threads = comm.size() > 1 ? threads * std::max(1, local_rank_count(comm)) : threads;
+    try {
+      texts.text.emplace(key, stages::label_text(job, &comm));
+    } catch (const Error& e) {  // every rank throws (stages/labels.h): its items fail, the others go on
+      io::log_error("label pass for " + key + " failed: " + e.what());
+      texts.failed.emplace(key, e.what());
+      continue;
+    }
+    if (m.preference) {
+      stages::PreferenceJob pj;
+      pj.path_tokenizer = model.tokenizer;
+      pj.pairs = study.pairs;
+      pj.pairs_sha256 = study.pairs_sha256;
+      pj.max_tokens = m.preference->max_tokens;
+      pj.bos = m.text.bos;
+      pj.prompt_labelled = m.preference->prompt_labelled;
+      pj.min_count = m.estimator.min_count;
+      texts.preference.emplace(key, stages::label_preference(pj));
+    }
+  }
+  return texts;
+}
+
+void accumulate_items(const Study& study, const Texts& texts, const std::vector<std::size_t>& pending,
+                      const io::RunDir& run, const RunOptions& options, const io::Communicator& comm,
+                      const std::atomic<int>& stop, RunSummary& summary) {
+  const auto& m = study.manifest;
+  const int local_ranks = local_rank_count(comm);
+  const int threads = threads_per_rank(m.compute, local_ranks);
+  const auto tokens_per_batch = options.tokens_per_batch.value_or(m.compute.tokens_per_batch);
+  ItemRunner runner(study, texts, run, threads, tokens_per_batch, comm.size(), local_ranks);
+  const auto delays = test_item_delays();
+  std::int64_t computed = 0, failed = 0;
+  const bool teams = use_teams(study, texts, pending.size(), comm);
+  if (comm.rank() == 0) {
+    io::log_info("accumulate: " + std::to_string(pending.size()) + " items to compute, " +
+                 std::to_string(summary.n_done_before) + " already done, on " + std::to_string(comm.size()) + " rank" +
+                 (comm.size() == 1 ? "" : "s") + (teams ? " working together on each item" : ""));
+  }
+  const auto interrupted = [&] {
+    const int signal = stop.load();
+    const bool any = comm.size() > 1 ? comm.allreduce_max(signal) != 0 : signal != 0;
+    if (any) io::log_warn("stopping after the current item (signal " + std::to_string(signal) + ")");
+    return any;
+  };
+  if (teams) {
+    // All ranks on each item in turn; progress by positions.
+    std::int64_t total = 0;
+    for (const auto i : pending) {
+      const auto& key = m.models[study.plan.items[i].model_idx].tokenizer.string();
+      if (texts.failed.count(key)) continue;
+      total += texts.text.at(key).positions.size();
+      if (m.preference) total += texts.preference.at(key).positions.size();
+    }
+    io::Progress progress("accumulate (positions)", total);
+    for (std::size_t k = 0; k < pending.size(); ++k) {
+      if (interrupted()) {
+        summary.interrupted = true;
+        break;
+      }
+      const auto& item = study.plan.items[pending[k]];
+      if (k + 1 < pending.size()) runner.prefetch(study.plan.items[pending[k + 1]], item);
+      delay_for_test(delays, pending[k]);
+      (runner.run_item(item, comm, [&](std::int64_t n) { progress.advance(n); }) ? computed : failed)++;
+    }
+    progress.finish();
+  } else {
+    // Whole items per rank: cost-balanced slices, claims and stealing (pipeline/work_queue.h).
+    std::vector<double> cost(study.plan.items.size(), 1.0);
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < cost.size(); ++i) {
+      cost[i] = m.models[study.plan.items[i].model_idx].n_parameters.value_or(1.0);
+      ids.push_back(study.plan.items[i].id);
+    }
+    const auto attempt = start_attempt(run, options.slice, comm);
+    auto slices = balanced_slices(pending, cost, comm.size());
+    WorkQueue queue(run, attempt, std::move(slices), std::move(ids), std::move(cost), comm.rank(), owner_tag(comm.rank()));
+    const auto self = io::Communicator::self();
+    io::Progress progress("accumulate", static_cast<std::int64_t>(queue.n_own()));
+    std::size_t own_reported = 0;
+    for (;;) {
+      if (stop.load() != 0) {
+        io::log_warn("stopping after the current item (signal " + std::to_string(stop.load()) + ")");
+        summary.interrupted = true;
+        break;
+      }
+      const auto next = queue.next();
+      if (!next) break;
+      const auto& item = study.plan.items[next->item_idx];
+      if (next->stolen) {
+        io::log_info("accumulate: stealing item " + item.id + " (plan index " + std::to_string(next->item_idx) +
+                     ") from the end of rank " + std::to_string(next->owner) + "'s slice; " +
+                     std::to_string(next->left_in_owner) + " unclaimed item(s) left there");
+      }
+      if (const auto after = queue.peek()) runner.prefetch(study.plan.items[*after], item);
+      delay_for_test(delays, next->item_idx);
+      (runner.run_item(item, self, {}) ? computed : failed)++;
+      progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
+      own_reported = queue.n_own_passed();
+    }
+    progress.advance(static_cast<std::int64_t>(queue.n_own_passed() - own_reported));
+    progress.finish();
+    log_steals(queue);
+    summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
+  }
+  summary.n_computed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : computed);
+  summary.n_failed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : failed);
+}
+
+}  // namespace ibzoo::pipeline

@@ -1,0 +1,665 @@
+// Data flow: labels -> [accumulate: forward pass + label tables, per layer group] -> merge -> metrics.
+// One batch at a time: the forward pass streams each layer to the accumulator (on the
+// device, or the host for a CPU model), which adds the soft assignments to the tables
+// at once; nothing per position outlives its batch unless an opt-in output asks.
+#include "stages/accumulate.h"
+
+#include "analysis/check.h"
+#include "analysis/error.h"
+#include "io/fs.h"
+#include "io/h5.h"
+#include "io/log.h"
+#include "io/safetensors.h"
+#include "io/state_h5.h"
+#include "models/device_tables.h"
+#include "models/model.h"
+#include "stages/merge.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace ibzoo::stages {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// One batch: its documents' tokens and, for every estimator position in them, the
+// row of the batch's concatenated tokens, the label ids of every set and the document.
+struct Batch {
+  std::vector<std::vector<std::int32_t>> sequences;
+  std::vector<std::int64_t> doc_ids_of_sequences;
+  std::vector<std::int64_t> rows;                      // per position
+  std::vector<std::vector<std::int32_t>> label_ids;    // [set][position]
+  std::vector<std::int64_t> doc_ids;                   // per position
+  std::int64_t n_tokens = 0;
+  std::int64_t n_positions() const { return static_cast<std::int64_t>(rows.size()); }
+  std::vector<std::span<const std::int32_t>> label_spans() const {
+    std::vector<std::span<const std::int32_t>> out;
+    for (const auto& ids : label_ids) out.emplace_back(ids);
+    return out;
+  }
+};
+
+// The sample's documents, longest first (ties keep corpus order), packed into batches
+// of at most tokens_per_batch padded tokens: a pure function of the text and the
+// batch size, the same on every rank and for every team size.
+std::vector<Batch> make_batches(const LabelledText& text, std::int64_t tokens_per_batch) {
+  const auto& corpus = text.corpus;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(corpus.n_docs()));
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::int64_t>(k);
+  const auto length = [&](std::int64_t k) {
+    return corpus.doc_offsets[static_cast<std::size_t>(k + 1)] - corpus.doc_offsets[static_cast<std::size_t>(k)];
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return length(a) > length(b); });
+  std::vector<Batch> batches;
+  Batch cur;
+  cur.label_ids.resize(text.label_sets.size());
+  for (const auto k : order) {
+    const auto ks = static_cast<std::size_t>(k);
+    const auto t0 = corpus.doc_offsets[ks];
+    const auto t1 = corpus.doc_offsets[ks + 1];
+    // Padded size: every sequence of a batch is as long as its first (longest).
+    const auto padded_len = cur.sequences.empty() ? t1 - t0 : static_cast<std::int64_t>(cur.sequences.front().size());
+    if (!cur.sequences.empty() && padded_len * static_cast<std::int64_t>(cur.sequences.size() + 1) > tokens_per_batch) {
+      batches.push_back(std::move(cur));
+      cur = Batch{};
+      cur.label_ids.resize(text.label_sets.size());
+    }
+    std::vector<std::int32_t> seq;
+    seq.reserve(static_cast<std::size_t>(t1 - t0));
+    for (auto t = t0; t < t1; ++t) seq.push_back(static_cast<std::int32_t>(corpus.tokens[static_cast<std::size_t>(t)]));
+    for (auto p = text.pos_offsets[ks]; p < text.pos_offsets[ks + 1]; ++p) {
+      const auto pi = static_cast<std::size_t>(p);
+      cur.rows.push_back(cur.n_tokens + text.positions.token_idx[pi] - t0);
+      cur.doc_ids.push_back(corpus.doc_ids[ks]);
+      for (std::size_t s = 0; s < text.label_sets.size(); ++s) cur.label_ids[s].push_back(text.label_sets[s].ids[pi]);
+    }
+    cur.sequences.push_back(std::move(seq));
+    cur.doc_ids_of_sequences.push_back(corpus.doc_ids[ks]);
+    cur.n_tokens += t1 - t0;
+  }
+  if (!cur.sequences.empty()) batches.push_back(std::move(cur));
+  return batches;
+}
+
+// Runs fn(0) .. fn(n - 1) on up to n_threads threads; rethrows the first exception.
+void parallel_for(std::size_t n, int n_threads, const std::function<void(std::size_t)>& fn) {
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const auto worker = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      try {
+        fn(i);
+      } catch (...) {
+        const std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  const auto n_workers = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, n_threads)));
+  for (std::size_t t = 1; t < n_workers; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+// Soft assignments of n_rows representation rows (z: [n_rows, d]) into p, row
+// chunks in parallel; each row's result does not depend on the chunking.
+void assign_rows(const analysis::SoftAssigner& assigner, const float* z, std::int64_t n_rows, float* p, int n_threads) {
+  constexpr std::int64_t kChunk = 960;
+  const auto n_chunks = static_cast<std::size_t>((n_rows + kChunk - 1) / kChunk);
+  parallel_for(n_chunks, n_threads, [&](std::size_t c) {
+    const auto begin = static_cast<std::int64_t>(c) * kChunk;
+    const auto rows = std::min(kChunk, n_rows - begin);
+    assigner.assign(z + begin * assigner.dim(), rows, p + begin * assigner.n_bins(), begin);
+  });
+}
+
+void check_finite(std::span<const float> rows, std::int64_t dim, int layer, const std::string& item_id) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!std::isfinite(rows[i])) {
+      throw ModelError("item " + item_id + ": layer " + std::to_string(layer) + " has a non-finite activation (" +
+                       std::to_string(rows[i]) + ") at token row " + std::to_string(static_cast<std::int64_t>(i) / dim) +
+                       " of its batch; try compute.dtype float32, or check the checkpoint's weights");
+    }
+  }
+}
+
+// Opt-in per-position outputs of one part, written on the host in batch order.
+class Outputs {
+ public:
+  Outputs(const AccumulateJob& job, const std::string& part, const analysis::StateLayout& layout, std::int64_t dim) {
+    const auto suffix = part == "text" ? std::string() : "." + part;
+    if (job.assignments_float16) {
+      assignments_path_ = job.run.item_dir(job.item_id) / ("assignments" + suffix + ".h5");
+      assignments_temp_ = io::temp_path_for(assignments_path_);
+      assignments_.emplace(io::H5File::create(assignments_temp_));
+      io::write_assignments_header(*assignments_, layout);
+      float16_ = *job.assignments_float16;
+      n_bins_ = layout.n_bins;
+    }
+    if (job.storage.enabled) {
+      const auto& base = job.storage.path;
+      reps_path_ = suffix.empty() ? base : base.parent_path() / (base.stem().string() + suffix + ".h5");
+      std::error_code ec;
+      std::filesystem::create_directories(reps_path_.parent_path(), ec);
+      reps_temp_ = io::temp_path_for(reps_path_);
+      reps_.emplace(io::H5File::create(reps_temp_));
+      stored_ = job.storage.layers;
+      for (int l : stored_) {
+        reps_->create_rows(io::layer_group(l), dim, {{job.storage.chunk_tokens}, job.storage.compression, job.storage.float16});
+      }
+    }
+  }
+  bool wants_assignments() const { return assignments_.has_value(); }
+  bool stores(int layer) const { return reps_ && std::find(stored_.begin(), stored_.end(), layer) != stored_.end(); }
+  const std::vector<int>& stored_layers() const { return stored_; }
+
+  void add_representations(int layer, std::span<const float> rows, std::int64_t n_rows) {
+    reps_->append_rows(io::layer_group(layer), rows, n_rows);
+  }
+  // p: [layers][n][m] of one batch.
+  void add_assignments(const std::vector<int>& layers, std::span<const float> p, const Batch& batch, bool first_pass) {
+    const auto n = batch.n_positions();
+    for (std::size_t slot = 0; slot < layers.size(); ++slot) {
+      const int layer = layers[slot];
+      if (std::find(created_.begin(), created_.end(), layer) == created_.end()) {
+        io::create_assignments(*assignments_, layer, n_bins_, float16_);
+        created_.push_back(layer);
+      }
+      const auto values = p.subspan(slot * static_cast<std::size_t>(n * n_bins_), static_cast<std::size_t>(n * n_bins_));
+      if (float16_) {
+        half_.resize(values.size());
+        io::float_to_f16(values, half_);
+        io::append_assignments(*assignments_, layer, half_, n);
+      } else {
+        io::append_assignments(*assignments_, layer, values, n);
+      }
+    }
+    if (!first_pass) return;
+    if (labels_.empty()) labels_.resize(batch.label_ids.size());
+    for (std::size_t s = 0; s < batch.label_ids.size(); ++s) {
+      labels_[s].insert(labels_[s].end(), batch.label_ids[s].begin(), batch.label_ids[s].end());
+    }
+    doc_ids_.insert(doc_ids_.end(), batch.doc_ids.begin(), batch.doc_ids.end());
+  }
+  void add_documents(const Batch& batch) {
+    for (std::size_t k = 0; k < batch.sequences.size(); ++k) {
+      reps_docs_.push_back(batch.doc_ids_of_sequences[k]);
+      reps_offsets_.push_back(reps_offsets_.back() + static_cast<std::int64_t>(batch.sequences[k].size()));
+    }
+  }
+
+  void commit() {
+    if (assignments_) {
+      io::write_positions(*assignments_, labels_, doc_ids_);
+      assignments_->close();
+      io::commit_file(assignments_temp_, assignments_path_);
+    }
+    if (reps_) {
+      const auto n_docs = static_cast<std::int64_t>(reps_docs_.size());
+      reps_->write("/doc_ids", std::span<const std::int64_t>(reps_docs_), {n_docs});
+      reps_->write("/doc_offsets", std::span<const std::int64_t>(reps_offsets_), {n_docs + 1});
+      reps_->close();
+      io::commit_file(reps_temp_, reps_path_);
+    }
+  }
+
+ private:
+  std::optional<io::H5File> assignments_;
+  std::filesystem::path assignments_path_, assignments_temp_;
+  bool float16_ = false;
+  std::int64_t n_bins_ = 0;
+  std::vector<int> created_;
+  std::vector<std::uint16_t> half_;
+  std::vector<std::vector<std::int32_t>> labels_;
+  std::vector<std::int64_t> doc_ids_;
+  std::optional<io::H5File> reps_;
+  std::filesystem::path reps_path_, reps_temp_;
+  std::vector<int> stored_;
+  std::vector<std::int64_t> reps_docs_;
+  std::vector<std::int64_t> reps_offsets_{0};
+};
+
+// The tables of one pass, on the device or on the host.
+class Accumulator {
+ public:
+  virtual ~Accumulator() = default;
+  // Runs the batch forward and adds everything of its positions; with p_out the
+  // pass's assignments come back ([layers][n][m]).
+  virtual void add_own(const Batch& batch, std::vector<float>* p_out, Outputs* outputs) = 0;
+  // Another rank's batch: its assignments go to this rank's rows.
+  virtual void add_other(const Batch& batch, std::span<const float> p) = 0;
+  virtual std::vector<analysis::LayerSums> sums() = 0;
+};
+
+class DeviceAccumulator final : public Accumulator {
+ public:
+  DeviceAccumulator(const models::Model& model, const models::DeviceAssigner& assigner, const analysis::StateLayout& layout,
+                    const analysis::RowShare& share, const std::vector<int>& layers, bool forward_only)
+      : model_(model), tables_(model, assigner, layout, share, layers), last_layer_(layers.back()),
+        forward_only_(forward_only) {}
+  void add_own(const Batch& batch, std::vector<float>* p_out, Outputs*) override {
+    if (forward_only_) {
+      model_.forward_only(batch.sequences, last_layer_);
+      return;
+    }
+    const auto labels = batch.label_spans();
+    tables_.add_forward(batch.sequences, {batch.rows, labels, batch.doc_ids}, p_out);
+  }
+  void add_other(const Batch& batch, std::span<const float> p) override {
+    const auto labels = batch.label_spans();
+    tables_.add_assignments(p, {batch.rows, labels, batch.doc_ids}, analysis::Contribution::kRowsOnly);
+  }
+  std::vector<analysis::LayerSums> sums() override {
+    if (forward_only_) model_.synchronize();
+    return tables_.sums();
+  }
+
+ private:
+  const models::Model& model_;
+  models::DeviceTables tables_;
+  int last_layer_;
+  bool forward_only_;
+};
+
+class HostAccumulator final : public Accumulator {
+ public:
+  HostAccumulator(const models::Model& model, const analysis::SoftAssigner& assigner, const analysis::StateLayout& layout,
+                  const analysis::RowShare& share, std::vector<int> layers, int threads, std::string item_id)
+      : model_(model), assigner_(assigner), layers_(std::move(layers)), threads_(threads), item_id_(std::move(item_id)) {
+    for (std::size_t l = 0; l < layers_.size(); ++l) states_.emplace_back(layout, share);
+  }
+
+  void add_own(const Batch& batch, std::vector<float>* p_out, Outputs* outputs) override {
+    const auto n = batch.n_positions();
+    const auto m = assigner_.n_bins();
+    if (p_out) p_out->assign(static_cast<std::size_t>(static_cast<std::int64_t>(layers_.size()) * n * m), 0.0F);
+    std::vector<int> wanted = layers_;
+    if (outputs) {
+      for (int l : outputs->stored_layers()) wanted.push_back(l);
+      std::sort(wanted.begin(), wanted.end());
+      wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    }
+    if (model_.options().device != models::Device::Cpu) {
+      forward_part(batch, 0, batch.sequences.size(), 0, n, p_out, outputs, wanted);
+      return;
+    }
+    // On the CPU one sequence at a time: a sequence's hidden states are then the same bits
+    // in any batch (torch's host products round differently for other row counts), so
+    // the results do not depend on compute.tokens_per_batch. Its positions are contiguous.
+    std::int64_t token = 0, pos = 0;
+    for (std::size_t s = 0; s < batch.sequences.size(); ++s) {
+      const auto end_token = token + static_cast<std::int64_t>(batch.sequences[s].size());
+      auto end_pos = pos;
+      while (end_pos < n && batch.rows[static_cast<std::size_t>(end_pos)] < end_token) ++end_pos;
+      forward_part(batch, s, s + 1, pos, end_pos, p_out, outputs, wanted);
+      token = end_token;
+      pos = end_pos;
+    }
+  }
+
+  void add_other(const Batch& batch, std::span<const float> p) override {
+    const auto n = batch.n_positions();
+    const auto m = assigner_.n_bins();
+    const auto labels = batch.label_spans();
+    for (std::size_t slot = 0; slot < layers_.size(); ++slot) {
+      states_[slot].add_assignments(p.data() + static_cast<std::int64_t>(slot) * n * m, n, labels, batch.doc_ids, threads_,
+                                    analysis::Contribution::kRowsOnly);
+    }
+  }
+
+  std::vector<analysis::LayerSums> sums() override {
+    std::vector<analysis::LayerSums> out;
+    for (const auto& state : states_) out.push_back(state.sums(threads_));
+    return out;
+  }
+
+ private:
+  // Sequences [seq_begin, seq_end) of the batch in one forward pass, with their
+  // positions [pos_begin, pos_end); p_out holds the whole batch's [layers][n][m].
+  void forward_part(const Batch& batch, std::size_t seq_begin, std::size_t seq_end, std::int64_t pos_begin,
+                    std::int64_t pos_end, std::vector<float>* p_out, Outputs* outputs, const std::vector<int>& wanted) {
+    const auto n_batch = batch.n_positions();
+    const auto n = pos_end - pos_begin;
+    const auto m = assigner_.n_bins();
+    const auto d = assigner_.dim();
+    const std::vector<std::vector<std::int32_t>> sequences(batch.sequences.begin() + static_cast<std::ptrdiff_t>(seq_begin),
+                                                           batch.sequences.begin() + static_cast<std::ptrdiff_t>(seq_end));
+    std::int64_t first_token = 0, n_tokens = 0;
+    for (std::size_t s = 0; s < seq_end; ++s) {
+      (s < seq_begin ? first_token : n_tokens) += static_cast<std::int64_t>(batch.sequences[s].size());
+    }
+    std::vector<std::span<const std::int32_t>> labels;
+    for (const auto& ids : batch.label_ids) labels.emplace_back(ids.data() + pos_begin, static_cast<std::size_t>(n));
+    const std::span<const std::int64_t> docs(batch.doc_ids.data() + pos_begin, static_cast<std::size_t>(n));
+    const auto sink = [&](int layer, const float* data, std::int64_t n_rows, std::int64_t dim) {
+      IBZOO_CHECK(n_rows == n_tokens && dim == d, "layer " << layer << " gave " << n_rows << "x" << dim);
+      const std::span<const float> rows(data, static_cast<std::size_t>(n_rows * dim));
+      check_finite(rows, dim, layer, item_id_);
+      if (outputs && outputs->stores(layer)) outputs->add_representations(layer, rows, n_rows);
+      const auto it = std::find(layers_.begin(), layers_.end(), layer);
+      if (it == layers_.end() || n == 0) return;
+      const auto slot = static_cast<std::size_t>(it - layers_.begin());
+      selected_.resize(static_cast<std::size_t>(n * d));
+      for (std::int64_t p = 0; p < n; ++p) {
+        const auto* src = data + (batch.rows[static_cast<std::size_t>(pos_begin + p)] - first_token) * d;
+        std::copy(src, src + d, selected_.begin() + p * d);
+      }
+      float* p = nullptr;
+      if (p_out) {
+        p = p_out->data() + (static_cast<std::int64_t>(slot) * n_batch + pos_begin) * m;
+      } else {
+        p_buf_.resize(static_cast<std::size_t>(n * m));
+        p = p_buf_.data();
+      }
+      try {
+        assign_rows(assigner_, selected_.data(), n, p, threads_);
+      } catch (const CorruptDataError& e) {
+        throw ModelError("item " + item_id_ + ": layer " + std::to_string(layer) + ": " + e.what());
+      }
+      states_[slot].add_assignments(p, n, labels, docs, threads_);
+    };
+    model_.forward_layers(sequences, sink, wanted);
+  }
+
+  const models::Model& model_;
+  const analysis::SoftAssigner& assigner_;
+  std::vector<int> layers_;
+  int threads_;
+  std::string item_id_;
+  std::vector<analysis::EstimatorState> states_;
+  std::vector<float> selected_;
+  std::vector<float> p_buf_;
+};
+
+std::string message_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
+// Collective over the team: if any rank failed, every rank throws (the failing rank
+// its own error, the others a ModelError naming it), so that no rank waits forever
+// in the next collective.
+void agree(const io::Communicator& team, const std::exception_ptr& error, const std::string& item_id) {
+  if (team.size() == 1) {
+    if (error) std::rethrow_exception(error);
+    return;
+  }
+  const auto all = team.allgather(error ? "E" + message_of(error) : std::string("ok"));
+  if (error) std::rethrow_exception(error);
+  for (std::size_t q = 0; q < all.size(); ++q) {
+    if (all[q] != "ok") throw ModelError("item " + item_id + ": rank " + std::to_string(q) + " of its team failed: " + all[q].substr(1));
+  }
+}
+
+// A round's message: "P" and the batch's assignments, or "E" and the error.
+std::string round_message(const std::vector<float>& p, const std::exception_ptr& error) {
+  if (error) return "E" + message_of(error);
+  std::string bytes(1 + p.size() * sizeof(float), 'P');
+  std::memcpy(bytes.data() + 1, p.data(), p.size() * sizeof(float));
+  return bytes;
+}
+
+std::vector<float> round_floats(const std::string& message) {
+  std::vector<float> out((message.size() - 1) / sizeof(float));
+  std::memcpy(out.data(), message.data() + 1, out.size() * sizeof(float));
+  return out;
+}
+
+struct PartResult {
+  io::PartSums sums;
+  std::int64_t n_documents = 0, n_tokens = 0, n_positions = 0;
+  int n_passes = 0;
+  std::int64_t table_bytes = 0;
+};
+
+// Every pass of one part; the team's merged sums of every layer.
+PartResult run_part(const AccumulateJob& job, const TextPart& part, const models::Model& model,
+                    const EstimatorSetup& setup, const models::DeviceAssigner* device_assigner,
+                    const io::Communicator& team, AccumulateResult& timing) {
+  const auto& text = *part.text;
+  auto layout = setup.layout;
+  layout.label_sets = text.label_names();
+  layout.label_rows = text.label_rows();
+  const int p_team = team.size();
+  const analysis::RowShare share{p_team, team.rank()};
+  const auto bytes_per_layer = layer_table_bytes(layout, p_team);
+  const auto passes = plan_passes(job.layers, bytes_per_layer, job.table_budget_bytes);
+  const auto batches = make_batches(text, job.tokens_per_batch);
+  const auto n_batches = static_cast<std::int64_t>(batches.size());
+  const auto n_rounds = (n_batches + p_team - 1) / p_team;
+
+  PartResult result;
+  result.n_documents = text.corpus.n_docs();
+  result.n_tokens = text.n_tokens();
+  result.n_positions = text.positions.size();
+  result.n_passes = static_cast<int>(passes.size());
+  std::optional<Outputs> outputs;
+  const bool want_outputs = job.assignments_float16 || job.storage.enabled;
+  IBZOO_CHECK(!want_outputs || p_team == 1, "per-position outputs need one rank per checkpoint");
+  if (want_outputs) outputs.emplace(job, part.name, layout, setup.assigner.dim());
+  if (passes.size() > 1 && team.rank() == 0) {
+    io::log_info("item " + job.item_id + " (" + part.name + "): " + std::to_string(passes.size()) + " layer groups of " +
+                 std::to_string(bytes_per_layer >> 20) + " MiB per layer of tables within the " +
+                 std::to_string(job.table_budget_bytes >> 20) + " MiB budget");
+  }
+  for (std::size_t pass_idx = 0; pass_idx < passes.size(); ++pass_idx) {
+    const auto& layers = passes[pass_idx];
+    const bool first_pass = pass_idx == 0;
+    result.table_bytes = std::max(result.table_bytes, bytes_per_layer * static_cast<std::int64_t>(layers.size()));
+    std::unique_ptr<Accumulator> acc;
+    std::exception_ptr error;
+    try {
+      if (device_assigner && !job.storage.enabled) {
+        acc = std::make_unique<DeviceAccumulator>(model, *device_assigner, layout, share, layers, job.forward_only);
+      } else {
+        acc = std::make_unique<HostAccumulator>(model, setup.assigner, layout, share, layers, job.threads, job.item_id);
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    agree(team, error, job.item_id);
+    Outputs* out = outputs ? &*outputs : nullptr;
+    // Representations are written in the first pass only; assignments in every pass.
+    Outputs* reps_out = out && first_pass && job.storage.enabled ? out : nullptr;
+    const bool need_p = p_team > 1 || (out && out->wants_assignments());
+    std::vector<float> p;
+    for (std::int64_t round = 0; round < n_rounds; ++round) {
+      const auto k = round * p_team + team.rank();
+      const auto t_forward = Clock::now();
+      p.clear();
+      if (k < n_batches) {
+        try {
+          const auto& batch = batches[static_cast<std::size_t>(k)];
+          acc->add_own(batch, need_p ? &p : nullptr, reps_out);
+          if (out && out->wants_assignments()) out->add_assignments(layers, p, batch, first_pass);
+          if (reps_out) reps_out->add_documents(batch);
+        } catch (...) {
+          error = std::current_exception();
+        }
+      }
+      timing.forward_s += seconds_since(t_forward);
+      if (p_team == 1 && error) std::rethrow_exception(error);
+      std::int64_t round_positions = 0;
+      for (std::int64_t q = 0; q < p_team && round * p_team + q < n_batches; ++q) {
+        round_positions += batches[static_cast<std::size_t>(round * p_team + q)].n_positions();
+      }
+      if (p_team > 1) {
+        const auto t_exchange = Clock::now();
+        const auto all = team.allgather(round_message(p, error));
+        if (error) std::rethrow_exception(error);
+        for (int q = 0; q < p_team; ++q) {
+          const auto& message = all[static_cast<std::size_t>(q)];
+          if (!message.empty() && message[0] == 'E') {
+            throw ModelError("item " + job.item_id + ": rank " + std::to_string(q) + " of its team failed: " + message.substr(1));
+          }
+        }
+        for (int q = 0; q < p_team; ++q) {
+          const auto kq = round * p_team + q;
+          if (q == team.rank() || kq >= n_batches) continue;
+          acc->add_other(batches[static_cast<std::size_t>(kq)], round_floats(all[static_cast<std::size_t>(q)]));
+        }
+        timing.exchange_s += seconds_since(t_exchange);
+      }
+      if (job.on_progress && team.rank() == 0) {
+        job.on_progress(round_positions / static_cast<std::int64_t>(passes.size()));
+      }
+    }
+    const auto t_merge = Clock::now();
+    std::vector<analysis::LayerSums> sums;
+    try {
+      sums = acc->sums();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    agree(team, error, job.item_id);
+    if (job.test_merge_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job.test_merge_delay_ms));
+    const auto merged = merge_sums(team, sums);
+    timing.exchange_s += seconds_since(t_merge);
+    result.sums.layers.insert(result.sums.layers.end(), layers.begin(), layers.end());
+    result.sums.per_layer.insert(result.sums.per_layer.end(), merged.begin(), merged.end());
+  }
+  if (outputs) outputs->commit();
+  return result;
+}
+
+}  // namespace
+
+std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_size) {
+  return analysis::EstimatorState::table_bytes(layout, analysis::RowShare{team_size, 0});
+}
+
+std::vector<std::vector<int>> plan_passes(const std::vector<int>& layers, std::int64_t bytes_per_layer,
+                                          std::int64_t budget_bytes) {
+  std::vector<std::vector<int>> passes;
+  if (layers.empty()) return passes;
+  if (budget_bytes <= 0) return {layers};
+  if (bytes_per_layer > budget_bytes) {
+    throw UsageError("the label tables of one layer take " + std::to_string(bytes_per_layer >> 20) +
+                     " MiB per rank, more than the memory budget of " + std::to_string(budget_bytes >> 20) +
+                     " MiB (compute.memory_budget); raise the budget, run more ranks per checkpoint (the rows are "
+                     "shared), or use fewer documents, orders or bootstrap replicates");
+  }
+  const auto per_pass = std::max<std::int64_t>(1, budget_bytes / std::max<std::int64_t>(1, bytes_per_layer));
+  const auto n = static_cast<std::int64_t>(layers.size());
+  const auto n_passes = (n + per_pass - 1) / per_pass;
+  // Even groups (the last pass is no longer than the others), in layer order.
+  for (std::int64_t g = 0; g < n_passes; ++g) {
+    const auto begin = n * g / n_passes;
+    const auto end = n * (g + 1) / n_passes;
+    passes.emplace_back(layers.begin() + begin, layers.begin() + end);
+  }
+  return passes;
+}
+
+std::vector<int> resolve_layers(const std::vector<int>& wanted, int n_layers, const std::string& model_id) {
+  std::vector<int> layers;
+  if (wanted.empty()) {
+    for (int l = 0; l <= n_layers; ++l) layers.push_back(l);
+    return layers;
+  }
+  for (int l : wanted) {
+    if (l > n_layers) {
+      throw ModelError("model " + model_id + " has layers 0.." + std::to_string(n_layers) + ", but 'estimator.layers' asks for " +
+                       std::to_string(l));
+    }
+    layers.push_back(l);
+  }
+  std::sort(layers.begin(), layers.end());
+  layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+  return layers;
+}
+
+AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> parts, const models::Model& model,
+                            const EstimatorSetup& setup, const io::Communicator& team) {
+  const auto start = Clock::now();
+  IBZOO_CHECK(model.hidden_size() == setup.assigner.dim(),
+              "estimator built for d=" << setup.assigner.dim() << ", model has " << model.hidden_size());
+  std::filesystem::path dir;
+  if (team.rank() == 0) dir = job.run.begin_item(job.item_id);
+  team.barrier();
+  std::optional<models::DeviceAssigner> device_assigner;
+  if (model.options().device == models::Device::Cuda) {
+    const auto& points = setup.assigner.points();
+    device_assigner.emplace(model, points.w, points.n_points, points.dim, setup.assigner.eps());
+  }
+  AccumulateResult result;
+  std::vector<std::pair<std::string, PartResult>> done;
+  for (const auto& part : parts) {
+    auto r = run_part(job, part, model, setup, device_assigner ? &*device_assigner : nullptr, team, result);
+    result.n_passes = std::max(result.n_passes, r.n_passes);
+    result.table_bytes = std::max(result.table_bytes, r.table_bytes);
+    if (part.name == "text") {
+      result.n_documents = r.n_documents;
+      result.n_tokens = r.n_tokens;
+      result.n_positions = r.n_positions;
+    }
+    done.emplace_back(part.name, std::move(r));
+  }
+  if (job.forward_only) {
+    result.wall_s = seconds_since(start);
+    io::log_info("item " + job.item_id + ": forward passes only (benchmark): " + std::to_string(result.n_positions) +
+                 " positions, " + std::to_string(result.n_tokens) + " tokens in " +
+                 std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms");
+    throw Error("forward-only benchmark run (IBZOO_BENCH_FORWARD_ONLY): no estimate, nothing written");
+  }
+  if (team.rank() != 0) {
+    result.wall_s = seconds_since(start);
+    team.barrier();
+    return result;
+  }
+  const auto state_path = job.run.item_state(job.item_id);
+  const auto state_temp = io::temp_path_for(state_path);
+  {
+    auto file = io::H5File::create(state_temp);
+    for (const auto& [name, r] : done) io::write_sums(file, name, r.sums);
+    file.set_attr("/", "item", job.item_id);
+    file.set_attr("/", "n_positions", result.n_positions);
+    file.set_attr("/", "n_tokens", result.n_tokens);
+    file.close();
+  }
+  io::commit_file(state_temp, state_path);
+  result.wall_s = seconds_since(start);
+  auto provenance = job.provenance;
+  provenance["item"] = job.item_id;
+  provenance["n_documents"] = result.n_documents;
+  provenance["n_tokens"] = result.n_tokens;
+  provenance["n_positions"] = result.n_positions;
+  for (const auto& [name, r] : done) {
+    if (name != "text") provenance[name] = {{"n_documents", r.n_documents}, {"n_tokens", r.n_tokens}, {"n_positions", r.n_positions}};
+  }
+  provenance["layers"] = job.layers;
+  provenance["eps"] = setup.assigner.eps();
+  provenance["calibration"] = setup.calibration;
+  provenance["reference_points_checksum"] = setup.w_checksum;
+  provenance["team_size"] = team.size();
+  provenance["layer_groups"] = result.n_passes;
+  provenance["table_bytes_per_rank"] = result.table_bytes;
+  provenance["accumulator"] = model.options().device == models::Device::Cuda && !job.storage.enabled ? "device" : "host";
+  provenance["wall_time_s"] = result.wall_s;
+  io::write_file_atomic(dir / "provenance.json", provenance.dump(2) + "\n");
+  job.run.mark_done(job.item_id, {{"n_positions", result.n_positions}, {"wall_time_s", result.wall_s}});
+  team.barrier();
+  return result;
+}
+
+}  // namespace ibzoo::stages
