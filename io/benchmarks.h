@@ -1,15 +1,20 @@
-// Benchmark scores from the formats researchers already have, and their join with
-// the models of a metrics table:
-//   - lm-evaluation-harness results JSON ({"results": {task: {"acc_norm,none": ...}},
-//     "group_subtasks", "configs", "model_name" / "config.model_args"),
-//   - the Open LLM Leaderboard v2 table exported as CSV ("fullname", "IFEval Raw",
-//     "IFEval", ..., "MMLU-PRO"),
-//   - a plain long CSV with the columns model,benchmark,score.
-// lm-eval and leaderboard scores are reported in percent (0-100), as the leaderboard
-// shows them; long-CSV scores are taken as given. docs/ANALYSIS.md has the rules.
+// Benchmark scores from the files researchers already have, read honestly (every
+// choice of metric, filter, aggregation and normalisation is logged and kept with the
+// score), and their join with the (model, checkpoint) rows of a metrics table:
+//   lm-eval          lm-evaluation-harness results JSON, v0.4 ("acc_norm,none" keys,
+//                    group_subtasks, n-samples) and v0.3 ("acc_norm" keys, Pythia's evals)
+//   leaderboard      Open LLM Leaderboard v2 export (fullname, IFEval Raw, IFEval, ...)
+//   leaderboard-v1   Open LLM Leaderboard v1 export (ARC, HellaSwag, MMLU, TruthfulQA, ...)
+//   helm             a HELM run directory (run_spec.json + stats.json) or a directory of them
+//   every-eval-ever  an Every Eval Ever record (schema_version, model_info, evaluation_results)
+//   long             CSV with model,benchmark,score (optional checkpoint, metric)
+// Scores are in percent (0-100) for the harness, HELM, Every Eval Ever (scaled by the
+// record's min/max) and the leaderboards; long-CSV scores are taken as given.
+// docs/ANALYSIS.md ("Benchmark scores") has every rule.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -17,11 +22,18 @@
 
 namespace ibzoo::io {
 
+inline const std::vector<std::string> kBenchmarkFormats = {"lm-eval", "leaderboard", "leaderboard-v1", "helm",
+                                                           "every-eval-ever", "long"};
+
 struct BenchmarkScore {
   std::string model;      // as written in the source
   std::string benchmark;
   double score = 0.0;
   std::string source;     // "file:line" or "file:task", for messages
+  std::string checkpoint; // the checkpoint the file names (harness revision=, ...), "" if none
+  std::string metric;     // the metric key the score is ("acc_norm,none", "exact_match", ...)
+  std::string aggregation;    // "task", "harness group entry", "size-weighted mean of N subtasks", ...
+  std::string normalisation;  // "none", "leaderboard (baseline 1/k per subtask)", "min/max of the record", ...
   bool operator==(const BenchmarkScore&) const = default;
 };
 
@@ -39,9 +51,29 @@ struct BenchmarkOptions {
   // lm-eval: exactly these tasks/groups become benchmarks (empty: automatic, see
   // read_lm_eval_json).
   std::vector<std::string> tasks;
-  // lm-eval: the model id to use instead of "model_name" / "pretrained=" in the file.
+  // lm-eval: the model id to use instead of "model_name" / "pretrained=" in the file
+  // (every format: the model all of the file's scores belong to).
   std::string model;
+  // Added with issue 18; each is "" / empty / false when not given.
+  std::string format;      // one of kBenchmarkFormats; "" = detect from the content
+  std::string metric;      // every task's metric ("acc" or "acc,none"), unless metric_by_task says otherwise
+  std::string filter;      // lm-eval filter to prefer ("strict-match"); default: none, else strict-match, else the first
+  std::string checkpoint;  // the checkpoint every score of the file belongs to
+  bool allow_limit = false;  // accept an lm-eval run made with --limit (refused otherwise)
+  std::string duplicates = "latest";  // leaderboard rows naming one model twice: latest | first | best | error
 };
+
+// Reads one file in options.format (or the detected format). Logs every choice.
+// Throws MissingInputError, CorruptDataError naming the file, and UsageError for an
+// unknown format.
+std::vector<BenchmarkScore> read_benchmark_file(const std::filesystem::path& path, const BenchmarkOptions& options);
+
+// The format read_benchmark_file would detect: a directory -> helm; JSON with
+// "evaluation_results" -> every-eval-ever, with "results" -> lm-eval; CSV by its columns.
+std::string detect_benchmark_format(const std::filesystem::path& path);
+
+std::vector<BenchmarkScore> read_helm(const std::filesystem::path& path, const BenchmarkOptions& options);
+std::vector<BenchmarkScore> read_every_eval_ever(const std::filesystem::path& path, const BenchmarkOptions& options);
 
 // lm-evaluation-harness results. Benchmarks: options.tasks if given; otherwise walk
 // the group tree from its roots and take each group whose subtasks are all plain
@@ -62,24 +94,60 @@ std::vector<BenchmarkScore> read_lm_eval_json(const std::filesystem::path& path,
 // absent, or a cell is not a number.
 std::vector<BenchmarkScore> read_leaderboard_csv(const std::filesystem::path& path, const BenchmarkOptions& options);
 
-// Long CSV with at least the columns model, benchmark, score; "" / "nan" scores are
-// missing and skipped. Throws CorruptDataError naming file:line.
+// Long CSV with at least the columns model, benchmark, score (optional: checkpoint,
+// metric); "" / "nan" scores are missing and skipped. Throws CorruptDataError naming file:line.
 std::vector<BenchmarkScore> read_long_csv(const std::filesystem::path& path);
 
-// Dispatches on content: a .json file is lm-eval; a CSV with "fullname" is the
-// leaderboard; a CSV with model,benchmark,score is long. Throws CorruptDataError
-// naming the columns found when none fits.
+// read_benchmark_file with the format detected from the content. Throws
+// CorruptDataError naming the columns found when none fits.
 std::vector<BenchmarkScore> read_benchmarks(const std::filesystem::path& path, const BenchmarkOptions& options);
 
-// Scores joined to the models of a metrics table.
-struct BenchmarkTable {
-  std::vector<std::string> models;      // the given model ids, in order
-  std::vector<std::string> benchmarks;  // sorted
-  // scores[model_idx][benchmark_idx]; NaN where the model has no score.
-  std::vector<std::vector<double>> scores;
-  std::vector<std::string> models_without_scores;
-  std::vector<std::string> ignored_score_models;  // only with ignore_unknown_models
+// One row of the analysis: a model at one checkpoint.
+struct Observation {
+  std::string model;
+  std::string checkpoint;
+  bool operator==(const Observation&) const = default;
 };
+
+struct JoinOptions {
+  bool ignore_unknown_models = false;
+  std::map<std::string, std::string> aliases;  // name in a score file -> model id
+  // model id -> its checkpoints in the metrics table as (name, step), by step; the
+  // last is the final one. Models absent here: the checkpoint "" only.
+  std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> checkpoints;
+};
+
+// What became of one score in the join (a row of scores.csv).
+struct ScoreUse {
+  BenchmarkScore score;
+  std::string model;       // the model id it joined ("" if none)
+  std::string checkpoint;  // the checkpoint it joined ("" if none)
+  std::string status;      // used | unknown model | checkpoint not analysed
+};
+
+// Scores joined to the observations of a metrics table.
+struct BenchmarkTable {
+  std::vector<std::string> models;      // the observations' model ids, in order
+  std::vector<Observation> observations;
+  std::vector<std::string> benchmarks;  // sorted
+  // scores[observation_idx][benchmark_idx]; NaN where it has no score.
+  std::vector<std::vector<double>> scores;
+  std::vector<std::string> models_without_scores;  // "model" or "model@checkpoint"
+  std::vector<std::string> ignored_score_models;  // only with ignore_unknown_models
+  std::vector<ScoreUse> uses;                      // every score, in input order
+};
+
+// Joins per (model, checkpoint). A score's model (after `aliases`) matches an id as
+// below. Its checkpoint: none named -> the model's final checkpoint; named -> the
+// checkpoint of that name, else the one whose step the name carries ("step73000"),
+// else, when the model has a single checkpoint, that one; else (or when that
+// checkpoint is not among the observations) the score is listed as not used.
+BenchmarkTable join_scores(const std::vector<BenchmarkScore>& scores, const std::vector<Observation>& observations,
+                           const JoinOptions& options);
+
+// Writes scores.csv: model,checkpoint,benchmark,score,metric,aggregation,normalisation,
+// file_model,file_checkpoint,source,status (one row per score read). Throws WriteError.
+void write_scores_csv(const std::filesystem::path& path, const BenchmarkTable& table);
 
 // A score's model matches a model id if equal, or if the parts after the last '/'
 // are equal (so "EleutherAI/pythia-160m" matches "pythia-160m"), provided that
@@ -88,6 +156,7 @@ struct BenchmarkTable {
 // are listed in ignored_score_models and a warning is logged); and for two sources
 // that give one (model, benchmark) different scores. Models without any score are
 // logged as a warning and listed.
+// (The model-only form: each id is one observation with checkpoint "".)
 BenchmarkTable join_scores(const std::vector<BenchmarkScore>& scores, const std::vector<std::string>& model_ids,
                            bool ignore_unknown_models = false);
 

@@ -1,85 +1,108 @@
+// CSV through libcsv (Debian: libcsv-dev, LGPL-2.1+, linked dynamically): every
+// CSV ibzoo reads or writes goes through this file. libcsv does the RFC 4180 work
+// (quoted commas, doubled quotes, quoted line breaks, CR, LF and CRLF record ends);
+// this file adds what it leaves to its caller: the byte-order mark, line numbers for
+// messages, and the header / field-count checks.
 #include "io/csv.h"
 
 #include "analysis/error.h"
 #include "io/fs.h"
 
+#include <csv.h>
+
+#include <algorithm>
+
 namespace ibzoo::io {
 
 namespace {
 
-// A character-level state machine over the whole text, so quoted line breaks work.
-class CsvParser {
+// Owns one libcsv parser (a caller-allocated struct whose buffers csv_free releases).
+class Parser {
  public:
-  CsvParser(std::string_view text, const std::string& source) : text_(text), source_(source) {
-    if (text_.substr(0, 3) == "\xEF\xBB\xBF") text_.remove_prefix(3);
-  }
-
-  // Next record, or false at the end. Sets record_line_ to its first line.
-  bool next(std::vector<std::string>& fields) {
-    fields.clear();
-    while (pos_ < text_.size() && (text_[pos_] == '\n' || text_[pos_] == '\r')) advance_line_end();
-    if (pos_ >= text_.size()) return false;
-    record_line_ = line_;
-    std::string field;
-    while (true) {
-      if (pos_ < text_.size() && text_[pos_] == '"') {
-        read_quoted(field);
-      } else {
-        while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n' && text_[pos_] != '\r') {
-          field += text_[pos_++];
-        }
-      }
-      fields.push_back(std::move(field));
-      field.clear();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < text_.size()) advance_line_end();
-      return true;
+  explicit Parser(const std::string& source) {
+    if (csv_init(&p_, CSV_STRICT | CSV_STRICT_FINI) != 0) {
+      throw CorruptDataError(source + ": cannot start the CSV parser (out of memory)");
     }
   }
-
-  std::size_t record_line() const { return record_line_; }
+  ~Parser() { csv_free(&p_); }
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+  csv_parser* get() { return &p_; }
 
  private:
-  void advance_line_end() {
-    if (text_[pos_] == '\r' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '\n') ++pos_;
-    ++pos_;
-    ++line_;
-  }
-
-  void read_quoted(std::string& field) {
-    const std::size_t start_line = line_;
-    ++pos_;
-    while (true) {
-      if (pos_ >= text_.size()) {
-        throw CorruptDataError(source_ + ":" + std::to_string(start_line) +
-                               ": a quoted field is never closed (expected a closing '\"' before the end of the file)");
-      }
-      const char c = text_[pos_++];
-      if (c == '"' && pos_ < text_.size() && text_[pos_] == '"') {
-        field += '"';
-        ++pos_;
-      } else if (c == '"') {
-        break;
-      } else {
-        if (c == '\n') ++line_;
-        field += c;
-      }
-    }
-    if (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '\n' && text_[pos_] != '\r') {
-      throw CorruptDataError(source_ + ":" + std::to_string(line_) + ": unexpected '" + std::string(1, text_[pos_]) +
-                             "' after a closing quote (expected ',' or the end of the line)");
-    }
-  }
-
-  std::string_view text_;
-  const std::string& source_;
-  std::size_t pos_ = 0;
-  std::size_t line_ = 1;
-  std::size_t record_line_ = 1;
+  csv_parser p_{};
 };
+
+// No trimming: RFC 4180 makes spaces part of a field (libcsv trims spaces and tabs by default).
+int never_space(unsigned char) { return 0; }
+
+// Records as libcsv reports them, with the physical line each one starts on.
+struct Collector {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::size_t> lines;
+  std::vector<std::string> fields;
+  std::size_t chunk_line = 1;  // the physical line being fed to the parser
+  std::size_t record_line = 0; // 0: no field of the current record seen yet
+
+  static void on_field(void* data, std::size_t len, void* self_ptr) {
+    auto& self = *static_cast<Collector*>(self_ptr);
+    const auto* begin = static_cast<const char*>(data);
+    std::string field = begin ? std::string(begin, len) : std::string();
+    if (self.record_line == 0) {
+      // A quoted first field with line breaks ends on a later line than it started.
+      self.record_line = self.chunk_line - static_cast<std::size_t>(std::count(field.begin(), field.end(), '\n'));
+    }
+    self.fields.push_back(std::move(field));
+  }
+
+  static void on_record(int, void* self_ptr) {
+    auto& self = *static_cast<Collector*>(self_ptr);
+    if (self.fields.empty()) return;
+    self.records.push_back(std::move(self.fields));
+    self.lines.push_back(self.record_line);
+    self.fields.clear();
+    self.record_line = 0;
+  }
+};
+
+std::string parse_error(const std::string& source, std::size_t line, char at) {
+  return source + ":" + std::to_string(line) + ": malformed quoting at '" + std::string(1, at) +
+         "' (unexpected after a closing quote, or a quote inside an unquoted field): a quoted field must be "
+         "followed by ',' or the end of the line, and a quote inside a field is written as \"\" within a "
+         "quoted field (RFC 4180)";
+}
+
+// Parses the whole text with libcsv in strict mode, one physical line per call so that
+// every record and every error has its line number.
+Collector parse_records(std::string_view text, const std::string& source) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  Parser parser(source);
+  csv_set_space_func(parser.get(), never_space);
+  Collector c;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    const auto chunk = text.substr(0, end == std::string_view::npos ? text.size() : end + 1);
+    const auto used = csv_parse(parser.get(), chunk.data(), chunk.size(), Collector::on_field, Collector::on_record, &c);
+    if (used != chunk.size()) {
+      if (csv_error(parser.get()) == CSV_EPARSE) throw CorruptDataError(parse_error(source, c.chunk_line, chunk[used]));
+      throw CorruptDataError(source + ":" + std::to_string(c.chunk_line) + ": " + csv_strerror(csv_error(parser.get())));
+    }
+    text.remove_prefix(chunk.size());
+    ++c.chunk_line;
+  }
+  const std::size_t last_line = c.chunk_line - 1;
+  if (csv_fini(parser.get(), Collector::on_field, Collector::on_record, &c) != 0 ||
+      csv_error(parser.get()) == CSV_EPARSE) {
+    throw CorruptDataError(source + ":" + std::to_string(c.record_line ? c.record_line : last_line) +
+                           ": a quoted field is never closed (expected a closing '\"' before the end of the file)");
+  }
+  return c;
+}
+
+bool needs_quotes(const std::string& f) {
+  return f.find_first_of(",\"\r\n") != std::string::npos ||
+         (!f.empty() && (f.front() == ' ' || f.front() == '\t' || f.back() == ' ' || f.back() == '\t'));
+}
 
 }  // namespace
 
@@ -95,21 +118,19 @@ std::string CsvTable::where(std::size_t row_idx) const {
 }
 
 CsvTable parse_csv(std::string_view text, const std::string& source) {
+  auto c = parse_records(text, source);
+  if (c.records.empty()) throw CorruptDataError(source + ": the file is empty (expected a header line)");
   CsvTable table;
   table.source = source;
-  CsvParser parser(text, source);
-  if (!parser.next(table.header)) {
-    throw CorruptDataError(source + ": the file is empty (expected a header line)");
-  }
-  std::vector<std::string> fields;
-  while (parser.next(fields)) {
-    if (fields.size() != table.header.size()) {
-      throw CorruptDataError(source + ":" + std::to_string(parser.record_line()) + ": expected " +
+  table.header = std::move(c.records.front());
+  for (std::size_t i = 1; i < c.records.size(); ++i) {
+    if (c.records[i].size() != table.header.size()) {
+      throw CorruptDataError(source + ":" + std::to_string(c.lines[i]) + ": expected " +
                              std::to_string(table.header.size()) + " fields (as in the header), found " +
-                             std::to_string(fields.size()));
+                             std::to_string(c.records[i].size()));
     }
-    table.rows.push_back(fields);
-    table.line_numbers.push_back(parser.record_line());
+    table.rows.push_back(std::move(c.records[i]));
+    table.line_numbers.push_back(c.lines[i]);
   }
   return table;
 }
@@ -123,13 +144,13 @@ std::string format_csv_row(const std::vector<std::string>& fields) {
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) line += ',';
     const auto& f = fields[i];
-    if (f.find_first_of(",\"\r\n") == std::string::npos) {
+    if (!needs_quotes(f)) {
       line += f;
       continue;
     }
-    line += '"';
-    for (char c : f) line += c == '"' ? std::string("\"\"") : std::string(1, c);
-    line += '"';
+    std::string quoted(csv_write(nullptr, 0, f.data(), f.size()), '\0');
+    csv_write(quoted.data(), quoted.size(), f.data(), f.size());
+    line += quoted;
   }
   return line + "\n";
 }

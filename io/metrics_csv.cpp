@@ -1,51 +1,20 @@
+// metrics.csv: the in-memory MetricRow <-> the pandas-friendly file layout
+// (numeric layer, a scope column, no empty label_set). Reduce writes it; regress and
+// the report read it back.
 #include "io/metrics_csv.h"
 
 #include "analysis/error.h"
+#include "io/csv.h"
 #include "io/fs.h"
 
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 
 namespace ibzoo::io {
 
 namespace {
 
-// Fields are plain identifiers in practice; quote anything that needs it (RFC 4180).
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string cur;
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        cur += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  fields.push_back(cur);
-  return fields;
-}
+constexpr const char* kNoLabel = "none";
 
 double parse_value(const std::string& s, const std::string& where) {
   if (s == "nan") return std::nan("");
@@ -62,6 +31,16 @@ double parse_value(const std::string& s, const std::string& where) {
   return v;
 }
 
+std::int64_t parse_integer(const std::string& s, const std::string& where, const char* column) {
+  try {
+    std::size_t used = 0;
+    const auto v = std::stoll(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw CorruptDataError(where + ": '" + column + "' must be an integer, got \"" + s + "\"");
+}
+
 }  // namespace
 
 std::string format_value(double value) {
@@ -72,42 +51,60 @@ std::string format_value(double value) {
   return buf;
 }
 
-void write_metrics_csv(const std::filesystem::path& path, const std::vector<MetricRow>& rows) {
-  std::ostringstream os;
-  os << kMetricsHeader << "\n";
-  for (const auto& r : rows) {
-    os << csv_field(r.model) << ',' << csv_field(r.family) << ',' << csv_field(r.checkpoint) << ',' << r.step << ','
-       << csv_field(r.layer) << ',' << csv_field(r.label_set) << ',' << csv_field(r.metric) << ','
-       << format_value(r.value) << "\n";
+MetricFileFields to_file_fields(const MetricRow& row) {
+  MetricFileFields f;
+  f.label_set = row.label_set.empty() ? kNoLabel : row.label_set;
+  if (row.layer == "mean") {
+    f.scope = "layer_mean";
+  } else if (row.layer.empty()) {
+    f.scope = "model";
+  } else {
+    f.scope = "layer";
+    f.layer = std::stoll(row.layer);
   }
-  write_file_atomic(path, os.str());
+  return f;
+}
+
+void from_file_fields(const MetricFileFields& fields, MetricRow& row, const std::string& where) {
+  row.label_set = fields.label_set == kNoLabel ? "" : fields.label_set;
+  if (fields.scope == "layer_mean") {
+    row.layer = "mean";
+  } else if (fields.scope == "model") {
+    row.layer = "";
+  } else if (fields.scope == "layer") {
+    if (fields.layer < 0) throw CorruptDataError(where + ": 'layer' must be >= 0 for scope 'layer', got " +
+                                                 std::to_string(fields.layer));
+    row.layer = std::to_string(fields.layer);
+  } else {
+    throw CorruptDataError(where + ": 'scope' must be layer, layer_mean or model, got \"" + fields.scope + "\"");
+  }
+}
+
+void write_metrics_csv(const std::filesystem::path& path, const std::vector<MetricRow>& rows) {
+  std::string text = std::string(kMetricsHeader) + "\n";
+  for (const auto& r : rows) {
+    const auto f = to_file_fields(r);
+    text += format_csv_row({r.model, r.family, r.checkpoint, std::to_string(r.step), std::to_string(f.layer),
+                            f.label_set, r.metric, format_value(r.value), f.scope});
+  }
+  write_file_atomic(path, text);
 }
 
 std::vector<MetricRow> read_metrics_csv(const std::filesystem::path& path) {
-  const auto text = read_file(path);
-  std::istringstream in(text);
-  std::string line;
-  std::vector<MetricRow> rows;
-  if (!std::getline(in, line) || line != kMetricsHeader) {
+  const auto table = read_csv(path);
+  const auto header = format_csv_row(table.header);
+  const bool v1 = header == std::string(kMetricsHeaderV1) + "\n";
+  if (!v1 && header != std::string(kMetricsHeader) + "\n") {
     throw CorruptDataError(path.string() + ":1: expected the header '" + std::string(kMetricsHeader) + "', got '" +
-                           line + "'");
+                           header.substr(0, header.size() - 1) + "'");
   }
-  for (int line_no = 2; std::getline(in, line); ++line_no) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    const auto where = path.string() + ":" + std::to_string(line_no);
-    const auto f = split_csv_line(line);
-    if (f.size() != 8) {
-      throw CorruptDataError(where + ": expected 8 fields, found " + std::to_string(f.size()));
-    }
-    MetricRow r{f[0], f[1], f[2], 0, f[4], f[5], f[6], parse_value(f[7], where)};
-    try {
-      std::size_t used = 0;
-      r.step = std::stoll(f[3], &used);
-      if (used != f[3].size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw CorruptDataError(where + ": 'step' must be an integer, got \"" + f[3] + "\"");
-    }
+  std::vector<MetricRow> rows;
+  rows.reserve(table.rows.size());
+  for (std::size_t i = 0; i < table.rows.size(); ++i) {
+    const auto& f = table.rows[i];
+    const auto where = table.where(i);
+    MetricRow r{f[0], f[1], f[2], parse_integer(f[3], where, "step"), f[4], f[5], f[6], parse_value(f[7], where)};
+    if (!v1) from_file_fields({parse_integer(f[4], where, "layer"), f[5], f[8]}, r, where);
     rows.push_back(std::move(r));
   }
   return rows;

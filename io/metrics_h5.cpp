@@ -10,16 +10,18 @@ void write_metrics_h5(const std::filesystem::path& path, const std::vector<Metri
   const auto temp = temp_path_for(path);
   {
     auto file = H5File::create(temp);
-    std::vector<std::string> model, family, checkpoint, layer, label_set, metric;
-    std::vector<std::int64_t> step;
+    std::vector<std::string> model, family, checkpoint, label_set, metric, scope;
+    std::vector<std::int64_t> step, layer;
     std::vector<double> value;
     for (const auto& r : rows) {
       model.push_back(r.model);
       family.push_back(r.family);
       checkpoint.push_back(r.checkpoint);
       step.push_back(r.step);
-      layer.push_back(r.layer);
-      label_set.push_back(r.label_set);
+      auto f = to_file_fields(r);
+      layer.push_back(f.layer);
+      label_set.push_back(std::move(f.label_set));
+      scope.push_back(std::move(f.scope));
       metric.push_back(r.metric);
       value.push_back(r.value);
     }
@@ -28,10 +30,11 @@ void write_metrics_h5(const std::filesystem::path& path, const std::vector<Metri
     file.write_strings("/metrics/family", family);
     file.write_strings("/metrics/checkpoint", checkpoint);
     file.write("/metrics/step", std::span<const std::int64_t>(step), {n});
-    file.write_strings("/metrics/layer", layer);
+    file.write("/metrics/layer", std::span<const std::int64_t>(layer), {n});
     file.write_strings("/metrics/label_set", label_set);
     file.write_strings("/metrics/metric", metric);
     file.write("/metrics/value", std::span<const double>(value), {n});
+    file.write_strings("/metrics/scope", scope);
     file.set_attr("/", "manifest", manifest_json);
     for (const auto& rp : reference_points) {
       const auto name = "/reference_points/d" + std::to_string(rp.dim);

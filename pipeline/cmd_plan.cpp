@@ -1,11 +1,13 @@
 // `ibzoo plan MANIFEST`: validate the manifest and print the work items (and, with
 // --estimate, the full-scale cost of the study).
 #include "analysis/error.h"
+#include "io/log.h"
 #include "io/mpi.h"
 #include "io/run_dir.h"
 #include "pipeline/accumulate_study.h"
 #include "pipeline/budget.h"
 #include "pipeline/command.h"
+#include "pipeline/preflight.h"
 #include "pipeline/run.h"
 
 #include <cstdio>
@@ -149,14 +151,27 @@ int plan_command(const std::vector<std::string>& args) {
   RunOptions options;
   options.path_manifest = (*vm)["manifest"].as<std::string>();
   if (vm->count("run-dir")) options.run_dir = (*vm)["run-dir"].as<std::string>();
-  const auto study = load_study(options, mpi.world());
+  auto manifest = load_run_manifest(options, mpi.world());
+  // Every problem of every checkpoint, before the corpus is read. An estimate needs only
+  // config.json (a sweep is often sized before its weights are downloaded): a warning then.
+  if (!vm->count("estimate")) {
+    check_models_collective(manifest, mpi.world());
+  } else if (mpi.world().rank() == 0) {
+    const auto problems = describe_problems(manifest, preflight(manifest));
+    if (!problems.empty()) {
+      io::log_warn(problems.substr(0, problems.find(", nothing was run")) +
+                   " (the study cannot run yet; the estimate uses config.json only)");
+    }
+  }
+  const auto study = load_study(std::move(manifest));
   if (mpi.world().rank() != 0) return 0;
   if (vm->count("json")) {
     std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";
   } else {
-    std::printf("study %s: %zu models, %lld documents, %lld preference pairs, %zu work items (one per checkpoint); "
+    std::printf("study %s: %zu model%s, %lld documents, %lld preference pairs, %zu work items (one per checkpoint); "
                 "run directory %s\n",
-                study.manifest.study.c_str(), study.manifest.models.size(), static_cast<long long>(study.n_documents),
+                study.manifest.study.c_str(), study.manifest.models.size(),
+                study.manifest.models.size() == 1 ? "" : "s", static_cast<long long>(study.n_documents),
                 static_cast<long long>(study.plan.n_pairs), study.plan.items.size(), study.manifest.run_dir.c_str());
     for (const auto& item : study.plan.items) {
       const auto& model = study.manifest.models[item.model_idx];

@@ -56,6 +56,10 @@ io::BenchmarkOptions benchmark_options(const po::variables_map& vm) {
   }
   o.tasks = split_list(vm["lm-eval-tasks"].as<std::string>());
   o.model = vm["lm-eval-model"].as<std::string>();
+  o.format = vm["format"].as<std::string>();
+  o.filter = vm["lm-eval-filter"].as<std::string>();
+  o.allow_limit = vm.count("allow-limit") > 0;
+  o.duplicates = vm["duplicates"].as<std::string>();
   return o;
 }
 
@@ -68,7 +72,7 @@ int regress_command(const std::vector<std::string>& args) {
   const stages::RegressJob defaults;
   cli.options.add_options()
       ("metrics", po::value<std::string>()->required(), "tidy metrics table (results/metrics.csv)")
-      ("benchmarks", po::value<Strings>()->required(), "benchmark file: lm-eval .json, leaderboard .csv or long .csv (repeatable)")
+      ("benchmarks", po::value<Strings>()->required(), "benchmark file (lm-eval .json, leaderboard .csv, HELM run directory, Every Eval Ever .json, long .csv; repeatable)")
       ("out", po::value<std::string>()->required(), "output directory")
       ("predictors", po::value<std::string>()->default_value(join_list(defaults.predictors)),
        "comma-separated predictors: optimality, complexity, expressivity, preference")
@@ -84,7 +88,13 @@ int regress_command(const std::vector<std::string>& args) {
       ("baseline", po::value<Strings>()->default_value({}, ""), "TASK=FRACTION random baseline for --normalise (repeatable)")
       ("lm-eval-tasks", po::value<std::string>()->default_value(""), "comma-separated lm-eval tasks/groups to use as benchmarks")
       ("lm-eval-model", po::value<std::string>()->default_value(""), "model id for lm-eval files that do not name it")
-      ("ignore-unknown-models", "warn about (instead of failing on) scores for models not in the metrics");
+      ("ignore-unknown-models", "warn about (instead of failing on) scores for models not in the metrics")
+      ("format", po::value<std::string>()->default_value(""), "benchmark file format: lm-eval, leaderboard, leaderboard-v1, helm, every-eval-ever, long (default: detected)")
+      ("lm-eval-filter", po::value<std::string>()->default_value(""), "lm-eval filter to prefer (default: none, else strict-match)")
+      ("allow-limit", "accept lm-eval results run with --limit (a subsample)")
+      ("duplicates", po::value<std::string>()->default_value("latest"), "leaderboard rows naming one model twice: latest, first, best or error")
+      ("alias", po::value<Strings>()->default_value({}, ""), "NAME=MODEL_ID: a score file's name for a model id (repeatable)")
+      ("every-checkpoint", "one observation per scored (model, checkpoint) instead of each model's final checkpoint");
   const auto vm = parse_command_line(cli, args);
   if (!vm) return 0;
   stages::RegressJob job;
@@ -100,6 +110,8 @@ int regress_command(const std::vector<std::string>& args) {
   job.ridge_lambda = (*vm)["ridge-lambda"].as<double>();
   job.benchmark_options = benchmark_options(*vm);
   job.ignore_unknown_models = vm->count("ignore-unknown-models") > 0;
+  job.aliases = key_values((*vm)["alias"].as<Strings>(), "alias");
+  job.every_checkpoint = vm->count("every-checkpoint") > 0;
   stages::regress(job);
   return 0;
 }

@@ -3,6 +3,7 @@
 #include "io/log.h"
 #include "io/mpi.h"
 #include "pipeline/command.h"
+#include "pipeline/preflight.h"
 #include "pipeline/run.h"
 
 #include <fstream>

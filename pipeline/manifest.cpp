@@ -4,7 +4,9 @@
 
 #include "analysis/error.h"
 #include "io/fs.h"
+#include "io/benchmarks.h"
 #include "io/h5.h"
+#include "io/hf_hub.h"
 #include "pipeline/budget.h"
 #include "pipeline/slurm.h"
 
@@ -30,7 +32,20 @@ NLOHMANN_JSON_SERIALIZE_ENUM(DocumentSplit, {{DocumentSplit::kParagraph, "paragr
                                              {DocumentSplit::kLine, "line"},
                                              {DocumentSplit::kFile, "file"}})
 NLOHMANN_JSON_SERIALIZE_ENUM(Sampling, {{Sampling::kFirst, "first"}, {Sampling::kReservoir, "reservoir"}})
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Checkpoint, name, step, tokens, path)
+// repo/revision only for hub checkpoints: a plain manifest keeps the JSON (and hash) it had.
+void to_json(nlohmann::json& j, const Checkpoint& c) {
+  j = {{"name", c.name}, {"step", c.step}, {"tokens", c.tokens}, {"path", c.path}};
+  if (!c.repo.empty()) j["repo"] = c.repo;
+  if (!c.revision.empty()) j["revision"] = c.revision;
+}
+void from_json(const nlohmann::json& j, Checkpoint& c) {
+  j.at("name").get_to(c.name);
+  j.at("step").get_to(c.step);
+  j.at("tokens").get_to(c.tokens);
+  j.at("path").get_to(c.path);
+  c.repo = j.value("repo", std::string());
+  c.revision = j.value("revision", std::string());
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ModelSpec, id, family, n_parameters, tokenizer, checkpoints)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TextData, files, format, field, split, n_documents, sampling, seed, max_tokens,
                                    min_tokens, bos, special_tokens_as_labels, documents_per_shard)
@@ -41,7 +56,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StorageSpec, representations, layers, dtype, 
                                    layout)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ComputeSpec, device, dtype, tokens_per_batch, threads, throughput_tokens_per_s,
                                    memory_budget)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BenchmarkSource, file, format, normalise)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(BenchmarkSource, file, format, normalise, tasks, metric, filter, model,
+                                                checkpoint, allow_limit, aliases, duplicates)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AnalysisSpec, predictors, controls, cv, bootstrap, seed, report)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, source, study, run_dir, roots, models, text, preference, estimator, storage,
                                    compute, benchmarks, analysis, slurm)
@@ -254,41 +270,153 @@ bool is_identifier(const std::string& s) {
   }) && s != "." && s != "..";
 }
 
-Checkpoint read_checkpoint(Reader& r, const YAML::Node& n, const std::string& model_id) {
-  r.check_keys(n, "checkpoint of model '" + model_id + "'", {"name", "revision", "step", "tokens", "path"});
-  Checkpoint c;
-  c.name = r.str(n, "name", r.str(n, "revision", ""));
-  if (!is_identifier(c.name)) r.error(n, "checkpoint 'name' (or 'revision') must be a non-empty identifier of letters, digits, '-', '_', '.'");
+// A model id: identifiers joined by '/' ("EleutherAI/pythia-160m"); each part is a
+// safe path component (reps/<model>/... stays inside the run directory).
+bool is_model_id(const std::string& s) {
+  if (s.empty()) return false;
+  for (std::size_t start = 0; start <= s.size();) {
+    const auto end = std::min(s.find('/', start), s.size());
+    if (!is_identifier(s.substr(start, end - start))) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+// Where a hub checkpoint's snapshot lies; every lookup of one manifest uses one cache.
+struct HubContext {
+  fs::path cache;
+  std::string chosen_by;
+  bool used = false;
+};
+
+// `step` and `tokens` as given; otherwise parsed from the name, then the revision.
+void fill_step(Reader& r, const YAML::Node& n, Checkpoint& c, bool& has_step) {
+  has_step = n["step"].IsDefined();
   c.step = r.integer(n, "step", 0, 0);
   c.tokens = r.get<double>(n, "tokens", 0.0, "a number");
-  if (!n["path"].IsDefined()) {
-    r.error(n, "checkpoint '" + c.name + "' of model '" + model_id + "' needs a 'path' (a Hugging Face model directory)");
-  } else {
-    c.path = r.input_path(n["path"], "path", r.str(n, "path", ""), true);
+  for (const auto& source : {c.name, c.revision}) {
+    const auto info = io::parse_revision_name(source);
+    if (!has_step && info.step) c.step = *info.step, has_step = true;
+    if (!n["tokens"].IsDefined() && c.tokens == 0 && info.tokens) c.tokens = *info.tokens;
   }
+}
+
+// A hub checkpoint's snapshot directory, through the same root checks as any input.
+fs::path hub_path(Reader& r, HubContext& hub, const YAML::Node& at, const std::string& repo,
+                  const std::string& revision) {
+  hub.used = true;
+  try {
+    const auto snapshot = io::resolve_hub_revision(hub.cache, repo, revision);
+    return r.input_path(at, "revision", snapshot.string(), true);
+  } catch (const Error& e) {
+    r.error(at, std::string(e.what()) + " [cache from " + hub.chosen_by + "]");
+    return {};
+  }
+}
+
+Checkpoint read_checkpoint(Reader& r, HubContext& hub, const YAML::Node& n, const std::string& model_id,
+                           const std::string& model_repo, bool& has_step) {
+  r.check_keys(n, "checkpoint of model '" + model_id + "'", {"name", "revision", "repo", "step", "tokens", "path"});
+  Checkpoint c;
+  const auto revision = r.str(n, "revision", "");
+  c.name = r.str(n, "name", revision);
+  if (!is_identifier(c.name)) r.error(n, "checkpoint 'name' (or 'revision') must be a non-empty identifier of letters, digits, '-', '_', '.'");
+  const auto repo = r.str(n, "repo", model_repo);
+  if (n["path"].IsDefined()) {
+    if (n["repo"].IsDefined()) r.error(n["repo"], "checkpoint '" + c.name + "': give either 'path' or 'repo', not both");
+    c.path = r.input_path(n["path"], "path", r.str(n, "path", ""), true);
+  } else if (!repo.empty()) {
+    if (revision.empty()) {
+      r.error(n, "checkpoint '" + c.name + "' of model '" + model_id + "' names hub repo '" + repo +
+                     "' but no 'revision' (a branch, tag or commit of the repo, e.g. step143000)");
+    } else {
+      c.repo = repo;
+      c.revision = revision;
+      c.path = hub_path(r, hub, n["revision"], repo, revision);
+    }
+  } else {
+    r.error(n, "checkpoint '" + c.name + "' of model '" + model_id + "' needs a 'path' (a Hugging Face model "
+                   "directory) or a hub 'repo' + 'revision'");
+  }
+  fill_step(r, n, c, has_step);
   return c;
 }
 
-ModelSpec read_model(Reader& r, const YAML::Node& n) {
-  r.check_keys(n, "model", {"id", "family", "n_parameters", "path", "tokenizer", "checkpoints"});
+// A model's `repo:` with `revisions: [...]` (or one `revision:`, default main).
+void read_revisions(Reader& r, HubContext& hub, const YAML::Node& n, ModelSpec& m, const std::string& repo,
+                    std::vector<bool>& has_step) {
+  const auto list = n["revisions"].IsDefined() ? n["revisions"] : n["revision"];
+  std::vector<std::string> revisions = r.string_list(n, n["revisions"].IsDefined() ? "revisions" : "revision", {"main"});
+  if (n["revisions"].IsDefined() && revisions.empty()) r.error(list, "model '" + m.id + "' has an empty 'revisions' list");
+  for (const auto& rev : revisions) {
+    Checkpoint c;
+    c.name = rev;
+    if (!is_identifier(rev)) {
+      r.error(list, "revision '" + rev + "' of model '" + m.id + "' cannot name a checkpoint (letters, digits, '-', "
+                    "'_', '.'); list it under 'checkpoints:' with a 'name'");
+    }
+    c.repo = repo;
+    c.revision = rev;
+    c.path = hub_path(r, hub, list.IsDefined() ? list : n["repo"], repo, rev);
+    const auto info = io::parse_revision_name(rev);
+    has_step.push_back(info.step.has_value());
+    c.step = info.step.value_or(0);
+    c.tokens = info.tokens.value_or(0.0);
+    m.checkpoints.push_back(std::move(c));
+  }
+}
+
+ModelSpec read_model(Reader& r, HubContext& hub, const YAML::Node& n) {
+  r.check_keys(n, "model", {"id", "family", "n_parameters", "path", "tokenizer", "checkpoints", "repo", "revision",
+                            "revisions"});
   ModelSpec m;
-  m.id = r.str(n, "id", "");
-  if (!is_identifier(m.id)) r.error(n, "model 'id' must be a non-empty identifier of letters, digits, '-', '_', '.'");
+  const auto repo = r.str(n, "repo", "");
+  m.id = r.str(n, "id", repo);
+  if (!is_model_id(m.id)) {
+    r.error(n, "model 'id' must be a non-empty identifier of letters, digits, '-', '_', '.' (parts may be joined by "
+               "'/', as in EleutherAI/pythia-160m)");
+  }
   m.family = r.str(n, "family", "");
   if (m.family.empty()) r.error(n, "model '" + m.id + "' needs a 'family'");
   if (n["n_parameters"].IsDefined()) m.n_parameters = r.get<double>(n, "n_parameters", 0.0, "a number");
   const auto checkpoints = n["checkpoints"];
+  const bool has_revisions = n["revisions"].IsDefined() || n["revision"].IsDefined();
+  std::vector<bool> has_step;
   if (checkpoints.IsDefined() && !checkpoints.IsSequence()) {
     r.error(checkpoints, "'checkpoints' must be a list, got " + quoted(checkpoints));
   } else if (checkpoints.IsDefined()) {
-    for (const auto& c : checkpoints) m.checkpoints.push_back(read_checkpoint(r, c, m.id));
+    for (const auto& c : checkpoints) {
+      bool given = false;
+      m.checkpoints.push_back(read_checkpoint(r, hub, c, m.id, repo, given));
+      has_step.push_back(given);
+    }
     if (m.checkpoints.empty()) r.error(checkpoints, "model '" + m.id + "' has an empty 'checkpoints' list");
+    if (has_revisions) r.error(checkpoints, "model '" + m.id + "': give either 'revisions' or 'checkpoints', not both");
   }
   if (n["path"].IsDefined()) {
     if (!m.checkpoints.empty()) r.error(n["path"], "model '" + m.id + "': give either 'path' or 'checkpoints', not both");
-    m.checkpoints.push_back({"final", 0, 0, r.input_path(n["path"], "path", r.str(n, "path", ""), true)});
+    if (!repo.empty()) r.error(n["repo"], "model '" + m.id + "': give either 'path' or a hub 'repo', not both");
+    m.checkpoints.push_back({"final", 0, 0, r.input_path(n["path"], "path", r.str(n, "path", ""), true), "", ""});
+    has_step.push_back(true);
+  } else if (!checkpoints.IsDefined() && !repo.empty()) {
+    read_revisions(r, hub, n, m, repo, has_step);
   } else if (!checkpoints.IsDefined()) {
-    r.error(n, "model '" + m.id + "' needs a 'path' or a list of 'checkpoints'");
+    r.error(n, "model '" + m.id + "' needs a 'path', a list of 'checkpoints' or a hub 'repo' (with 'revisions')");
+  } else if (has_revisions && !n["checkpoints"].IsDefined()) {
+    r.error(n, "model '" + m.id + "': 'revisions' needs the model's hub 'repo'");
+  }
+  // The order of checkpoints is their step: with several, each must have one.
+  if (m.checkpoints.size() > 1) {
+    std::vector<std::string> missing;
+    for (std::size_t i = 0; i < m.checkpoints.size() && i < has_step.size(); ++i) {
+      if (!has_step[i]) missing.push_back(m.checkpoints[i].name);
+    }
+    if (!missing.empty()) {
+      r.error(checkpoints.IsDefined() ? checkpoints : n, "model '" + m.id + "': checkpoint(s) " + Reader::join(missing) +
+                                                             " have no 'step' and none can be read from the name or "
+                                                             "revision (step<N>, global_step<N>, checkpoint-<N>, "
+                                                             "stage1-step<N>-tokens<M>B); give 'step:'");
+    }
   }
   std::set<std::string> names;
   for (const auto& c : m.checkpoints) {
@@ -429,11 +557,34 @@ std::vector<BenchmarkSource> read_benchmarks(Reader& r, const YAML::Node& n) {
     return out;
   }
   for (const auto& b : n) {
-    r.check_keys(b, "benchmarks entry", {"file", "format", "normalise"});
+    r.check_keys(b, "benchmarks entry", {"file", "format", "normalise", "tasks", "metric", "filter", "model",
+                                         "checkpoint", "allow_limit", "aliases", "duplicates"});
     BenchmarkSource s;
     s.file = r.input_path(b["file"], "file", r.str(b, "file", ""), true);
-    s.format = r.choice(b, "format", "long", {"lm-eval", "leaderboard", "long"});
+    if (b["format"].IsDefined()) {
+      std::vector<std::string> formats = io::kBenchmarkFormats;
+      s.format = r.choice(b, "format", formats.front(), formats);
+    }
     s.normalise = r.boolean(b, "normalise", false);
+    s.tasks = r.string_list(b, "tasks", {});
+    s.metric = r.str(b, "metric", "");
+    s.filter = r.str(b, "filter", "");
+    s.model = r.str(b, "model", "");
+    s.checkpoint = r.str(b, "checkpoint", "");
+    s.allow_limit = r.boolean(b, "allow_limit", false);
+    s.duplicates = r.choice(b, "duplicates", "latest", {"latest", "first", "best", "error"});
+    const auto aliases = b["aliases"];
+    if (aliases.IsDefined() && !aliases.IsMap()) {
+      r.error(aliases, "'aliases' must be a mapping of 'name in the file: model id', got " + quoted(aliases));
+    } else if (aliases.IsDefined()) {
+      for (const auto& kv : aliases) {
+        if (!kv.second.IsScalar()) {
+          r.error(kv.second, "'aliases' values must be model ids");
+          continue;
+        }
+        s.aliases.push_back(kv.first.Scalar() + "=" + kv.second.Scalar());
+      }
+    }
     out.push_back(std::move(s));
   }
   return out;
@@ -514,13 +665,15 @@ static Manifest read_manifest(const fs::path& path) {
   m.source = fs::absolute(path);
   read_top(r, root, m);
 
+  HubContext hub;
+  hub.cache = io::hub_cache_dir(nullptr, &hub.chosen_by);
   const auto models = root["models"];
   if (!models.IsDefined() || !models.IsSequence() || models.size() == 0) {
     r.error(models.IsDefined() ? models : root, "'models' must be a non-empty list of models");
   } else {
     std::set<std::string> ids;
     for (const auto& node : models) {
-      m.models.push_back(read_model(r, node));
+      m.models.push_back(read_model(r, hub, node));
       if (!ids.insert(m.models.back().id).second) r.error(node, "two models have the id '" + m.models.back().id + "'");
     }
   }
@@ -542,6 +695,10 @@ static Manifest read_manifest(const fs::path& path) {
     m.slurm = to_json(section.config);
     for (auto& e : section.errors) r.add_formatted(std::move(e));
   }
+  // The hub cache is where huggingface_hub put the weights, chosen by the environment,
+  // not by the manifest: it is a declared root as soon as one checkpoint comes from it.
+  std::error_code ec;
+  if (hub.used && fs::is_directory(hub.cache, ec)) m.roots.push_back(fs::weakly_canonical(hub.cache));
   r.check_roots(m.roots);
 
   if (!r.errors().empty()) {

@@ -27,12 +27,16 @@ struct Checkpoint {
   std::string name;                  // e.g. "stage1-step1000-tokens5B" or "final"
   std::int64_t step = 0;
   double tokens = 0;                 // training tokens seen, if known
-  std::filesystem::path path;        // Hugging Face model directory
+  std::filesystem::path path;        // Hugging Face model directory (a hub checkpoint: its snapshot)
+  // A hub-cache checkpoint (`repo:` + `revision:`): where `path` came from. Empty for a
+  // plain directory; left out of the JSON then, so plain manifests keep their hash.
+  std::string repo;                  // "org/name"
+  std::string revision;              // branch, tag or commit hash as written in the manifest
   bool operator==(const Checkpoint&) const = default;
 };
 
 struct ModelSpec {
-  std::string id;
+  std::string id;                    // letters, digits, '-', '_', '.'; '/' between parts ("EleutherAI/pythia-160m")
   std::string family;                // free label used for grouping (e.g. "pythia", "olmo2")
   std::optional<double> n_parameters;
   std::filesystem::path tokenizer;   // tokenizer.json or a directory holding one
@@ -107,8 +111,17 @@ struct ComputeSpec {
 
 struct BenchmarkSource {
   std::filesystem::path file;
-  std::string format;                            // lm-eval | leaderboard | long
+  std::string format;                            // "" (detect) or one of io::kBenchmarkFormats
   bool normalise = false;
+  // Added with issue 18 (docs/MANIFEST.md, "benchmarks"); empty = not given.
+  std::vector<std::string> tasks;                // tasks/groups that become benchmarks
+  std::string metric;                            // metric key ("acc_norm" or "acc_norm,none")
+  std::string filter;                            // lm-eval filter ("none", "strict-match", ...)
+  std::string model;                             // model id the scores belong to
+  std::string checkpoint;                        // checkpoint the scores belong to
+  bool allow_limit = false;                      // accept an lm-eval run made with --limit
+  std::vector<std::string> aliases;              // "NAME=MODEL_ID": other spellings of model ids
+  std::string duplicates = "latest";             // leaderboard rows naming one model twice: latest | first | best | error
   bool operator==(const BenchmarkSource&) const = default;
 };
 
@@ -140,7 +153,12 @@ struct Manifest {
   bool operator==(const Manifest&) const = default;
 };
 
-// Reads and validates a manifest. Relative paths resolve against the manifest's
+// Reads and validates a manifest. Hub checkpoints (`repo:` + `revision:`, or a model's
+// `repo:` + `revisions:`) are resolved offline in the Hugging Face cache
+// (io::hub_cache_dir: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub) to their
+// snapshot directories, and the cache becomes a declared root. A checkpoint's step
+// comes from `step:`, else from its name or revision (io::parse_revision_name); a
+// model with several checkpoints where one has neither is an error. Relative paths resolve against the manifest's
 // directory; inputs must stay inside the declared roots (the manifest's directory
 // and `roots:`), outputs inside the run directory. Throws ManifestError listing
 // every problem at once, each as "FILE:LINE: message".

@@ -9,6 +9,7 @@
 #include "pipeline/accumulate_study.h"
 #include "pipeline/analyze.h"
 #include "pipeline/budget.h"
+#include "pipeline/preflight.h"
 #include "pipeline/results.h"
 #include "pipeline/run_identity.h"
 
@@ -131,6 +132,7 @@ RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
   if (runs(options.stage, Stage::kAccumulate)) {
     const auto pending = pending_items(study, run, options.slice, comm, summary.n_done_before);
     if (!pending.empty()) {
+      check_models_collective(study.manifest, comm);  // every checkpoint's files, all problems at once
       const auto texts = label_texts(study, run, pending, comm);              // labels
       accumulate_items(study, texts, pending, run, options, comm, g_stop_signal, summary);  // accumulate + merge
     }

@@ -8,10 +8,10 @@ packages=(
   libtorch-dev libopenblas0
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libhdf5-dev hdf5-tools
   libeigen3-dev libboost-program-options-dev libboost-math-dev libgtest-dev
-  nlohmann-json3-dev libyaml-cpp-dev libssl-dev libpcre2-dev libicu-dev
+  nlohmann-json3-dev libyaml-cpp-dev libssl-dev libpcre2-dev libicu-dev libcsv-dev
   gnuplot-nox bible-kjv bible-kjv-text chromium fonts-dejavu-core
   slurmctld slurmd slurm-client munge
-  clang-14 libclang-rt-14-dev python3
+  clang-14 libclang-rt-14-dev python3 python3-pandas python3-h5py
 )
 
 missing=()

@@ -54,19 +54,38 @@ void validate(const RegressJob& job) {
     throw UsageError("--cv: unknown scheme '" + job.cv + "'; choose leave-one-family-out or none");
   }
   if (job.predictors.empty()) throw UsageError("--predictors: give at least one predictor");
-  if (job.paths_benchmarks.empty()) throw UsageError("--benchmarks: give at least one benchmark file");
+  if (job.paths_benchmarks.empty() && job.benchmark_entries.empty()) {
+    throw UsageError("--benchmarks: give at least one benchmark file");
+  }
   if (job.ridge_lambda < 0.0) throw UsageError("--ridge-lambda must be >= 0");
 }
 
-// One model's rows at its chosen checkpoint.
-std::vector<ModelRow> model_rows(const std::vector<io::MetricRow>& rows, const RegressJob& job) {
+ModelRow model_row(const std::string& model, const std::vector<const io::MetricRow*>& mrows, const io::MetricRow* pick);
+
+// Each model's checkpoints as (name, step), by step (the last is the final one).
+std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> checkpoints_of(
+    const std::vector<io::MetricRow>& rows) {
+  std::map<std::string, std::map<std::int64_t, std::string>> by_step;
+  for (const auto& r : rows) by_step[r.model].emplace(r.step, r.checkpoint);
+  std::map<std::string, std::vector<std::pair<std::string, std::int64_t>>> out;
+  for (const auto& [model, steps] : by_step) {
+    for (const auto& [step, name] : steps) out[model].emplace_back(name, step);
+  }
+  return out;
+}
+
+// One row per observation: each model at its chosen checkpoint, or at every checkpoint.
+std::vector<ModelRow> model_rows(const std::vector<io::MetricRow>& rows, const RegressJob& job, bool every_checkpoint) {
   std::map<std::string, std::vector<const io::MetricRow*>> by_model;
   for (const auto& r : rows) by_model[r.model].push_back(&r);
   std::vector<ModelRow> out;
   for (const auto& [model, mrows] : by_model) {
-    ModelRow m;
-    m.model = model;
-    m.family = mrows.front()->family;
+    if (every_checkpoint) {
+      std::map<std::int64_t, const io::MetricRow*> by_step;
+      for (const auto* r : mrows) by_step.emplace(r->step, r);
+      for (const auto& [step, r] : by_step) out.push_back(model_row(model, mrows, r));
+      continue;
+    }
     const io::MetricRow* pick = nullptr;
     for (const auto* r : mrows) {
       if (job.checkpoint.empty() ? (!pick || r->step > pick->step) : r->checkpoint == job.checkpoint) pick = r;
@@ -75,6 +94,16 @@ std::vector<ModelRow> model_rows(const std::vector<io::MetricRow>& rows, const R
       io::log_warn("model '" + model + "' has no checkpoint '" + job.checkpoint + "' in the metrics; it is left out");
       continue;
     }
+    out.push_back(model_row(model, mrows, pick));
+  }
+  return out;
+}
+
+ModelRow model_row(const std::string& model, const std::vector<const io::MetricRow*>& mrows, const io::MetricRow* pick) {
+  {
+    ModelRow m;
+    m.model = model;
+    m.family = mrows.front()->family;
     m.checkpoint = pick->checkpoint;
     m.step = pick->step;
     m.n_parameters = kNaN;
@@ -88,22 +117,46 @@ std::vector<ModelRow> model_rows(const std::vector<io::MetricRow>& rows, const R
         if (r->metric == p.metric && r->label_set == p.label_set) m.features[p.name] = r->value;
       }
     }
-    out.push_back(std::move(m));
+    return m;
   }
-  return out;
+}
+
+std::vector<io::BenchmarkScore> read_scores(const RegressJob& job) {
+  std::vector<io::BenchmarkScore> scores;
+  for (const auto& path : job.paths_benchmarks) {
+    auto s = io::read_benchmark_file(path, job.benchmark_options);
+    scores.insert(scores.end(), s.begin(), s.end());
+  }
+  for (const auto& [path, options] : job.benchmark_entries) {
+    auto s = io::read_benchmark_file(path, options);
+    scores.insert(scores.end(), s.begin(), s.end());
+  }
+  return scores;
+}
+
+// every_checkpoint, or (with every_checkpoint_if_scored) a trajectory study whose scores name checkpoints.
+bool use_every_checkpoint(const RegressJob& job, const std::vector<io::MetricRow>& metrics,
+                          const std::vector<io::BenchmarkScore>& scores) {
+  if (job.every_checkpoint) return true;
+  if (!job.every_checkpoint_if_scored || !job.checkpoint.empty()) return false;
+  const bool named = std::any_of(scores.begin(), scores.end(), [](const auto& s) { return !s.checkpoint.empty(); });
+  const auto checkpoints = checkpoints_of(metrics);
+  const bool trajectories = std::any_of(checkpoints.begin(), checkpoints.end(), [](const auto& kv) { return kv.second.size() > 1; });
+  return named && trajectories;
 }
 
 std::vector<std::string> attach_scores(std::vector<ModelRow>& models, const RegressJob& job,
-                                       std::vector<std::string>& without_scores) {
-  std::vector<io::BenchmarkScore> scores;
-  for (const auto& path : job.paths_benchmarks) {
-    auto s = io::read_benchmarks(path, job.benchmark_options);
-    scores.insert(scores.end(), s.begin(), s.end());
-  }
-  std::vector<std::string> ids;
-  for (const auto& m : models) ids.push_back(m.model);
-  const auto table = io::join_scores(scores, ids, job.ignore_unknown_models);
-  without_scores = table.models_without_scores;
+                                       const std::vector<io::MetricRow>& metrics,
+                                       const std::vector<io::BenchmarkScore>& scores, RegressResult& result) {
+  std::vector<io::Observation> observations;
+  for (const auto& m : models) observations.push_back({m.model, m.checkpoint});
+  io::JoinOptions options;
+  options.ignore_unknown_models = job.ignore_unknown_models;
+  options.aliases = job.aliases;
+  options.checkpoints = checkpoints_of(metrics);
+  result.scores = io::join_scores(scores, observations, options);
+  const auto& table = result.scores;
+  result.models_without_scores = table.models_without_scores;
   std::vector<std::string> targets = table.benchmarks;
   for (std::size_t i = 0; i < models.size(); ++i) {
     double sum = 0;
@@ -309,6 +362,7 @@ void write_outputs(const RegressResult& r, const RegressJob& job) {
     rows.push_back(row);
   }
   io::write_csv(job.path_out / "model_table.csv", header, rows);
+  io::write_scores_csv(job.path_out / "scores.csv", r.scores);
 }
 
 }  // namespace
@@ -316,12 +370,21 @@ void write_outputs(const RegressResult& r, const RegressJob& job) {
 RegressResult regress(const RegressJob& job) {
   validate(job);
   RegressResult result;
-  result.models = model_rows(io::read_metrics_csv(job.path_metrics), job);
+  const auto metrics = io::read_metrics_csv(job.path_metrics);
+  const auto scores = read_scores(job);
+  const bool every_checkpoint = use_every_checkpoint(job, metrics, scores);
+  result.models = model_rows(metrics, job, every_checkpoint);
   if (result.models.empty()) {
     throw CorruptDataError(job.path_metrics.string() + ": no model rows to analyse; expected model-level rows "
-                           "(layer 'mean') written by the reduce stage");
+                           "(scope 'layer_mean') written by the reduce stage");
   }
-  result.targets = attach_scores(result.models, job, result.models_without_scores);
+  io::log_info(std::string("regress: observations are ") +
+               (every_checkpoint ? "every (model, checkpoint), scores joined per checkpoint: " + std::to_string(result.models.size()) +
+                                           " rows (checkpoints of one model are not independent: read p-values "
+                                           "with care)"
+                : job.checkpoint.empty() ? "each model's final checkpoint (largest step)"
+                                         : "each model's checkpoint '" + job.checkpoint + "'"));
+  result.targets = attach_scores(result.models, job, metrics, scores, result);
   result.correlations = correlations(result.models, result.targets, job);
   for (const auto& t : result.targets) {
     for (const auto& s : specs(job)) cross_validate(result.models, t, s, job, result);

@@ -10,10 +10,14 @@
 #include "io/log.h"
 #include "io/metrics_csv.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <set>
 #include <sstream>
@@ -81,6 +85,20 @@ std::string short_num(double v) {
   return buf;
 }
 
+std::string count_of(std::size_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+// The y-axis unit of every entropy and information in metrics.csv.
+constexpr const char* kUnit = " / log m";
+
+// Integer ticks for an axis of layer indices 0..max_layer (about 12 labels at most).
+std::string layer_tics(int max_layer) {
+  const int step = std::max(1, (max_layer + 11) / 12);
+  return "set xtics " + std::to_string(step) + " format '%.0f'\nset mxtics 1\nset xrange [-0.3:" +
+         std::to_string(max_layer) + ".3]\n";
+}
+
 // A table cell: numbers with a fractional part are shortened, the full value kept as a tooltip.
 std::string html_cell(const std::string& cell) {
   char* end = nullptr;
@@ -132,16 +150,21 @@ class ReportWriter {
     }
     fs::create_directories(fig_dir_);
     metrics_ = index_metrics(io::read_metrics_csv(metrics_path));
-    model_table_ = optional_table(results / "model_table.csv", "the per-model table (from ibzoo regress)");
+    model_table_ = optional_table(results / "model_table.csv", "per-model table (model_table.csv, from ibzoo regress)");
+    section("Provenance", provenance());
     section("Information plane", info_plane());
+    section("Trajectories over training", trajectories());
     section("Training dynamics", dynamics_table());
+    section("Layer x checkpoint", layer_checkpoint_maps());
     section("Per-layer profiles", layer_profiles());
     section("Optimality against benchmarks", optimality_vs_benchmarks());
     section("Back-off decomposition", backoff());
-    section("Correlations", table_section(results / "correlations.csv", "correlations (run ibzoo regress)"));
-    section("Cross-validated regression", table_section(results / "regression.csv", "regression results (run ibzoo regress)"));
+    section("Correlations", table_section(results / "correlations.csv", "correlations (correlations.csv, from ibzoo regress)"));
+    section("Cross-validated regression",
+            table_section(results / "regression.csv", "regression results (regression.csv, from ibzoo regress)"));
     section("Models", model_table_ ? html_table(*model_table_) : std::string());
-    section("Run summary", table_section(results / "summary.csv", "the run summary (results/summary.csv)"));
+    section("Benchmark scores and their sources", table_section(results / "scores.csv", "score sources (scores.csv, from ibzoo regress)"));
+    section("Run summary", table_section(results / "summary.csv", "run summary (results/summary.csv)"));
     ReportResult result{dir_ / "index.html", figures_, notes_};
     io::write_file_atomic(result.path_index, page());
     io::log_info("report: " + std::to_string(figures_.size()) + " figures, " + std::to_string(notes_.size()) +
@@ -153,14 +176,16 @@ class ReportWriter {
   void note(const std::string& text) { notes_.push_back(text); }
 
   void section(const std::string& title, const std::string& body) {
-    body_ += "<section><h2>" + html_escape(title) + "</h2>\n";
+    std::string id;  // a link target: "Trajectories over training" -> #trajectories-over-training
+    for (char c : title) id += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
+    body_ += "<section id=\"" + id + "\"><h2>" + html_escape(title) + "</h2>\n";
     body_ += body.empty() ? "<p class=\"missing\">Nothing to show (see the notes above).</p>\n" : body;
     body_ += "</section>\n";
   }
 
   std::optional<io::CsvTable> optional_table(const fs::path& path, const std::string& what) {
     if (!fs::exists(path)) {
-      note("No " + what + ": " + path.filename().string() + " is absent.");
+      note("No " + what + ": " + path.filename().string() + " is absent.");  // what: a noun phrase, no article
       return std::nullopt;
     }
     return io::read_csv(path);
@@ -285,11 +310,228 @@ class ReportWriter {
     const double lim = top * 1.05 + 1e-9;
     std::ostringstream b;
     b << "set title 'Information plane (layer mean): open circle = first checkpoint, line follows training steps'\n"
-      << "set xlabel 'complexity I(X;Z) [nats]'\nset ylabel 'expressivity I(Y;Z) [nats]'\n"
+      << "set xlabel 'complexity I(X;Z)" << kUnit << "'\nset ylabel 'expressivity I(Y;Z)" << kUnit << "'\n"
       << "set xrange [0:" << num(lim) << "]\nset yrange [0:" << num(lim) << "]\nset key outside right\nset grid\n"
       << "plot x with lines dt 2 lc rgb 'black' title 'bound I(Y;Z) = I(X;Z)', " << plot << "\n";
     return render("info_plane", b.str(), "Information plane: each model's trajectory over its checkpoints; the "
-                                         "dashed diagonal is the bound.");
+                                         "dashed diagonal is the bound. Informations are divided by log m (m = "
+                                         "reference points), as in metrics.csv.");
+  }
+
+  // Where the numbers come from: versions, manifest, estimator settings, models, data, dates.
+  std::string provenance() {
+    const auto root = job_.path_run;
+    const auto read_json = [](const fs::path& p) -> nlohmann::json {
+      if (!fs::exists(p)) return nullptr;
+      try {
+        return nlohmann::json::parse(io::read_file(p));
+      } catch (const std::exception&) {
+        return nullptr;
+      }
+    };
+    const auto manifest = read_json(root / "manifest.json");
+    const auto plan = read_json(root / "plan.json");
+    nlohmann::json item = nullptr;
+    if (fs::is_directory(root / "items")) {
+      std::vector<fs::path> dirs;
+      for (const auto& e : fs::directory_iterator(root / "items")) dirs.push_back(e.path());
+      std::sort(dirs.begin(), dirs.end());
+      for (const auto& d : dirs) {
+        if ((item = read_json(d / "provenance.json")).is_object()) break;
+      }
+    }
+    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
+    std::vector<std::pair<std::string, std::string>> rows = {{"report rendered", std::string(date) + " by ibzoo " + io::version_string()}};
+    auto str = [](const nlohmann::json& j, const char* key) {
+      if (!j.is_object() || !j.contains(key)) return std::string("?");
+      return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+    };
+    if (item.is_object()) {
+      rows.push_back({"run computed by", "ibzoo " + str(item, "ibzoo_version") + " (git " + str(item, "git_hash") +
+                                             "), " + str(item, "device") + ", " + str(item, "dtype") + ", world size " +
+                                             str(item, "world_size")});
+    }
+    if (plan.is_object()) {
+      rows.push_back({"study", str(plan, "study") + ": " + str(plan, "n_items") + " work items"});
+      rows.push_back({"manifest hash", str(plan, "manifest_hash")});
+    }
+    if (manifest.is_object()) {
+      rows.push_back({"manifest", str(manifest, "source")});
+      const auto& e = manifest.value("estimator", nlohmann::json::object());
+      rows.push_back({"estimator", "m = " + str(e, "bins") + " reference points (seed " + str(e, "seed") + "), calibration " +
+                                       str(e, "calibration") +
+                                       (item.is_object() ? " (eps = " + str(item, "eps") + ")" : std::string()) +
+                                       ", orders " + str(e, "orders") + ", weighting " + str(e, "weighting") +
+                                       ", min_count " + str(e, "min_count") + ", layers " +
+                                       (e.value("layers", nlohmann::json::array()).empty() ? "all" : str(e, "layers")) +
+                                       ", final norm " + (e.value("final_norm", true) ? "applied" : "skipped") +
+                                       ", shuffled null " + (e.value("null", true) ? "on" : "off") + ", bootstrap " +
+                                       str(e, "bootstrap")});
+      const auto& t = manifest.value("text", nlohmann::json::object());
+      rows.push_back({"data sample", str(t, "files") + ": " + (plan.is_object() ? str(plan, "n_documents") : "?") +
+                                         " documents (n_documents " + str(t, "n_documents") + ", sampling " +
+                                         str(t, "sampling") + ", seed " + str(t, "seed") + "), " + str(t, "min_tokens") +
+                                         "-" + str(t, "max_tokens") + " tokens each, BOS " + str(t, "bos") +
+                                         "; corpus sha256 " + (plan.is_object() ? str(plan, "corpus_sha256") : "?")});
+    } else {
+      note("No provenance of the run: manifest.json is absent from the run directory.");
+    }
+    std::string html = "<table class=\"prov\">\n";
+    for (const auto& [k, v] : rows) html += "<tr><th>" + html_escape(k) + "</th><td>" + html_escape(v) + "</td></tr>\n";
+    html += "</table>\n";
+    if (manifest.is_object() && manifest.contains("models")) {
+      html += "<table><tr><th>model</th><th>family</th><th>checkpoints</th><th>steps</th><th>source</th></tr>\n";
+      for (const auto& m : manifest["models"]) {
+        const auto& ck = m.value("checkpoints", nlohmann::json::array());
+        std::string steps = ck.empty() ? "" : str(ck.front(), "step") + (ck.size() > 1 ? " .. " + str(ck.back(), "step") : "");
+        std::string from = ck.empty() ? "" : ck.front().contains("repo") ? "hub " + str(ck.front(), "repo") : str(ck.front(), "path");
+        html += "<tr><td>" + html_escape(str(m, "id")) + "</td><td>" + html_escape(str(m, "family")) + "</td><td>" +
+                std::to_string(ck.size()) + "</td><td>" + html_escape(steps) + "</td><td>" + html_escape(from) +
+                "</td></tr>\n";
+      }
+      html += "</table>\n<details><summary>The normalised manifest (manifest.json)</summary><pre>" +
+              html_escape(manifest.dump(2)) + "</pre></details>\n";
+    }
+    return html;
+  }
+
+  // The layer-mean value of a metric at every checkpoint of a model, by step.
+  double mean_value(const std::string& model, const std::string& ckpt, const std::string& label,
+                    const std::string& metric) const {
+    return metrics_.get(model, ckpt, "mean", label, metric);
+  }
+
+  // Complexity, expressivity and optimality against the training step, per model, with
+  // the turning point, the shuffled null (dashed) and bootstrap bands where they exist.
+  std::string trajectories() {
+    std::string dat, turns;
+    std::vector<std::string> models;
+    bool any_null = false, any_band = false;
+    for (const auto& [model, steps] : metrics_.steps) {
+      if (steps.size() < 2) continue;
+      std::string block;
+      for (const auto& [step, ckpt] : steps) {
+        block += std::to_string(step);
+        for (const auto& [label, metric] : std::vector<std::pair<std::string, std::string>>{
+                 {"in1", "mutual_information"}, {"out1", "mutual_information"}, {"", "optimality"},
+                 {"in1", "null_mutual_information"}, {"out1", "null_mutual_information"}, {"in1", "mi_ci_low"},
+                 {"in1", "mi_ci_high"}, {"out1", "mi_ci_low"}, {"out1", "mi_ci_high"}}) {
+          const double v = mean_value(model, ckpt, label, metric);
+          any_null = any_null || (metric == "null_mutual_information" && std::isfinite(v));
+          any_band = any_band || (metric == "mi_ci_low" && std::isfinite(v));
+          block += " " + num(v);
+        }
+        block += "\n";
+      }
+      dat += "# " + model + "\n" + block + "\n\n";
+      const auto t = analysis::analyse_trajectory(plane_points(model), job_.smoothing_window);
+      if (t.has_turning_point) {
+        const auto& p = t.points[t.turning_idx];
+        turns += std::to_string(p.step) + " " + num(p.complexity) + " " + std::to_string(models.size()) + "\n";
+      }
+      models.push_back(model);
+    }
+    if (models.empty()) {
+      note("No trajectories over training: every model has a single checkpoint.");
+      return "";
+    }
+    write_data("trajectories", dat);
+    if (!turns.empty()) write_data("trajectory_turns", turns);
+    const auto d = data_path("trajectories");
+    // Checkpoint schedules are often log-spaced (Pythia: 0, 1, 2, 4, ..., 143000): a log axis of step + 1 then.
+    std::int64_t max_step = 0, min_positive = 0;
+    for (const auto& model : models) {
+      for (const auto& [step, ckpt] : metrics_.steps.at(model)) {
+        max_step = std::max(max_step, step);
+        if (step > 0 && (min_positive == 0 || step < min_positive)) min_positive = step;
+      }
+    }
+    const bool log_x = min_positive > 0 && max_step >= 100 * min_positive;
+    const std::string x = log_x ? "($1+1)" : "1";
+    std::ostringstream b;
+    b << "set multiplot layout 1,3 title 'Layer-mean metrics over training (dashed: shuffled-label null; band: bootstrap "
+         "95% interval; triangle: turning point)'\nset grid\nset key top left font ',8'\n"
+         "set style fill transparent solid 0.2 noborder\n"
+      << (log_x ? "set logscale x\nset xlabel 'training step + 1 (log scale)'\n" : "set xlabel 'training step'\n");
+    const std::vector<std::tuple<int, int, int, int, std::string>> panels = {
+        {2, 5, 7, 8, std::string("complexity I(X;Z)") + kUnit}, {3, 6, 9, 10, std::string("expressivity I(Y;Z)") + kUnit},
+        {4, 0, 0, 0, "optimality I(Y;Z)/I(X;Z)"}};
+    for (std::size_t p = 0; p < panels.size(); ++p) {
+      const auto& [col, null_col, lo, hi, title] = panels[p];
+      b << "set title " << gp_quote(title) << "\nplot ";
+      for (std::size_t m = 0; m < models.size(); ++m) {
+        const auto lc = std::to_string(m + 1);
+        if (lo && any_band) {
+          b << d << " index " << m << " using " << x << ":" << lo << ":" << hi << " with filledcurves lc " << lc << " notitle, ";
+        }
+        b << d << " index " << m << " using " << x << ":" << col << " with linespoints pt 7 ps 0.6 lc " << lc << " title "
+          << gp_quote(models[m]);
+        if (null_col && any_null) {
+          b << ", " << d << " index " << m << " using " << x << ":" << null_col << " with lines dt 2 lc " << lc << " notitle";
+        }
+        b << (m + 1 < models.size() ? ", " : "");
+      }
+      if (p == 0 && !turns.empty()) {
+        b << ", " << data_path("trajectory_turns") << " using " << x << ":2 with points pt 9 ps 2 lc rgb 'black' title 'turning point'";
+      }
+      b << "\n";
+    }
+    b << "unset multiplot\n";
+    return render("trajectories", b.str(),
+                  "Metric by training step for each model with several checkpoints (layer mean; informations / log m). "
+                  "The turning point is where complexity, smoothed over " + std::to_string(job_.smoothing_window) +
+                      " checkpoints, peaks before it falls.",
+                  1300, 460);
+  }
+
+  // Complexity at every (layer, checkpoint) of each model with several checkpoints.
+  std::string layer_checkpoint_maps() {
+    std::string html;
+    std::size_t drawn = 0, skipped = 0;
+    for (const auto& [model, steps] : metrics_.steps) {
+      if (steps.size() < 2) continue;
+      if (drawn == 8) {
+        ++skipped;
+        continue;
+      }
+      std::set<int> layers;
+      for (const auto& [key, v] : metrics_.values) {
+        if (std::get<0>(key) == model && is_layer_index(std::get<2>(key)) && std::get<3>(key) == "in1" &&
+            std::get<4>(key) == "mutual_information") {
+          layers.insert(std::stoi(std::get<2>(key)));
+        }
+      }
+      const int max_layer = layers.empty() ? -1 : *layers.rbegin();
+      std::string dat, tics;
+      std::size_t c = 0;
+      const std::size_t every = std::max<std::size_t>(1, (steps.size() + 9) / 10);
+      for (const auto& [step, ckpt] : steps) {
+        for (int l : layers) {
+          dat += std::to_string(c) + " " + std::to_string(l) + " " +
+                 num(metrics_.get(model, ckpt, std::to_string(l), "in1", "mutual_information")) + "\n";
+        }
+        dat += "\n";
+        if (c % every == 0) tics += std::string(tics.empty() ? "" : ", ") + gp_quote(std::to_string(step)) + " " + std::to_string(c);
+        ++c;
+      }
+      if (max_layer < 0) continue;
+      const std::string name = "layer_checkpoint_" + safe_name(model);
+      write_data(name, dat);
+      std::ostringstream b;
+      b << "set title " << gp_quote("Complexity I(X;Z)" + std::string(kUnit) + " by layer and checkpoint: " + model)
+        << "\nset xlabel 'checkpoint (training step)'\nset ylabel 'layer'\nset xtics (" << tics
+        << ") rotate by -30\nset ytics " << std::max(1, (max_layer + 11) / 12) << " format '%.0f'\nset xrange [-0.5:"
+        << c - 1 << ".5]\nset yrange [-0.5:" << max_layer << ".5]\nset cblabel " << gp_quote(std::string("I(X;Z)") + kUnit)
+        << "\nset palette rgb 33,13,10\nplot " << data_path(name) << " using 1:2:3 with image notitle\n";
+      html += render(name, b.str(), "Complexity of every layer (rows) at every checkpoint (columns) of " + model + ".",
+                     900, 520);
+      ++drawn;
+    }
+    if (skipped) note("Layer x checkpoint maps: drawn for the first 8 models only (" + count_of(skipped, "more model") + " not drawn).");
+    if (drawn == 0) note("No layer x checkpoint map: no model has several checkpoints with per-layer rows.");
+    return html;
   }
 
   std::string dynamics_table() {
@@ -315,12 +557,13 @@ class ReportWriter {
 
   std::string layer_profiles() {
     const std::vector<std::tuple<std::string, std::string, std::string>> panels = {
-        {"entropy", "", "H(Z) (efficiency)"},
-        {"mutual_information", "in1", "complexity I(X;Z)"},
-        {"mutual_information", "out1", "expressivity I(Y;Z)"},
-        {"optimality", "", "optimality I(Y;Z)/I(X;Z)"}};
+        {"entropy", "", "H(Z) / log m (efficiency)"},
+        {"mutual_information", "in1", "complexity I(X;Z) / log m"},
+        {"mutual_information", "out1", "expressivity I(Y;Z) / log m"},
+        {"optimality", "", "optimality I(Y;Z)/I(X;Z) (no unit)"}};
     std::string dat;
     std::vector<std::string> models;
+    int max_layer = 0;
     for (const auto& [model, steps] : metrics_.steps) {
       const auto ckpt = metrics_.final_checkpoint(model);
       std::set<int> layers;
@@ -330,6 +573,7 @@ class ReportWriter {
         }
       }
       if (layers.empty()) continue;
+      max_layer = std::max(max_layer, *layers.rbegin());
       dat += "# " + model + " " + ckpt + "\n";
       for (int l : layers) {
         dat += std::to_string(l);
@@ -348,7 +592,7 @@ class ReportWriter {
     write_data("layer_profiles", dat);
     std::ostringstream b;
     b << "set multiplot layout 2,2 title 'Per-layer profiles at each model''s final checkpoint'\nset grid\n"
-      << "set xlabel 'layer'\nset key top left font ',8'\n";
+      << "set xlabel 'layer'\nset key top left font ',8'\n" << layer_tics(max_layer);
     for (std::size_t p = 0; p < panels.size(); ++p) {
       b << "set title " << gp_quote(std::get<2>(panels[p])) << "\nplot ";
       for (std::size_t m = 0; m < models.size(); ++m) {
@@ -384,12 +628,18 @@ class ReportWriter {
     const std::string name = "optimality_vs_" + safe_name(target);
     std::vector<double> xs, ys;
     std::string points;
+    // Per-checkpoint observations (several rows of one model): label each point with its step.
+    std::set<std::string> distinct;
+    for (const auto& row : t.rows) distinct.insert(row[0]);
+    const bool per_checkpoint = distinct.size() < t.rows.size();
+    const auto step_col = t.column("step");
     for (const auto& row : t.rows) {
       const double x = std::strtod(row[x_col].c_str(), nullptr), y = std::strtod(row[y_col].c_str(), nullptr);
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
       xs.push_back(x);
       ys.push_back(y);
-      points += num(x) + " " + num(y) + " " + dat_quote(row[0]) + "\n";
+      const std::string label = per_checkpoint && step_col ? row[0] + " @" + row[*step_col] : row[0];
+      points += num(x) + " " + num(y) + " " + dat_quote(label) + "\n";
     }
     if (xs.size() < 3) {
       note("Benchmark '" + target + "': fewer than 3 models with optimality and a score; no figure.");
@@ -416,7 +666,10 @@ class ReportWriter {
     b << "set title " << gp_quote("Optimality vs " + target) << "\nset xlabel 'optimality I(Y;Z)/I(X;Z) (layer mean)'\n"
       << "set ylabel " << gp_quote(target) << "\nset offsets graph 0.08, graph 0.08, graph 0.08, graph 0.05\n"
       << "set grid\nset key top left\nplot " << plot << "\n";
-    return render(name, b.str(), "Optimality against " + target + " with the OLS fit and its 95% confidence band.", 800, 560);
+    return render(name, b.str(),
+                  "Optimality against " + target + " with the OLS fit and its 95% confidence band" +
+                      (per_checkpoint ? "; one point per scored (model, checkpoint), labelled with its step." : "."),
+                  800, 560);
   }
 
   static std::string safe_name(const std::string& s) {
@@ -466,14 +719,23 @@ class ReportWriter {
            "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
            "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
            "tr.sig{background:#fff3c4}.scroll{max-height:500px;overflow:auto}img{max-width:100%}"
+           "table.prov th{text-align:left}table.prov td{text-align:left}pre{font-size:11px;max-height:400px;overflow:auto}"
            ".missing{color:#a33}figcaption{font-size:13px;color:#444}</style>\n</head>\n<body>\n"
            "<h1>ibzoo report</h1>\n<p>Run: <code>" + html_escape(job_.path_run.string()) + "</code>. " +
-           std::to_string(metrics_.steps.size()) + " models. docs/ANALYSIS.md defines every statistic.</p>\n" +
+           count_of(metrics_.steps.size(), "model") + ". Entropies and informations are divided by log m (m "
+           "reference points), so they lie in [0, 1]; optimality is a ratio. docs/ANALYSIS.md defines every "
+           "statistic.</p>\n" +
            (notes.empty() ? std::string() : "<h2>Notes</h2>\n<ul class=\"missing\">\n" + notes + "</ul>\n") + body_ +
-           "<script>window.addEventListener('load',function(){var imgs=document.images,bad=0;"
-           "for(var i=0;i<imgs.length;i++){if(!imgs[i].complete||imgs[i].naturalWidth===0)bad++;}"
+           // For the browser test: how many figures decoded, and how many are blank (fewer than 1% of the
+           // pixels differ from the top-left one).
+           "<script>window.addEventListener('load',function(){var imgs=document.images,bad=0,blank=0;"
+           "for(var i=0;i<imgs.length;i++){var im=imgs[i];if(!im.complete||im.naturalWidth===0){bad++;continue;}"
+           "var c=document.createElement('canvas');c.width=im.naturalWidth;c.height=im.naturalHeight;"
+           "var x=c.getContext('2d');x.drawImage(im,0,0);var d=x.getImageData(0,0,c.width,c.height).data,n=0;"
+           "for(var k=0;k<d.length;k+=4){if(d[k]!==d[0]||d[k+1]!==d[1]||d[k+2]!==d[2])n++;}"
+           "if(n<0.01*c.width*c.height)blank++;}"
            "document.body.setAttribute('data-images',imgs.length);document.body.setAttribute('data-broken-images',bad);"
-           "});</script>\n</body></html>\n";
+           "document.body.setAttribute('data-blank-images',blank);});</script>\n</body></html>\n";
   }
 
   const ReportJob& job_;

@@ -22,12 +22,15 @@ struct ReportResult {
 };
 
 // Reads <run>/results/metrics.csv (required) and, when present, correlations.csv,
-// regression.csv, model_table.csv (from regress) and summary.csv in <run>/results.
-// Writes <run>/report/figures/<name>.{gp,dat,png,svg,log} and <run>/report/index.html
-// (PNG figures embedded as base64 data URIs; no external resource). Figures: the
-// information plane (trajectories over checkpoints, the bound, turning points),
-// per-layer profiles, optimality against each benchmark with the OLS fit and its 95%
-// band, and the back-off decomposition. Whatever is missing (no benchmarks, one
+// regression.csv, model_table.csv, scores.csv (from regress) and summary.csv in
+// <run>/results, and <run>/{manifest,plan}.json and an item's provenance.json for the
+// provenance section. Writes <run>/report/figures/<name>.{gp,dat,png,svg,log} and
+// <run>/report/index.html (PNG figures embedded as base64 data URIs; no external
+// resource). Figures: the information plane (trajectories over checkpoints, the bound,
+// turning points), metric-by-step trajectories (turning point, shuffled null, bootstrap
+// band), layer x checkpoint heat maps, per-layer profiles, optimality against each
+// benchmark (per checkpoint when the scores are) with the OLS fit and its 95% band, and
+// the back-off decomposition. docs/ANALYSIS.md section 5. Whatever is missing (no benchmarks, one
 // checkpoint, gnuplot absent or failing) is stated on the page, not an error.
 // Throws MissingInputError (no metrics.csv), CorruptDataError, WriteError.
 ReportResult report(const ReportJob& job);

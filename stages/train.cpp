@@ -4,6 +4,7 @@
 
 #include "analysis/error.h"
 #include "io/bpe_trainer.h"
+#include "io/csv.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/tokenizer.h"
@@ -423,15 +424,19 @@ TrainedModel train_one(const ZooSpec& z, const ZooModelSpec& m, std::size_t mode
       options, tokens, steps, [&](std::int64_t s) { return dir / checkpoint_name(s); }, z.out_dir / "tokenizer",
       [&](std::int64_t s, const fs::path&) { io::log_info("train: " + m.id + " checkpoint " + checkpoint_name(s)); });
   make_dir(dir);
-  std::ostringstream log;
-  log << "step,loss,lr\n";
+  std::vector<std::vector<std::string>> log;
   double tail = 0.0;
   const std::size_t n_tail = std::min<std::size_t>(10, result.log.size());
+  auto text = [](double v) {
+    std::ostringstream os;  // 6 significant digits, as the log always had
+    os << v;
+    return os.str();
+  };
   for (std::size_t i = 0; i < result.log.size(); ++i) {
-    log << result.log[i].step << "," << result.log[i].loss << "," << result.log[i].lr << "\n";
+    log.push_back({std::to_string(result.log[i].step), text(result.log[i].loss), text(result.log[i].lr)});
     if (i + n_tail >= result.log.size()) tail += result.log[i].loss;
   }
-  io::write_file_atomic(dir / "train_log.csv", log.str());
+  io::write_csv(dir / "train_log.csv", {"step", "loss", "lr"}, log);
   TrainedModel t{m.id, std::string(io::family_name(m.family)), result.n_parameters, steps,
                  tail / static_cast<double>(std::max<std::size_t>(1, n_tail)), result.seconds, false};
   io::write_file_atomic(dir / "done.json", nlohmann::json{{"zoo_hash", hash}, {"n_parameters", t.n_parameters},

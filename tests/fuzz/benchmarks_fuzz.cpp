@@ -1,8 +1,9 @@
 // libFuzzer target: the benchmark-score readers (io/benchmarks.h), every format.
 // The input is written once as a .json and once as a .csv file and read by
-// read_lm_eval_json (with and without normalisation), read_leaderboard_csv (both
-// column sets), read_long_csv and read_benchmarks; scores that come out are joined
-// to two model ids. Any ibzoo::Error is an expected rejection; anything else is a
+// read_lm_eval_json (with and without normalisation, with a metric and filter),
+// read_every_eval_ever, read_leaderboard_csv (v2 both column sets, v1, every
+// duplicates policy), read_long_csv and read_benchmark_file (detected format); scores
+// that come out are joined to two model ids, and per checkpoint. Any ibzoo::Error is an expected rejection; anything else is a
 // finding.
 #include "analysis/error.h"
 #include "io/benchmarks.h"
@@ -18,6 +19,14 @@ namespace {
 void join(const std::vector<ibzoo::io::BenchmarkScore>& scores) {
   try {
     (void)ibzoo::io::join_scores(scores, {"pythia-160m", "EleutherAI/pythia-410m"}, true);
+  } catch (const ibzoo::Error&) {
+  }
+  try {
+    ibzoo::io::JoinOptions o;
+    o.ignore_unknown_models = true;
+    o.aliases = {{"Pythia", "pythia-160m"}};
+    o.checkpoints["pythia-160m"] = {{"step1000", 1000}, {"final", 143000}};
+    (void)ibzoo::io::join_scores(scores, {{"pythia-160m", "step1000"}, {"pythia-160m", "final"}}, o);
   } catch (const ibzoo::Error&) {
   }
 }
@@ -48,11 +57,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   chosen.tasks = {"arc_easy", "leaderboard_musr"};
   chosen.metric_by_task = {{"arc_easy", "acc,none"}};
   chosen.model = "pythia-160m";
-  for (const auto* options : {&plain, &normalised, &chosen}) {
+  io::BenchmarkOptions metric;
+  metric.metric = "exact_match";
+  metric.filter = "strict-match";
+  metric.allow_limit = true;
+  for (const auto* options : {&plain, &normalised, &chosen, &metric}) {
     attempt([&] { return io::read_lm_eval_json(json, *options); });
   }
+  attempt([&] { return io::read_every_eval_ever(json, plain); });
+  attempt([&] { return io::read_benchmark_file(json, plain); });
   attempt([&] { return io::read_leaderboard_csv(csv, plain); });
   attempt([&] { return io::read_leaderboard_csv(csv, normalised); });
+  for (const char* policy : {"first", "best", "error"}) {
+    io::BenchmarkOptions o;
+    o.format = "leaderboard-v1";
+    o.duplicates = policy;
+    attempt([&] { return io::read_leaderboard_csv(csv, o); });
+  }
   attempt([&] { return io::read_long_csv(csv); });
   attempt([&] { return io::read_benchmarks(csv, plain); });
   return 0;

@@ -14,7 +14,7 @@ Manifest small_study() {
   model.id = "tiny";
   model.n_parameters = 2e6;
   const std::filesystem::path path = IBZOO_SOURCE_DIR "/manifests/test/models/tiny-gpt2";
-  model.checkpoints = {{"a", 1, 0, path}, {"b", 2, 0, path}};
+  model.checkpoints = {{"a", 1, 0, path, "", ""}, {"b", 2, 0, path, "", ""}};
   m.models = {model};
   m.text.documents_per_shard = 4;
   m.preference = PreferenceData{};

@@ -19,6 +19,21 @@ namespace fs = std::filesystem;
 
 const fs::path kModel = IBZOO_SOURCE_DIR "/manifests/test/models/tiny-gpt2";
 
+Checkpoint checkpoint(const std::string& name, std::int64_t step) {
+  Checkpoint c;
+  c.name = name;
+  c.step = step;
+  c.path = kModel;
+  return c;
+}
+
+BenchmarkSource benchmark(const std::string& file) {
+  BenchmarkSource b;
+  b.file = file;
+  b.format = "long";
+  return b;
+}
+
 Manifest study(const fs::path& run_dir = "/runs/tiny") {
   Manifest m;
   m.source = "/studies/tiny.yaml";
@@ -28,10 +43,10 @@ Manifest study(const fs::path& run_dir = "/runs/tiny") {
   model.id = "tiny-gpt2";
   model.family = "gpt2";
   model.tokenizer = kModel;
-  model.checkpoints = {{"step1", 1, 0, kModel}, {"step2", 2, 0, kModel}};
+  model.checkpoints = {checkpoint("step1", 1), checkpoint("step2", 2)};
   m.models = {model};
   m.text.files = {"/data/genesis.txt"};
-  m.benchmarks = {{"/data/scores.csv", "long", false}};
+  m.benchmarks = {benchmark("/data/scores.csv")};
   return m;
 }
 
@@ -113,11 +128,11 @@ TEST_F(RunIdentityTest, OtherAnalysisSettingsArePointedToRegress) {
 
 TEST_F(RunIdentityTest, AddingModelsCheckpointsAndBenchmarksExtendsTheRun) {
   auto more = study();
-  more.models[0].checkpoints.push_back({"step3", 3, 0, kModel});
+  more.models[0].checkpoints.push_back(checkpoint("step3", 3));
   auto second = more.models[0];
   second.id = "tiny-b";
   more.models.push_back(second);
-  more.benchmarks.push_back({"/data/more.csv", "long", false});
+  more.benchmarks.push_back(benchmark("/data/more.csv"));
   const auto d = diff(study(), more);
   EXPECT_TRUE(d.additive());
   EXPECT_FALSE(d.same());
@@ -161,7 +176,7 @@ TEST_F(RunIdentityTest, CheckIdentityRecordsANewOrExtendedStudyAndRefusesAnother
   EXPECT_FALSE(fs::exists(root_ / "run" / "identity.json"));
   check_identity(m, /*record=*/true);
   EXPECT_EQ(*recorded_identity(root_ / "run"), study_identity(m));
-  m.models[0].checkpoints.push_back({"step3", 3, 0, kModel});
+  m.models[0].checkpoints.push_back(checkpoint("step3", 3));
   check_identity(m, true);
   EXPECT_EQ(*recorded_identity(root_ / "run"), study_identity(m));
   m.estimator.seed = 9;

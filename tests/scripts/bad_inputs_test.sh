@@ -158,7 +158,7 @@ if [ -n "${IBZOO_BAD_INPUTS_DOC:-}" ]; then
     echo "|---|---|---|---|"
     while IFS=$'\t' read -r id kind cmd want words; do
       # The first error or warning line; for a manifest, its first listed problem.
-      msg=$(awk '/problems? in the manifest:$/ { getline; print; exit } /error:|warning:/ { print; exit }' \
+      msg=$(awk '/problems? (in the manifest|with the models, nothing was run):$/ { getline; print; exit } /error:|warning:/ { print; exit }' \
               "$work/results/$id.out" | sed -E "s#$work/cases/$id#\$T#g; s#$IBZOO_SOURCE_DIR/##g; s#\[rank 0\] ##; s#^ +##; s#\|#\\\\|#g")
       echo "| \`$id\` | $kind | $want | $msg |"
     done <<<"$cases"

@@ -86,6 +86,16 @@ grep -q "^optimality,kjv_next_words,spearman,3," "$demo/study/results/correlatio
   fail "no 3-model spearman row for optimality ~ kjv_next_words"
 "$bin" report "$demo/study" > "$tmp/report.out"
 [[ -s $demo/study/report/index.html ]] || fail "no report"
+# The report in a real browser: no console message, every figure decodes and is not blank,
+# the trajectory plot and the provenance are there.
+source "$src/tests/scripts/lib/report_browser.sh"
+check_report_in_browser "$src/$demo/study/report/index.html" 5 "$tmp" || fail "the demo's report in the browser"
+grep -q 'alt="Metric by training step' "$tmp/dom.html" || fail "no trajectory figure in the demo's report"
+grep -q '<th>manifest hash</th>' "$tmp/dom.html" || fail "no provenance in the demo's report"
+if [[ -n ${IBZOO_DEMO_SCREENSHOT:-} ]]; then
+  chrome --window-size=1280,2600 --hide-scrollbars --screenshot="$IBZOO_DEMO_SCREENSHOT" \
+    "file://$src/$demo/study/report/index.html#trajectories" 2> /dev/null
+fi
 
 # 6. Errors: a bad zoo manifest (2) names the line; missing task files are an input error too (2).
 printf 'zoo: x\nout_dir: o\nmodels:\n  - {id: a, family: gpt5}\n' > "$tmp/bad.yaml"

@@ -14,8 +14,8 @@ done
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/batch" --tokens-per-batch 64 --quiet
 mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/batch2" --tokens-per-batch 4096 --quiet
 head -5 "$tmp/np1/results/metrics.csv"
-[ "$(head -1 "$tmp/np1/results/metrics.csv")" = "model,family,checkpoint,step,layer,label_set,metric,value" ] || fail "header"
-grep -q ",mean,,optimality," "$tmp/np1/results/metrics.csv" || fail "no mean optimality row"
+[ "$(head -1 "$tmp/np1/results/metrics.csv")" = "model,family,checkpoint,step,layer,label_set,metric,value,scope" ] || fail "header"
+grep -q ",-1,none,optimality,.*,layer_mean$" "$tmp/np1/results/metrics.csv" || fail "no mean optimality row"
 grep -q '"team_size": 4' "$tmp"/np4/items/*/provenance.json || fail "the 4 ranks did not share the checkpoint"
 for other in np2 np4; do
   cmp "$tmp/np1/results/metrics.csv" "$tmp/$other/results/metrics.csv" || fail "metrics.csv of $other differs from np1"

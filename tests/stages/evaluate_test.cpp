@@ -113,6 +113,9 @@ TEST(EvaluateTest, ResultsJsonIsReadByTheBenchmarkReader) {
   EXPECT_EQ(j["config"]["model"], "ibzoo");
   ibzoo::io::BenchmarkOptions options;
   options.metric_by_task = {{"task_a", "acc_norm,none"}, {"task_b", "acc_norm,none"}};
+  // Run with --limit 2: a subsample, refused as a score unless allowed.
+  EXPECT_THROW(ibzoo::io::read_lm_eval_json(job.path_out, options), ibzoo::CorruptDataError);
+  options.allow_limit = true;
   const auto scores = ibzoo::io::read_lm_eval_json(job.path_out, options);
   ASSERT_EQ(scores.size(), 2u);
   for (const auto& s : scores) {

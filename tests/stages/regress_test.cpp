@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 namespace ibzoo::stages {
 namespace {
@@ -227,6 +228,43 @@ TEST(RegressTest, BadInputsGiveErrorsThatSayWhatToDo) {
       << msg;
   job.ignore_unknown_models = true;
   EXPECT_EQ(regress(job).models.size(), 9u);
+}
+
+TEST(RegressTest, EveryCheckpointJoinsScoresPerCheckpointAndWritesScoresCsv) {
+  const auto dir = fresh_dir("every_checkpoint");
+  const auto z = make_zoo();
+  auto job = make_job(dir, z);
+  // Per-checkpoint scores for two models: step1000 and step3000 (the final one).
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t m = 0; m < 2; ++m) {
+    rows.push_back({z.models[m], "step1000", "bench_c", "10"});
+    rows.push_back({z.models[m], "step3000", "bench_c", "30"});
+  }
+  io::write_csv(dir / "per_ckpt.csv", {"model", "checkpoint", "benchmark", "score"}, rows);
+  job.paths_benchmarks.push_back(dir / "per_ckpt.csv");
+  job.every_checkpoint = true;
+  const auto r = regress(job);
+  EXPECT_EQ(r.models.size(), z.models.size() * 3);  // every (model, checkpoint)
+  const auto t = io::read_csv(dir / "out" / "model_table.csv");
+  const auto c = *t.column("bench_c");
+  std::map<std::string, std::string> by_ckpt;
+  for (const auto& row : t.rows) {
+    if (row[0] == z.models[0]) by_ckpt[row[2]] = row[c];
+  }
+  EXPECT_EQ(by_ckpt["step1000"], "10");
+  EXPECT_EQ(by_ckpt["step2000"], "nan");
+  EXPECT_EQ(by_ckpt["step3000"], "30");
+  // What `ibzoo run` asks for: per checkpoint because a score names a checkpoint.
+  job.every_checkpoint = false;
+  job.every_checkpoint_if_scored = true;
+  EXPECT_EQ(regress(job).models.size(), z.models.size() * 3);
+  // Final checkpoints only: the step1000 scores are listed as not used, not a conflict.
+  job.every_checkpoint_if_scored = false;
+  regress(job);
+  const auto scores = io::read_csv(dir / "out" / "scores.csv");
+  std::size_t unused = 0;
+  for (const auto& row : scores.rows) unused += row[*scores.column("status")] != "used";
+  EXPECT_EQ(unused, 2u);
 }
 
 }  // namespace

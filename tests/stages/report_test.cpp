@@ -85,10 +85,13 @@ TEST(ReportTest, WritesOneSelfContainedPageWithEveryFigure) {
   add_regress_outputs(run);
   const auto result = report({run});
   EXPECT_EQ(result.path_index, run / "report" / "index.html");
-  EXPECT_EQ(result.figures, (std::vector<std::string>{"info_plane", "layer_profiles", "optimality_vs_BBH",
-                                                      "optimality_vs_MUSR", "optimality_vs_aggregate", "backoff"}));
+  EXPECT_EQ(result.figures,
+            (std::vector<std::string>{"info_plane", "trajectories", "layer_checkpoint_pythia_160m",
+                                      "layer_checkpoint_pythia_70m", "layer_checkpoint_smollm2_135m",
+                                      "layer_checkpoint_smollm2_360m", "layer_profiles", "optimality_vs_BBH",
+                                      "optimality_vs_MUSR", "optimality_vs_aggregate", "backoff"}));
   const auto html = io::read_file(result.path_index);
-  EXPECT_EQ(count(html, "src=\"data:image/png;base64,iVBORw0KGgo"), 6u);  // the PNG signature in base64
+  EXPECT_EQ(count(html, "src=\"data:image/png;base64,iVBORw0KGgo"), 11u);  // the PNG signature in base64
   EXPECT_EQ(count(html, "src=\"http"), 0u);
   EXPECT_EQ(count(html, "<link"), 0u);
   for (const auto& f : result.figures) {
@@ -97,6 +100,35 @@ TEST(ReportTest, WritesOneSelfContainedPageWithEveryFigure) {
   }
   EXPECT_NE(html.find("<th>predictor</th><th>target</th><th>method</th>"), std::string::npos);
   EXPECT_NE(html.find("summary.csv is absent"), std::string::npos);  // said on the page
+  EXPECT_NE(html.find("4 models."), std::string::npos);
+  EXPECT_EQ(html.find("No the "), std::string::npos);
+  EXPECT_NE(html.find("<th>report rendered</th>"), std::string::npos);  // provenance, even without manifest.json
+  EXPECT_NE(html.find("manifest.json is absent"), std::string::npos);
+  // Units: informations are divided by log m, never called nats; layer ticks are integers.
+  EXPECT_EQ(io::read_file(run / "report" / "figures" / "info_plane.gp").find("nats"), std::string::npos);
+  EXPECT_NE(io::read_file(run / "report" / "figures" / "info_plane.gp").find("I(X;Z) / log m"), std::string::npos);
+  EXPECT_NE(io::read_file(run / "report" / "figures" / "layer_profiles.gp").find("format '%.0f'"), std::string::npos);
+}
+
+TEST(ReportTest, ProvenanceComesFromTheRunsManifestPlanAndItems) {
+  const auto run = make_run("provenance");
+  io::write_file_atomic(run / "manifest.json", R"({"source": "/studies/zoo.yaml", "estimator": {"bins": 100, "seed": 0,
+    "calibration": "bounds", "orders": [1, 2], "weighting": "frequency", "min_count": 1, "layers": [], "final_norm": true,
+    "null": true, "bootstrap": 0}, "text": {"files": ["c4.jsonl"], "n_documents": 10000, "sampling": "first", "seed": 0,
+    "max_tokens": 512, "min_tokens": 8, "bos": false},
+    "models": [{"id": "EleutherAI/pythia-160m", "family": "pythia", "checkpoints": [{"name": "step1000", "step": 1000,
+    "tokens": 0, "path": "/hub/snap/a", "repo": "EleutherAI/pythia-160m", "revision": "step1000"}]}]})");
+  io::write_file_atomic(run / "plan.json", R"({"study": "zoo", "n_items": 12, "manifest_hash": "abc123",
+    "n_documents": 9000, "corpus_sha256": "feed"})");
+  fs::create_directories(run / "items" / "0001");
+  io::write_file_atomic(run / "items" / "0001" / "provenance.json", R"({"ibzoo_version": "0.1.0", "git_hash": "cafe",
+    "device": "cuda", "dtype": "bfloat16", "world_size": 4, "eps": 0.0072})");
+  const auto html = io::read_file(report({run, "/nonexistent/gnuplot"}).path_index);
+  for (const char* want : {"<th>manifest hash</th><td>abc123</td>", "/studies/zoo.yaml", "m = 100 reference points",
+                           "calibration bounds (eps = 0.0072)", "9000 documents (n_documents 10000", "git cafe",
+                           "hub EleutherAI/pythia-160m", "The normalised manifest"}) {
+    EXPECT_NE(html.find(want), std::string::npos) << want;
+  }
 }
 
 TEST(ReportTest, TrajectoriesFollowStepsAndTheTurningPointIsReported) {
@@ -116,7 +148,10 @@ TEST(ReportTest, MissingRegressOutputsAreSaidOnThePage) {
   const auto html = io::read_file(result.path_index);
   EXPECT_NE(html.find("model_table.csv is absent"), std::string::npos);
   EXPECT_NE(html.find("correlations.csv is absent"), std::string::npos);
-  EXPECT_EQ(result.figures, (std::vector<std::string>{"info_plane", "layer_profiles", "backoff"}));
+  EXPECT_EQ(result.figures,
+            (std::vector<std::string>{"info_plane", "trajectories", "layer_checkpoint_pythia_160m",
+                                      "layer_checkpoint_pythia_70m", "layer_checkpoint_smollm2_135m",
+                                      "layer_checkpoint_smollm2_360m", "layer_profiles", "backoff"}));
 }
 
 TEST(ReportTest, WithoutGnuplotThePageStillComesWithANote) {
