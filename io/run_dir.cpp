@@ -35,7 +35,7 @@ std::string RunDir::foreign_directory_problem() const {
   // What ibzoo itself writes at the top of a run (docs/RUN_LAYOUT.md), and the temporary
   // names of its atomic writes: a directory holding only these is a run being started
   // (two array slices may start one at once), not someone else's directory.
-  static const std::set<std::string> kOwn{"manifest.json", "plan.json", "identity.json", "tokens", "reference_points",
+  static const std::set<std::string> kOwn{"manifest.json", "plan.json", "identity.json", "tokens", "labels", "reference_points",
                                           "items", "reps", "results", "report", "claims", "locks", "progress", "slurm"};
   std::error_code ec;
   if (!fs::exists(root_, ec)) return "";

@@ -18,6 +18,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <optional>
 
@@ -28,6 +29,14 @@ namespace {
 constexpr double kMassScale = 0x1.0p36;
 constexpr double kEntropyScale = 0x1.0p32;
 constexpr double kRowFractionScale = 0x1.0p36;  // row-entropy sums: whole nats + units of 2^-36
+
+// Rows whose entropies are computed at a time at the end of a pass (pipeline/budget.cpp
+// reserves their float64 temporaries). Test hook: IBZOO_TEST_FINALISE_ROWS makes the
+// chunks small, so that a test's few hundred rows cross several of them.
+std::int64_t finalise_rows() {
+  const char* forced = std::getenv("IBZOO_TEST_FINALISE_ROWS");
+  return forced != nullptr ? std::max<std::int64_t>(1, std::atoll(forced)) : std::int64_t{1} << 18;
+}
 static_assert(analysis::kMassBits == 36 && analysis::kEntropyBits == 32, "scales follow analysis/estimator_state.h");
 
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
@@ -324,24 +333,28 @@ std::vector<analysis::LayerSums> DeviceTables::sums() {
       view.n = d.n[sz(v)];
       const auto sum_p = d.sum_p[slot][sz(v)].to(torch::kCPU).contiguous();
       std::copy_n(sum_p.data_ptr<std::int64_t>(), d.m, view.sum_p.begin());
-      const auto& counts = d.counts[sz(v)];
-      const auto valid = counts.gt(0);
-      auto h = row_entropy(d.mass[slot][sz(v)]);
-      h = torch::where(valid, h, torch::zeros_like(h));
-      const auto weighted = counts.to(torch::kDouble) * h;
       // Per set: whole nats and the fraction in units of 2^-36 of both entropy sums,
-      // rows with count > 0 and their count; integer sums (exact, any order).
-      std::vector<torch::Tensor> columns;
-      for (const auto& e : {weighted, h}) {
-        const auto whole = e.floor();
-        columns.push_back(whole.to(torch::kLong));
-        columns.push_back(((e - whole) * kRowFractionScale).round_().to(torch::kLong));
-      }
-      columns.push_back(valid.to(torch::kLong));
-      columns.push_back(counts);
-      const auto per_row = torch::stack(columns, 1);  // [R, 6]
+      // rows with count > 0 and their count; integer sums (exact, any order). By chunks
+      // of rows, so that the float64 temporaries stay small beside the tables.
       auto per_set = torch::zeros({d.n_sets, 6}, d.longs());
-      per_set.index_add_(0, d.segment, per_row);
+      const auto chunk = finalise_rows();
+      for (std::int64_t r0 = 0; r0 < d.n_rows; r0 += chunk) {
+        const auto rows = std::min(chunk, d.n_rows - r0);
+        const auto counts = d.counts[sz(v)].narrow(0, r0, rows);
+        const auto valid = counts.gt(0);
+        auto h = row_entropy(d.mass[slot][sz(v)].narrow(0, r0, rows));
+        h = torch::where(valid, h, torch::zeros_like(h));
+        const auto weighted = counts.to(torch::kDouble) * h;
+        std::vector<torch::Tensor> columns;
+        for (const auto& e : {weighted, h}) {
+          const auto whole = e.floor();
+          columns.push_back(whole.to(torch::kLong));
+          columns.push_back(((e - whole) * kRowFractionScale).round_().to(torch::kLong));
+        }
+        columns.push_back(valid.to(torch::kLong));
+        columns.push_back(counts);
+        per_set.index_add_(0, d.segment.narrow(0, r0, rows), torch::stack(columns, 1));  // [rows, 6]
+      }
       const auto host = per_set.to(torch::kCPU).contiguous();
       const auto single = d.single_h[slot][sz(v)].to(torch::kCPU).contiguous();
       const auto* a = host.data_ptr<std::int64_t>();

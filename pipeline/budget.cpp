@@ -87,7 +87,11 @@ MemoryPlan plan_memory(const MemoryInputs& in) {
                        (12.0 * static_cast<double>(in.hidden) + 3.0 * static_cast<double>(in.intermediate));
   if (!in.cuda) activations += tokens * static_cast<double>(std::min(in.max_tokens, in.tokens_per_batch)) *
                                static_cast<double>(in.n_heads) * 4.0 * 2.0;
-  const double estimator = tokens * static_cast<double>(in.n_bins) * (4.0 + 8.0 * (static_cast<double>(in.n_sets) + 2.0));
+  // The estimator's per-batch buffers (p, its mass-grid copy, the gathered rows of every
+  // set) and, on the device, the float64 temporaries of the row entropies at the end of
+  // a pass (models/device_tables.cpp: 2^18 rows at a time, four [rows, m] arrays).
+  double estimator = tokens * static_cast<double>(in.n_bins) * (4.0 + 8.0 * (static_cast<double>(in.n_sets) + 2.0));
+  if (in.cuda) estimator = std::max(estimator, 4.0 * 8.0 * static_cast<double>(in.n_bins) * static_cast<double>(1 << 18));
   const auto transient = static_cast<std::int64_t>(activations + estimator) + (in.cuda ? kSlackDevice : kSlackHost);
   plan.budget = in.budget.value_or(in.available);
   // A given budget covers everything the rank holds (the weights on the device, the

@@ -3,8 +3,10 @@
 # scripts/device/fetch_deps.sh): builds ibzoo against the Python torch's libtorch
 # (CUDA), runs the model tests there (bfloat16 on CUDA within 2e-2 of the float32
 # transformers reference for every family; device soft assignments equal to the
-# host kernel), then benchmarks/gpu_bench.py. Everything it reports goes to OUT.
-#   bash scripts/device/gpu_check.sh OUT [build|test|bench|all ...]
+# host kernel; device label tables equal to the host's, chunked finalise included),
+# then benchmarks/streaming_bench.sh (needs .bench/streaming/ carried too; shapes in
+# IBZOO_BENCH_SHAPES, default llama-3.2-1b pythia-1b). Everything goes to OUT.
+#   bash scripts/device/gpu_check.sh OUT [build|linkcheck|test|bench ...]
 set -euo pipefail
 out=${1:?usage: gpu_check.sh OUT [build test bench]}
 shift
@@ -32,12 +34,12 @@ for step in $steps; do
         -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
         > "$out/cmake.log" 2>&1 || { tail -40 "$out/cmake.log"; exit 1; }
       grep -E "Torch|Boost|HDF5|CUDA" "$out/cmake.log" | head -20 || true
-      cmake --build $build -j "$(nproc)" --target ${IBZOO_TARGETS:-ibzoo models_model_test gpu_extract_bench} \
+      cmake --build $build -j "$(nproc)" --target ${IBZOO_TARGETS:-ibzoo models_model_test models_device_tables_test} \
         > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; tail -20 "$out/build.log"; exit 1; }
       ;;
     linkcheck)
       # libstdc++ must come before libtorch in DT_NEEDED (see cmake/Dependencies.cmake).
-      for exe in $build/pipeline/ibzoo $build/tests/models_model_test $build/benchmarks/gpu_extract_bench; do
+      for exe in $build/pipeline/ibzoo $build/tests/models_model_test; do
         first=$(readelf -d "$exe" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
         echo "linkcheck: $exe: first of libstdc++/libtorch in DT_NEEDED: $first"
         if [[ $first != libstdc++* ]]; then
@@ -47,10 +49,12 @@ for step in $steps; do
       done
       ;;
     test)
-      $build/tests/models_model_test 2>&1 | tee "$out/models_model_test.log" | grep -E "^\[  (FAILED|PASSED|  OK) |cuda bf16|rel err|Failure|SKIPPED" | head -120
+      for t in models_model_test models_device_tables_test; do
+        $build/tests/$t 2>&1 | tee "$out/$t.log" | grep -E "^\[  (FAILED|PASSED|  OK) |cuda bf16|rel err|Failure|SKIPPED" | head -120
+      done
       ;;
     bench)
-      python3 benchmarks/gpu_bench.py --bench $build/benchmarks/gpu_extract_bench --out "$out" ${IBZOO_BENCH_ARGS:-}
+      bash benchmarks/streaming_bench.sh "$out/bench" $build ${IBZOO_BENCH_SHAPES:-llama-3.2-1b pythia-1b} | tee "$out/bench.md"
       ;;
   esac
   echo "gpu_check: step $step took $(( $(date +%s) - t0 )) s"

@@ -184,6 +184,11 @@ TEST(DeviceTablesTest, SumsAreBitwiseIndependentOfBatchingAndRowShares) {
     const DeviceAssigner assigner(*model, points.w, kBins, model->hidden_size(), 0.3);
     const auto one = device_sums(*model, assigner, s, 500);
     EXPECT_EQ(device_sums(*model, assigner, s, 37), one) << device_name(device) << ": batches of 37";
+    // The row entropies of the finalise, 7 rows at a time instead of all at once.
+    ::setenv("IBZOO_TEST_FINALISE_ROWS", "7", 1);
+    const auto chunked = device_sums(*model, assigner, s, 500);
+    ::unsetenv("IBZOO_TEST_FINALISE_ROWS");
+    EXPECT_EQ(chunked, one) << device_name(device) << ": finalise by 7 rows";
     for (const std::int64_t parts : {2, 3}) {
       std::vector<LayerSums> total;
       for (std::int64_t part = 0; part < parts; ++part) {
