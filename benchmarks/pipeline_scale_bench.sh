@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The pipeline at study scale (issue 5): a synthetic ~5M-position study with
+# The pipeline at study scale (issues 5 and 17): a synthetic ~5M-position study with
 # 4-gram labels (in1..in4, out1..out4 and their shuffled nulls: 16 label sets,
-# m = 100), run with mpirun -np 1, 2 and 4, printing wall time, peak RSS per rank
-# (VmHWM, max and mean), per-item state bytes on disk and positions/s; then the
-# reduce alone on 4 ranks with the label space partitioned and not.
-# docs/SCALE.md keeps the last table.
+# m = 100), one checkpoint (one work item, shared by a team of every rank), run with
+# mpirun -np 1, 2 and 4, printing wall time, peak RSS per rank (VmHWM, max and mean),
+# the run directory's bytes and positions/s; then the same study on one rank under
+# each memory budget of BUDGETS (label tables in several layer-group passes), and
+# every metric of every run against the first and against BASELINE (a metrics.csv of
+# an earlier ibzoo, old or new column layout). docs/SCALE.md keeps the last table.
 #
 # usage: benchmarks/pipeline_scale_bench.sh [BUILD_DIR] [WORK_DIR]
-#   env: DOCS (10000: ~5.05M positions; the corpus always has 10,000), SHARD_DOCS (625),
+#   env: DOCS (10000: ~5.05M positions; the corpus always has 10,000),
 #        WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank),
 #        DEVICE (cpu; cuda: every rank on the node's GPUs, round robin), DTYPE (float32),
-#        REDUCE_ONLY (1: then time the reduce alone, partitioned and not; 0: skip)
+#        BUDGETS (e.g. "1500MiB 800MiB": runs on one rank with --memory-budget; default none),
+#        BASELINE (a metrics.csv to compare every value with; default none)
 set -euo pipefail
 build=${1:-build}
 work=${2:-/tmp/ibzoo_scale_bench}
@@ -18,7 +21,6 @@ bin="$build/pipeline/ibzoo"
 [[ -x $bin ]] || { echo "error: $bin not built (cmake --build $build --target ibzoo)" >&2; exit 1; }
 bin=$(readlink -f "$bin")
 docs=${DOCS:-10000}
-shard_docs=${SHARD_DOCS:-625}
 words=${WORDS_PER_DOC:-480}
 ranks=${RANKS:-"1 2 4"}
 threads=${THREADS:-1}
@@ -68,7 +70,6 @@ data:
     split: paragraph
     max_tokens: 512
     min_tokens: 16
-    documents_per_shard: $shard_docs
 estimator:
   bins: 100
   seed: 0
@@ -89,12 +90,12 @@ peak_stats() {  # log file -> "max_MiB mean_MiB"
     END { if (n) printf "%.0f %.0f\n", m, s / n; else printf "? ?\n" }' || true
 }
 
-echo "## ibzoo pipeline at scale: $docs documents x <= 512 tokens, $shard_docs per item, orders 1-4 + nulls (16 label sets), m = 100"
+echo "## ibzoo pipeline at scale: $docs documents x <= 512 tokens, orders 1-4 + nulls (16 label sets), m = 100"
 echo "## device $device ($dtype), $threads thread(s) per rank"
 echo "## $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg); ranks > cores are oversubscribed"
 echo
-printf "| ranks | wall s | peak RSS max MiB | peak RSS mean MiB | items | state bytes / item (mean) | state total MiB | positions | positions/s |\n"
-printf "|---|---|---|---|---|---|---|---|---|\n"
+printf "| ranks | wall s | peak RSS max MiB | peak RSS mean MiB | items | run dir MiB | positions | positions/s |\n"
+printf "|---|---|---|---|---|---|---|---|\n"
 for np in $ranks; do
   run="runs/np$np"
   rm -rf "$run"
@@ -103,31 +104,35 @@ for np in $ranks; do
     { echo "run on $np ranks failed: see $work/np$np.log" >&2; tail -20 "np$np.log" >&2; exit 1; }
   wall=$(calc "$(date +%s.%N) - $start")
   read -r pmax pmean < <(peak_stats "np$np.log")
-  n_items=$(ls "$run"/items | wc -l)
-  state_total=$(du -cb "$run"/items/*/state.h5 | tail -1 | cut -f1)
   positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
-  printf "| %d | %.1f | %s | %s | %d | %.0f | %.1f | %d | %.0f |\n" "$np" "$wall" "$pmax" "$pmean" "$n_items" \
-    "$(calc "$state_total / $n_items")" "$(calc "$state_total / 1048576")" "$positions" \
-    "$(calc "$positions / $wall")"
+  printf "| %d | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$np" "$wall" "$pmax" "$pmean" "$(ls "$run"/items | wc -l)" \
+    "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" "$(calc "$positions / $wall")"
 done
-first=$(echo $ranks | cut -d' ' -f1)
-for np in $ranks; do
-  cmp -s "runs/np$first/results/metrics.csv" "runs/np$np/results/metrics.csv" || echo "WARNING: metrics.csv of np$np differs from np$first"
+for budget in ${BUDGETS:-}; do
+  run="runs/budget$budget"
+  rm -rf "$run"
+  start=$(date +%s.%N)
+  "$bin" run study.yaml --run-dir "$run" --memory-budget "$budget" --memory-report > "budget$budget.log" 2>&1 ||
+    { echo "run with --memory-budget $budget failed: see $work/budget$budget.log" >&2; tail -20 "budget$budget.log" >&2; exit 1; }
+  wall=$(calc "$(date +%s.%N) - $start")
+  read -r pmax pmean < <(peak_stats "budget$budget.log")
+  passes=$(grep -o '([0-9]* layer groups)' "budget$budget.log" | head -1 | tr -d '()' || true)
+  positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
+  printf "| 1, --memory-budget %s (%s) | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$budget" "${passes:-1 pass}" "$wall" "$pmax" \
+    "$pmean" "$(ls "$run"/items | wc -l)" "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" "$(calc "$positions / $wall")"
 done
 
-# 3. The reduce alone, 4 ranks, on the last run: label space partitioned or not (REDUCE_ONLY=0 skips it).
-[[ ${REDUCE_ONLY:-1} == 1 ]] || exit 0
-last=$(echo $ranks | awk '{ print $NF }')
+# Every value of every run against the first run, and against BASELINE.
+max_diff() {  # metrics.csv A, metrics.csv B -> "values compared, largest absolute difference"
+  awk -F, 'function key() { return $1 FS $3 FS $5 FS ($6 == "none" ? "" : $6) FS $7 }
+    FNR == 1 { next } NR == FNR { a[key()] = $8; next }
+    (key() in a) { n++; d = a[key()] - $8; if (d < 0) d = -d; if (d > m) m = d }
+    END { printf "%d values, max abs diff %.3g\n", n, m }' "$1" "$2"
+}
+first=$(echo $ranks | cut -d' ' -f1)
 echo
-echo "| reduce only, $last ranks | wall s | peak RSS max MiB | peak RSS mean MiB | metrics.csv |"
-echo "|---|---|---|---|---|"
-cp "runs/np$last/results/metrics.csv" reference.csv
-for mode in never always; do
-  start=$(date +%s.%N)
-  mpirun -np "$last" --oversubscribe "$bin" run study.yaml --run-dir "runs/np$last" --stage reduce \
-    --reduce-partition "$mode" --memory-report > "reduce_$mode.log" 2>&1
-  wall=$(calc "$(date +%s.%N) - $start")
-  read -r pmax pmean < <(peak_stats "reduce_$mode.log")
-  same=$(cmp -s reference.csv "runs/np$last/results/metrics.csv" && echo identical || echo DIFFERS)
-  printf "| partition %s | %.1f | %s | %s | %s |\n" "$mode" "$wall" "$pmax" "$pmean" "$same"
+for run in runs/np* runs/budget*; do
+  [[ -s $run/results/metrics.csv ]] || continue
+  echo "$run vs runs/np$first: $(max_diff "runs/np$first/results/metrics.csv" "$run/results/metrics.csv")"
+  [[ -z ${BASELINE:-} ]] || echo "$run vs $BASELINE: $(max_diff "$BASELINE" "$run/results/metrics.csv")"
 done
