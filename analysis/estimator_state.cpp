@@ -3,8 +3,8 @@
 // sum, so work is split across threads freely: no result depends on the split.
 #include "analysis/estimator_state.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 // checkpoint) rows before regress.
 #include "io/benchmarks.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/csv.h"
 #include "io/fs.h"
 #include "io/hf_hub.h"

@@ -3,7 +3,7 @@
 // those words instead of recounting the corpus.
 #include "io/bpe_trainer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/tokenizer_regex.h"
 #include "io/unicode.h"

@@ -1,6 +1,6 @@
 #include "io/h5.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/mpi.h"
 #include "io/safetensors.h"
 

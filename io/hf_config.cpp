@@ -1,7 +1,7 @@
 #include "io/hf_config.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "io/fs.h"
 
 #include <cmath>

@@ -2,7 +2,7 @@
 // the plan is built (the rest of the pipeline sees plain model directories).
 #include "io/hf_hub.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 // that it appears complete or not at all, kept fresh by a heartbeat thread.
 #include "io/run_lock.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 

@@ -1,7 +1,7 @@
 #include "io/safetensors.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "io/benchmarks.h"
 #include "io/fs.h"
 

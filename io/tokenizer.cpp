@@ -2,7 +2,7 @@
 // uses: added tokens -> normalizer -> pre-tokenizer -> BPE per word -> post-processor.
 #include "io/tokenizer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/tokenizer_parts.h"
 

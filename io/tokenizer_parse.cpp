@@ -1,7 +1,7 @@
 // tokenizer.json -> Tokenizer::Impl. Every field is validated here, once, so that
 // encoding never meets an unsupported or inconsistent part. Messages name the
 // file and the JSON path (RFC 6901 style) of the offending field.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/tokenizer_parts.h"
 
 #include <nlohmann/json.hpp>

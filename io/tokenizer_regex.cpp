@@ -1,7 +1,7 @@
 // PCRE2 behind a small value type: the tokenizer reader never sees pcre2 handles.
 #include "io/tokenizer_regex.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

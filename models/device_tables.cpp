@@ -5,8 +5,8 @@
 // batched, ordered or shared.
 #include "models/device_tables.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 #include "models/model_impl.h"
 

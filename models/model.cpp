@@ -2,8 +2,8 @@
 // batches sequences, and streams each layer's rows out as float32.
 #include "models/model.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "io/safetensors.h"
 #include "models/model_impl.h"
 #include "models/transformer.h"

@@ -1,6 +1,6 @@
 #include "models/random_model.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/safetensors.h"
 #include "models/hf_layout.h"

@@ -2,7 +2,7 @@
 // prepares the tokens and the directory layout and calls train_model per model.
 #include "models/trainer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/safetensors.h"
 #include "models/random_model.h"

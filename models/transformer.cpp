@@ -2,8 +2,8 @@
 // weights exist, which norm, which residual layout), not code paths per family.
 #include "models/transformer.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "io/log.h"
 #include "models/hf_layout.h"
 

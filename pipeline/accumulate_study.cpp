@@ -3,7 +3,7 @@
 #include "pipeline/accumulate_study.h"
 
 #include "analysis/calibration.h"
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/fs.h"
 #include "io/h5.h"

@@ -1,6 +1,6 @@
 // `ibzoo entropy`: soft entropy and mutual information of one representation
 // matrix with label sets, from one HDF5 file, as JSON. The work is in stages/entropy.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "pipeline/command.h"

@@ -1,6 +1,6 @@
 // `ibzoo evaluate --model DIR --tasks DIR_OR_FILES --out results.json [--limit N]`:
 // multiple-choice scoring written as lm-evaluation-harness results (stages::evaluate).
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/log.h"
 #include "pipeline/command.h"
 #include "stages/evaluate.h"

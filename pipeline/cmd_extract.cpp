@@ -1,5 +1,5 @@
 // `ibzoo extract`: one model over one text file, every layer's hidden states to HDF5.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/log.h"
 #include "models/model.h"
 #include "pipeline/command.h"

@@ -1,6 +1,6 @@
 // `ibzoo make-model`: writes a random-weight model directory (config.json +
 // model.safetensors in the Hugging Face layout) for tests, demos and benchmarks.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/hf_config.h"
 #include "io/log.h"
 #include "models/random_model.h"

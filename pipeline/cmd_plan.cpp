@@ -1,6 +1,6 @@
 // `ibzoo plan MANIFEST`: validate the manifest and print the work items (and, with
 // --estimate, the full-scale cost of the study).
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/log.h"
 #include "io/mpi.h"
 #include "io/run_dir.h"

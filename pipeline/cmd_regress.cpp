@@ -1,6 +1,6 @@
 // `ibzoo regress`: correlations and cross-validated regressions of benchmark scores
 // on compression metrics, from a metrics table and benchmark files (stages::regress).
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "pipeline/command.h"
 #include "stages/regress.h"
 

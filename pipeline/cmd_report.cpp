@@ -1,6 +1,6 @@
 // `ibzoo report RUN` (the run directory or the manifest): figures and one self-contained HTML page from a run's results
 // (stages::report).
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "pipeline/command.h"
 #include "pipeline/run_target.h"
 #include "stages/report.h"

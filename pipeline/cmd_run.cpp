@@ -1,5 +1,5 @@
 // `ibzoo run MANIFEST`: the whole study, or one stage of it, on every rank of the job.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/log.h"
 #include "io/mpi.h"
 #include "pipeline/command.h"

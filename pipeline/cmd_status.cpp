@@ -1,7 +1,7 @@
 // `ibzoo status RUN`: done / failed / pending per model and checkpoint from the done
 // markers, the failed items with their errors, who runs in the directory now, and the
 // Slurm state of the run's jobs. Exits 1 when an item failed.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/run_dir.h"
 #include "io/run_lock.h"

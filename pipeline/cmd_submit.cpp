@@ -1,6 +1,6 @@
 // `ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]`: turns the run into Slurm jobs
 // (accumulate job arrays, then metrics, then analysis); the work is in pipeline/slurm.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/run_dir.h"

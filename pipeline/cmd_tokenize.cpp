@@ -1,6 +1,6 @@
 // `ibzoo tokenize`: prints the token ids of a text file on one line, as the
 // model's own tokenizer (tokenizer.json) produces them. For parity checks and scripts.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/corpus.h"
 #include "io/fs.h"
 #include "io/tokenizer.h"

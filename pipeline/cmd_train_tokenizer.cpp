@@ -1,6 +1,6 @@
 // `ibzoo train-tokenizer`: trains the demo zoo's byte-level BPE tokenizer on a
 // text file and writes tokenizer.json + tokenizer_config.json into a directory.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/bpe_trainer.h"
 #include "io/corpus.h"
 #include "io/fs.h"

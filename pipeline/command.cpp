@@ -1,6 +1,6 @@
 #include "pipeline/command.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/benchmarks.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // The `ibzoo` executable: dispatches to a subcommand and turns exceptions into
 // exit codes (0 success, 1 runtime failure, 2 usage or input error: exit_code_for).
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/log.h"
 #include "pipeline/command.h"
 

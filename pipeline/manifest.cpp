@@ -2,7 +2,7 @@
 // problem of the file collected (file:line) before any work starts.
 #include "pipeline/manifest.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/benchmarks.h"
 #include "io/h5.h"

@@ -1,7 +1,7 @@
 // Planning: manifest + corpus sample -> sorted work items with content-hashed ids.
 #include "pipeline/plan.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/hf_config.h"
 #include "pipeline/budget.h"

@@ -2,7 +2,7 @@
 // Catches broken checkpoints once, all together, before any work item starts.
 #include "pipeline/preflight.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"

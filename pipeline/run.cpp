@@ -2,7 +2,7 @@
 // decides the order, and what a rerun skips.
 #include "pipeline/run.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/run_dir.h"

@@ -2,7 +2,7 @@
 // is written, whether this manifest's run may use its run directory.
 #include "pipeline/run_identity.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/run_dir.h"

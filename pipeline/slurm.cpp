@@ -2,7 +2,7 @@
 // and asks squeue/scancel about them. Slurm clients run as argv subprocesses, never a shell.
 #include "pipeline/slurm.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 

@@ -4,8 +4,8 @@
 // at once; nothing per position outlives its batch unless an opt-in output asks.
 #include "stages/accumulate.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"

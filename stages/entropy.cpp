@@ -2,7 +2,7 @@
 // It sits beside the pipeline's accumulate stage and uses the same analysis/ code.
 #include "stages/entropy.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 #include "analysis/reference_points.h"
 #include "io/h5.h"

@@ -2,7 +2,7 @@
 // JSON, which the study manifest lists as benchmarks (regress joins them).
 #include "stages/evaluate.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/tokenizer.h"
 #include "models/model.h"

@@ -2,7 +2,7 @@
 // Used by `ibzoo extract` to inspect one model on one text; the study path is extract.cpp.
 #include "stages/extract_file.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/corpus.h"
 #include "io/fs.h"
 #include "io/h5.h"

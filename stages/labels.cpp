@@ -3,7 +3,7 @@
 // documents and the text policy; rank 0 computes it once and the files carry it.
 #include "stages/labels.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"

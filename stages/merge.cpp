@@ -1,7 +1,7 @@
 // Data flow: accumulate -> [merge: add the team's sums] -> metrics.
 #include "stages/merge.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <cstring>
 

@@ -2,7 +2,7 @@
 // regressions across model families. Follows reduce (metrics.csv); the report reads its outputs.
 #include "stages/regress.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/regression.h"
 #include "analysis/stats.h"
 #include "io/csv.h"

@@ -3,7 +3,7 @@
 #include "stages/report.h"
 
 #include "analysis/dynamics.h"
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/regression.h"
 #include "io/csv.h"
 #include "io/fs.h"

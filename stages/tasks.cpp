@@ -2,7 +2,7 @@
 // stage scores (make-tasks runs between train and evaluate).
 #include "stages/tasks.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/fs.h"
 

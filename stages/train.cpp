@@ -2,7 +2,7 @@
 // model -> checkpoints that the study manifest (manifests/demo.yaml) reads.
 #include "stages/train.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/bpe_trainer.h"
 #include "io/csv.h"
 #include "io/fs.h"

@@ -5,7 +5,7 @@
 // duplicates policy), read_long_csv and read_benchmark_file (detected format); scores
 // that come out are joined to two model ids, and per checkpoint. Any ibzoo::Error is an expected rejection; anything else is a
 // finding.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/benchmarks.h"
 #include "io/log.h"
 #include "tests/fuzz/fuzz_util.h"

@@ -3,7 +3,7 @@
 // SafetensorsFile::open() on the file itself (length prefix, limits, mapping). Any
 // ibzoo::Error is an expected rejection; everything else (another exception, a
 // sanitizer report, a broken invariant of an accepted header) is a finding.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/safetensors.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -2,7 +2,7 @@
 // Tokenizer::from_json(), then encode() of a short fixed text (with and without
 // special tokens) and decode() of the ids. Any ibzoo::Error is an expected rejection;
 // anything else, or an id outside [0, vocab_size()), is a finding.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/tokenizer.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -2,7 +2,7 @@
 // expected normalised values are computed in the test from the leaderboard's rule.
 #include "io/benchmarks.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/csv.h"
 
 #include <gtest/gtest.h>

@@ -3,7 +3,7 @@
 // back by io::Tokenizer in both merges formats, and its errors.
 #include "io/bpe_trainer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/tokenizer.h"
 #include "io/unicode.h"
 

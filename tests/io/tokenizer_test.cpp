@@ -3,7 +3,7 @@
 // decoding, and every error path with its message.
 #include "io/tokenizer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/unicode.h"
 
 #include <gtest/gtest.h>

@@ -3,7 +3,7 @@
 // streaming contract, padded batches, the legacy config spelling and error paths.
 #include "models/model.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "analysis/soft_entropy.h"
 #include "io/hf_config.h"

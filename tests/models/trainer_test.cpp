@@ -1,6 +1,6 @@
 #include "models/trainer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/safetensors.h"
 #include "models/model.h"

@@ -3,7 +3,7 @@
 // the commands that take the same settings.
 #include "pipeline/command.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "pipeline/manifest.h"
 #include "stages/regress.h"

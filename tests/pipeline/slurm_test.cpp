@@ -4,7 +4,7 @@
 // tests/scripts/slurm_*_test.sh.
 #include "pipeline/slurm.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

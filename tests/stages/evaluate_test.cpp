@@ -1,6 +1,6 @@
 #include "stages/evaluate.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/benchmarks.h"
 #include "io/fs.h"
 #include "io/tokenizer.h"

@@ -1,6 +1,6 @@
 #include "stages/tasks.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #include "stages/train.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "models/trainer.h"
 
