@@ -2,11 +2,12 @@
 // the choices that made each), and joins them to the metrics table's (model,
 // checkpoint) rows before regress.
 #include "io/benchmarks.h"
+#include "io/text.h"
 
 #include "errors/error.h"
 #include "io/csv.h"
 #include "io/fs.h"
-#include "io/hf_hub.h"
+#include "hf/hub.h"
 #include "io/log.h"
 
 #include <nlohmann/json.hpp>
@@ -767,20 +768,6 @@ std::vector<BenchmarkScore> read_benchmark_file(const std::filesystem::path& pat
 
 std::vector<BenchmarkScore> read_benchmarks(const std::filesystem::path& path, const BenchmarkOptions& options) {
   return read_benchmark_file(path, options);
-}
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 namespace {

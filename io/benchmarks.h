@@ -160,7 +160,4 @@ void write_scores_csv(const std::filesystem::path& path, const BenchmarkTable& t
 BenchmarkTable join_scores(const std::vector<BenchmarkScore>& scores, const std::vector<std::string>& model_ids,
                            bool ignore_unknown_models = false);
 
-// Levenshtein distance (for "did you mean" lists).
-std::size_t edit_distance(const std::string& a, const std::string& b);
-
 }  // namespace ibzoo::io

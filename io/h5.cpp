@@ -2,7 +2,7 @@
 
 #include "errors/error.h"
 #include "io/mpi.h"
-#include "io/safetensors.h"
+#include "io/float16.h"
 
 #include <hdf5.h>
 

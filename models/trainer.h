@@ -7,7 +7,7 @@
 // checkpoints (batches come from a portable splitmix64 stream, not from torch).
 #pragma once
 
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -24,7 +24,7 @@ LrSchedule parse_lr_schedule(const std::string& name);
 std::string lr_schedule_name(LrSchedule schedule);
 
 struct TrainerOptions {
-  io::ModelConfig config;            // e.g. io::default_model_config(family, sizes)
+  hf::ModelConfig config;            // e.g. hf::default_model_config(family, sizes)
   std::uint64_t seed = 1;            // initial weights (make_random_model) and batch order
   double init_std = 0.02;
   std::int64_t steps = 200;          // optimiser steps

@@ -5,7 +5,7 @@
 #include "errors/check.h"
 #include "errors/error.h"
 #include "io/log.h"
-#include "models/hf_layout.h"
+#include "hf/layout.h"
 
 #include <torch/version.h>
 
@@ -50,7 +50,7 @@
 
 namespace ibzoo::models {
 
-using io::Family;
+using hf::Family;
 using torch::indexing::Slice;
 
 namespace {
@@ -61,28 +61,28 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   return b.defined() ? torch::nn::functional::linear(x, w, b) : torch::nn::functional::linear(x, w);
 }
 
-torch::Tensor activate(const torch::Tensor& x, io::Activation a) {
+torch::Tensor activate(const torch::Tensor& x, hf::Activation a) {
   switch (a) {
-    case io::Activation::GeluTanh:
+    case hf::Activation::GeluTanh:
       return torch::gelu(x, "tanh");
-    case io::Activation::GeluExact:
+    case hf::Activation::GeluExact:
       return torch::gelu(x);
-    case io::Activation::Silu:
+    case hf::Activation::Silu:
       return torch::silu(x);
   }
   IBZOO_CHECK(false, "unknown activation");
 }
 
 // out = activation(in); out may be in itself (same storage, same strides).
-void activate_out(torch::Tensor& out, const torch::Tensor& in, io::Activation a) {
+void activate_out(torch::Tensor& out, const torch::Tensor& in, hf::Activation a) {
   switch (a) {
-    case io::Activation::GeluTanh:
+    case hf::Activation::GeluTanh:
       at::gelu_out(out, in, "tanh");
       return;
-    case io::Activation::GeluExact:
+    case hf::Activation::GeluExact:
       at::gelu_out(out, in);
       return;
-    case io::Activation::Silu:
+    case hf::Activation::Silu:
       at::silu_out(out, in);
       return;
   }
@@ -184,8 +184,8 @@ bool fused_block_enabled() {
   return enabled;
 }
 
-bool parallel_fold_applies(const io::ModelConfig& c) {
-  return c.use_parallel_residual && c.norm_kind() == io::NormKind::LayerNorm && !c.gated_mlp() &&
+bool parallel_fold_applies(const hf::ModelConfig& c) {
+  return c.use_parallel_residual && c.norm_kind() == hf::NormKind::LayerNorm && !c.gated_mlp() &&
          c.family != Family::Olmo2 && !has_post_norms(c.family);
 }
 
@@ -266,7 +266,7 @@ bool fused_norm_enabled() {
 
 }  // namespace
 
-TransformerImpl::TransformerImpl(io::ModelConfig config, torch::Dtype dtype, torch::Device device)
+TransformerImpl::TransformerImpl(hf::ModelConfig config, torch::Dtype dtype, torch::Device device)
     : config_(std::move(config)), dtype_(dtype), device_(device) {
   const auto& c = config_;
   const auto opts = torch::TensorOptions().dtype(dtype).device(device);
@@ -277,7 +277,7 @@ TransformerImpl::TransformerImpl(io::ModelConfig config, torch::Dtype dtype, tor
   const auto qd = c.n_heads * c.head_dim;
   const auto kvd = c.n_kv_heads * c.head_dim;
   const auto ff = c.intermediate_size;
-  const bool ln = c.norm_kind() == io::NormKind::LayerNorm;
+  const bool ln = c.norm_kind() == hf::NormKind::LayerNorm;
   embed = make("embed", {c.vocab_size, d});
   if (!c.use_rope) pos_embed = make("pos_embed", {c.max_position_embeddings, d});
   for (std::int64_t i = 0; i < c.n_layers; ++i) {
@@ -321,9 +321,9 @@ std::int64_t TransformerImpl::n_parameters() const {
 torch::Tensor TransformerImpl::norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) const {
   const double eps = config_.norm_eps;
   switch (config_.norm_kind()) {
-    case io::NormKind::LayerNorm:
+    case hf::NormKind::LayerNorm:
       return torch::layer_norm(x, {x.size(-1)}, w, b, eps);
-    case io::NormKind::RmsNorm: {
+    case hf::NormKind::RmsNorm: {
 #if IBZOO_HAVE_FUSED_RMS_NORM
       // float32 keeps the explicit form: it is what the parity tests pin to 1e-4.
       if (x.scalar_type() != torch::kFloat && fused_norm_enabled()) {
@@ -336,7 +336,7 @@ torch::Tensor TransformerImpl::norm(const torch::Tensor& x, const torch::Tensor&
       if (config_.family == Family::Olmo2) return (w * xf).to(x.scalar_type());
       return w * xf.to(x.scalar_type());
     }
-    case io::NormKind::RmsNormOnePlus: {
+    case hf::NormKind::RmsNormOnePlus: {
       auto xf = x.to(torch::kFloat);
       xf = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
       return (xf * (1.0 + w.to(torch::kFloat))).to(x.scalar_type());
@@ -509,7 +509,7 @@ void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int l
   auto h = linear(mlp_in, lw.w_in, lw.b_in).view({n, -1});
   if (c.gated_mlp()) {
     const auto ff = c.intermediate_size;
-    if (c.activation == io::Activation::Silu) {
+    if (c.activation == hf::Activation::Silu) {
       h = silu_mul(h.narrow(1, 0, ff), h.narrow(1, ff, ff));
     } else {
       auto gate = h.narrow(1, 0, ff);
@@ -546,13 +546,13 @@ void TransformerImpl::folded_block(torch::Tensor& x, const Folded& f, const torc
   xf.addmm_(cat_buf, f.w_out.t());
 }
 
-std::pair<torch::Tensor, torch::Tensor> rotary_tables(const io::ModelConfig& c, const torch::Tensor& positions) {
+std::pair<torch::Tensor, torch::Tensor> rotary_tables(const hf::ModelConfig& c, const torch::Tensor& positions) {
   const auto rot = c.rotary_dims();
   const auto fopts = torch::TensorOptions().dtype(torch::kFloat).device(positions.device());
   const auto exponents = torch::arange(0, rot, 2, fopts.dtype(torch::kLong)).to(torch::kFloat) / static_cast<double>(rot);
   auto inv_freq = 1.0 / torch::pow(torch::scalar_tensor(c.rope.theta, fopts), exponents);
-  if (c.rope.type == io::RopeType::Linear) inv_freq = inv_freq / c.rope.factor;
-  if (c.rope.type == io::RopeType::Llama3) {
+  if (c.rope.type == hf::RopeType::Linear) inv_freq = inv_freq / c.rope.factor;
+  if (c.rope.type == hf::RopeType::Llama3) {
     const auto& r = c.rope;
     const double old_len = static_cast<double>(r.original_max_position_embeddings);
     const double low_freq_wavelen = old_len / r.low_freq_factor;
@@ -673,18 +673,18 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
 
 namespace {
 
-torch::ScalarType scalar_type(io::DType d) {
+torch::ScalarType scalar_type(hf::DType d) {
   switch (d) {
-    case io::DType::F64: return torch::kDouble;
-    case io::DType::F32: return torch::kFloat;
-    case io::DType::F16: return torch::kHalf;
-    case io::DType::BF16: return torch::kBFloat16;
-    case io::DType::I64: return torch::kLong;
-    case io::DType::I32: return torch::kInt;
-    case io::DType::I16: return torch::kShort;
-    case io::DType::I8: return torch::kChar;
-    case io::DType::U8: return torch::kByte;
-    case io::DType::BOOL: return torch::kBool;
+    case hf::DType::F64: return torch::kDouble;
+    case hf::DType::F32: return torch::kFloat;
+    case hf::DType::F16: return torch::kHalf;
+    case hf::DType::BF16: return torch::kBFloat16;
+    case hf::DType::I64: return torch::kLong;
+    case hf::DType::I32: return torch::kInt;
+    case hf::DType::I16: return torch::kShort;
+    case hf::DType::I8: return torch::kChar;
+    case hf::DType::U8: return torch::kByte;
+    case hf::DType::BOOL: return torch::kBool;
   }
   IBZOO_CHECK(false, "unknown dtype");
 }
@@ -701,10 +701,10 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
 // prefix, as GPT2Model.save_pretrained does) and checks their shapes.
 class HfReader {
  public:
-  HfReader(const io::WeightStore& w, const io::ModelConfig& c) : weights_(w) {
-    for (const auto& spec : hf_param_specs(c)) expected_[spec.name] = spec.shape;
-    prefix_ = hf_prefix(c.family);
-    const auto first = hf_param_specs(c).front().name;
+  HfReader(const hf::WeightStore& w, const hf::ModelConfig& c) : weights_(w) {
+    for (const auto& spec : hf::hf_param_specs(c)) expected_[spec.name] = spec.shape;
+    prefix_ = hf::hf_prefix(c.family);
+    const auto first = hf::hf_param_specs(c).front().name;
     strip_prefix_ = !w.find(first) && w.find(first.substr(prefix_.size()));
   }
   torch::Tensor operator()(const std::string& name) const {
@@ -715,9 +715,9 @@ class HfReader {
       throw ModelError(weights_.file_of(stored).string() + ": tensor \"" + stored + "\" has shape " + shape_str(view.shape) +
                        ", expected " + shape_str(want) + " from config.json (config and weights disagree)");
     }
-    if (view.dtype != io::DType::F32 && view.dtype != io::DType::F16 && view.dtype != io::DType::BF16) {
+    if (view.dtype != hf::DType::F32 && view.dtype != hf::DType::F16 && view.dtype != hf::DType::BF16) {
       throw ModelError(weights_.file_of(stored).string() + ": tensor \"" + stored + "\" has dtype " +
-                       std::string(io::dtype_name(view.dtype)) + ", expected F32, F16 or BF16");
+                       std::string(hf::dtype_name(view.dtype)) + ", expected F32, F16 or BF16");
     }
     auto out = torch::empty(want, torch::TensorOptions().dtype(scalar_type(view.dtype)));
     std::memcpy(out.data_ptr(), view.data.data(), view.data.size());
@@ -725,7 +725,7 @@ class HfReader {
   }
 
  private:
-  const io::WeightStore& weights_;
+  const hf::WeightStore& weights_;
   std::map<std::string, std::vector<std::int64_t>> expected_;
   std::string prefix_;
   bool strip_prefix_ = false;
@@ -746,7 +746,7 @@ torch::Tensor qkv_to_neox(const torch::Tensor& w, std::int64_t n_heads, std::int
   return w.reshape({3, n_heads, head_dim, rest}).permute({1, 0, 2, 3}).reshape(w.sizes()).contiguous();
 }
 
-void load_layer(LayerWeights& lw, const HfReader& get, const io::ModelConfig& c, const std::string& p) {
+void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c, const std::string& p) {
   switch (c.family) {
     case Family::Gpt2:
       assign(lw.norm_attn_w, get(p + "ln_1.weight"));
@@ -806,31 +806,31 @@ void load_layer(LayerWeights& lw, const HfReader& get, const io::ModelConfig& c,
   assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
 }
 
-std::string layer_prefix(const io::ModelConfig& c, std::size_t i) {
-  return hf_prefix(c.family) + (c.family == Family::Gpt2 ? "h." : "layers.") + std::to_string(i) + ".";
+std::string layer_prefix(const hf::ModelConfig& c, std::size_t i) {
+  return hf::hf_prefix(c.family) + (c.family == Family::Gpt2 ? "h." : "layers.") + std::to_string(i) + ".";
 }
 
 std::string final_norm_name(Family f) {
-  return hf_prefix(f) + (f == Family::Gpt2 ? "ln_f" : f == Family::GptNeox ? "final_layer_norm" : "norm");
+  return hf::hf_prefix(f) + (f == Family::Gpt2 ? "ln_f" : f == Family::GptNeox ? "final_layer_norm" : "norm");
 }
 
 std::string embed_name(Family f) {
-  return hf_prefix(f) + (f == Family::Gpt2 ? "wte" : f == Family::GptNeox ? "embed_in" : "embed_tokens") + ".weight";
+  return hf::hf_prefix(f) + (f == Family::Gpt2 ? "wte" : f == Family::GptNeox ? "embed_in" : "embed_tokens") + ".weight";
 }
 
 }  // namespace
 
-Transformer load_transformer(const io::WeightStore& weights, const io::ModelConfig& c, torch::Dtype dtype,
+Transformer load_transformer(const hf::WeightStore& weights, const hf::ModelConfig& c, torch::Dtype dtype,
                              torch::Device device) {
   Transformer model(c, dtype, device);
   torch::NoGradGuard no_grad;
   const HfReader get(weights, c);
   assign(model->embed, get(embed_name(c.family)));
-  if (c.family == Family::Gpt2) assign(model->pos_embed, get(hf_prefix(c.family) + "wpe.weight"));
+  if (c.family == Family::Gpt2) assign(model->pos_embed, get(hf::hf_prefix(c.family) + "wpe.weight"));
   for (std::size_t i = 0; i < model->layers.size(); ++i) load_layer(model->layers[i], get, c, layer_prefix(c, i));
   assign(model->final_norm_w, get(final_norm_name(c.family) + ".weight"));
   if (model->final_norm_b.defined()) assign(model->final_norm_b, get(final_norm_name(c.family) + ".bias"));
-  if (model->lm_head.defined()) assign(model->lm_head, get(hf_lm_head_name(c.family)));
+  if (model->lm_head.defined()) assign(model->lm_head, get(hf::hf_lm_head_name(c.family)));
   model->fold_for_inference();
   return model;
 }
@@ -842,7 +842,7 @@ std::vector<std::pair<std::string, torch::Tensor>> to_hf_tensors(const Transform
     out[name] = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
   };
   put(embed_name(c.family), model.embed);
-  if (model.pos_embed.defined()) put(hf_prefix(c.family) + "wpe.weight", model.pos_embed);
+  if (model.pos_embed.defined()) put(hf::hf_prefix(c.family) + "wpe.weight", model.pos_embed);
   const auto qd = c.n_heads * c.head_dim;
   const auto kvd = c.n_kv_heads * c.head_dim;
   const auto ff = c.intermediate_size;
@@ -916,9 +916,9 @@ std::vector<std::pair<std::string, torch::Tensor>> to_hf_tensors(const Transform
   }
   put(final_norm_name(c.family) + ".weight", model.final_norm_w);
   if (model.final_norm_b.defined()) put(final_norm_name(c.family) + ".bias", model.final_norm_b);
-  if (model.lm_head.defined()) put(hf_lm_head_name(c.family), model.lm_head);
+  if (model.lm_head.defined()) put(hf::hf_lm_head_name(c.family), model.lm_head);
   std::vector<std::pair<std::string, torch::Tensor>> ordered;
-  for (const auto& spec : hf_param_specs(c)) {
+  for (const auto& spec : hf::hf_param_specs(c)) {
     IBZOO_CHECK(out.count(spec.name), "no tensor for " << spec.name);
     ordered.emplace_back(spec.name, out.at(spec.name));
   }

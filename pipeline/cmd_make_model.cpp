@@ -1,9 +1,9 @@
 // `ibzoo make-model`: writes a random-weight model directory (config.json +
 // model.safetensors in the Hugging Face layout) for tests, demos and benchmarks.
 #include "errors/error.h"
-#include "io/hf_config.h"
+#include "hf/config.h"
 #include "io/log.h"
-#include "models/random_model.h"
+#include "hf/random_model.h"
 #include "pipeline/command.h"
 
 #include <sstream>
@@ -16,7 +16,7 @@ int run_make_model(const std::vector<std::string>& args) {
   ibzoo::pipeline::CommandLine cli{"ibzoo make-model --family F --out DIR [options]", {}, {}, "", ""};
   std::string family_name;
   std::string out;
-  ibzoo::io::ModelSizes sizes;
+  ibzoo::hf::ModelSizes sizes;
   std::uint64_t seed = 1;
   double init_std = 0.02;
   std::string tie = "default";
@@ -36,7 +36,7 @@ int run_make_model(const std::vector<std::string>& args) {
   const auto vm = ibzoo::pipeline::parse_command_line(cli, args);
   if (!vm) return 0;
 
-  const auto family = ibzoo::io::parse_family(family_name);
+  const auto family = ibzoo::hf::parse_family(family_name);
   if (!family) throw ibzoo::UsageError("--family \"" + family_name + "\" is unknown; use gpt2, gpt_neox, llama, mistral, qwen2, olmo2 or gemma2");
   if (sizes.n_layers <= 0 || sizes.hidden_size <= 0 || sizes.n_heads <= 0 || sizes.vocab_size <= 0 ||
       sizes.max_position_embeddings <= 0 || sizes.n_kv_heads < 0 || sizes.intermediate_size < 0) {
@@ -52,13 +52,13 @@ int run_make_model(const std::vector<std::string>& args) {
   if (tie != "yes" && tie != "no" && tie != "default") throw ibzoo::UsageError("--tie must be yes, no or default");
   if (!(init_std > 0)) throw ibzoo::UsageError("--init-std must be positive");
 
-  ibzoo::models::RandomModelOptions options{ibzoo::io::default_model_config(*family, sizes), seed, init_std};
+  ibzoo::hf::RandomModelOptions options{ibzoo::hf::default_model_config(*family, sizes), seed, init_std};
   if (tie != "default") options.config.tie_word_embeddings = tie == "yes";
-  ibzoo::models::make_random_model(options, out);
+  ibzoo::hf::make_random_model(options, out);
   std::ostringstream msg;
   msg << "make-model: wrote " << out << " (" << family_name << ", " << sizes.n_layers << " layers, d "
       << sizes.hidden_size << ", vocab " << sizes.vocab_size << ", "
-      << ibzoo::models::count_parameters(options.config) << " parameters, seed " << seed << ")";
+      << ibzoo::hf::count_parameters(options.config) << " parameters, seed " << seed << ")";
   ibzoo::io::log_info(msg.str());
   return 0;
 }

@@ -3,7 +3,7 @@
 #include "errors/error.h"
 #include "io/corpus.h"
 #include "io/fs.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 #include "pipeline/command.h"
 
 #include <iostream>
@@ -27,7 +27,7 @@ int run_tokenize(const std::vector<std::string>& args) {
   const auto vm = ibzoo::pipeline::parse_command_line(cli, args);
   if (!vm) return 0;
 
-  const auto tokenizer = ibzoo::io::Tokenizer::from_file(tokenizer_path);
+  const auto tokenizer = ibzoo::hf::Tokenizer::from_file(tokenizer_path);
   const std::string text = ibzoo::io::read_utf8_text(text_file);
   const auto ids = tokenizer.encode(text, add_special_tokens);
   std::string line;

@@ -1,7 +1,7 @@
 // `ibzoo train-tokenizer`: trains the demo zoo's byte-level BPE tokenizer on a
 // text file and writes tokenizer.json + tokenizer_config.json into a directory.
 #include "errors/error.h"
-#include "io/bpe_trainer.h"
+#include "hf/bpe_trainer.h"
 #include "io/corpus.h"
 #include "io/fs.h"
 #include "io/log.h"
@@ -19,7 +19,7 @@ int run_train_tokenizer(const std::vector<std::string>& args) {
   ibzoo::pipeline::CommandLine cli{"ibzoo train-tokenizer --text-file F --vocab-size N --out DIR", {}, {}, "", ""};
   std::string text_file;
   std::string out;
-  ibzoo::io::BpeTrainerOptions options;
+  ibzoo::hf::BpeTrainerOptions options;
   cli.options.add_options()
       ("text-file", value(&text_file)->required(), "UTF-8 training text")
       ("vocab-size", value(&options.vocab_size)->required(),
@@ -34,8 +34,8 @@ int run_train_tokenizer(const std::vector<std::string>& args) {
 
   const auto start = std::chrono::steady_clock::now();
   const std::string text = ibzoo::io::read_utf8_text(text_file);
-  const auto result = ibzoo::io::train_byte_level_bpe(text, options);
-  ibzoo::io::write_trained_tokenizer(result, out);
+  const auto result = ibzoo::hf::train_byte_level_bpe(text, options);
+  ibzoo::hf::write_trained_tokenizer(result, out);
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   std::ostringstream msg;
   msg << "train-tokenizer: " << text.size() << " bytes, " << result.n_words << " words (" << result.n_unique_words

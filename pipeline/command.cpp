@@ -1,7 +1,7 @@
 #include "pipeline/command.h"
 
 #include "errors/error.h"
-#include "io/benchmarks.h"
+#include "io/text.h"
 
 #include <algorithm>
 #include <charconv>

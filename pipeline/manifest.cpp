@@ -5,8 +5,9 @@
 #include "errors/error.h"
 #include "io/fs.h"
 #include "io/benchmarks.h"
+#include "io/text.h"
 #include "io/h5.h"
-#include "io/hf_hub.h"
+#include "hf/hub.h"
 #include "pipeline/budget.h"
 #include "pipeline/slurm.h"
 
@@ -66,19 +67,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string quoted(const YAML::Node& n) {
   if (n.IsScalar()) return "\"" + n.Scalar() + "\"";
   if (n.IsSequence()) return "a list";
@@ -116,7 +104,7 @@ class Reader {
       std::string best;
       std::size_t best_d = 4;
       for (const auto& a : allowed) {
-        const auto d = edit_distance(key, a);
+        const auto d = io::edit_distance(key, a);
         if (d < best_d) {
           best_d = d;
           best = a;
@@ -295,7 +283,7 @@ void fill_step(Reader& r, const YAML::Node& n, Checkpoint& c, bool& has_step) {
   c.step = r.integer(n, "step", 0, 0);
   c.tokens = r.get<double>(n, "tokens", 0.0, "a number");
   for (const auto& source : {c.name, c.revision}) {
-    const auto info = io::parse_revision_name(source);
+    const auto info = hf::parse_revision_name(source);
     if (!has_step && info.step) c.step = *info.step, has_step = true;
     if (!n["tokens"].IsDefined() && c.tokens == 0 && info.tokens) c.tokens = *info.tokens;
   }
@@ -306,7 +294,7 @@ fs::path hub_path(Reader& r, HubContext& hub, const YAML::Node& at, const std::s
                   const std::string& revision) {
   hub.used = true;
   try {
-    const auto snapshot = io::resolve_hub_revision(hub.cache, repo, revision);
+    const auto snapshot = hf::resolve_hub_revision(hub.cache, repo, revision);
     return r.input_path(at, "revision", snapshot.string(), true);
   } catch (const Error& e) {
     r.error(at, std::string(e.what()) + " [cache from " + hub.chosen_by + "]");
@@ -358,7 +346,7 @@ void read_revisions(Reader& r, HubContext& hub, const YAML::Node& n, ModelSpec& 
     c.repo = repo;
     c.revision = rev;
     c.path = hub_path(r, hub, list.IsDefined() ? list : n["repo"], repo, rev);
-    const auto info = io::parse_revision_name(rev);
+    const auto info = hf::parse_revision_name(rev);
     has_step.push_back(info.step.has_value());
     c.step = info.step.value_or(0);
     c.tokens = info.tokens.value_or(0.0);
@@ -666,7 +654,7 @@ static Manifest read_manifest(const fs::path& path) {
   read_top(r, root, m);
 
   HubContext hub;
-  hub.cache = io::hub_cache_dir(nullptr, &hub.chosen_by);
+  hub.cache = hf::hub_cache_dir(nullptr, &hub.chosen_by);
   const auto models = root["models"];
   if (!models.IsDefined() || !models.IsSequence() || models.size() == 0) {
     r.error(models.IsDefined() ? models : root, "'models' must be a non-empty list of models");

@@ -3,7 +3,7 @@
 
 #include "errors/error.h"
 #include "io/fs.h"
-#include "io/hf_config.h"
+#include "hf/config.h"
 #include "pipeline/budget.h"
 
 #include <algorithm>
@@ -108,7 +108,7 @@ namespace {
 double bytes_per_value(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
 
 // Parameters of a decoder: embeddings, attention, MLP, norms, and an untied head.
-double config_parameters(const io::ModelConfig& c) {
+double config_parameters(const hf::ModelConfig& c) {
   const double d = static_cast<double>(c.hidden_size);
   const double hd = static_cast<double>(c.head_dim > 0 ? c.head_dim : c.hidden_size / std::max<std::int64_t>(1, c.n_heads));
   const double q = static_cast<double>(c.n_heads) * hd;
@@ -225,9 +225,9 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     PlanEstimate::Row row;
     row.model = model.id;
     row.n_checkpoints = static_cast<std::int64_t>(model.checkpoints.size());
-    io::ModelConfig config;
+    hf::ModelConfig config;
     try {
-      config = io::read_model_config(model.checkpoints.front().path);
+      config = hf::read_model_config(model.checkpoints.front().path);
     } catch (const Error&) {
       estimate.from_configs = false;
       continue;

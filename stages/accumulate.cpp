@@ -9,7 +9,7 @@
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 #include "io/state_h5.h"
 #include "models/device_tables.h"
 #include "models/model.h"

@@ -4,7 +4,7 @@
 
 #include "errors/error.h"
 #include "io/fs.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 #include "models/model.h"
 #include "stages/tasks.h"
 
@@ -60,7 +60,7 @@ struct Request {
   std::size_t first_choice_token = 0;
 };
 
-Request make_request(const io::Tokenizer& tok, const std::string& context, const std::string& choice,
+Request make_request(const hf::Tokenizer& tok, const std::string& context, const std::string& choice,
                      std::int64_t max_len, std::int32_t eot) {
   auto ctx = tok.encode(context, false);
   auto whole = tok.encode(context + choice, false);
@@ -107,9 +107,9 @@ std::vector<double> score_requests(const models::Model& model, const std::vector
   return ll;
 }
 
-std::int32_t end_of_text(const io::Tokenizer& tok) { return tok.eos_id() ? *tok.eos_id() : tok.bos_id() ? *tok.bos_id() : 0; }
+std::int32_t end_of_text(const hf::Tokenizer& tok) { return tok.eos_id() ? *tok.eos_id() : tok.bos_id() ? *tok.bos_id() : 0; }
 
-TaskScore score_task(const models::Model& model, const io::Tokenizer& tok, const fs::path& path,
+TaskScore score_task(const models::Model& model, const hf::Tokenizer& tok, const fs::path& path,
                      const EvaluateJob& job) {
   auto items = read_task_file(path);
   if (job.limit > 0 && static_cast<std::int64_t>(items.size()) > job.limit) items.resize(static_cast<std::size_t>(job.limit));
@@ -142,7 +142,7 @@ TaskScore score_task(const models::Model& model, const io::Tokenizer& tok, const
 
 }  // namespace
 
-std::vector<double> choice_log_likelihoods(const models::Model& model, const io::Tokenizer& tokenizer,
+std::vector<double> choice_log_likelihoods(const models::Model& model, const hf::Tokenizer& tokenizer,
                                            const std::vector<TaskItem>& items, std::int64_t batch_size) {
   std::vector<Request> requests;
   const auto eot = end_of_text(tokenizer);
@@ -188,7 +188,7 @@ EvaluateResult evaluate(const EvaluateJob& job) {
   models::RunOptions options;
   options.threads = job.threads;
   const auto model = models::Model::load(job.model_dir, options);
-  const auto tok = io::Tokenizer::from_file(job.model_dir);
+  const auto tok = hf::Tokenizer::from_file(job.model_dir);
   EvaluateResult result;
   for (const auto& f : files) result.tasks.push_back(score_task(*model, tok, f, job));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

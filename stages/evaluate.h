@@ -72,7 +72,7 @@ std::vector<std::filesystem::path> expand_task_paths(const std::vector<std::file
 
 // Sum log-likelihood of every choice of every item given its context, flattened
 // in (item, choice) order; `batch_size` sequences per forward pass.
-std::vector<double> choice_log_likelihoods(const models::Model& model, const io::Tokenizer& tokenizer,
+std::vector<double> choice_log_likelihoods(const models::Model& model, const hf::Tokenizer& tokenizer,
                                            const std::vector<TaskItem>& items, std::int64_t batch_size);
 
 // The harness's results JSON for these scores.

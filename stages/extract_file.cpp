@@ -1,4 +1,4 @@
-// Data flow: text file -> io::Tokenizer -> models::Model (layers streamed) -> HDF5.
+// Data flow: text file -> hf::Tokenizer -> models::Model (layers streamed) -> HDF5.
 // Used by `ibzoo extract` to inspect one model on one text; the study path is extract.cpp.
 #include "stages/extract_file.h"
 
@@ -7,7 +7,7 @@
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 
 #include <cstring>
 
@@ -15,7 +15,7 @@ namespace ibzoo::stages {
 
 ExtractFileResult extract_file(const ExtractFileJob& job) {
   const auto model = models::Model::load(job.model_dir, job.run);
-  const auto tokenizer = io::Tokenizer::from_file(job.model_dir);
+  const auto tokenizer = hf::Tokenizer::from_file(job.model_dir);
   const auto text = io::read_utf8_text(job.text_file);
   const auto ids = tokenizer.encode(text, job.add_special_tokens);
   if (ids.empty()) {

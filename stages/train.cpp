@@ -3,11 +3,11 @@
 #include "stages/train.h"
 
 #include "errors/error.h"
-#include "io/bpe_trainer.h"
+#include "hf/bpe_trainer.h"
 #include "io/csv.h"
 #include "io/fs.h"
 #include "io/log.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 #include "models/trainer.h"
 
 #include <yaml-cpp/yaml.h>
@@ -146,7 +146,7 @@ ZooModelSpec read_model(ZooReader& r, const YAML::Node& n, std::set<std::string>
   }
   if (!ids.insert(m.id).second) r.error(n["id"], "model id \"" + m.id + "\" is used twice");
   const auto family = r.get<std::string>(n, "family", "", "a family name");
-  const auto parsed = io::parse_family(family);
+  const auto parsed = hf::parse_family(family);
   if (parsed) m.family = *parsed;
   else r.error(n["family"], "'family' must be gpt2, gpt_neox, llama, mistral, qwen2, olmo2 or gemma2, got \"" + family + "\"");
   m.sizes.n_layers = r.positive<std::int64_t>(n, "layers", 2, "an integer");
@@ -209,7 +209,7 @@ ZooSpec load_zoo_manifest(const fs::path& path) {
 nlohmann::json zoo_to_json(const ZooSpec& z) {
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : z.models) {
-    models.push_back({{"id", m.id}, {"family", io::family_name(m.family)}, {"layers", m.sizes.n_layers},
+    models.push_back({{"id", m.id}, {"family", hf::family_name(m.family)}, {"layers", m.sizes.n_layers},
                       {"hidden", m.sizes.hidden_size}, {"heads", m.sizes.n_heads}, {"kv_heads", m.sizes.n_kv_heads},
                       {"intermediate", m.sizes.intermediate_size}});
   }
@@ -361,19 +361,19 @@ void train_tokenizer(const ZooSpec& z, const std::string& train_text) {
   if (z.tokenizer_train_bytes > 0 && static_cast<std::int64_t>(sample.size()) > z.tokenizer_train_bytes) {
     sample = sample.substr(0, sample.rfind('\n', static_cast<std::size_t>(z.tokenizer_train_bytes)) + 1);
   }
-  io::BpeTrainerOptions options;
+  hf::BpeTrainerOptions options;
   options.vocab_size = z.vocab_size;
-  const auto result = io::train_byte_level_bpe(sample, options);
-  io::write_trained_tokenizer(result, z.out_dir / "tokenizer");
+  const auto result = hf::train_byte_level_bpe(sample, options);
+  hf::write_trained_tokenizer(result, z.out_dir / "tokenizer");
 }
 
 models::TrainerOptions trainer_options(const ZooSpec& z, const ZooModelSpec& m, std::int64_t vocab_size,
                                        std::size_t model_idx) {
-  io::ModelSizes sizes = m.sizes;
+  hf::ModelSizes sizes = m.sizes;
   sizes.vocab_size = vocab_size;
   sizes.max_position_embeddings = std::max<std::int64_t>(512, z.training.context);
   models::TrainerOptions o;
-  o.config = io::default_model_config(m.family, sizes);
+  o.config = hf::default_model_config(m.family, sizes);
   // Seeds differ per model but depend only on the zoo seed and the model's position.
   o.seed = z.seed * 1000003ull + model_idx;
   o.init_std = z.training.init_std;
@@ -416,7 +416,7 @@ TrainedModel train_one(const ZooSpec& z, const ZooModelSpec& m, std::size_t mode
   const auto done = read_json_or_null(dir / "done.json");
   if (!force && done.is_object() && done.value("zoo_hash", "") == hash && checkpoints_exist(z, m, steps)) {
     io::log_info("train: " + m.id + " is complete for this zoo hash; reusing it");
-    return {m.id, std::string(io::family_name(m.family)), done.value("n_parameters", std::int64_t{0}), steps,
+    return {m.id, std::string(hf::family_name(m.family)), done.value("n_parameters", std::int64_t{0}), steps,
             done.value("final_loss", 0.0), done.value("seconds", 0.0), true};
   }
   const auto options = trainer_options(z, m, vocab_size, model_idx);
@@ -437,7 +437,7 @@ TrainedModel train_one(const ZooSpec& z, const ZooModelSpec& m, std::size_t mode
     if (i + n_tail >= result.log.size()) tail += result.log[i].loss;
   }
   io::write_csv(dir / "train_log.csv", {"step", "loss", "lr"}, log);
-  TrainedModel t{m.id, std::string(io::family_name(m.family)), result.n_parameters, steps,
+  TrainedModel t{m.id, std::string(hf::family_name(m.family)), result.n_parameters, steps,
                  tail / static_cast<double>(std::max<std::size_t>(1, n_tail)), result.seconds, false};
   io::write_file_atomic(dir / "done.json", nlohmann::json{{"zoo_hash", hash}, {"n_parameters", t.n_parameters},
                                                            {"final_loss", t.final_loss}, {"seconds", t.seconds}}
@@ -450,7 +450,7 @@ TrainedModel train_one(const ZooSpec& z, const ZooModelSpec& m, std::size_t mode
 }
 
 std::vector<std::int32_t> tokenize_training_text(const ZooSpec& z, const std::string& text) {
-  const auto tokenizer = io::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json");
+  const auto tokenizer = hf::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json");
   std::vector<std::int32_t> tokens;
   std::size_t pos = 0;
   // Chapter by chapter, each followed by <|endoftext|>, so windows see document ends.
@@ -508,7 +508,7 @@ ZooResult train_zoo(const ZooSpec& z, bool force) {
   const auto text = prepare_text(z);
   train_tokenizer(z, text.train);
   const auto tokens = tokenize_training_text(z, text.train);
-  const auto vocab = io::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json").vocab_size();
+  const auto vocab = hf::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json").vocab_size();
   io::log_info("train: " + std::to_string(tokens.size()) + " training tokens, vocabulary " + std::to_string(vocab) +
                ", held out: " + text.heldout_books.front() + " .. " + text.heldout_books.back());
   for (std::size_t i = 0; i < z.models.size(); ++i) {

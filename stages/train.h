@@ -17,7 +17,7 @@
 // Not collective (one process; torch threads from the manifest).
 #pragma once
 
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include <nlohmann/json.hpp>
 
@@ -30,8 +30,8 @@ namespace ibzoo::stages {
 
 struct ZooModelSpec {
   std::string id;
-  io::Family family = io::Family::Gpt2;
-  io::ModelSizes sizes;      // vocab_size is set from the tokenizer
+  hf::Family family = hf::Family::Gpt2;
+  hf::ModelSizes sizes;      // vocab_size is set from the tokenizer
   bool operator==(const ZooModelSpec&) const = default;
 };
 

@@ -1,6 +1,7 @@
 // Benchmark ingestion against hand-made fixtures in tests/fixtures/benchmarks; the
 // expected normalised values are computed in the test from the leaderboard's rule.
 #include "io/benchmarks.h"
+#include "io/text.h"
 
 #include "errors/error.h"
 #include "io/csv.h"

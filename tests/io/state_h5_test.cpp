@@ -6,7 +6,7 @@
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 #include "io/h5.h"
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 #include "io/state_h5.h"
 
 #include <gtest/gtest.h>

@@ -3,7 +3,7 @@
 #include "errors/error.h"
 #include "io/benchmarks.h"
 #include "io/fs.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 #include "models/model.h"
 
 #include <gtest/gtest.h>
@@ -29,7 +29,7 @@ fs::path temp_dir() {
 
 // Naive reference: one sequence at a time, log-softmax in double, context tokens
 // split where the context's own encoding ends.
-double naive_log_likelihood(const ibzoo::models::Model& model, const ibzoo::io::Tokenizer& tok,
+double naive_log_likelihood(const ibzoo::models::Model& model, const ibzoo::hf::Tokenizer& tok,
                             const std::string& context, const std::string& choice) {
   const auto ctx = tok.encode(context, false);
   const auto whole = tok.encode(context + choice, false);
@@ -49,7 +49,7 @@ double naive_log_likelihood(const ibzoo::models::Model& model, const ibzoo::io::
 
 TEST(EvaluateTest, LogLikelihoodsMatchANaiveReferenceForAnyBatchSize) {
   const auto model = ibzoo::models::Model::load(kModel, {});
-  const auto tok = ibzoo::io::Tokenizer::from_file(kModel);
+  const auto tok = ibzoo::hf::Tokenizer::from_file(kModel);
   const std::vector<TaskItem> items = {{"In the beginning God", {" created the heaven", " said", " and the earth was"}, 0},
                                        {"And the earth was", {" without form", " void and dark, upon the deep"}, 1}};
   const auto ll1 = choice_log_likelihoods(*model, tok, items, 1);

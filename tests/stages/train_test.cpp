@@ -46,7 +46,7 @@ TEST(TrainTest, ReadsAZooManifestWithDefaults) {
   EXPECT_EQ(z.training.schedule, "cosine");
   ASSERT_EQ(z.models.size(), 2u);
   EXPECT_EQ(z.models[0].sizes.hidden_size, 16);
-  EXPECT_EQ(z.models[1].family, ibzoo::io::Family::Llama);
+  EXPECT_EQ(z.models[1].family, ibzoo::hf::Family::Llama);
   EXPECT_EQ(z.models[1].sizes.hidden_size, 64);
   fs::remove_all(dir);
 }

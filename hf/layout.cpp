@@ -1,8 +1,8 @@
-#include "models/hf_layout.h"
+#include "hf/layout.h"
 
-namespace ibzoo::models {
+namespace ibzoo::hf {
 
-using io::Family;
+using hf::Family;
 
 std::string hf_prefix(Family family) {
   if (family == Family::Gpt2) return "transformer.";
@@ -29,7 +29,7 @@ void add_linear(std::vector<ParamSpec>& out, const std::string& name, Shape weig
   if (with_bias) out.push_back({name + ".bias", {bias_dim}, ParamInit::Normal});
 }
 
-void gpt2_layer(std::vector<ParamSpec>& out, const io::ModelConfig& c, const std::string& p) {
+void gpt2_layer(std::vector<ParamSpec>& out, const hf::ModelConfig& c, const std::string& p) {
   const auto d = c.hidden_size;
   const auto ff = c.intermediate_size;
   add_norm(out, p + "ln_1", d, true);
@@ -40,7 +40,7 @@ void gpt2_layer(std::vector<ParamSpec>& out, const io::ModelConfig& c, const std
   add_linear(out, p + "mlp.c_proj", {ff, d}, d, true);
 }
 
-void neox_layer(std::vector<ParamSpec>& out, const io::ModelConfig& c, const std::string& p) {
+void neox_layer(std::vector<ParamSpec>& out, const hf::ModelConfig& c, const std::string& p) {
   const auto d = c.hidden_size;
   const auto ff = c.intermediate_size;
   add_norm(out, p + "input_layernorm", d, true);
@@ -52,7 +52,7 @@ void neox_layer(std::vector<ParamSpec>& out, const io::ModelConfig& c, const std
 }
 
 // Llama, Mistral, Qwen2, OLMo2, Gemma2: separate q/k/v/o and a gated MLP.
-void llama_layer(std::vector<ParamSpec>& out, const io::ModelConfig& c, const std::string& p) {
+void llama_layer(std::vector<ParamSpec>& out, const hf::ModelConfig& c, const std::string& p) {
   const auto d = c.hidden_size;
   const auto ff = c.intermediate_size;
   const auto q_dim = c.n_heads * c.head_dim;
@@ -76,11 +76,11 @@ void llama_layer(std::vector<ParamSpec>& out, const io::ModelConfig& c, const st
 
 }  // namespace
 
-std::vector<ParamSpec> hf_param_specs(const io::ModelConfig& c) {
+std::vector<ParamSpec> hf_param_specs(const hf::ModelConfig& c) {
   std::vector<ParamSpec> out;
   const std::string pre = hf_prefix(c.family);
   const auto d = c.hidden_size;
-  const bool layer_norm = c.norm_kind() == io::NormKind::LayerNorm;
+  const bool layer_norm = c.norm_kind() == hf::NormKind::LayerNorm;
   switch (c.family) {
     case Family::Gpt2:
       out.push_back({pre + "wte.weight", {c.vocab_size, d}, ParamInit::Normal});
@@ -109,4 +109,4 @@ std::vector<ParamSpec> hf_param_specs(const io::ModelConfig& c) {
   return out;
 }
 
-}  // namespace ibzoo::models
+}  // namespace ibzoo::hf

@@ -1,10 +1,10 @@
 // Encoding and decoding with a parsed tokenizer.json, in the order `tokenizers`
 // uses: added tokens -> normalizer -> pre-tokenizer -> BPE per word -> post-processor.
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 
 #include "errors/error.h"
 #include "io/fs.h"
-#include "io/tokenizer_parts.h"
+#include "hf/tokenizer_parts.h"
 
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 #include <queue>
 #include <tuple>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 namespace tok {
 
@@ -52,7 +52,7 @@ std::string strip(std::string_view text, bool left, bool right) {
   if (left) {
     while (begin < end) {
       std::size_t next = begin;
-      if (!unicode::is_whitespace(unicode::decode_at(text, next))) break;
+      if (!io::unicode::is_whitespace(io::unicode::decode_at(text, next))) break;
       begin = next;
     }
   }
@@ -61,7 +61,7 @@ std::string strip(std::string_view text, bool left, bool right) {
       std::size_t prev = end - 1;
       while (prev > begin && (static_cast<unsigned char>(text[prev]) & 0xC0) == 0x80) --prev;
       std::size_t probe = prev;
-      if (!unicode::is_whitespace(unicode::decode_at(text, probe))) break;
+      if (!io::unicode::is_whitespace(io::unicode::decode_at(text, probe))) break;
       end = prev;
     }
   }
@@ -73,9 +73,9 @@ std::string strip(std::string_view text, bool left, bool right) {
 std::string apply_normalizer(const std::vector<NormalizerStep>& steps, std::string text) {
   for (const auto& step : steps) {
     if (const auto* n = std::get_if<NormalizeStep>(&step)) {
-      text = unicode::normalize(text, n->form);
+      text = io::unicode::normalize(text, n->form);
     } else if (std::holds_alternative<LowercaseStep>(step)) {
-      text = unicode::to_lower(text);
+      text = io::unicode::to_lower(text);
     } else if (const auto* r = std::get_if<ReplaceStep>(&step)) {
       text = replace_all(r->pattern, text, r->content);
     } else if (const auto* p = std::get_if<PrependStep>(&step)) {
@@ -109,7 +109,7 @@ struct Piece {
 char32_t char_before(std::string_view text, std::size_t pos) {
   std::size_t start = pos - 1;
   while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-  return unicode::decode_at(text, start);
+  return io::unicode::decode_at(text, start);
 }
 
 std::size_t previous_char_start(std::string_view text, std::size_t pos) {
@@ -145,21 +145,21 @@ void split_on_added(const AddedMatcher& matcher, std::string_view text, bool at_
     std::size_t start = pos;
     std::size_t stop = pos + token.content.size();
     if (token.single_word) {
-      const bool word_before = start > 0 && unicode::is_word_char(char_before(text, start));
+      const bool word_before = start > 0 && io::unicode::is_word_char(char_before(text, start));
       std::size_t probe = stop;
-      const bool word_after = stop < text.size() && unicode::is_word_char(unicode::decode_at(text, probe));
+      const bool word_after = stop < text.size() && io::unicode::is_word_char(io::unicode::decode_at(text, probe));
       if (word_before || word_after) {
         pos = stop;
         continue;
       }
     }
     if (token.lstrip) {
-      while (start > pending && unicode::is_whitespace(char_before(text, start))) start = previous_char_start(text, start);
+      while (start > pending && io::unicode::is_whitespace(char_before(text, start))) start = previous_char_start(text, start);
     }
     if (token.rstrip) {
       while (stop < text.size()) {
         std::size_t next = stop;
-        if (!unicode::is_whitespace(unicode::decode_at(text, next))) break;
+        if (!io::unicode::is_whitespace(io::unicode::decode_at(text, next))) break;
         stop = next;
       }
     }
@@ -281,7 +281,7 @@ std::vector<Symbol> initial_symbols(const tok::BpeModel& model, bool byte_level,
     std::size_t pos = 0;
     while (pos < word.size()) {
       const std::size_t start = pos;
-      unicode::decode_at(word, pos);
+      io::unicode::decode_at(word, pos);
       const std::string_view ch = word.substr(start, pos - start);
       if (const auto it = model.vocab.find(ch); it != model.vocab.end()) {
         ids.push_back(it->second);
@@ -339,7 +339,7 @@ std::vector<std::int32_t> bpe_word(const tok::BpeModel& model, bool byte_level, 
   if (model.ignore_merges) {
     std::string as_token;
     if (byte_level) {
-      for (const char c : word) as_token += unicode::byte_to_char()[static_cast<unsigned char>(c)];
+      for (const char c : word) as_token += io::unicode::byte_to_char()[static_cast<unsigned char>(c)];
     }
     const auto it = model.vocab.find(byte_level ? std::string_view(as_token) : word);
     if (it != model.vocab.end()) return {it->second};
@@ -410,7 +410,7 @@ void encode_segment(const Tokenizer::Impl& impl, const Segment& segment, std::ve
 }  // namespace
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  if (const auto bad = unicode::first_invalid_utf8(text)) {
+  if (const auto bad = io::unicode::first_invalid_utf8(text)) {
     throw CorruptDataError("text to tokenize is not valid UTF-8 at byte " + std::to_string(*bad) +
                            "; convert it to UTF-8 first (e.g. iconv -f latin1 -t utf-8)");
   }
@@ -444,13 +444,13 @@ std::vector<std::string> decode_byte_level(const std::vector<std::string>& token
     bool all_mapped = true;
     std::size_t pos = 0;
     while (pos < token.size() && all_mapped) {
-      const auto b = unicode::char_to_byte(unicode::decode_at(token, pos));
+      const auto b = io::unicode::char_to_byte(io::unicode::decode_at(token, pos));
       if (b) mapped.push_back(static_cast<char>(*b));
       else all_mapped = false;
     }
     bytes += all_mapped ? mapped : token;
   }
-  return {unicode::to_valid_utf8_lossy(bytes)};
+  return {io::unicode::to_valid_utf8_lossy(bytes)};
 }
 
 std::vector<std::string> decode_byte_fallback(const std::vector<std::string>& tokens) {
@@ -458,7 +458,7 @@ std::vector<std::string> decode_byte_fallback(const std::vector<std::string>& to
   std::string pending;
   const auto flush = [&]() {
     if (pending.empty()) return;
-    if (!unicode::first_invalid_utf8(pending)) {
+    if (!io::unicode::first_invalid_utf8(pending)) {
       out.push_back(pending);
     } else {
       for (std::size_t k = 0; k < pending.size(); ++k) out.emplace_back("\xEF\xBF\xBD");
@@ -611,7 +611,7 @@ std::optional<std::int32_t> config_token(const Tokenizer& tokenizer, const nlohm
 Tokenizer Tokenizer::from_json(std::string_view json_text, const std::string& source_name, const TokenizerOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->sha256 = sha256_hex(json_text);
+  impl->sha256 = io::sha256_hex(json_text);
   tok::parse_tokenizer_json(json_text, source_name, *impl);
   return Tokenizer(std::move(impl));
 }
@@ -643,4 +643,4 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& path, const Tokenize
   return tokenizer;
 }
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -2,14 +2,14 @@
 // encoding never meets an unsupported or inconsistent part. Messages name the
 // file and the JSON path (RFC 6901 style) of the offending field.
 #include "errors/error.h"
-#include "io/tokenizer_parts.h"
+#include "hf/tokenizer_parts.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <set>
 
-namespace ibzoo::io::tok {
+namespace ibzoo::hf::tok {
 
 namespace {
 
@@ -181,7 +181,7 @@ void Parser::check_merges_present(const std::string& path) const {
     std::size_t pos = 0;
     std::size_t n_chars = 0;
     while (pos < token.size() && n_chars < 2) {
-      unicode::decode_at(token, pos);
+      io::unicode::decode_at(token, pos);
       ++n_chars;
     }
     const bool byte_token = token.size() == 6 && token.rfind("<0x", 0) == 0 && token.back() == '>';
@@ -203,7 +203,7 @@ void Parser::parse_added_tokens(const json& list) {
     t.id = id_value(member(list[k], "id", path), path + "/id");
     t.content = string_field(list[k], "content", path);
     if (t.content.empty()) fail(path + "/content", "an added token cannot be empty");
-    if (unicode::first_invalid_utf8(t.content)) fail(path + "/content", "is not valid UTF-8");
+    if (io::unicode::first_invalid_utf8(t.content)) fail(path + "/content", "is not valid UTF-8");
     t.special = bool_field(list[k], "special", path, false);
     t.lstrip = bool_field(list[k], "lstrip", path, false);
     t.rstrip = bool_field(list[k], "rstrip", path, false);
@@ -226,13 +226,13 @@ void Parser::parse_normalizer(const json& n, const std::string& path, std::vecto
     if (!list.is_array()) fail(path + "/normalizers", "expected an array, found " + describe(list));
     for (std::size_t k = 0; k < list.size(); ++k) parse_normalizer(list[k], path + "/normalizers/" + std::to_string(k), out);
   } else if (type == "NFC") {
-    out.emplace_back(NormalizeStep{unicode::NormalForm::kNfc});
+    out.emplace_back(NormalizeStep{io::unicode::NormalForm::kNfc});
   } else if (type == "NFKC") {
-    out.emplace_back(NormalizeStep{unicode::NormalForm::kNfkc});
+    out.emplace_back(NormalizeStep{io::unicode::NormalForm::kNfkc});
   } else if (type == "NFD") {
-    out.emplace_back(NormalizeStep{unicode::NormalForm::kNfd});
+    out.emplace_back(NormalizeStep{io::unicode::NormalForm::kNfd});
   } else if (type == "NFKD") {
-    out.emplace_back(NormalizeStep{unicode::NormalForm::kNfkd});
+    out.emplace_back(NormalizeStep{io::unicode::NormalForm::kNfkd});
   } else if (type == "Lowercase") {
     out.emplace_back(LowercaseStep{});
   } else if (type == "Replace") {
@@ -425,7 +425,7 @@ void Parser::build_tables() {
   for (std::size_t b = 0; b < 256; ++b) {
     const std::string name = std::string("<0x") + kHex[b >> 4] + kHex[b & 15] + ">";
     if (const auto it = m.vocab.find(name); it != m.vocab.end()) m.byte_fallback_ids[b] = it->second;
-    if (const auto it = m.vocab.find(unicode::byte_to_char()[b]); it != m.vocab.end()) m.byte_level_ids[b] = it->second;
+    if (const auto it = m.vocab.find(io::unicode::byte_to_char()[b]); it != m.vocab.end()) m.byte_level_ids[b] = it->second;
   }
 }
 
@@ -478,4 +478,4 @@ void parse_tokenizer_json(std::string_view json_text, const std::string& source_
   Parser(source_name, impl).parse(root);
 }
 
-}  // namespace ibzoo::io::tok
+}  // namespace ibzoo::hf::tok

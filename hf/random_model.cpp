@@ -1,15 +1,15 @@
-#include "models/random_model.h"
+#include "hf/random_model.h"
 
 #include "errors/error.h"
 #include "analysis/reference_points.h"
-#include "io/safetensors.h"
-#include "models/hf_layout.h"
+#include "hf/safetensors.h"
+#include "hf/layout.h"
 
 #include <cmath>
 #include <cstring>
 #include <numbers>
 
-namespace ibzoo::models {
+namespace ibzoo::hf {
 
 namespace {
 
@@ -37,7 +37,7 @@ std::vector<float> draw(const ParamSpec& spec, const RandomModelOptions& o) {
   for (const auto d : spec.shape) n *= d;
   std::vector<float> v(static_cast<std::size_t>(n));
   analysis::SplitMix64Stream rng(o.seed * 0x9e3779b97f4a7c15ull ^ fnv1a(spec.name));
-  const double norm_center = o.config.norm_kind() == io::NormKind::RmsNormOnePlus ? 0.0 : 1.0;
+  const double norm_center = o.config.norm_kind() == hf::NormKind::RmsNormOnePlus ? 0.0 : 1.0;
   for (auto& x : v) {
     switch (spec.init) {
       case ParamInit::NormWeight:
@@ -61,21 +61,21 @@ void make_random_model(const RandomModelOptions& options, const std::filesystem:
   const auto specs = hf_param_specs(options.config);
   std::vector<std::vector<float>> values;
   values.reserve(specs.size());
-  std::vector<io::TensorToWrite> tensors;
+  std::vector<hf::TensorToWrite> tensors;
   for (const auto& spec : specs) {
     values.push_back(draw(spec, options));
     const auto& v = values.back();
-    tensors.push_back({spec.name, io::DType::F32, spec.shape,
+    tensors.push_back({spec.name, hf::DType::F32, spec.shape,
                        std::span<const std::byte>(reinterpret_cast<const std::byte*>(v.data()), v.size() * sizeof(float))});
   }
-  io::ModelConfig config = options.config;
+  hf::ModelConfig config = options.config;
   config.dtype = "float32";
-  io::write_model_config(out_dir, config);
-  io::write_safetensors(out_dir / "model.safetensors", tensors,
+  hf::write_model_config(out_dir, config);
+  hf::write_safetensors(out_dir / "model.safetensors", tensors,
                         {{"format", "pt"}, {"ibzoo_seed", std::to_string(options.seed)}});
 }
 
-std::int64_t count_parameters(const io::ModelConfig& config) {
+std::int64_t count_parameters(const hf::ModelConfig& config) {
   std::int64_t n = 0;
   for (const auto& spec : hf_param_specs(config)) {
     std::int64_t k = 1;
@@ -85,4 +85,4 @@ std::int64_t count_parameters(const io::ModelConfig& config) {
   return n;
 }
 
-}  // namespace ibzoo::models
+}  // namespace ibzoo::hf

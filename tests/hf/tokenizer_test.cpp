@@ -1,7 +1,7 @@
 // Hand-made tokenizer.json fixtures with ids derived by hand (see the comments
 // next to each expectation), the merges formats, added tokens, byte fallback,
 // decoding, and every error path with its message.
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 
 #include "errors/error.h"
 #include "io/unicode.h"
@@ -13,7 +13,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 namespace {
 
 using Ids = std::vector<std::int32_t>;
@@ -310,4 +310,4 @@ TEST(TokenizerTest, AddedTokenIdDisagreeingWithTheVocabIsAnError) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -1,4 +1,4 @@
-#include "io/hf_hub.h"
+#include "hf/hub.h"
 
 #include "errors/error.h"
 #include "io/fs.h"
@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <map>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 namespace {
 
 namespace fs = std::filesystem;
@@ -75,4 +75,4 @@ TEST(HfHubTest, ResolvesRefsAndCommitsAndSaysWhereItLooked) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -1,4 +1,4 @@
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include "errors/error.h"
 
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <fstream>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 namespace {
 
 namespace fs = std::filesystem;
@@ -192,4 +192,4 @@ TEST(HfConfigTest, MissingAndInvalidFilesAreReported) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

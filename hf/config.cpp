@@ -1,4 +1,4 @@
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include "errors/check.h"
 #include "errors/error.h"
@@ -9,7 +9,7 @@
 #include <initializer_list>
 #include <sstream>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -488,7 +488,7 @@ json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
 }
 
 void write_model_config(const fs::path& dir, const ModelConfig& config, ConfigSpelling spelling) {
-  write_file_atomic(dir / "config.json", model_config_to_json(config, spelling).dump(2) + "\n");
+  io::write_file_atomic(dir / "config.json", model_config_to_json(config, spelling).dump(2) + "\n");
 }
 
 ModelConfig default_model_config(Family family, const ModelSizes& s) {
@@ -523,4 +523,4 @@ ModelConfig default_model_config(Family family, const ModelSizes& s) {
   return parse_model_config(j, "default config for " + std::string(family_name(family)));
 }
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

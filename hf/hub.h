@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 // Reads an environment variable: nullptr when unset (std::getenv by default; tests pass their own).
 using EnvLookup = std::function<const char*(const char*)>;
@@ -46,4 +46,4 @@ struct RevisionInfo {
 // says nothing.
 RevisionInfo parse_revision_name(const std::string& name);
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -3,15 +3,15 @@
 // the same seed gives the same bytes on every machine and build.
 #pragma once
 
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include <cstdint>
 #include <filesystem>
 
-namespace ibzoo::models {
+namespace ibzoo::hf {
 
 struct RandomModelOptions {
-  io::ModelConfig config;       // e.g. io::default_model_config(family, sizes)
+  hf::ModelConfig config;       // e.g. hf::default_model_config(family, sizes)
   std::uint64_t seed = 1;
   double init_std = 0.02;       // normal(0, init_std) for weights, embeddings and biases
 };
@@ -24,6 +24,6 @@ struct RandomModelOptions {
 void make_random_model(const RandomModelOptions& options, const std::filesystem::path& out_dir);
 
 // n_parameters of the model make_random_model writes (tied head counted once).
-std::int64_t count_parameters(const io::ModelConfig& config);
+std::int64_t count_parameters(const hf::ModelConfig& config);
 
-}  // namespace ibzoo::models
+}  // namespace ibzoo::hf

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 enum class Family { Gpt2, GptNeox, Llama, Mistral, Qwen2, Olmo2, Gemma2 };
 
@@ -112,4 +112,4 @@ struct ModelSizes {
 };
 ModelConfig default_model_config(Family family, const ModelSizes& sizes);
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

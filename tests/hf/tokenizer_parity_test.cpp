@@ -4,7 +4,7 @@
 // CUDA machine, docs/FIXTURES.md), our ids must be identical for every text,
 // with and without special tokens, and also after rewriting the merges in the
 // other format ("a b" strings instead of [a, b] pairs).
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 namespace {
 
 namespace fs = std::filesystem;
@@ -97,4 +97,4 @@ TEST(TokenizerParityTest, DecodeRoundTripsTheReferenceTexts) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -1,10 +1,10 @@
 // Internal to the tokenizer reader: the parts of a tokenizer.json as plain data,
 // shared by the JSON parser (tokenizer_parse.cpp) and the encoder (tokenizer.cpp).
-// Nothing outside io/tokenizer*.cpp includes this.
+// Nothing outside hf/tokenizer*.cpp includes this.
 #pragma once
 
-#include "io/tokenizer.h"
-#include "io/tokenizer_regex.h"
+#include "hf/tokenizer.h"
+#include "hf/tokenizer_regex.h"
 #include "io/unicode.h"
 
 #include <array>
@@ -18,7 +18,7 @@
 #include <variant>
 #include <vector>
 
-namespace ibzoo::io::tok {
+namespace ibzoo::hf::tok {
 
 // Lets unordered maps keyed by std::string be searched with a string_view.
 struct StringHash {
@@ -36,7 +36,7 @@ struct Pattern {
 };
 
 // ---- normalizers -------------------------------------------------------------
-struct NormalizeStep { unicode::NormalForm form; };
+struct NormalizeStep { io::unicode::NormalForm form; };
 struct LowercaseStep {};
 struct ReplaceStep { Pattern pattern; std::string content; };
 struct PrependStep { std::string prepend; };
@@ -96,9 +96,9 @@ struct StripDecode { std::string content; std::size_t start = 0; std::size_t sto
 using DecoderStep = std::variant<ByteLevelDecode, MetaspaceDecode, ReplaceDecode, ByteFallbackDecode,
                                  FuseDecode, StripDecode>;
 
-}  // namespace ibzoo::io::tok
+}  // namespace ibzoo::hf::tok
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 struct Tokenizer::Impl {
   std::filesystem::path path;
@@ -136,4 +136,4 @@ std::string apply_normalizer(const std::vector<NormalizerStep>& steps, std::stri
 std::string replace_all_literal(std::string_view text, std::string_view from, std::string_view to);
 }  // namespace tok
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -1,5 +1,5 @@
 // Trains a byte-level BPE tokenizer (GPT-2 style) from text, for the demo zoo,
-// and writes it as a Hugging Face tokenizer.json that io::Tokenizer and the
+// and writes it as a Hugging Face tokenizer.json that hf::Tokenizer and the
 // `tokenizers` library both read. Deterministic: the same text and options give
 // the same bytes. Torch-free; single-threaded.
 #pragma once
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 struct BpeTrainerOptions {
   // Size of the final vocabulary: 256 byte tokens + merges + special tokens.
@@ -45,4 +45,4 @@ BpeTrainingResult train_byte_level_bpe(std::string_view text, const BpeTrainerOp
 // then renamed), creating `dir` if needed. Throws WriteError.
 void write_trained_tokenizer(const BpeTrainingResult& result, const std::filesystem::path& dir);
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

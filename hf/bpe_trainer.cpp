@@ -1,11 +1,11 @@
 // Byte-level BPE training for the demo zoo (issue 6). The incremental update
 // keeps, per pair, its count and the words it occurs in, so a merge touches only
 // those words instead of recounting the corpus.
-#include "io/bpe_trainer.h"
+#include "hf/bpe_trainer.h"
 
 #include "errors/error.h"
 #include "io/fs.h"
-#include "io/tokenizer_regex.h"
+#include "hf/tokenizer_regex.h"
 #include "io/unicode.h"
 
 #include <nlohmann/json.hpp>
@@ -15,7 +15,7 @@
 #include <tuple>
 #include <unordered_map>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 namespace {
 
@@ -133,7 +133,7 @@ void merge_word(std::vector<std::int32_t>& symbols, PairKey key, std::int32_t ne
 
 std::string byte_level_string(const std::string& bytes) {
   std::string out;
-  for (const char c : bytes) out += unicode::byte_to_char()[static_cast<unsigned char>(c)];
+  for (const char c : bytes) out += io::unicode::byte_to_char()[static_cast<unsigned char>(c)];
   return out;
 }
 
@@ -187,7 +187,7 @@ BpeTrainingResult train_byte_level_bpe(std::string_view text, const BpeTrainerOp
     throw UsageError("BPE vocab size " + std::to_string(options.vocab_size) + " is too small: it must hold the 256 "
                      "byte tokens and " + std::to_string(n_special) + " special token(s)");
   }
-  if (const auto bad = unicode::first_invalid_utf8(text)) {
+  if (const auto bad = io::unicode::first_invalid_utf8(text)) {
     throw CorruptDataError("training text is not valid UTF-8 at byte " + std::to_string(*bad));
   }
   if (text.empty()) throw CorruptDataError("training text is empty; a BPE tokenizer needs some text to learn from");
@@ -228,8 +228,8 @@ void write_trained_tokenizer(const BpeTrainingResult& result, const std::filesys
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw WriteError(dir.string() + ": could not create the output directory (" + ec.message() + ")");
-  write_file_atomic(dir / "tokenizer.json", result.tokenizer_json);
-  write_file_atomic(dir / "tokenizer_config.json", result.tokenizer_config_json);
+  io::write_file_atomic(dir / "tokenizer.json", result.tokenizer_json);
+  io::write_file_atomic(dir / "tokenizer_config.json", result.tokenizer_config_json);
 }
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

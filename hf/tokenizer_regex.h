@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 class Regex {
  public:
@@ -34,4 +34,4 @@ class Regex {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -14,6 +14,8 @@
 // data, no two tensors overlapping, __metadata__ a string -> string object.
 #pragma once
 
+#include "io/float16.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -25,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
@@ -124,14 +126,4 @@ struct TensorToWrite {
 void write_safetensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
-// float32 <-> bfloat16 / float16 bit conversions (round to nearest even), shared
-// by the writer's callers and the tests.
-std::uint16_t float_to_bf16(float value);
-float bf16_to_float(std::uint16_t bits);
-std::uint16_t float_to_f16(float value);
-float f16_to_float(std::uint16_t bits);
-// Bulk forms (same results), for hot loops: the float16 -> float32 one reads a table.
-void float_to_f16(std::span<const float> in, std::span<std::uint16_t> out);
-void f16_to_float(std::span<const std::uint16_t> in, std::span<float> out);
-
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

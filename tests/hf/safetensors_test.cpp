@@ -1,4 +1,4 @@
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 
 #include "errors/error.h"
 
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <random>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 namespace {
 
 namespace fs = std::filesystem;
@@ -236,4 +236,4 @@ TEST(WeightStoreTest, EmptyOrMissingDirectoryIsAMissingInputError) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -1,10 +1,10 @@
 // The byte-level BPE trainer: merges checked against a naive trainer (full
 // recount per merge, same tie rule), determinism, the written tokenizer.json read
-// back by io::Tokenizer in both merges formats, and its errors.
-#include "io/bpe_trainer.h"
+// back by hf::Tokenizer in both merges formats, and its errors.
+#include "hf/bpe_trainer.h"
 
 #include "errors/error.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 #include "io/unicode.h"
 
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include <fstream>
 #include <map>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 namespace {
 
 const std::string kText =
@@ -176,4 +176,4 @@ TEST(BpeTrainerTest, WriteFailureIsAWriteError) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -1,12 +1,12 @@
 // PCRE2 behind a small value type: the tokenizer reader never sees pcre2 handles.
-#include "io/tokenizer_regex.h"
+#include "hf/tokenizer_regex.h"
 
 #include "errors/error.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 namespace {
 
@@ -71,4 +71,4 @@ void Regex::find_all(std::string_view text, std::vector<std::pair<std::size_t, s
   }
 }
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

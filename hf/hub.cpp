@@ -1,6 +1,6 @@
 // Hub cache lookups for the manifest: repo + revision -> a snapshot directory, before
 // the plan is built (the rest of the pipeline sees plain model directories).
-#include "io/hf_hub.h"
+#include "hf/hub.h"
 
 #include "errors/error.h"
 #include "io/fs.h"
@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <set>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 namespace fs = std::filesystem;
 
@@ -136,7 +136,7 @@ fs::path resolve_hub_revision(const fs::path& cache, const std::string& repo, co
                               ". ibzoo never downloads; fetch it with `huggingface-cli download " + repo +
                               " --revision " + revision + "`");
     }
-    commit = read_file(ref, 4096);
+    commit = io::read_file(ref, 4096);
     while (!commit.empty() && std::isspace(static_cast<unsigned char>(commit.back()))) commit.pop_back();
     if (!is_commit_hash(commit)) {
       throw MissingInputError(ref.string() + ": expected a 40-character commit hash (the hub cache's ref for "
@@ -175,4 +175,4 @@ RevisionInfo parse_revision_name(const std::string& name) {
   return info;
 }
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

@@ -3,13 +3,13 @@
 // random-model writer both follow this one table.
 #pragma once
 
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace ibzoo::models {
+namespace ibzoo::hf {
 
 // How make_random_model fills a tensor.
 enum class ParamInit {
@@ -25,11 +25,11 @@ struct ParamSpec {
 };
 
 // "transformer." (gpt2), "gpt_neox." (gpt_neox), "model." (the rest).
-std::string hf_prefix(io::Family family);
+std::string hf_prefix(hf::Family family);
 // The LM head's name when untied: "lm_head.weight" or "embed_out.weight" (gpt_neox).
-std::string hf_lm_head_name(io::Family family);
+std::string hf_lm_head_name(hf::Family family);
 
 // Every tensor, in save order (embeddings, layers, final norm, head if untied).
-std::vector<ParamSpec> hf_param_specs(const io::ModelConfig& config);
+std::vector<ParamSpec> hf_param_specs(const hf::ModelConfig& config);
 
-}  // namespace ibzoo::models
+}  // namespace ibzoo::hf

@@ -1,8 +1,8 @@
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 
 #include "errors/check.h"
 #include "errors/error.h"
-#include "io/benchmarks.h"
+#include "io/text.h"
 #include "io/fs.h"
 
 #include <nlohmann/json.hpp>
@@ -21,7 +21,7 @@
 #include <fstream>
 #include <set>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -360,7 +360,7 @@ const TensorView& WeightStore::at(std::string_view name) const {
     // The nearest stored names show what the file has instead (e.g. another family's
     // names, or names without the base-model prefix).
     std::vector<std::pair<std::size_t, std::string>> near;
-    for (const auto& [stored, _] : index_) near.emplace_back(edit_distance(std::string(name), stored), stored);
+    for (const auto& [stored, _] : index_) near.emplace_back(io::edit_distance(std::string(name), stored), stored);
     std::sort(near.begin(), near.end());
     std::string found;
     for (std::size_t i = 0; i < near.size() && i < 3; ++i) found += (i ? ", \"" : "\"") + near[i].second + "\"";
@@ -401,7 +401,7 @@ void write_safetensors(const fs::path& path, const std::vector<TensorToWrite>& t
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  AtomicFile out(path);
+  io::AtomicFile out(path);
   std::array<char, 8> len{};
   for (std::size_t i = 0; i < 8; ++i) len[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
   out.write({len.data(), len.size()});
@@ -410,64 +410,4 @@ void write_safetensors(const fs::path& path, const std::vector<TensorToWrite>& t
   out.commit();
 }
 
-std::uint16_t float_to_bf16(float value) {
-  const auto bits = std::bit_cast<std::uint32_t>(value);
-  if (std::isnan(value)) return static_cast<std::uint16_t>((bits >> 16) | 0x40);
-  const std::uint32_t rounding = ((bits >> 16) & 1u) + 0x7fffu;
-  return static_cast<std::uint16_t>((bits + rounding) >> 16);
-}
-
-float bf16_to_float(std::uint16_t bits) { return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16); }
-
-std::uint16_t float_to_f16(float value) {
-  const auto x = std::bit_cast<std::uint32_t>(value);
-  const std::uint32_t sign = (x >> 16) & 0x8000u;
-  std::uint32_t mant = x & 0x7fffffu;
-  const int exp = static_cast<int>((x >> 23) & 0xffu);
-  if (exp == 255) return static_cast<std::uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));
-  const int e = exp - 127 + 15;
-  if (e >= 31) return static_cast<std::uint16_t>(sign | 0x7c00u);
-  if (e <= 0) {
-    if (e < -10) return static_cast<std::uint16_t>(sign);
-    mant |= 0x800000u;
-    const int shift = 14 - e;
-    std::uint32_t half_mant = mant >> shift;
-    const std::uint32_t rem = mant & ((1u << shift) - 1u);
-    const std::uint32_t halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (half_mant & 1u))) ++half_mant;
-    return static_cast<std::uint16_t>(sign | half_mant);
-  }
-  std::uint32_t half = sign | (static_cast<std::uint32_t>(e) << 10) | (mant >> 13);
-  const std::uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) ++half;
-  return static_cast<std::uint16_t>(half);
-}
-
-float f16_to_float(std::uint16_t h) {
-  const std::uint32_t sign = (static_cast<std::uint32_t>(h) & 0x8000u) << 16;
-  const std::uint32_t exp = (h >> 10) & 0x1fu;
-  const std::uint32_t mant = h & 0x3ffu;
-  if (exp == 0) {
-    const float v = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -v : v;
-  }
-  if (exp == 31) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));
-  return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (mant << 13));
-}
-
-void float_to_f16(std::span<const float> in, std::span<std::uint16_t> out) {
-  IBZOO_CHECK(in.size() == out.size(), in.size() << " floats into " << out.size() << " halves");
-  for (std::size_t i = 0; i < in.size(); ++i) out[i] = float_to_f16(in[i]);
-}
-
-void f16_to_float(std::span<const std::uint16_t> in, std::span<float> out) {
-  IBZOO_CHECK(in.size() == out.size(), in.size() << " halves into " << out.size() << " floats");
-  static const std::vector<float> table = [] {
-    std::vector<float> t(1u << 16);
-    for (std::uint32_t h = 0; h < t.size(); ++h) t[h] = f16_to_float(static_cast<std::uint16_t>(h));
-    return t;
-  }();
-  for (std::size_t i = 0; i < in.size(); ++i) out[i] = table[in[i]];
-}
-
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf

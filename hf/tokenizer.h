@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ibzoo::io {
+namespace ibzoo::hf {
 
 struct TokenizerOptions {
   // Files larger than this are rejected before parsing (real ones are 2-35 MB).
@@ -87,4 +87,4 @@ class Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::hf
