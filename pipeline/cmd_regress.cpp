@@ -37,8 +37,8 @@ std::map<std::string, std::string> key_values(const std::vector<std::string>& it
   return out;
 }
 
-io::BenchmarkOptions benchmark_options(const po::variables_map& vm) {
-  io::BenchmarkOptions o;
+scores::BenchmarkOptions benchmark_options(const po::variables_map& vm) {
+  scores::BenchmarkOptions o;
   o.normalise = vm.count("normalise") > 0;
   o.metric_by_task = key_values(vm["lm-eval-metric"].as<std::vector<std::string>>(), "lm-eval-metric");
   for (const auto& [task, value] : key_values(vm["baseline"].as<std::vector<std::string>>(), "baseline")) {

@@ -4,7 +4,7 @@
 
 #include "errors/error.h"
 #include "io/fs.h"
-#include "io/benchmarks.h"
+#include "scores/benchmarks.h"
 #include "io/text.h"
 #include "io/h5.h"
 #include "hf/hub.h"
@@ -550,7 +550,7 @@ std::vector<BenchmarkSource> read_benchmarks(Reader& r, const YAML::Node& n) {
     BenchmarkSource s;
     s.file = r.input_path(b["file"], "file", r.str(b, "file", ""), true);
     if (b["format"].IsDefined()) {
-      std::vector<std::string> formats = io::kBenchmarkFormats;
+      std::vector<std::string> formats = scores::kBenchmarkFormats;
       s.format = r.choice(b, "format", formats.front(), formats);
     }
     s.normalise = r.boolean(b, "normalise", false);

@@ -111,7 +111,7 @@ struct ComputeSpec {
 
 struct BenchmarkSource {
   std::filesystem::path file;
-  std::string format;                            // "" (detect) or one of io::kBenchmarkFormats
+  std::string format;                            // "" (detect) or one of scores::kBenchmarkFormats
   bool normalise = false;
   // Added with issue 18 (docs/MANIFEST.md, "benchmarks"); empty = not given.
   std::vector<std::string> tasks;                // tasks/groups that become benchmarks

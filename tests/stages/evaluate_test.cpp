@@ -1,7 +1,7 @@
 #include "stages/evaluate.h"
 
 #include "errors/error.h"
-#include "io/benchmarks.h"
+#include "scores/benchmarks.h"
 #include "io/fs.h"
 #include "hf/tokenizer.h"
 #include "models/model.h"
@@ -111,12 +111,12 @@ TEST(EvaluateTest, ResultsJsonIsReadByTheBenchmarkReader) {
   EXPECT_TRUE(j["results"]["task_b"].contains("acc_norm_stderr,none"));
   EXPECT_EQ(j["n-shot"]["task_a"], 0);
   EXPECT_EQ(j["config"]["model"], "ibzoo");
-  ibzoo::io::BenchmarkOptions options;
+  ibzoo::scores::BenchmarkOptions options;
   options.metric_by_task = {{"task_a", "acc_norm,none"}, {"task_b", "acc_norm,none"}};
   // Run with --limit 2: a subsample, refused as a score unless allowed.
-  EXPECT_THROW(ibzoo::io::read_lm_eval_json(job.path_out, options), ibzoo::CorruptDataError);
+  EXPECT_THROW(ibzoo::scores::read_lm_eval_json(job.path_out, options), ibzoo::CorruptDataError);
   options.allow_limit = true;
-  const auto scores = ibzoo::io::read_lm_eval_json(job.path_out, options);
+  const auto scores = ibzoo::scores::read_lm_eval_json(job.path_out, options);
   ASSERT_EQ(scores.size(), 2u);
   for (const auto& s : scores) {
     EXPECT_EQ(s.model, "tiny-gpt2");

@@ -1,6 +1,6 @@
 // Benchmark ingestion against hand-made fixtures in tests/fixtures/benchmarks; the
 // expected normalised values are computed in the test from the leaderboard's rule.
-#include "io/benchmarks.h"
+#include "scores/benchmarks.h"
 #include "io/text.h"
 
 #include "errors/error.h"
@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace ibzoo::io {
+namespace ibzoo::scores {
 namespace {
 
 const std::filesystem::path kDir = std::filesystem::path(IBZOO_FIXTURES) / "benchmarks";
@@ -399,4 +399,4 @@ TEST(BenchmarksTest, EditDistanceCountsInsertionsDeletionsAndSubstitutions) {
 }
 
 }  // namespace
-}  // namespace ibzoo::io
+}  // namespace ibzoo::scores

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace ibzoo::io {
+namespace ibzoo::scores {
 
 inline const std::vector<std::string> kBenchmarkFormats = {"lm-eval", "leaderboard", "leaderboard-v1", "helm",
                                                            "every-eval-ever", "long"};
@@ -160,4 +160,4 @@ void write_scores_csv(const std::filesystem::path& path, const BenchmarkTable& t
 BenchmarkTable join_scores(const std::vector<BenchmarkScore>& scores, const std::vector<std::string>& model_ids,
                            bool ignore_unknown_models = false);
 
-}  // namespace ibzoo::io
+}  // namespace ibzoo::scores
