@@ -2,7 +2,7 @@
 #include "io/log.h"
 #include "pipeline/command.h"
 #include "pipeline/run_target.h"
-#include "pipeline/slurm.h"
+#include "slurm/jobs.h"
 
 #include <filesystem>
 #include <iostream>
@@ -23,7 +23,7 @@ int run_cancel(const std::vector<std::string>& args) {
     io::log_info("cancel: " + path_run.string() + " has no slurm/jobs.json; no jobs were submitted for it");
     return 0;
   }
-  const auto cancelled = cancel_jobs(path_run);
+  const auto cancelled = slurm::cancel_jobs(path_run);
   if (cancelled.empty()) io::log_info("cancel: no job of " + path_run.string() + " is queued or running");
   for (const auto& id : cancelled) std::cout << "cancelled " << id << "\n";
   return 0;

@@ -7,7 +7,7 @@
 #include "io/run_lock.h"
 #include "pipeline/command.h"
 #include "pipeline/run_target.h"
-#include "pipeline/slurm.h"
+#include "slurm/jobs.h"
 
 #include <nlohmann/json.hpp>
 
@@ -23,9 +23,9 @@ struct Counts {
 
 void print_slurm(const std::filesystem::path& run_dir) {
   if (!std::filesystem::exists(run_dir / "slurm" / "jobs.json")) return;
-  std::vector<JobState> jobs;
+  std::vector<slurm::JobState> jobs;
   try {
-    jobs = query_jobs(run_dir);
+    jobs = slurm::query_jobs(run_dir);
   } catch (const Error& e) {
     std::printf("\nslurm: cannot query jobs (%s)\n", e.what());
     return;

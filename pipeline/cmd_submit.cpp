@@ -1,5 +1,5 @@
 // `ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]`: turns the run into Slurm jobs
-// (accumulate job arrays, then metrics, then analysis); the work is in pipeline/slurm.
+// (accumulate job arrays, then metrics, then analysis); the work is in slurm/submit.
 #include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
@@ -9,7 +9,9 @@
 #include "pipeline/manifest.h"
 #include "pipeline/run_identity.h"
 #include "pipeline/run_target.h"
-#include "pipeline/slurm.h"
+#include "slurm/arrays.h"
+#include "slurm/process.h"
+#include "slurm/submit.h"
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -36,7 +38,7 @@ YAML::Node load_yaml(const fs::path& path) {
 // The plan comes from `ibzoo plan --json`, run by this same executable, so that
 // submission and the jobs agree on the items and their order.
 nlohmann::json plan_json(const fs::path& self, const fs::path& path_manifest, const fs::path& path_run) {
-  const auto r = run_process({self.string(), "plan", path_manifest.string(), "--run-dir", path_run.string(), "--json"});
+  const auto r = slurm::run_process({self.string(), "plan", path_manifest.string(), "--run-dir", path_run.string(), "--json"});
   if (r.exit_code != 0) {
     throw Error("`ibzoo plan " + path_manifest.string() + " --json` failed (exit " + std::to_string(r.exit_code) +
                 "): " + r.err);
@@ -70,7 +72,7 @@ int run_submit(const std::vector<std::string>& args) {
 
   const auto path_manifest = fs::absolute(vm->at("manifest").as<std::string>()).lexically_normal();
   const auto manifest = load_yaml(path_manifest);
-  auto section = parse_slurm_section(manifest["slurm"], path_manifest.string());
+  auto section = slurm::parse_slurm_section(manifest["slurm"], path_manifest.string());
   if (!section.errors.empty()) {
     std::string message = "manifest " + path_manifest.string() + " has " + std::to_string(section.errors.size()) +
                           " error(s) in its slurm section:";
@@ -78,7 +80,7 @@ int run_submit(const std::vector<std::string>& args) {
     throw ManifestError(message);
   }
 
-  SubmitOptions opt;
+  slurm::SubmitOptions opt;
   opt.path_ibzoo = fs::canonical("/proc/self/exe");
   opt.path_manifest = path_manifest;
   opt.path_run = resolve_run_target(path_manifest.string(),
@@ -108,7 +110,7 @@ int run_submit(const std::vector<std::string>& args) {
     io::write_file_atomic(opt.path_run / "plan.json", plan.dump(2) + "\n");
   }
 
-  const auto result = submit(opt);
+  const auto result = slurm::submit(opt);
   if (opt.dry_run) std::cout << result.dry_run_text;
   if (result.jobs.empty()) {
     io::log_info("submit: every item is done and the analysis finished; nothing to submit for " +
@@ -121,7 +123,7 @@ int run_submit(const std::vector<std::string>& args) {
                std::to_string(result.max_array_size) + ")");
   for (const auto& job : result.jobs) {
     std::cout << to_string(job.kind) << " " << job.job_id;
-    if (!job.slices.empty()) std::cout << " slices " << compress_ranges(job.slices);
+    if (!job.slices.empty()) std::cout << " slices " << slurm::compress_ranges(job.slices);
     std::cout << "\n";
   }
   return 0;

@@ -9,7 +9,7 @@
 #include "io/h5.h"
 #include "hf/hub.h"
 #include "pipeline/budget.h"
-#include "pipeline/slurm.h"
+#include "slurm/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -679,8 +679,8 @@ static Manifest read_manifest(const fs::path& path) {
   m.benchmarks = read_benchmarks(r, root["benchmarks"]);
   m.analysis = read_analysis(r, root["analysis"]);
   if (root["slurm"].IsDefined()) {
-    auto section = parse_slurm_section(root["slurm"], path.string());
-    m.slurm = to_json(section.config);
+    auto section = slurm::parse_slurm_section(root["slurm"], path.string());
+    m.slurm = slurm::to_json(section.config);
     for (auto& e : section.errors) r.add_formatted(std::move(e));
   }
   // The hub cache is where huggingface_hub put the weights, chosen by the environment,

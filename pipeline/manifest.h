@@ -149,7 +149,7 @@ struct Manifest {
   ComputeSpec compute;
   std::vector<BenchmarkSource> benchmarks;
   AnalysisSpec analysis;
-  nlohmann::json slurm = nlohmann::json::object();  // validated by pipeline/slurm
+  nlohmann::json slurm = nlohmann::json::object();  // validated by slurm/config
   bool operator==(const Manifest&) const = default;
 };
 

@@ -20,12 +20,6 @@ namespace ibzoo::scores {
 
 using nlohmann::json;
 
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
-  return out;
-}
-
 std::string basename_of(const std::string& id) {
   const auto slash = id.find_last_of('/');
   return slash == std::string::npos ? id : id.substr(slash + 1);

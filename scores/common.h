@@ -2,6 +2,7 @@
 #pragma once
 
 #include "io/csv.h"
+#include "io/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -13,9 +14,10 @@
 
 namespace ibzoo::scores {
 
+using io::join;
+
 inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string join(const std::vector<std::string>& items, const std::string& sep);
 // The part of a model id after its last '/'.
 std::string basename_of(const std::string& id);
 // Parses a score cell; nullopt for an empty or "nan" cell. Throws CorruptDataError naming `where` and `column`.

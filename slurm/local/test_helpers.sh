@@ -15,7 +15,7 @@ slurm_test_start() {
   [ -f "$MANIFEST" ] || slurm_test_fail "test manifest $MANIFEST is missing"
   TMP=$(mktemp -d /tmp/ibzoo_slurm_test.XXXXXX)
   trap slurm_test_cleanup EXIT
-  eval "$("$IBZOO_SOURCE_DIR/slurm/start_local_cluster.sh" "$TMP/cluster" --max-array-size "$1")"
+  eval "$("$IBZOO_SOURCE_DIR/slurm/local/start_local_cluster.sh" "$TMP/cluster" --max-array-size "$1")"
   export SLURM_CONF
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   export OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_rmaps_base_oversubscribe=1
@@ -23,7 +23,7 @@ slurm_test_start() {
 
 slurm_test_cleanup() {
   local rc=$?
-  "$IBZOO_SOURCE_DIR/slurm/stop_local_cluster.sh" "$TMP/cluster" 2>/dev/null || true
+  "$IBZOO_SOURCE_DIR/slurm/local/stop_local_cluster.sh" "$TMP/cluster" 2>/dev/null || true
   if [ "$rc" -ne 0 ]; then
     echo "--- job logs (test failed, rc $rc) ---" >&2
     for f in "$TMP"/run/slurm/logs/*; do

@@ -1,8 +1,13 @@
-// Tests of pipeline/slurm without a cluster: the slurm: section parser, slicing and array
+// Tests of slurm/ without a cluster: the slurm: section parser, slicing and array
 // splitting, the generated scripts (syntax, quoting, signal forwarding with fake
 // ibzoo/scontrol executables) and the subprocess runner. The real-cluster tests are
 // tests/scripts/slurm_*_test.sh.
-#include "pipeline/slurm.h"
+#include "slurm/arrays.h"
+#include "slurm/config.h"
+#include "slurm/jobs.h"
+#include "slurm/process.h"
+#include "slurm/script.h"
+#include "slurm/submit.h"
 
 #include "errors/error.h"
 
@@ -16,7 +21,7 @@
 #include <random>
 #include <thread>
 
-namespace ibzoo::pipeline {
+namespace ibzoo::slurm {
 namespace {
 
 namespace fs = std::filesystem;
@@ -407,4 +412,4 @@ TEST(SlurmProcessTest, ShellQuotingSurvivesBash) {
 }
 
 }  // namespace
-}  // namespace ibzoo::pipeline
+}  // namespace ibzoo::slurm

@@ -68,7 +68,7 @@ n_cpus=$(nproc)
 mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
 read -r port_ctld port_slurmd < <(free_ports 2)
 cat >"$DIR/slurm.conf" <<EOF
-# Written by slurm/start_local_cluster.sh: a throwaway single-node test cluster.
+# Written by slurm/local/start_local_cluster.sh: a throwaway single-node test cluster.
 ClusterName=ibzoo-test
 SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$port_ctld
