@@ -1,7 +1,12 @@
 // MPI through RAII handles. The only header (with io/log.cpp) that includes
-// <mpi.h>; the rest of ibzoo sees Communicator and plain byte buffers.
+// <mpi.h>; the rest of ibzoo sees Communicator and typed values: broadcast_value and
+// allgather_value send any value with a JSON form (a struct with
+// NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE beside it, a string, numbers, vectors, maps), so
+// that no caller encodes bytes by hand.
 // Every MPI call is checked here; a failure throws MpiError with MPI's string.
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -59,6 +64,14 @@ class Communicator {
   // each rank sent to this one, indexed by source rank.
   std::vector<std::string> alltoall(const std::vector<std::string>& outgoing) const;
 
+  // Collective: every rank calls this. Rank `root`'s value ends up on every rank, through
+  // its JSON form (nlohmann's to_json / from_json for T).
+  template <class T>
+  void broadcast_value(T& value, int root = 0) const;
+  // Collective: every rank calls this. Every rank's value, in rank order, on every rank.
+  template <class T>
+  std::vector<T> allgather_value(const T& value) const;
+
   // The MPI_Comm, by address, for io/ code that hands it to MPI-aware libraries
   // (parallel HDF5). Opaque here so that this header needs no MPI.
   const void* native_handle() const { return handle_.get(); }
@@ -70,5 +83,22 @@ class Communicator {
   int rank_ = 0;
   int size_ = 1;
 };
+
+template <class T>
+void Communicator::broadcast_value(T& value, int root) const {
+  std::string bytes;
+  if (rank_ == root) bytes = nlohmann::json(value).dump();
+  broadcast(bytes, root);
+  if (rank_ != root) value = nlohmann::json::parse(bytes).get<T>();
+}
+
+template <class T>
+std::vector<T> Communicator::allgather_value(const T& value) const {
+  std::vector<T> values;
+  for (const auto& bytes : allgather(nlohmann::json(value).dump())) {
+    values.push_back(nlohmann::json::parse(bytes).get<T>());
+  }
+  return values;
+}
 
 }  // namespace ibzoo::io

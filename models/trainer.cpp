@@ -1,4 +1,4 @@
-// Training of one demo-zoo model: the only torch code of the zoo. stages/train
+// Training of one demo-zoo model: the only torch code of the zoo. zoo/train
 // prepares the tokens and the directory layout and calls train_model per model.
 #include "models/trainer.h"
 

@@ -1,4 +1,4 @@
-// The torch half of the demo zoo's training (stages/train drives it): seeded
+// The torch half of the demo zoo's training (zoo/train drives it): seeded
 // initialisation through make_random_model, next-token cross-entropy, AdamW with
 // warm-up and a cosine or linear decay, gradient clipping, and checkpoints saved in
 // the Hugging Face layout at the requested steps. Torch-free header.

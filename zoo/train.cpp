@@ -1,0 +1,521 @@
+// Train stage: zoo manifest -> text split -> tokenizer -> models::train_model per
+// model -> checkpoints that the study manifest (manifests/demo.yaml) reads.
+#include "zoo/train.h"
+
+#include "errors/error.h"
+#include "hf/bpe_trainer.h"
+#include "io/csv.h"
+#include "io/fs.h"
+#include "io/log.h"
+#include "hf/tokenizer.h"
+#include "models/trainer.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace ibzoo::zoo {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Collects every problem of the file; readers record an error and return the default.
+class ZooReader {
+ public:
+  explicit ZooReader(fs::path file) : file_(std::move(file)) {}
+
+  void error(const YAML::Node& at, const std::string& message) {
+    const int line = at.IsDefined() && !at.IsNull() ? at.Mark().line + 1 : 0;
+    errors_.push_back(file_.string() + ":" + std::to_string(line) + ": " + message);
+  }
+
+  void known_keys(const YAML::Node& map, const std::string& where, const std::set<std::string>& keys) {
+    if (!map.IsDefined()) return;
+    if (!map.IsMap()) {
+      error(map, "'" + where + "' must be a mapping");
+      return;
+    }
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>();
+      if (keys.count(key)) continue;
+      std::string list;
+      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+      error(kv.first, "unknown key '" + key + "' in " + where + "; expected one of " + list);
+    }
+  }
+
+  template <typename T>
+  T get(const YAML::Node& map, const std::string& key, T fallback, const std::string& what) {
+    const auto node = map[key];
+    if (!node.IsDefined() || node.IsNull()) return fallback;
+    try {
+      return node.as<T>();
+    } catch (const YAML::Exception&) {
+      error(node, "'" + key + "' must be " + what + ", got \"" + (node.IsScalar() ? node.Scalar() : "a non-scalar") + "\"");
+      return fallback;
+    }
+  }
+
+  template <typename T>
+  T positive(const YAML::Node& map, const std::string& key, T fallback, const std::string& what) {
+    const T v = get<T>(map, key, fallback, what);
+    if (!(v > T{0})) error(map[key], "'" + key + "' must be positive, got " + std::to_string(v));
+    return v;
+  }
+
+  void required(const YAML::Node& map, const std::string& key, const std::string& where) {
+    if (!map[key].IsDefined()) error(map, "'" + key + "' is required in " + where);
+  }
+
+  void finish() const {
+    if (errors_.empty()) return;
+    std::string msg = file_.string() + ": " + std::to_string(errors_.size()) + " problem" +
+                      (errors_.size() == 1 ? "" : "s") + " in the zoo manifest:";
+    for (const auto& e : errors_) msg += "\n  " + e;
+    throw ManifestError(msg);
+  }
+
+ private:
+  fs::path file_;
+  std::vector<std::string> errors_;
+};
+
+ZooTextSpec read_text(ZooReader& r, const YAML::Node& n, const fs::path& base) {
+  ZooTextSpec t;
+  r.known_keys(n, "text", {"source", "file", "heldout_books", "max_train_bytes", "study_verses"});
+  if (!n.IsDefined()) return t;
+  t.source = r.get<std::string>(n, "source", t.source, "bible-kjv or file");
+  if (t.source != "bible-kjv" && t.source != "file") {
+    r.error(n["source"], "'source' must be bible-kjv or file, got \"" + t.source + "\"");
+  }
+  if (t.source == "file") {
+    r.required(n, "file", "text (source: file)");
+    const auto file = r.get<std::string>(n, "file", "", "a path");
+    if (!file.empty()) {
+      t.file = fs::weakly_canonical(base / file);
+      if (!fs::exists(t.file)) r.error(n["file"], "text file " + t.file.string() + " does not exist");
+    }
+  }
+  t.heldout_books = r.positive<std::int64_t>(n, "heldout_books", t.heldout_books, "an integer");
+  t.max_train_bytes = r.get<std::int64_t>(n, "max_train_bytes", t.max_train_bytes, "an integer (0: all)");
+  t.study_verses = r.positive<std::int64_t>(n, "study_verses", t.study_verses, "an integer");
+  return t;
+}
+
+ZooTrainingSpec read_training(ZooReader& r, const YAML::Node& n) {
+  ZooTrainingSpec t;
+  r.known_keys(n, "training", {"steps", "batch_size", "context", "lr", "min_lr_ratio", "warmup_steps", "schedule",
+                               "weight_decay", "grad_clip", "init_std", "checkpoints"});
+  if (!n.IsDefined()) return t;
+  t.steps = r.positive<std::int64_t>(n, "steps", t.steps, "an integer");
+  t.batch_size = r.positive<std::int64_t>(n, "batch_size", t.batch_size, "an integer");
+  t.context = r.positive<std::int64_t>(n, "context", t.context, "an integer");
+  t.lr = r.positive<double>(n, "lr", t.lr, "a number");
+  t.min_lr_ratio = r.get<double>(n, "min_lr_ratio", t.min_lr_ratio, "a number");
+  t.warmup_steps = r.get<std::int64_t>(n, "warmup_steps", t.warmup_steps, "an integer");
+  t.schedule = r.get<std::string>(n, "schedule", t.schedule, "cosine, linear or constant");
+  if (t.schedule != "cosine" && t.schedule != "linear" && t.schedule != "constant") {
+    r.error(n["schedule"], "'schedule' must be cosine, linear or constant, got \"" + t.schedule + "\"");
+  }
+  t.weight_decay = r.get<double>(n, "weight_decay", t.weight_decay, "a number");
+  t.grad_clip = r.get<double>(n, "grad_clip", t.grad_clip, "a number");
+  t.init_std = r.positive<double>(n, "init_std", t.init_std, "a number");
+  t.checkpoints = r.get<std::int64_t>(n, "checkpoints", t.checkpoints, "an integer");
+  if (t.checkpoints < 2) r.error(n["checkpoints"], "'checkpoints' must be at least 2 (step 0 and the last step)");
+  return t;
+}
+
+ZooModelSpec read_model(ZooReader& r, const YAML::Node& n, std::set<std::string>& ids) {
+  ZooModelSpec m;
+  r.known_keys(n, "a model", {"id", "family", "layers", "hidden", "heads", "kv_heads", "intermediate"});
+  if (!n.IsMap()) return m;
+  r.required(n, "id", "a model");
+  r.required(n, "family", "a model");
+  m.id = r.get<std::string>(n, "id", "", "a name");
+  if (!std::regex_match(m.id, std::regex("[A-Za-z0-9_.-]+"))) {
+    r.error(n["id"], "'id' must use letters, digits, '-', '_' and '.', got \"" + m.id + "\"");
+  }
+  if (!ids.insert(m.id).second) r.error(n["id"], "model id \"" + m.id + "\" is used twice");
+  const auto family = r.get<std::string>(n, "family", "", "a family name");
+  const auto parsed = hf::parse_family(family);
+  if (parsed) m.family = *parsed;
+  else r.error(n["family"], "'family' must be gpt2, gpt_neox, llama, mistral, qwen2, olmo2 or gemma2, got \"" + family + "\"");
+  m.sizes.n_layers = r.positive<std::int64_t>(n, "layers", 2, "an integer");
+  m.sizes.hidden_size = r.positive<std::int64_t>(n, "hidden", 64, "an integer");
+  m.sizes.n_heads = r.positive<std::int64_t>(n, "heads", 4, "an integer");
+  m.sizes.n_kv_heads = r.get<std::int64_t>(n, "kv_heads", 0, "an integer");
+  m.sizes.intermediate_size = r.get<std::int64_t>(n, "intermediate", 0, "an integer");
+  if (m.sizes.n_heads > 0 && m.sizes.hidden_size % m.sizes.n_heads != 0) {
+    r.error(n["heads"], "'heads' (" + std::to_string(m.sizes.n_heads) + ") must divide 'hidden' (" +
+                            std::to_string(m.sizes.hidden_size) + ")");
+  }
+  return m;
+}
+
+}  // namespace
+
+ZooSpec load_zoo_manifest(const fs::path& path) {
+  if (!fs::exists(path)) throw MissingInputError(path.string() + ": zoo manifest not found");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path.string());
+  } catch (const YAML::Exception& e) {
+    throw ManifestError(path.string() + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  ZooReader r(path);
+  ZooSpec z;
+  z.source = fs::absolute(path);
+  const fs::path base = z.source.parent_path();
+  if (!root.IsMap()) {
+    r.error(root, "a zoo manifest must be a mapping with zoo, out_dir, text, tokenizer, training, models");
+    r.finish();
+  }
+  r.known_keys(root, "the zoo manifest", {"zoo", "out_dir", "seed", "threads", "text", "tokenizer", "training", "models"});
+  r.required(root, "zoo", "the zoo manifest");
+  r.required(root, "out_dir", "the zoo manifest");
+  r.required(root, "models", "the zoo manifest");
+  z.zoo = r.get<std::string>(root, "zoo", "", "a name");
+  z.out_dir = fs::weakly_canonical(base / r.get<std::string>(root, "out_dir", "zoo", "a path"));
+  z.seed = r.get<std::uint64_t>(root, "seed", z.seed, "a non-negative integer");
+  z.threads = r.positive<int>(root, "threads", z.threads, "an integer");
+  z.text = read_text(r, root["text"], base);
+  const auto tok = root["tokenizer"];
+  r.known_keys(tok, "tokenizer", {"vocab_size", "train_bytes"});
+  if (tok.IsMap()) {
+    z.vocab_size = r.get<std::int32_t>(tok, "vocab_size", z.vocab_size, "an integer");
+    if (z.vocab_size < 260) r.error(tok["vocab_size"], "'vocab_size' must be at least 260 (256 bytes + merges + specials)");
+    z.tokenizer_train_bytes = r.get<std::int64_t>(tok, "train_bytes", z.tokenizer_train_bytes, "an integer (0: all)");
+  }
+  z.training = read_training(r, root["training"]);
+  std::set<std::string> ids;
+  const auto models = root["models"];
+  if (models.IsDefined() && (!models.IsSequence() || models.size() == 0)) r.error(models, "'models' must be a non-empty list");
+  if (models.IsSequence()) {
+    for (const auto& m : models) z.models.push_back(read_model(r, m, ids));
+  }
+  r.finish();
+  return z;
+}
+
+nlohmann::json zoo_to_json(const ZooSpec& z) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& m : z.models) {
+    models.push_back({{"id", m.id}, {"family", hf::family_name(m.family)}, {"layers", m.sizes.n_layers},
+                      {"hidden", m.sizes.hidden_size}, {"heads", m.sizes.n_heads}, {"kv_heads", m.sizes.n_kv_heads},
+                      {"intermediate", m.sizes.intermediate_size}});
+  }
+  const auto& t = z.training;
+  return {{"zoo", z.zoo},
+          {"out_dir", z.out_dir.string()},
+          {"seed", z.seed},
+          {"threads", z.threads},
+          {"text", {{"source", z.text.source}, {"file", z.text.file.string()}, {"heldout_books", z.text.heldout_books},
+                    {"max_train_bytes", z.text.max_train_bytes}, {"study_verses", z.text.study_verses}}},
+          {"tokenizer", {{"vocab_size", z.vocab_size}, {"train_bytes", z.tokenizer_train_bytes}}},
+          {"training", {{"steps", t.steps}, {"batch_size", t.batch_size}, {"context", t.context}, {"lr", t.lr},
+                        {"min_lr_ratio", t.min_lr_ratio}, {"warmup_steps", t.warmup_steps}, {"schedule", t.schedule},
+                        {"weight_decay", t.weight_decay}, {"grad_clip", t.grad_clip}, {"init_std", t.init_std},
+                        {"checkpoints", t.checkpoints}}},
+          {"models", models}};
+}
+
+std::string zoo_hash(const ZooSpec& spec) { return io::sha256_hex(zoo_to_json(spec).dump()); }
+
+std::string checkpoint_name(std::int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%06lld", static_cast<long long>(step));
+  return buf;
+}
+
+std::vector<Verse> parse_bible_text(const std::string& text, const std::string& source_name) {
+  static const std::regex kHeader(R"(^(\S.*) (\d+)$)");
+  static const std::regex kVerse(R"(^  (\d+) (.*)$)");
+  std::vector<Verse> out;
+  std::string book;
+  int chapter = 0;
+  std::istringstream in(text);
+  std::string line;
+  std::smatch m;
+  bool after_blank = true;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const bool blank_before = after_blank;
+    after_blank = line.empty();
+    if (line.empty()) continue;
+    if (std::regex_match(line, m, kVerse) && chapter > 0) {
+      out.push_back({book, chapter, std::stoi(m[1].str()), m[2].str()});
+    } else if (blank_before && std::regex_match(line, m, kHeader)) {
+      book = m[1].str();
+      chapter = std::stoi(m[2].str());
+    } else if (!out.empty()) {
+      out.back().text += " " + line;
+    }
+  }
+  if (out.empty()) {
+    throw CorruptDataError(source_name + ": no verses found; expected the output of `bible gen1:1-rev22:21` "
+                                         "(headers \"Book N\", verses \"  N text\")");
+  }
+  return out;
+}
+
+namespace {
+
+std::string run_bible_command() {
+  // A fixed command line: the manifest chooses the source, never the command.
+  if (!fs::exists("/usr/bin/bible")) {
+    throw MissingInputError("/usr/bin/bible not found: install the Debian packages bible-kjv and bible-kjv-text "
+                            "(apt-get install bible-kjv), or use text: {source: file, file: ...}");
+  }
+  struct PipeCloser {
+    void operator()(FILE* f) const { pclose(f); }
+  };
+  std::unique_ptr<FILE, PipeCloser> pipe(popen("/usr/bin/bible gen1:1-rev22:21 </dev/null 2>/dev/null", "r"));
+  if (!pipe) throw MissingInputError("cannot run /usr/bin/bible");
+  std::string text;
+  std::array<char, 1 << 16> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0) text.append(buf.data(), n);
+  return text;
+}
+
+void make_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw WriteError(dir.string() + ": cannot create the directory (" + ec.message() + ")");
+}
+
+std::string load_source_text(const ZooTextSpec& t) {
+  if (t.source == "file") return io::read_file(t.file);
+  return run_bible_command();
+}
+
+// Verses one per line, a blank line between chapters.
+std::string verses_text(std::span<const Verse> verses) {
+  std::string out;
+  for (std::size_t i = 0; i < verses.size(); ++i) {
+    if (i > 0 && (verses[i].book != verses[i - 1].book || verses[i].chapter != verses[i - 1].chapter)) out += "\n";
+    out += verses[i].text + "\n";
+  }
+  return out;
+}
+
+// Paragraphs of n verses (never across chapters): the study's documents.
+std::string study_text(std::span<const Verse> verses, std::int64_t n) {
+  std::string out;
+  std::int64_t in_par = 0;
+  for (std::size_t i = 0; i < verses.size(); ++i) {
+    const bool new_chapter = i > 0 && (verses[i].book != verses[i - 1].book || verses[i].chapter != verses[i - 1].chapter);
+    if (i > 0 && (new_chapter || in_par == n)) {
+      out += "\n\n";
+      in_par = 0;
+    }
+    out += (in_par > 0 ? " " : "") + verses[i].text;
+    ++in_par;
+  }
+  return out + "\n";
+}
+
+struct PreparedText {
+  std::string train;
+  std::vector<std::string> heldout_books;
+};
+
+PreparedText prepare_text(const ZooSpec& z) {
+  const auto verses = parse_bible_text(load_source_text(z.text), z.text.source == "file" ? z.text.file.string() : "bible");
+  std::vector<std::string> books;
+  for (const auto& v : verses) {
+    if (books.empty() || books.back() != v.book) books.push_back(v.book);
+  }
+  if (static_cast<std::int64_t>(books.size()) <= z.text.heldout_books) {
+    throw ManifestError(z.source.string() + ": text.heldout_books is " + std::to_string(z.text.heldout_books) +
+                        " but the text has only " + std::to_string(books.size()) + " books; hold out fewer");
+  }
+  const std::string first_heldout = books[books.size() - static_cast<std::size_t>(z.text.heldout_books)];
+  std::size_t split = 0;
+  while (verses[split].book != first_heldout) ++split;
+  const std::span<const Verse> all(verses);
+  PreparedText p;
+  p.train = verses_text(all.subspan(0, split));
+  if (z.text.max_train_bytes > 0 && static_cast<std::int64_t>(p.train.size()) > z.text.max_train_bytes) {
+    p.train.resize(p.train.rfind('\n', static_cast<std::size_t>(z.text.max_train_bytes)) + 1);
+  }
+  p.heldout_books.assign(books.end() - z.text.heldout_books, books.end());
+  make_dir(z.out_dir / "text");
+  io::write_file_atomic(z.out_dir / "text" / "train.txt", p.train);
+  io::write_file_atomic(z.out_dir / "text" / "heldout.txt", verses_text(all.subspan(split)));
+  io::write_file_atomic(z.out_dir / "text" / "study.txt", study_text(all.subspan(split), z.text.study_verses));
+  return p;
+}
+
+void train_tokenizer(const ZooSpec& z, const std::string& train_text) {
+  std::string_view sample(train_text);
+  if (z.tokenizer_train_bytes > 0 && static_cast<std::int64_t>(sample.size()) > z.tokenizer_train_bytes) {
+    sample = sample.substr(0, sample.rfind('\n', static_cast<std::size_t>(z.tokenizer_train_bytes)) + 1);
+  }
+  hf::BpeTrainerOptions options;
+  options.vocab_size = z.vocab_size;
+  const auto result = hf::train_byte_level_bpe(sample, options);
+  hf::write_trained_tokenizer(result, z.out_dir / "tokenizer");
+}
+
+models::TrainerOptions trainer_options(const ZooSpec& z, const ZooModelSpec& m, std::int64_t vocab_size,
+                                       std::size_t model_idx) {
+  hf::ModelSizes sizes = m.sizes;
+  sizes.vocab_size = vocab_size;
+  sizes.max_position_embeddings = std::max<std::int64_t>(512, z.training.context);
+  models::TrainerOptions o;
+  o.config = hf::default_model_config(m.family, sizes);
+  // Seeds differ per model but depend only on the zoo seed and the model's position.
+  o.seed = z.seed * 1000003ull + model_idx;
+  o.init_std = z.training.init_std;
+  o.steps = z.training.steps;
+  o.batch_size = z.training.batch_size;
+  o.context = z.training.context;
+  o.lr = z.training.lr;
+  o.min_lr_ratio = z.training.min_lr_ratio;
+  o.warmup_steps = z.training.warmup_steps;
+  o.schedule = models::parse_lr_schedule(z.training.schedule);
+  o.weight_decay = z.training.weight_decay;
+  o.grad_clip = z.training.grad_clip;
+  o.threads = z.threads;
+  return o;
+}
+
+fs::path model_dir(const ZooSpec& z, const std::string& id) { return z.out_dir / "models" / id; }
+
+bool checkpoints_exist(const ZooSpec& z, const ZooModelSpec& m, const std::vector<std::int64_t>& steps) {
+  for (const auto s : steps) {
+    const auto dir = model_dir(z, m.id) / checkpoint_name(s);
+    if (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json")) return false;
+  }
+  return true;
+}
+
+nlohmann::json read_json_or_null(const fs::path& path) {
+  if (!fs::exists(path)) return nullptr;
+  try {
+    return nlohmann::json::parse(io::read_file(path));
+  } catch (const nlohmann::json::exception&) {
+    return nullptr;  // a damaged marker only means "redo"
+  }
+}
+
+TrainedModel train_one(const ZooSpec& z, const ZooModelSpec& m, std::size_t model_idx, std::span<const std::int32_t> tokens,
+                       std::int64_t vocab_size, const std::string& hash, bool force) {
+  const auto steps = models::log_spaced_steps(z.training.steps, z.training.checkpoints);
+  const auto dir = model_dir(z, m.id);
+  const auto done = read_json_or_null(dir / "done.json");
+  if (!force && done.is_object() && done.value("zoo_hash", "") == hash && checkpoints_exist(z, m, steps)) {
+    io::log_info("train: " + m.id + " is complete for this zoo hash; reusing it");
+    return {m.id, std::string(hf::family_name(m.family)), done.value("n_parameters", std::int64_t{0}), steps,
+            done.value("final_loss", 0.0), done.value("seconds", 0.0), true};
+  }
+  const auto options = trainer_options(z, m, vocab_size, model_idx);
+  const auto result = models::train_model(
+      options, tokens, steps, [&](std::int64_t s) { return dir / checkpoint_name(s); }, z.out_dir / "tokenizer",
+      [&](std::int64_t s, const fs::path&) { io::log_info("train: " + m.id + " checkpoint " + checkpoint_name(s)); });
+  make_dir(dir);
+  std::vector<std::vector<std::string>> log;
+  double tail = 0.0;
+  const std::size_t n_tail = std::min<std::size_t>(10, result.log.size());
+  auto text = [](double v) {
+    std::ostringstream os;  // 6 significant digits, as the log always had
+    os << v;
+    return os.str();
+  };
+  for (std::size_t i = 0; i < result.log.size(); ++i) {
+    log.push_back({std::to_string(result.log[i].step), text(result.log[i].loss), text(result.log[i].lr)});
+    if (i + n_tail >= result.log.size()) tail += result.log[i].loss;
+  }
+  io::write_csv(dir / "train_log.csv", {"step", "loss", "lr"}, log);
+  TrainedModel t{m.id, std::string(hf::family_name(m.family)), result.n_parameters, steps,
+                 tail / static_cast<double>(std::max<std::size_t>(1, n_tail)), result.seconds, false};
+  io::write_file_atomic(dir / "done.json", nlohmann::json{{"zoo_hash", hash}, {"n_parameters", t.n_parameters},
+                                                           {"final_loss", t.final_loss}, {"seconds", t.seconds}}
+                                               .dump(2));
+  std::ostringstream msg;
+  msg << "train: " << m.id << " (" << t.family << ", " << t.n_parameters << " parameters) " << z.training.steps
+      << " steps in " << t.seconds << " s, final loss " << t.final_loss;
+  io::log_info(msg.str());
+  return t;
+}
+
+std::vector<std::int32_t> tokenize_training_text(const ZooSpec& z, const std::string& text) {
+  const auto tokenizer = hf::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json");
+  std::vector<std::int32_t> tokens;
+  std::size_t pos = 0;
+  // Chapter by chapter, each followed by <|endoftext|>, so windows see document ends.
+  const auto eos = tokenizer.token_to_id("<|endoftext|>");
+  while (pos < text.size()) {
+    auto end = text.find("\n\n", pos);
+    end = end == std::string::npos ? text.size() : end + 1;
+    const auto ids = tokenizer.encode(std::string_view(text).substr(pos, end - pos), false);
+    tokens.insert(tokens.end(), ids.begin(), ids.end());
+    if (eos) tokens.push_back(*eos);
+    pos = end + 1;
+  }
+  return tokens;
+}
+
+void write_zoo_json(const ZooSpec& z, const std::string& hash, const std::vector<TrainedModel>& models,
+                    const std::vector<std::string>& heldout_books, std::int64_t n_train_tokens) {
+  nlohmann::json j = {{"zoo", z.zoo}, {"zoo_hash", hash}, {"spec", zoo_to_json(z)}, {"heldout_books", heldout_books},
+                      {"n_train_tokens", n_train_tokens}, {"models", nlohmann::json::array()}};
+  for (const auto& m : models) {
+    nlohmann::json cks = nlohmann::json::array();
+    for (const auto s : m.steps) {
+      cks.push_back({{"name", checkpoint_name(s)}, {"step", s},
+                     {"tokens", s * z.training.batch_size * z.training.context},
+                     {"path", (model_dir(z, m.id) / checkpoint_name(s)).string()}});
+    }
+    j["models"].push_back({{"id", m.id}, {"family", m.family}, {"n_parameters", m.n_parameters},
+                           {"final_loss", m.final_loss}, {"train_seconds", m.seconds}, {"checkpoints", cks}});
+  }
+  io::write_file_atomic(z.out_dir / "zoo.json", j.dump(2) + "\n");
+}
+
+}  // namespace
+
+ZooResult train_zoo(const ZooSpec& z, bool force) {
+  ZooResult r;
+  r.hash = zoo_hash(z);
+  r.path_zoo_json = z.out_dir / "zoo.json";
+  const auto steps = models::log_spaced_steps(z.training.steps, z.training.checkpoints);
+  const auto previous = read_json_or_null(r.path_zoo_json);
+  bool all_there = previous.is_object() && previous.value("zoo_hash", "") == r.hash;
+  for (const auto& m : z.models) all_there = all_there && checkpoints_exist(z, m, steps);
+  if (!force && all_there) {
+    r.cached = true;
+    for (const auto& m : previous["models"]) {
+      r.models.push_back({m.value("id", ""), m.value("family", ""), m.value("n_parameters", std::int64_t{0}), steps,
+                          m.value("final_loss", 0.0), m.value("train_seconds", 0.0), true});
+    }
+    io::log_info("train: zoo " + z.zoo + " is cached (" + r.path_zoo_json.string() + " has the same zoo hash)");
+    return r;
+  }
+  make_dir(z.out_dir);
+  std::error_code ec;
+  fs::remove(r.path_zoo_json, ec);
+  const auto text = prepare_text(z);
+  train_tokenizer(z, text.train);
+  const auto tokens = tokenize_training_text(z, text.train);
+  const auto vocab = hf::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json").vocab_size();
+  io::log_info("train: " + std::to_string(tokens.size()) + " training tokens, vocabulary " + std::to_string(vocab) +
+               ", held out: " + text.heldout_books.front() + " .. " + text.heldout_books.back());
+  for (std::size_t i = 0; i < z.models.size(); ++i) {
+    r.models.push_back(train_one(z, z.models[i], i, tokens, vocab, r.hash, force));
+  }
+  write_zoo_json(z, r.hash, r.models, text.heldout_books, static_cast<std::int64_t>(tokens.size()));
+  return r;
+}
+
+}  // namespace ibzoo::zoo
