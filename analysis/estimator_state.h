@@ -86,6 +86,10 @@ bool in_subset(std::uint64_t seed, std::int64_t doc_id, std::int64_t level);
 std::int64_t view_weight(const StateLayout& layout, std::int64_t view_idx, std::int64_t doc_id);
 
 // Which table rows a partial state keeps: ids with id % n_parts == part_idx.
+// The most passes over the sample one rank makes to hold a layer's tables in a
+// budget (stages/accumulate.h); beyond it the run asks for more memory or ranks.
+inline constexpr std::int64_t kMaxRowShares = 4096;
+
 struct RowShare {
   std::int64_t n_parts = 1;
   std::int64_t part_idx = 0;

@@ -5,12 +5,17 @@
 //                                    (the N x d x m float32 product alone).
 //   estimator_bench memory [N]       peak memory for N positions (default 5,000,000)
 //                                    with input and output 4-gram labels, Z streamed.
+//   estimator_bench write FILE [N]   the throughput mode's data as an `ibzoo entropy`
+//                                    input: z [N, d], in1..in4 and out1..out4 [N, n]
+//                                    token n-grams, in1_shuffled [N] (the current token
+//                                    shuffled within its document), doc [N].
 // Tokens: Zipf(1) over a 32k vocabulary in 512-token documents, seeded; Z: the
 // token's random embedding plus noise. Run through estimator_bench.sh.
 #include "analysis/calibration.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 #include "analysis/reference_points.h"
+#include "io/h5.h"
 
 #include <Eigen/Core>
 
@@ -217,12 +222,56 @@ int memory(std::int64_t n) {
   return 0;
 }
 
+// The n-gram tuples of every position, [N, n] row-major: tokens i-n+1..i (input) or
+// i+1..i+n (output).
+std::vector<std::int64_t> ngram_tuples(const Corpus& corpus, const Positions& pos, int n, bool output) {
+  std::vector<std::int64_t> out;
+  out.reserve(static_cast<std::size_t>(pos.size() * n));
+  for (const auto t : pos.token_idx) {
+    for (int k = 0; k < n; ++k) out.push_back(corpus.tokens[static_cast<std::size_t>(output ? t + 1 + k : t - n + 1 + k)]);
+  }
+  return out;
+}
+
+int write_input(const std::string& path, std::int64_t n) {
+  const Corpus corpus = zipf_corpus(n, 1);
+  const Positions pos = ngram_positions(corpus, 4);
+  std::vector<float> z;
+  fill_z(corpus, pos, embeddings(), 0, pos.size(), z);
+  auto file = ibzoo::io::H5File::create(path);
+  file.write("z", std::span<const float>(z), {pos.size(), kDim});
+  for (const int order : {1, 2, 3, 4}) {
+    for (const bool output : {false, true}) {
+      const auto tuples = ngram_tuples(corpus, pos, order, output);
+      file.write((output ? "out" : "in") + std::to_string(order), std::span<const std::int64_t>(tuples), {pos.size(), order});
+    }
+  }
+  // The current token, shuffled within each document (Fisher-Yates, seeded).
+  auto shuffled = ngram_tuples(corpus, pos, 1, false);
+  std::uint64_t state = 5;
+  for (std::int64_t begin = 0; begin < pos.size();) {
+    std::int64_t end = begin;
+    while (end < pos.size() && pos.doc_ids[static_cast<std::size_t>(end)] == pos.doc_ids[static_cast<std::size_t>(begin)]) ++end;
+    for (std::int64_t i = end - 1; i > begin; --i) {
+      state = splitmix64(state);
+      std::swap(shuffled[static_cast<std::size_t>(i)], shuffled[static_cast<std::size_t>(begin + static_cast<std::int64_t>(state % static_cast<std::uint64_t>(i - begin + 1)))]);
+    }
+    begin = end;
+  }
+  file.write("in1_shuffled", std::span<const std::int64_t>(shuffled), {pos.size()});
+  file.write("doc", std::span<const std::int64_t>(pos.doc_ids), {pos.size()});
+  std::printf("wrote %s: %lld positions, d = %lld, 9 labels\n", path.c_str(), static_cast<long long>(pos.size()),
+              static_cast<long long>(kDim));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "throughput";
   if (mode == "throughput") return throughput(argc > 2 ? std::stoll(argv[2]) : 20000);
   if (mode == "memory") return memory(argc > 2 ? std::stoll(argv[2]) : 5000000);
-  std::cerr << "usage: estimator_bench throughput [N] | memory [N]\n";
+  if (mode == "write" && argc > 2) return write_input(argv[2], argc > 3 ? std::stoll(argv[3]) : 20000);
+  std::cerr << "usage: estimator_bench throughput [N] | memory [N] | write FILE [N]\n";
   return 2;
 }

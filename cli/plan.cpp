@@ -1,5 +1,6 @@
 // `ibzoo plan MANIFEST`: validate the manifest and print the work items (and, with
 // --estimate, the full-scale cost of the study).
+#include "analysis/estimator_state.h"
 #include "errors/error.h"
 #include "io/log.h"
 #include "io/mpi.h"
@@ -84,8 +85,9 @@ void print_estimate(const pipeline::PlanEstimate& e, const pipeline::Manifest& m
   line(e.total);
   std::printf("layers: hidden-state indices estimated; weights: read once per checkpoint; run dir: the checkpoints'\n"
               "state.h5; reps: opt-in per-position outputs; rows: label rows per checkpoint (< = upper bound);\n"
-              "tables/layer: one layer's tables on one rank; passes: layer groups that fit the memory (none: one layer\n"
-              "does not fit; GPU-h and FLOPs count the repeated forward passes); peak/rank: memory of one rank.\n");
+              "tables/layer: one layer's tables on one rank; passes: forward passes over the sample per checkpoint, layer\n"
+              "groups x row shares whose tables fit the memory (none: not even %lld shares fit; GPU-h and FLOPs count\n"
+              "the repeated passes); peak/rank: memory of one rank.\n", static_cast<long long>(analysis::kMaxRowShares));
   // The stated throughput cannot beat the GPU's arithmetic (DESIGN.md section 5: ~800 TFLOP/s bf16 on an H100).
   constexpr double kGpuFlopsPerS = 800e12;
   for (const auto& r : e.rows) {
@@ -99,9 +101,10 @@ void print_estimate(const pipeline::PlanEstimate& e, const pipeline::Manifest& m
                   human(0.4 * kGpuFlopsPerS / flops_per_token, "tokens").c_str());
     }
     if (r.n_passes == 0) {
-      std::printf("warning: %s: one layer's label tables (%s) exceed the %s left for tables; raise the memory, run\n"
-                  "  more ranks per checkpoint, or use fewer documents, orders or bootstrap replicates\n",
-                  r.model.c_str(), pipeline::format_bytes(r.table_bytes_per_layer).c_str(), pipeline::format_bytes(r.table_budget).c_str());
+      std::printf("warning: %s: one layer's label tables (%s) do not fit the %s left for tables in %lld passes; raise\n"
+                  "  the memory, run more ranks per checkpoint, or use fewer documents, orders or bootstrap replicates\n",
+                  r.model.c_str(), pipeline::format_bytes(r.table_bytes_per_layer).c_str(), pipeline::format_bytes(r.table_budget).c_str(),
+                  static_cast<long long>(analysis::kMaxRowShares));
     }
   }
   bool bounded = false;

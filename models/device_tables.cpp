@@ -263,20 +263,20 @@ DeviceTables::~DeviceTables() = default;
 const std::vector<int>& DeviceTables::layers() const { return impl_->layers; }
 
 void DeviceTables::add_forward(const std::vector<std::vector<std::int32_t>>& sequences, const Positions& positions,
-                               std::vector<float>* p_out) {
+                               std::vector<float>* p_out, analysis::Contribution contribution) {
   auto& d = *impl_;
   if (positions.rows.empty()) return;
   c10::InferenceMode guard;
   const auto& mi = d.model->impl();
   const auto batch = make_batch(sequences, mi.config.vocab_size, mi.dir.string());
   const auto index = to_device(padded_rows(batch, positions.rows, mi.dir.string()), d.device);
-  const auto in = d.inputs(positions, analysis::Contribution::kAll);
+  const auto in = d.inputs(positions, contribution);
   std::vector<torch::Tensor> p_device;
   std::size_t slot = 0;
   const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
     if (slot >= d.layers.size() || d.layers[slot] != layer_idx) return;
     const auto p = d.assign(h.reshape({-1, h.size(-1)}).index_select(0, index), slot);
-    d.add_layer(slot, p, in, analysis::Contribution::kAll);
+    d.add_layer(slot, p, in, contribution);
     if (p_out) p_device.push_back(p);
     ++slot;
   };

@@ -46,11 +46,13 @@ class DeviceTables {
   };
 
   // One forward pass of `sequences`, ending at the last of the layers, whose
-  // assignments are added (everything: Contribution::kAll). The work is queued on
+  // assignments are added (everything, or with kRowsOnly only the rows: a later row
+  // share of the same positions, stages/accumulate.h). The work is queued on
   // the device and the call returns (at most two batches in flight). With p_out,
   // the assignments come back as float32 [layers][n][m] (the call then waits for them).
   void add_forward(const std::vector<std::vector<std::int32_t>>& sequences, const Positions& positions,
-                   std::vector<float>* p_out = nullptr);
+                   std::vector<float>* p_out = nullptr,
+                   analysis::Contribution contribution = analysis::Contribution::kAll);
   // Assignments computed elsewhere (another rank's batch in a team): float32
   // [layers][n][m] on the host.
   void add_assignments(std::span<const float> p, const Positions& positions, analysis::Contribution contribution);

@@ -30,6 +30,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// " (3 layer groups)", " (2 row shares x 3 layer groups)" or "" for one pass.
+std::string passes_note(const stages::AccumulateResult& r) {
+  if (r.n_passes <= 1) return "";
+  const int groups = r.n_passes / std::max(1, r.n_row_shares);
+  return " (" + (r.n_row_shares > 1 ? std::to_string(r.n_row_shares) + " row shares x " : std::string()) +
+         std::to_string(groups) + " layer group" + (groups == 1 ? "" : "s") + ")";
+}
+
 fs::path reference_points_path(const io::RunDir& run, std::int64_t dim) {
   return run.root() / "reference_points" / ("d" + std::to_string(dim) + ".h5");
 }
@@ -175,7 +183,7 @@ class ItemRunner {
         const auto memory = models::device_memory(*model);
         io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
                      std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms" +
-                     (result.n_passes > 1 ? " (" + std::to_string(result.n_passes) + " layer groups)" : "") +
+                     passes_note(result) +
                      (team.size() > 1 ? " on a team of " + std::to_string(team.size()) + " ranks" : "") +
                      (memory ? "; peak GPU memory " + format_bytes(static_cast<double>(memory->peak_allocated)) : ""));
       }

@@ -1,6 +1,7 @@
 // Planning: manifest + corpus sample -> sorted work items with content-hashed ids.
 #include "pipeline/plan.h"
 
+#include "analysis/estimator_state.h"
 #include "errors/error.h"
 #include "io/fs.h"
 #include "hf/config.h"
@@ -274,16 +275,27 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     in.n_sets = estimate.n_label_sets;
     const auto plan = plan_memory(in);
     row.table_budget = static_cast<double>(plan.tables);
-    const double per_pass = row.table_budget > 0 ? std::floor(row.table_budget / std::max(1.0, row.table_bytes_per_layer)) : 0;
-    row.n_passes = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(layers_estimated / per_pass)) : 0;
+    // The fewest row shares whose one layer fits, then the fewest layer groups
+    // (stages::plan_passes); every share repeats the forward passes of every group.
+    double pass_layer_bytes = row.table_bytes_per_layer;
+    if (row.table_budget > 0) {
+      while (pass_layer_bytes > row.table_budget && row.row_shares < analysis::kMaxRowShares) {
+        ++row.row_shares;
+        pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(row.row_shares)) * (8.0 * m + 8.0);
+      }
+    }
+    const double per_pass = pass_layer_bytes <= row.table_budget ? std::floor(row.table_budget / std::max(1.0, pass_layer_bytes)) : 0;
+    const auto n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(layers_estimated / per_pass)) : 0;
+    row.n_passes = row.row_shares * n_groups;
     // Each pass runs the forward up to its last layer: even groups of layers 0..L.
     if (row.n_passes > 1) {
       double depth = 0;
-      for (std::int64_t g = 1; g <= row.n_passes; ++g) depth += static_cast<double>(g) / static_cast<double>(row.n_passes);
-      row.forward_factor = depth;
+      for (std::int64_t g = 1; g <= n_groups; ++g) depth += static_cast<double>(g) / static_cast<double>(n_groups);
+      row.forward_factor = static_cast<double>(row.row_shares) * depth;
     }
-    const double passes_tables = row.n_passes > 0 ? std::ceil(layers_estimated / static_cast<double>(row.n_passes)) : layers_estimated;
-    row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables * row.table_bytes_per_layer;
+    const double passes_tables = n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(n_groups)) * pass_layer_bytes
+                                              : layers_estimated * row.table_bytes_per_layer;
+    row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables;
     // 2 FLOPs per parameter per token, plus causal attention over the document
     // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer); passes repeat it.
     row.flops = row.tokens * row.forward_factor *

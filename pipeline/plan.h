@@ -83,7 +83,8 @@ struct PlanEstimate {
     bool rows_counted = false;            // from the label pass (else an upper bound)
     double table_bytes_per_layer = 0;     // one layer's tables on one rank (a team's share when teams)
     double table_budget = 0;              // per rank, for one pass's tables
-    std::int64_t n_passes = 1;            // layer groups
+    std::int64_t n_passes = 1;            // row shares x layer groups (0: not even kMaxRowShares shares fit)
+    std::int64_t row_shares = 1;          // passes over the label rows when one layer does not fit
     double forward_factor = 1;            // forward work relative to one pass over every layer
     double peak_rank_bytes = 0;           // weights + activations and buffers + one pass's tables
   };

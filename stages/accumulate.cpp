@@ -22,6 +22,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -234,6 +235,14 @@ class Outputs {
   std::vector<std::int64_t> reps_offsets_{0};
 };
 
+// The rows a pass keeps, and what it adds of the batches it runs itself: everything
+// in the first row share, only the rows in the later ones (their positions' scalar
+// sums are already in).
+struct PassShare {
+  analysis::RowShare rows;
+  analysis::Contribution own = analysis::Contribution::kAll;
+};
+
 // The tables of one pass, on the device or on the host.
 class Accumulator {
  public:
@@ -249,8 +258,8 @@ class Accumulator {
 class DeviceAccumulator final : public Accumulator {
  public:
   DeviceAccumulator(const models::Model& model, const models::DeviceAssigner& assigner, const analysis::StateLayout& layout,
-                    const analysis::RowShare& share, const std::vector<int>& layers, bool forward_only)
-      : model_(model), tables_(model, assigner, layout, share, layers), last_layer_(layers.back()),
+                    const PassShare& share, const std::vector<int>& layers, bool forward_only)
+      : model_(model), tables_(model, assigner, layout, share.rows, layers), own_(share.own), last_layer_(layers.back()),
         forward_only_(forward_only) {}
   void add_own(const Batch& batch, std::vector<float>* p_out, Outputs*) override {
     if (forward_only_) {
@@ -258,7 +267,7 @@ class DeviceAccumulator final : public Accumulator {
       return;
     }
     const auto labels = batch.label_spans();
-    tables_.add_forward(batch.sequences, {batch.rows, labels, batch.doc_ids}, p_out);
+    tables_.add_forward(batch.sequences, {batch.rows, labels, batch.doc_ids}, p_out, own_);
   }
   void add_other(const Batch& batch, std::span<const float> p) override {
     const auto labels = batch.label_spans();
@@ -272,6 +281,7 @@ class DeviceAccumulator final : public Accumulator {
  private:
   const models::Model& model_;
   models::DeviceTables tables_;
+  analysis::Contribution own_;
   int last_layer_;
   bool forward_only_;
 };
@@ -279,9 +289,10 @@ class DeviceAccumulator final : public Accumulator {
 class HostAccumulator final : public Accumulator {
  public:
   HostAccumulator(const models::Model& model, const analysis::SoftAssigner& assigner, const analysis::StateLayout& layout,
-                  const analysis::RowShare& share, std::vector<int> layers, int threads, std::string item_id)
-      : model_(model), assigner_(assigner), layers_(std::move(layers)), threads_(threads), item_id_(std::move(item_id)) {
-    for (std::size_t l = 0; l < layers_.size(); ++l) states_.emplace_back(layout, share);
+                  const PassShare& share, std::vector<int> layers, int threads, std::string item_id)
+      : model_(model), assigner_(assigner), layers_(std::move(layers)), own_(share.own), threads_(threads),
+        item_id_(std::move(item_id)) {
+    for (std::size_t l = 0; l < layers_.size(); ++l) states_.emplace_back(layout, share.rows);
   }
 
   void add_own(const Batch& batch, std::vector<float>* p_out, Outputs* outputs) override {
@@ -371,7 +382,7 @@ class HostAccumulator final : public Accumulator {
       } catch (const CorruptDataError& e) {
         throw ModelError("item " + item_id_ + ": layer " + std::to_string(layer) + ": " + e.what());
       }
-      states_[slot].add_assignments(p, n, labels, docs, threads_);
+      states_[slot].add_assignments(p, n, labels, docs, threads_, own_);
     };
     model_.forward_layers(sequences, sink, wanted);
   }
@@ -379,6 +390,7 @@ class HostAccumulator final : public Accumulator {
   const models::Model& model_;
   const analysis::SoftAssigner& assigner_;
   std::vector<int> layers_;
+  analysis::Contribution own_;
   int threads_;
   std::string item_id_;
   std::vector<analysis::EstimatorState> states_;
@@ -429,6 +441,7 @@ struct PartResult {
   io::PartSums sums;
   std::int64_t n_documents = 0, n_tokens = 0, n_positions = 0;
   int n_passes = 0;
+  int n_row_shares = 1;
   std::int64_t table_bytes = 0;
 };
 
@@ -441,9 +454,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
   layout.label_sets = text.label_names();
   layout.label_rows = text.label_rows();
   const int p_team = team.size();
-  const analysis::RowShare share{p_team, team.rank()};
-  const auto bytes_per_layer = layer_table_bytes(layout, p_team);
-  const auto passes = plan_passes(job.layers, bytes_per_layer, job.table_budget_bytes);
+  const auto plan = plan_passes(job.layers, layout, p_team, job.table_budget_bytes);
   const auto batches = make_batches(text, job.tokens_per_batch);
   const auto n_batches = static_cast<std::int64_t>(batches.size());
   const auto n_rounds = (n_batches + p_team - 1) / p_team;
@@ -452,20 +463,27 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
   result.n_documents = text.corpus.n_docs();
   result.n_tokens = text.n_tokens();
   result.n_positions = text.positions.size();
-  result.n_passes = static_cast<int>(passes.size());
+  result.n_passes = static_cast<int>(plan.size());
+  result.n_row_shares = static_cast<int>(plan.row_shares);
   std::optional<Outputs> outputs;
   const bool want_outputs = job.assignments_float16 || job.storage.enabled;
   IBZOO_CHECK(!want_outputs || p_team == 1, "per-position outputs need one rank per checkpoint");
   if (want_outputs) outputs.emplace(job, part.name, layout, setup.assigner.dim());
-  if (passes.size() > 1 && team.rank() == 0) {
-    io::log_info("item " + job.item_id + " (" + part.name + "): " + std::to_string(passes.size()) + " layer groups of " +
-                 std::to_string(bytes_per_layer >> 20) + " MiB per layer of tables within the " +
-                 std::to_string(job.table_budget_bytes >> 20) + " MiB budget");
+  if (plan.size() > 1 && team.rank() == 0) {
+    io::log_info("item " + job.item_id + " (" + part.name + "): " + std::to_string(plan.size()) + " passes (" +
+                 std::to_string(plan.row_shares) + " row share(s) x " + std::to_string(plan.layer_groups.size()) +
+                 " layer group(s)) of " + std::to_string(plan.bytes_per_layer >> 20) +
+                 " MiB per layer of tables within the " + std::to_string(job.table_budget_bytes >> 20) + " MiB budget");
   }
-  for (std::size_t pass_idx = 0; pass_idx < passes.size(); ++pass_idx) {
-    const auto& layers = passes[pass_idx];
+  // Every layer's sums, added over the row shares.
+  std::map<int, analysis::LayerSums> per_layer;
+  for (std::int64_t pass_idx = 0; pass_idx < plan.size(); ++pass_idx) {
+    const auto share_idx = pass_idx / static_cast<std::int64_t>(plan.layer_groups.size());
+    const auto& layers = plan.layer_groups[static_cast<std::size_t>(pass_idx) % plan.layer_groups.size()];
     const bool first_pass = pass_idx == 0;
-    result.table_bytes = std::max(result.table_bytes, bytes_per_layer * static_cast<std::int64_t>(layers.size()));
+    const PassShare share{{p_team * plan.row_shares, team.rank() + p_team * share_idx},
+                          share_idx == 0 ? analysis::Contribution::kAll : analysis::Contribution::kRowsOnly};
+    result.table_bytes = std::max(result.table_bytes, plan.bytes_per_layer * static_cast<std::int64_t>(layers.size()));
     std::unique_ptr<Accumulator> acc;
     std::exception_ptr error;
     try {
@@ -479,9 +497,11 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
     }
     agree(team, error, job.item_id);
     Outputs* out = outputs ? &*outputs : nullptr;
-    // Representations are written in the first pass only; assignments in every pass.
+    // Representations are written in the first pass only; assignments in the first
+    // row share's passes (one per layer group).
     Outputs* reps_out = out && first_pass && job.storage.enabled ? out : nullptr;
-    const bool need_p = p_team > 1 || (out && out->wants_assignments());
+    Outputs* p_sink = out && share_idx == 0 && out->wants_assignments() ? out : nullptr;
+    const bool need_p = p_team > 1 || p_sink;
     std::vector<float> p;
     for (std::int64_t round = 0; round < n_rounds; ++round) {
       const auto k = round * p_team + team.rank();
@@ -491,7 +511,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
         try {
           const auto& batch = batches[static_cast<std::size_t>(k)];
           acc->add_own(batch, need_p ? &p : nullptr, reps_out);
-          if (out && out->wants_assignments()) out->add_assignments(layers, p, batch, first_pass);
+          if (p_sink) p_sink->add_assignments(layers, p, batch, first_pass);
           if (reps_out) reps_out->add_documents(batch);
         } catch (...) {
           error = std::current_exception();
@@ -521,7 +541,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
         timing.exchange_s += seconds_since(t_exchange);
       }
       if (job.on_progress && team.rank() == 0) {
-        job.on_progress(round_positions / static_cast<std::int64_t>(passes.size()));
+        job.on_progress(round_positions / plan.size());
       }
     }
     const auto t_merge = Clock::now();
@@ -535,8 +555,14 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
     if (job.test_merge_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job.test_merge_delay_ms));
     const auto merged = merge_sums(team, sums);
     timing.exchange_s += seconds_since(t_merge);
-    result.sums.layers.insert(result.sums.layers.end(), layers.begin(), layers.end());
-    result.sums.per_layer.insert(result.sums.per_layer.end(), merged.begin(), merged.end());
+    for (std::size_t slot = 0; slot < layers.size(); ++slot) {
+      const auto [it, first] = per_layer.try_emplace(layers[slot], merged[slot]);
+      if (!first) it->second.add(merged[slot]);
+    }
+  }
+  for (auto& [layer, sums] : per_layer) {
+    result.sums.layers.push_back(layer);
+    result.sums.per_layer.push_back(std::move(sums));
   }
   if (outputs) outputs->commit();
   return result;
@@ -548,27 +574,32 @@ std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_siz
   return analysis::EstimatorState::table_bytes(layout, analysis::RowShare{team_size, 0});
 }
 
-std::vector<std::vector<int>> plan_passes(const std::vector<int>& layers, std::int64_t bytes_per_layer,
-                                          std::int64_t budget_bytes) {
-  std::vector<std::vector<int>> passes;
-  if (layers.empty()) return passes;
-  if (budget_bytes <= 0) return {layers};
-  if (bytes_per_layer > budget_bytes) {
-    throw UsageError("the label tables of one layer take " + std::to_string(bytes_per_layer >> 20) +
-                     " MiB per rank, more than the memory budget of " + std::to_string(budget_bytes >> 20) +
-                     " MiB (compute.memory_budget); raise the budget, run more ranks per checkpoint (the rows are "
-                     "shared), or use fewer documents, orders or bootstrap replicates");
+PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout& layout, int team_size,
+                     std::int64_t budget_bytes) {
+  PassPlan plan;
+  plan.bytes_per_layer = layer_table_bytes(layout, team_size);
+  if (layers.empty()) return plan;
+  if (budget_bytes <= 0) {
+    plan.layer_groups = {layers};
+    return plan;
   }
-  const auto per_pass = std::max<std::int64_t>(1, budget_bytes / std::max<std::int64_t>(1, bytes_per_layer));
+  while (plan.bytes_per_layer > budget_bytes) {
+    if (++plan.row_shares > analysis::kMaxRowShares) {
+      throw UsageError("the label tables of one layer take " + std::to_string(layer_table_bytes(layout, team_size) >> 20) +
+                       " MiB per rank, more than " + std::to_string(analysis::kMaxRowShares) + " passes over the sample can hold in the " +
+                       std::to_string(budget_bytes >> 20) + " MiB left of the memory budget (compute.memory_budget); raise "
+                       "the budget, run more ranks per checkpoint, or use fewer documents, orders or bootstrap replicates");
+    }
+    plan.bytes_per_layer = analysis::EstimatorState::table_bytes(layout, analysis::RowShare{team_size * plan.row_shares, 0});
+  }
+  const auto per_pass = std::max<std::int64_t>(1, budget_bytes / std::max<std::int64_t>(1, plan.bytes_per_layer));
   const auto n = static_cast<std::int64_t>(layers.size());
-  const auto n_passes = (n + per_pass - 1) / per_pass;
+  const auto n_groups = (n + per_pass - 1) / per_pass;
   // Even groups (the last pass is no longer than the others), in layer order.
-  for (std::int64_t g = 0; g < n_passes; ++g) {
-    const auto begin = n * g / n_passes;
-    const auto end = n * (g + 1) / n_passes;
-    passes.emplace_back(layers.begin() + begin, layers.begin() + end);
+  for (std::int64_t g = 0; g < n_groups; ++g) {
+    plan.layer_groups.emplace_back(layers.begin() + n * g / n_groups, layers.begin() + n * (g + 1) / n_groups);
   }
-  return passes;
+  return plan;
 }
 
 std::vector<int> resolve_layers(const std::vector<int>& wanted, int n_layers, const std::string& model_id) {
@@ -607,6 +638,7 @@ AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> 
   for (const auto& part : parts) {
     auto r = run_part(job, part, model, setup, device_assigner ? &*device_assigner : nullptr, team, result);
     result.n_passes = std::max(result.n_passes, r.n_passes);
+    result.n_row_shares = std::max(result.n_row_shares, r.n_row_shares);
     result.table_bytes = std::max(result.table_bytes, r.table_bytes);
     if (part.name == "text") {
       result.n_documents = r.n_documents;
@@ -652,7 +684,9 @@ AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> 
   provenance["calibration"] = setup.calibration;
   provenance["reference_points_checksum"] = setup.w_checksum;
   provenance["team_size"] = team.size();
-  provenance["layer_groups"] = result.n_passes;
+  provenance["passes"] = result.n_passes;
+  provenance["row_shares"] = result.n_row_shares;
+  provenance["layer_groups"] = result.n_passes / std::max(1, result.n_row_shares);
   provenance["table_bytes_per_rank"] = result.table_bytes;
   provenance["accumulator"] = model.options().device == models::Device::Cuda && !job.storage.enabled ? "device" : "host";
   provenance["wall_time_s"] = result.wall_s;

@@ -7,10 +7,13 @@
 // opt-in outputs: assignments.h5 (every position's soft assignments) and the
 // layer representations (storage.representations).
 //
-// Layer groups: when the tables of all layers exceed the per-rank budget, the
-// layers are split into groups whose tables fit, and each group is one pass over
-// the sample (the forward pass stops at the group's last layer). Every pass adds
-// the same integers as one pass would, so the result does not depend on the budget.
+// Passes: when the tables of all layers exceed the per-rank budget, the layers are
+// split into groups whose tables fit, and each group is one pass over the sample
+// (the forward pass stops at the group's last layer). When one layer's tables alone
+// do not fit, the rows are split too: S row shares, each pass keeping the rows with
+// id % S == s of its layers (the first share adds the positions' scalar sums, the
+// others only their rows). Every pass adds the same integers as one pass would, so
+// the result does not depend on the budget.
 //
 // Team (several ranks on one checkpoint): the sample's batches are the same as on
 // one rank and are dealt round robin; each rank keeps the table rows with
@@ -94,7 +97,8 @@ struct AccumulateResult {
   std::int64_t n_documents = 0;
   std::int64_t n_tokens = 0;
   std::int64_t n_positions = 0;
-  int n_passes = 0;
+  int n_passes = 0;              // row shares x layer groups
+  int n_row_shares = 1;
   std::int64_t table_bytes = 0;  // of the largest pass, on this rank
   double wall_s = 0;             // the whole item, up to DONE
   double forward_s = 0;          // forward passes with the estimator's device work (host: with the table adds)
@@ -108,10 +112,21 @@ AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> 
 // (host or device: views x rows in the share x (8 m + 8)).
 std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_size);
 
-// Layer groups whose tables fit `budget_bytes` (0: one group), in layer order.
-// Throws UsageError naming the bytes when a single layer does not fit.
-std::vector<std::vector<int>> plan_passes(const std::vector<int>& layers, std::int64_t bytes_per_layer,
-                                          std::int64_t budget_bytes);
+// The passes of one rank over the sample: every row share with every layer group.
+// On a team of P ranks, rank r's pass of share s keeps the rows with
+// id % (P x row_shares) == r + P x s.
+struct PassPlan {
+  std::int64_t row_shares = 1;
+  std::vector<std::vector<int>> layer_groups;  // in layer order
+  std::int64_t bytes_per_layer = 0;            // one layer's tables in one pass on one rank
+  std::int64_t size() const { return row_shares * static_cast<std::int64_t>(layer_groups.size()); }
+};
+
+// The fewest row shares whose one layer fits `budget_bytes`, then the fewest even
+// layer groups (budget 0: one pass). Throws UsageError naming the bytes when a
+// layer's tables need more than analysis::kMaxRowShares shares.
+PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout& layout, int team_size,
+                     std::int64_t budget_bytes);
 
 // Which layers an item estimates: `wanted` (validated against the model) or all 0..L.
 // Throws ModelError naming the layer when it does not exist.

@@ -98,7 +98,16 @@ TEST(PlanEstimateTest, TablesOverTheBudgetNeedLayerGroupsAndRepeatTheForwardPass
   // Passes end at layers 1 of 3 (half way) and 3: 1/2 + 2/2 of a forward pass each.
   EXPECT_DOUBLE_EQ(e.rows[0].forward_factor, 1.5);
   EXPECT_DOUBLE_EQ(e.rows[0].flops, 1.5 * 720.0 * 4002560.0);
-  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 1000;  // not one layer
+  // Not one layer (2 views x 448 rows x 88 bytes): the rows go in shares of at most
+  // 5 per view (2 x 5 x 88 = 880 <= 1000; 6 rows would take 1056), 448 / 5 -> 90
+  // shares, one layer per pass: 90 x 3 passes, each share a whole forward pass.
+  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 1000;
+  const auto shared = estimate_plan(small_study(), o).rows[0];
+  EXPECT_EQ(shared.row_shares, 90);
+  EXPECT_EQ(shared.n_passes, 270);
+  EXPECT_DOUBLE_EQ(shared.forward_factor, 90 * (1.0 / 3 + 2.0 / 3 + 1.0));
+  EXPECT_DOUBLE_EQ(shared.peak_rank_bytes, kReserved + 880.0);
+  o.memory_bytes = static_cast<std::int64_t>(kReserved) - 1;  // nothing left for tables
   EXPECT_EQ(estimate_plan(small_study(), o).rows[0].n_passes, 0);
 }
 

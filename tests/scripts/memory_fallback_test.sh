@@ -5,8 +5,10 @@
 # preference data too, on 1 and 2 ranks. The tables' budget is forced with a test hook
 # (IBZOO_TEST_TABLE_BUDGET_BYTES) because the tiny study's tables are far smaller than
 # what a process needs beside them; plan_memory's arithmetic is unit-tested
-# (tests/pipeline/plan_estimate_test.cpp). A budget that holds no layer at all is refused
-# with a message that says what to change.
+# (tests/pipeline/plan_estimate_test.cpp). A budget below one layer's tables splits the
+# rows too (row shares, each pass keeping id % S == s of every set's rows): identical
+# again, on 1 and 2 ranks. A budget that no number of passes can meet is refused with a
+# message that says what to change.
 set -euo pipefail
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -25,9 +27,18 @@ IBZOO_TEST_TABLE_BUDGET_BYTES=$((2 * per_layer)) mpirun -np 2 --oversubscribe -x
   "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/tight2" --quiet
 cmp "$tmp/free/results/metrics.csv" "$tmp/tight2/results/metrics.csv" || fail "layer groups on a team of 2 changed metrics.csv"
 
+IBZOO_TEST_TABLE_BUDGET_BYTES=$((per_layer / 3)) "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/shares" >"$tmp/shares.log" 2>&1 ||
+  { cat "$tmp/shares.log"; fail "the run with a third of a layer failed"; }
+grep -Eq "\(([4-9]|1[0-9]) row shares x 3 layer groups\)" "$tmp/shares.log" || { cat "$tmp/shares.log"; fail "a third of a layer did not split the rows"; }
+grep -q '"row_shares": ' "$tmp"/shares/items/*/provenance.json || fail "provenance does not record the row shares"
+cmp "$tmp/free/results/metrics.csv" "$tmp/shares/results/metrics.csv" || fail "row shares changed metrics.csv"
+IBZOO_TEST_TABLE_BUDGET_BYTES=$((per_layer / 5)) mpirun -np 2 --oversubscribe -x IBZOO_TEST_TABLE_BUDGET_BYTES \
+  "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/shares2" --quiet
+cmp "$tmp/free/results/metrics.csv" "$tmp/shares2/results/metrics.csv" || fail "row shares on a team of 2 changed metrics.csv"
+
 rc=0
-IBZOO_TEST_TABLE_BUDGET_BYTES=$((per_layer / 4)) "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/none" >"$tmp/none.log" 2>&1 || rc=$?
-[ "$rc" -eq 1 ] || { cat "$tmp/none.log"; fail "a budget below one layer exited $rc, expected 1 (the item fails)"; }
-grep -q "label tables of one layer take .* more than the memory budget" "$tmp/none.log" || { cat "$tmp/none.log"; fail "message"; }
+IBZOO_TEST_TABLE_BUDGET_BYTES=1 "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/none" >"$tmp/none.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || { cat "$tmp/none.log"; fail "a budget of one byte exited $rc, expected 1 (the item fails)"; }
+grep -q "label tables of one layer take .* more than 4096 passes" "$tmp/none.log" || { cat "$tmp/none.log"; fail "message"; }
 grep -q "raise the budget, run more ranks per checkpoint" "$tmp/none.log" || fail "the message says not what to do"
 echo "memory_fallback: per layer $per_layer bytes; 1 passed, 0 failed"
