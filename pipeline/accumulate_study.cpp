@@ -400,7 +400,7 @@ std::string start_attempt(const io::RunDir& run, const std::optional<std::pair<i
     }
     run.begin_attempt(attempt);
   }
-  comm.broadcast(attempt);
+  comm.broadcast_value(attempt);
   return attempt;
 }
 

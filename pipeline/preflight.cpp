@@ -157,7 +157,7 @@ void check_models_collective(const Manifest& manifest, io::Communicator& comm) {
       text = e.what();
     }
   }
-  comm.broadcast(text);
+  comm.broadcast_value(text);
   if (text.empty()) return;
   throw ManifestError(comm.rank() == 0 ? text : "the model files were rejected on rank 0");
 }

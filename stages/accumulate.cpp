@@ -6,10 +6,10 @@
 
 #include "errors/check.h"
 #include "errors/error.h"
+#include "io/float16.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
-#include "hf/safetensors.h"
 #include "io/state_h5.h"
 #include "models/device_tables.h"
 #include "models/model.h"
@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 namespace ibzoo::stages {
@@ -408,6 +409,13 @@ std::string message_of(const std::exception_ptr& error) {
   }
 }
 
+// One rank's word on the work it shared with its team.
+struct TeamStatus {
+  bool failed = false;
+  std::string message;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TeamStatus, failed, message)
+
 // Collective over the team: if any rank failed, every rank throws (the failing rank
 // its own error, the others a ModelError naming it), so that no rank waits forever
 // in the next collective.
@@ -416,25 +424,11 @@ void agree(const io::Communicator& team, const std::exception_ptr& error, const 
     if (error) std::rethrow_exception(error);
     return;
   }
-  const auto all = team.allgather(error ? "E" + message_of(error) : std::string("ok"));
+  const auto all = team.allgather_value(TeamStatus{error != nullptr, error ? message_of(error) : std::string()});
   if (error) std::rethrow_exception(error);
   for (std::size_t q = 0; q < all.size(); ++q) {
-    if (all[q] != "ok") throw ModelError("item " + item_id + ": rank " + std::to_string(q) + " of its team failed: " + all[q].substr(1));
+    if (all[q].failed) throw ModelError("item " + item_id + ": rank " + std::to_string(q) + " of its team failed: " + all[q].message);
   }
-}
-
-// A round's message: "P" and the batch's assignments, or "E" and the error.
-std::string round_message(const std::vector<float>& p, const std::exception_ptr& error) {
-  if (error) return "E" + message_of(error);
-  std::string bytes(1 + p.size() * sizeof(float), 'P');
-  std::memcpy(bytes.data() + 1, p.data(), p.size() * sizeof(float));
-  return bytes;
-}
-
-std::vector<float> round_floats(const std::string& message) {
-  std::vector<float> out((message.size() - 1) / sizeof(float));
-  std::memcpy(out.data(), message.data() + 1, out.size() * sizeof(float));
-  return out;
 }
 
 struct PartResult {
@@ -525,18 +519,12 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
       }
       if (p_team > 1) {
         const auto t_exchange = Clock::now();
-        const auto all = team.allgather(round_message(p, error));
-        if (error) std::rethrow_exception(error);
-        for (int q = 0; q < p_team; ++q) {
-          const auto& message = all[static_cast<std::size_t>(q)];
-          if (!message.empty() && message[0] == 'E') {
-            throw ModelError("item " + job.item_id + ": rank " + std::to_string(q) + " of its team failed: " + message.substr(1));
-          }
-        }
+        agree(team, error, job.item_id);
+        const auto all = team.allgather_array(std::span<const float>(p));
         for (int q = 0; q < p_team; ++q) {
           const auto kq = round * p_team + q;
           if (q == team.rank() || kq >= n_batches) continue;
-          acc->add_other(batches[static_cast<std::size_t>(kq)], round_floats(all[static_cast<std::size_t>(q)]));
+          acc->add_other(batches[static_cast<std::size_t>(kq)], all[static_cast<std::size_t>(q)]);
         }
         timing.exchange_s += seconds_since(t_exchange);
       }

@@ -352,18 +352,18 @@ LabelledText label_text(const TextJob& job, const io::Communicator* comm) {
   if (!comm || comm->size() == 1) return label_text_alone(job, true);
   // Rank 0 does the work and writes the files; the others read them. An error on
   // rank 0 reaches every rank (as a message), so that none waits forever.
-  std::string status = "ok";
+  io::Outcome<bool> done{true, true, "", ""};
   std::optional<LabelledText> text;
   if (comm->rank() == 0) {
     try {
       text = label_text_alone(job, true);
     } catch (const std::exception& e) {
-      status = e.what();
+      done = {false, false, "error", e.what()};
     }
   }
-  comm->broadcast(status);
-  if (status != "ok") {
-    if (comm->rank() == 0) throw CorruptDataError(status);
+  comm->broadcast_value(done);
+  if (!done.ok) {
+    if (comm->rank() == 0) throw CorruptDataError(done.message);
     throw CorruptDataError("the label pass failed on rank 0");
   }
   if (comm->rank() == 0) return std::move(*text);
