@@ -1,4 +1,4 @@
-// Subcommands of the `ibzoo` executable. Each lives in pipeline/cmd_<name>.cpp,
+// Subcommands of the `ibzoo` executables. Each lives in cli/<name>.cpp,
 // compiled straight into the executable, and registers itself with a static
 //   const bool kRegistered = ibzoo::cli::register_command({...});
 // main() dispatches argv[1] to it and maps exceptions to exit codes (exit_code_for):
