@@ -214,7 +214,7 @@ class ItemRunner {
       job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
-      job.table_budget_bytes = table_budget(*model, setup, text, team);
+      job.table_budget_bytes = table_budget(*model, setup, text, static_cast<std::int64_t>(job.layers.size()), team);
       job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
                      m.storage.compression, reps_path(item)};
       if (m.storage.assignments != "none") job.assignments_float16 = assignments_float16(m);
@@ -265,7 +265,7 @@ class ItemRunner {
 
   // Bytes one pass's tables may take on this rank (0: no limit known, one pass).
   std::int64_t table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
-                            const stages::LabelledText& text, const io::Communicator& team) {
+                            const stages::LabelledText& text, std::int64_t n_layers, const io::Communicator& team) {
     // Test hook (tests/scripts/memory_fallback_test.sh): the tables' budget itself, to
     // force layer groups on a tiny study. Only the memory changes; results do not.
     if (const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES")) return std::stoll(forced);
@@ -283,6 +283,8 @@ class ItemRunner {
     in.dtype_bytes = m.compute.dtype == "float32" ? 4 : 2;
     in.n_bins = setup.layout.n_bins;
     in.n_sets = static_cast<std::int64_t>(text.label_sets.size());
+    in.n_layers = n_layers;
+    in.team = team.size();
     in.weights = model.n_parameters() * in.dtype_bytes;
     if (in.cuda) {
       const auto memory = models::device_memory(model);
