@@ -31,7 +31,7 @@ std::vector<double> moving_average(const std::vector<double>& values, std::size_
 }
 
 TurningPoint find_turning_point(const std::vector<double>& values, std::size_t smoothing_window,
-                                double min_prominence) {
+                                double min_prominence, double min_relative) {
   TurningPoint best;
   const auto n_finite = std::count_if(values.begin(), values.end(), [](double v) { return std::isfinite(v); });
   if (n_finite < 3) return best;
@@ -59,7 +59,13 @@ TurningPoint find_turning_point(const std::vector<double>& values, std::size_t s
     const double prominence = std::min(rise, fall);
     if (prominence > best.prominence) best = {false, i, rise, fall, prominence};
   }
-  best.found = best.prominence > std::max(0.0, min_prominence);
+  double lo = kNaN, hi = kNaN;
+  for (const double v : s) {
+    if (!std::isfinite(v)) continue;
+    if (!(v >= lo)) lo = v;
+    if (!(v <= hi)) hi = v;
+  }
+  best.found = best.prominence > std::max({0.0, min_prominence, min_relative * (hi - lo)});
   return best;
 }
 
@@ -118,10 +124,18 @@ PhaseCheck check_phases(const LayerSeries& s, const PhaseOptions& options) {
   c.turning = find_turning_point(s.complexity, options.smoothing_window);
   const auto best = argmin_finite(s.heldout_loss);
   c.has_best = best.has_value();
+  if (best) c.best_idx = *best;
+  if (c.turning.found) {
+    const auto half = options.smoothing_window / 2;
+    const auto t = c.turning.idx;
+    c.peak_idx = t;
+    for (std::size_t i = t >= half ? t - half : 0; i <= std::min(n - 1, t + half); ++i) {
+      if (s.complexity[i] > s.complexity[c.peak_idx]) c.peak_idx = i;
+    }
+  }
   if (!c.turning.found || !best) return c;
-  const auto p = c.turning.idx;
+  const auto p = c.peak_idx;
   const auto b = *best;
-  c.best_idx = b;
   c.peak = s.complexity[p];
   c.at_best = s.complexity[b];
   c.fall = c.peak - c.at_best;

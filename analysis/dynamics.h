@@ -16,8 +16,9 @@ namespace ibzoo::analysis {
 //   rise(k) = s[k] - min_{j <= k} s[j]   (the climb from the lowest point before it)
 //   fall(k) = s[k] - min_{j >= k} s[j]   (the descent to the lowest point after it)
 // and the turning point is the first k with the largest min(rise(k), fall(k)). It
-// exists when that prominence exceeds `min_prominence` (>= 0) and the series has at
-// least 3 finite values. A series that starts high, collapses and then rises and falls
+// exists when the series has at least 3 finite values and that prominence exceeds both
+// `min_prominence` (>= 0) and `min_relative` x the smoothed series' range (max - min):
+// a wiggle of a flat curve is not a turning point. A series that starts high, collapses and then rises and falls
 // (random initialisation, the early collapse, fitting, compression) turns at the
 // fitting peak, not at step 0; a series that only rises, or only falls, has none.
 // Non-finite values are skipped (never a turning point, never a minimum).
@@ -29,7 +30,7 @@ struct TurningPoint {
   double prominence = 0.0;  // min(rise, fall)
 };
 TurningPoint find_turning_point(const std::vector<double>& values, std::size_t smoothing_window = 3,
-                                double min_prominence = 0.0);
+                                double min_prominence = 0.0, double min_relative = 0.05);
 
 struct PlanePoint {
   std::int64_t step = 0;
@@ -77,8 +78,10 @@ struct PhaseOptions {
   double min_fall = 0.05;            // the fall of I(X;Z) that counts as compression (log m units)
 };
 
-// The two phases of one layer: the fitting peak of I(X;Z) (its turning point) and
-// the compression that follows, up to the checkpoint with the lowest held-out loss.
+// The two phases of one layer: the fitting peak of I(X;Z) and the compression that
+// follows, up to the checkpoint with the lowest held-out loss. The peak is the
+// checkpoint with the highest raw I(X;Z) within the smoothing window around the turning
+// point (the moving average can shift a sharp peak by a checkpoint).
 //   fall            = I(X;Z) at the peak - I(X;Z) at the best-loss checkpoint (raw values)
 //   falls_enough    : fall >= min_fall
 //   loss_improves   : the best-loss checkpoint comes after the peak and its loss is lower
@@ -90,6 +93,7 @@ struct PhaseOptions {
 struct PhaseCheck {
   int layer = 0;
   TurningPoint turning;
+  std::size_t peak_idx = 0;  // the peak checkpoint (valid when turning.found)
   bool has_best = false;
   std::size_t best_idx = 0;
   double peak = 0.0, at_best = 0.0, fall = 0.0;

@@ -114,6 +114,10 @@ TEST(DynamicsTest, NoTurningPointForMonotoneOrFlatCurvesOrBelowTheProminence) {
   std::vector<double> bump = {0.30, 0.31, 0.32, 0.30, 0.30};
   EXPECT_TRUE(find_turning_point(bump, 1).found);
   EXPECT_FALSE(find_turning_point(bump, 1, 0.05).found);
+  // A wiggle of 0.0003 on a curve that falls by 0.04 is not a turning point (5% of the range).
+  const std::vector<double> wiggly = {0.3612, 0.3615, 0.3600, 0.355, 0.32, 0.319};
+  EXPECT_FALSE(find_turning_point(wiggly, 1).found);
+  EXPECT_TRUE(find_turning_point(wiggly, 1, 0.0, 0.0).found);
 }
 
 TEST(DynamicsTest, MissingValuesAreSkipped) {
@@ -158,6 +162,13 @@ TEST(DynamicsTest, TwoPhasesOfALayerArePassedCheckByCheck) {
   EXPECT_TRUE(c.beyond_null);
   EXPECT_TRUE(c.optimality_rises);
   EXPECT_TRUE(c.compresses());
+  EXPECT_EQ(schedule()[c.peak_idx], 128);
+  // With a moving average over 3 checkpoints the smoothed peak may move; the peak
+  // checkpoint is the highest raw value within the window around it.
+  const auto smoothed = check_phases(synthetic_layer(3, 0.1), {3, 0.05});
+  ASSERT_TRUE(smoothed.turning.found);
+  EXPECT_EQ(schedule()[smoothed.peak_idx], 128);
+  EXPECT_NEAR(smoothed.fall, 0.1, 1e-12);
 }
 
 TEST(DynamicsTest, EachPhaseCheckFailsOnItsOwn) {
