@@ -208,8 +208,9 @@ class ItemRunner {
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
       job.table_budget_bytes = table_budget(*model, setup, text, team);
-      job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
-                     m.storage.compression, reps_path(item)};
+      // storage.layers: all (an empty list) stores every estimated layer.
+      job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
+                     m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
       if (m.storage.assignments != "none") job.assignments_float16 = assignments_float16(m);
       job.provenance = provenance(item, model_spec, ckpt, text, *model, team.size());
       job.on_progress = progress;
