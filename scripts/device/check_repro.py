@@ -34,11 +34,10 @@ import sys
 import h5py
 import numpy as np
 import torch
-from tokenizers import Tokenizer
-from transformers import AutoModelForCausalLM
 
 
 def load_model(path, device):
+    from transformers import AutoModelForCausalLM
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
     except TypeError:
@@ -121,17 +120,25 @@ def entropy(mass):
     return float(-(q * torch.log(torch.clamp(q, min=1e-9))).sum())
 
 
-def estimate(p, sets, m):
+def label_ids(sets, device):
+    """Each set's labels as dense ids (one per distinct tuple), once for every layer and checkpoint."""
+    out = {}
+    for name, labs in sets.items():
+        index = {}
+        ids = [index.setdefault(x, len(index)) for x in labs]
+        out[name] = (torch.tensor(ids, device=device), len(index))
+    return out
+
+
+def estimate(p, ids_by_set, m):
     """Entropy and frequency-weighted I(X;Z) (units of log m) of one layer's assignments p [n, m]."""
     p64 = p.to(torch.float64)
     h = entropy(p64.sum(0))
     res = {"entropy": h / math.log(m)}
     n = p64.shape[0]
-    for name, labs in sets.items():
-        index = {}
-        ids = torch.tensor([index.setdefault(x, len(index)) for x in labs], device=p.device)
-        mass = torch.zeros(len(index), p64.shape[1], dtype=torch.float64, device=p.device).index_add_(0, ids, p64)
-        counts = torch.bincount(ids, minlength=len(index)).to(torch.float64)
+    for name, (ids, n_labels) in ids_by_set.items():
+        mass = torch.zeros(n_labels, p64.shape[1], dtype=torch.float64, device=p.device).index_add_(0, ids, p64)
+        counts = torch.bincount(ids, minlength=n_labels).to(torch.float64)
         q = mass / mass.sum(1, keepdim=True)
         h_rows = -(q * torch.log(torch.clamp(q, min=1e-9))).sum(1)
         res[name] = (h - float((counts / n * h_rows).sum())) / math.log(m)
@@ -176,9 +183,11 @@ def check_hidden_states(args, model_id, ckpt, hf, device, text):
     txt = os.path.join(args.work, "text.txt")
     with open(txt, "w", encoding="utf-8") as f:
         f.write(text)
-    env = dict(os.environ)
-    subprocess.run([args.ibzoo, "extract", "--model", path, "--text-file", txt, "--out", h5, "--device", args.device,
-                    "--dtype", "float32"], check=True, capture_output=True, env=env)
+    run = subprocess.run([args.ibzoo, "extract", "--model", path, "--text-file", txt, "--out", h5, "--device",
+                          args.device, "--dtype", "float32"], capture_output=True, text=True)
+    if run.returncode != 0:
+        return False, f"ibzoo extract failed (exit {run.returncode}): {run.stderr.strip()[-400:]}"
+    from tokenizers import Tokenizer
     ids = Tokenizer.from_file(os.path.join(path, "tokenizer.json")).encode(text, add_special_tokens=False).ids
     with h5py.File(h5, "r") as f:
         ours_ids = f["/input_ids"][...].reshape(-1).tolist()
@@ -210,6 +219,7 @@ def main():
     docs = study_documents(args.out)
     specials = special_ids(os.path.join(args.out, "zoo", "tokenizer", "tokenizer.json"))
     where, sets = labels(docs, 4, specials)
+    ids_by_set = label_ids(sets, device)
     study_text = open(os.path.join(args.out, "zoo", "text", "study.txt"), encoding="utf-8").read().split("\n\n")
     text = "\n\n".join(p.strip() for p in study_text[:2])
     results = []
@@ -231,7 +241,7 @@ def main():
                 z = torch.cat(per_doc).index_select(0, flat)
                 z = z / z.norm(dim=1, keepdim=True)
                 p = torch.softmax((z @ wt.T) / eps, dim=1)
-                est = estimate(p, sets, w.shape[0])
+                est = estimate(p, ids_by_set, w.shape[0])
                 for key, v in est.items():
                     if (layer, key) not in ours:
                         continue
