@@ -10,10 +10,12 @@
 #   check  scripts/device/check_repro.py: two checkpoints per model against transformers
 #          (hidden states) and an independent torch estimate (PASS/FAIL lines)
 #
-# Copies what the documentation needs into OUT (the checkpoints stay behind):
-# timings.csv, logs/, zoo.json, eval_log.csv per model, results/*.csv (metrics.csv
-# xz-compressed), report/ (index.html, phases_*.csv, figures/*.png), check.log, and a
-# versions.txt (GPU, torch, transformers, commit).
+# Leaves in OUT at most 8 files (what the device tool brings back; the checkpoints stay
+# behind): build: OUT/build/{cmake,build}.log; repro: OUT/repro.log (the timing table, the
+# training summary, the verdicts), timings.csv, phases_models.csv, phases_layers.csv,
+# versions.txt (GPU, torch, transformers, commit) and results.tar.xz (zoo.json, study.yaml,
+# every model's eval_log.csv, logs/, results/*.csv, report/index.html, report/phases_*.csv,
+# report/figures/*.png); check: OUT/check.log.
 set -euo pipefail
 out=${1:?usage: repro_device.sh OUT [build] [repro] [check]}
 shift
@@ -58,16 +60,10 @@ for step in $steps; do
       cat "$out/versions.txt"
       bash scripts/repro.sh --device cuda --ibzoo "$build/pipeline/ibzoo" --np "${IBZOO_REPRO_NP:-2}" "$work" 2>&1 |
         tee "$out/repro.log"
-      mkdir -p "$out/results" "$out/report/figures" "$out/zoo"
-      cp "$work/timings.csv" "$out/"
-      cp -r "$work/logs" "$out/"
-      cp "$work/zoo/zoo.json" "$work/study.yaml" "$out/zoo/" 2>/dev/null || true
-      for d in "$work"/zoo/models/*/; do cp "$d/eval_log.csv" "$out/zoo/$(basename "$d")-eval_log.csv"; done
-      for f in "$work"/study/results/*.csv; do
-        if [[ $(basename "$f") == metrics.csv ]]; then xz -c "$f" > "$out/results/metrics.csv.xz"; else cp "$f" "$out/results/"; fi
-      done
-      cp "$work"/study/report/index.html "$work"/study/report/phases_*.csv "$out/report/"
-      cp "$work"/study/report/figures/*.png "$out/report/figures/"
+      cp "$work/timings.csv" "$work"/study/report/phases_*.csv "$out/"
+      (cd "$work" && tar -cJf "$out/results.tar.xz" zoo/zoo.json study.yaml zoo/models/*/eval_log.csv logs \
+        study/results/*.csv study/report/index.html study/report/phases_*.csv study/report/figures/*.png)
+      ls -la "$out"
       ;;
     check)
       linkcheck
