@@ -21,6 +21,13 @@
 #else
 #define IBZOO_HAVE_AUTOCAST 0
 #endif
+// From torch 2.1 deterministic mode also fills every torch::empty with NaN (a kernel per
+// allocation); the trainer never reads memory it has not written, so that is turned off.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define IBZOO_HAVE_DETERMINISTIC_FILL 1
+#else
+#define IBZOO_HAVE_DETERMINISTIC_FILL 0
+#endif
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -188,9 +195,13 @@ class CudaNumerics {
     warn_only_ = ctx.deterministicAlgorithmsWarnOnly();
     tf32_ = ctx.allowTF32CuBLAS();
     if (o.deterministic) {
-      // Read by cuBLAS when its first handle is made (the first matrix product).
+      // Read when cuBLAS's workspace is first set up (the first matrix product).
       ::setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", 0);
       ctx.setDeterministicAlgorithms(true, /*warn_only=*/true);
+#if IBZOO_HAVE_DETERMINISTIC_FILL
+      fill_ = ctx.deterministicFillUninitializedMemory();
+      ctx.setDeterministicFillUninitializedMemory(false);
+#endif
     }
     ctx.setAllowTF32CuBLAS(precision == Precision::Tf32);
   }
@@ -199,6 +210,9 @@ class CudaNumerics {
     auto& ctx = at::globalContext();
     ctx.setDeterministicAlgorithms(deterministic_, warn_only_);
     ctx.setAllowTF32CuBLAS(tf32_);
+#if IBZOO_HAVE_DETERMINISTIC_FILL
+    ctx.setDeterministicFillUninitializedMemory(fill_);
+#endif
   }
   CudaNumerics(const CudaNumerics&) = delete;
   CudaNumerics& operator=(const CudaNumerics&) = delete;
@@ -206,6 +220,7 @@ class CudaNumerics {
  private:
   bool active_ = false;
   bool deterministic_ = false, warn_only_ = false, tf32_ = false;
+  [[maybe_unused]] bool fill_ = true;
 };
 
 // bfloat16 autocast on CUDA around the forward pass and the loss, as `with

@@ -262,8 +262,9 @@ EvaluateZooResult evaluate_zoo(const EvaluateZooJob& job) {
     if (!job.all_checkpoints) checkpoints = nlohmann::json::array({checkpoints.back()});
     const fs::path first = checkpoints.front().value("path", "");
     const auto tok = io::Tokenizer::from_file(first);
+    const auto max_len = io::read_model_config(first).max_position_embeddings;
     std::vector<std::vector<Request>> requests;  // per task: the same for every checkpoint of the model
-    for (const auto& t : tasks) requests.push_back(make_requests(tok, t.items, io::read_model_config(first).max_position_embeddings));
+    for (const auto& t : tasks) requests.push_back(make_requests(tok, t.items, max_len));
     for (const auto& c : checkpoints) {
       EvaluateJob one;
       one.model_dir = c.value("path", "");

@@ -698,7 +698,7 @@ class ReportWriter {
       << (log_x ? "set logscale x\nset xlabel 'training step + 1 (log scale)'\n" : "set xlabel 'training step'\n");
     const std::string x = log_x ? "($1+1)" : "1";
     if (first.has_best) {
-      const double best = static_cast<double>(first.has_best ? series.front().steps[first.best_idx] : 0) + (log_x ? 1.0 : 0.0);
+      const double best = static_cast<double>(series.front().steps[first.best_idx]) + (log_x ? 1.0 : 0.0);
       b << "set arrow 1 from " << num(best) << ", graph 0 to " << num(best) << ", graph 1 nohead dt 3 lw 1.5 lc rgb 'gray30'\n";
     }
     const std::vector<std::tuple<int, std::string, int>> panels = {
