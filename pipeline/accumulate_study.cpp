@@ -7,6 +7,7 @@
 #include "analysis/reference_points.h"
 #include "io/fs.h"
 #include "io/h5.h"
+#include "io/hf_config.h"
 #include "io/log.h"
 #include "io/metrics_h5.h"
 #include "models/model.h"
@@ -215,8 +216,9 @@ class ItemRunner {
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
       job.table_budget_bytes = table_budget(*model, setup, text, static_cast<std::int64_t>(job.layers.size()), team);
-      job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
-                     m.storage.compression, reps_path(item)};
+      // storage.layers: all (an empty list) stores every estimated layer.
+      job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
+                     m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
       if (m.storage.assignments != "none") job.assignments_float16 = assignments_float16(m);
       job.provenance = provenance(item, model_spec, ckpt, text, *model, team.size());
       job.on_progress = progress;
@@ -345,6 +347,26 @@ class ItemRunner {
     return weights_.emplace(key, std::move(hashes)).first->second;
   }
 
+  // The checkpoint's own training record (trainer_state.json: global step, train and
+  // held-out loss), which the metrics stage reports beside the estimates. A damaged file
+  // costs the record, not the item.
+  static nlohmann::json training_state(const Checkpoint& checkpoint) {
+    try {
+      const auto state = io::read_trainer_state(checkpoint.path);
+      if (!state) return nullptr;
+      nlohmann::json j = {{"file", "trainer_state.json"}, {"global_step", state->global_step}};
+      if (state->train_loss) j["train_loss"] = *state->train_loss;
+      if (state->eval_loss) {
+        j["eval_loss"] = *state->eval_loss;
+        j["eval_step"] = state->eval_step;
+      }
+      return j;
+    } catch (const CorruptDataError& e) {
+      io::log_warn(std::string(e.what()) + "; the checkpoint's training losses are left out of the metrics");
+      return nullptr;
+    }
+  }
+
   nlohmann::json provenance(const WorkItem& item, const ModelSpec& model_spec, const Checkpoint& ckpt,
                             const stages::LabelledText& text, const models::Model& model, int team_size) {
     const auto& m = study_.manifest;
@@ -358,6 +380,7 @@ class ItemRunner {
             {"step", ckpt.step},
             {"model_path", ckpt.path.string()},
             {"weights", weight_hashes(ckpt)},
+            {"training", training_state(ckpt)},
             {"tokenizer", model_spec.tokenizer.string()},
             {"tokenizer_sha256", text.tokenizer_sha256},
             {"corpus_sha256", study_.corpus_sha256},
