@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 const std::vector<ModelCommand>& model_commands() {
   static const std::vector<ModelCommand> commands = {
-      {"evaluate", "score a model on multiple-choice task files (lm-evaluation-harness results JSON)"},
+      {"evaluate", "score a model (or every checkpoint of a zoo) on multiple-choice task files (lm-evaluation-harness results JSON)"},
       {"extract", "run one model over one text file and write every layer's hidden states to HDF5"},
       {"make-tasks", "make multiple-choice task files from the demo zoo's held-out text"},
       {"train", "train (or reuse) the demo model zoo of a zoo manifest"},

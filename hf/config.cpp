@@ -523,4 +523,35 @@ ModelConfig default_model_config(Family family, const ModelSizes& s) {
   return parse_model_config(j, "default config for " + std::string(family_name(family)));
 }
 
+std::optional<TrainerState> read_trainer_state(const std::filesystem::path& dir) {
+  const auto path = dir / "trainer_state.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  json j;
+  try {
+    j = json::parse(io::read_file(path, 64 << 20));
+  } catch (const json::exception& e) {
+    throw CorruptDataError(path.string() + ": not valid JSON (" + e.what() + "); delete or repair the file");
+  }
+  if (!j.is_object() || !j.contains("global_step") || !j["global_step"].is_number_integer()) {
+    throw CorruptDataError(path.string() + ": expected an object with an integer \"global_step\" (the Hugging Face "
+                           "Trainer's trainer_state.json)");
+  }
+  TrainerState s;
+  s.global_step = j["global_step"].get<std::int64_t>();
+  const auto history = j.value("log_history", json::array());
+  if (!history.is_array()) return s;
+  for (const auto& entry : history) {
+    if (!entry.is_object()) continue;
+    const auto step = entry.value("step", s.global_step);
+    if (step > s.global_step) continue;
+    if (entry.contains("loss") && entry["loss"].is_number()) s.train_loss = entry["loss"].get<double>();
+    if (entry.contains("eval_loss") && entry["eval_loss"].is_number()) {
+      s.eval_loss = entry["eval_loss"].get<double>();
+      s.eval_step = step;
+    }
+  }
+  return s;
+}
+
 }  // namespace ibzoo::hf

@@ -112,4 +112,18 @@ struct ModelSizes {
 };
 ModelConfig default_model_config(Family family, const ModelSizes& sizes);
 
+// <dir>/trainer_state.json, which the Hugging Face Trainer (and `ibzoo train`) writes
+// into every checkpoint: its global_step and, from its log_history, the last "loss"
+// (training) and the last "eval_loss" logged at or before that step.
+struct TrainerState {
+  std::int64_t global_step = 0;
+  std::optional<double> train_loss;
+  std::optional<double> eval_loss;
+  std::int64_t eval_step = 0;  // the step the eval_loss was logged at
+  bool operator==(const TrainerState&) const = default;
+};
+// nullopt when the checkpoint has no trainer_state.json. Throws CorruptDataError naming
+// the file when it is not JSON or global_step is missing.
+std::optional<TrainerState> read_trainer_state(const std::filesystem::path& dir);
+
 }  // namespace ibzoo::hf

@@ -259,6 +259,32 @@ std::vector<std::vector<float>> Model::logits(const std::vector<std::vector<std:
   return run(*impl_, sequences, nullptr, {}, true);
 }
 
+std::vector<std::vector<float>> Model::next_token_log_probs(const std::vector<std::vector<std::int32_t>>& sequences) const {
+  c10::InferenceMode guard;
+  const auto& impl = *impl_;
+  const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
+  ForwardOptions fo;
+  fo.final_norm = impl.options.final_norm;
+  fo.want_logits = true;
+  const auto logits = impl.module->forward(batch.ids, batch.lengths, {}, fo);
+  std::vector<std::vector<float>> out(sequences.size());
+  const auto t = batch.ids.size(1);
+  if (t < 2) {
+    for (std::size_t i = 0; i < sequences.size(); ++i) out[i].clear();
+    return out;
+  }
+  const auto targets = batch.ids.narrow(1, 1, t - 1).to(logits.device()).unsqueeze(-1);
+  const auto logp = torch::log_softmax(logits.narrow(1, 0, t - 1), -1).gather(-1, targets).squeeze(-1);
+  const auto host = logp.to(torch::kCPU, torch::kFloat).contiguous();
+  const float* base = host.data_ptr<float>();
+  for (std::size_t i = 0; i < sequences.size(); ++i) {
+    const auto n = static_cast<std::int64_t>(sequences[i].size()) - 1;
+    const float* p = base + static_cast<std::int64_t>(i) * (t - 1);
+    if (n > 0) out[i].assign(p, p + n);
+  }
+  return out;
+}
+
 std::vector<std::vector<float>> Model::forward_layers_and_logits(
     const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink, std::span<const int> layers) const {
   return run(*impl_, sequences, &sink, layers, true);

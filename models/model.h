@@ -115,6 +115,11 @@ class Model {
   // does). One batch, as forward_layers.
   std::vector<std::vector<float>> logits(const std::vector<std::vector<std::int32_t>>& sequences) const;
 
+  // For each sequence, log p(ids[t] | ids[< t]) for t = 1 .. T-1: the log-softmax of
+  // the logits (float32) taken on the model's device, where only these T-1 values per
+  // sequence are gathered and copied back (not the [T, V] logits). One batch, as logits().
+  std::vector<std::vector<float>> next_token_log_probs(const std::vector<std::vector<std::int32_t>>& sequences) const;
+
   // Both at once: the layer sink and the logits of one forward pass.
   std::vector<std::vector<float>> forward_layers_and_logits(const std::vector<std::vector<std::int32_t>>& sequences,
                                                             const LayerSink& sink,

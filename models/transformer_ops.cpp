@@ -166,8 +166,12 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-// cos/sin: [B, 1, T, rot] in x's dtype; rotates the first rot dims of each head.
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+// cos/sin: [B, 1, T, rot]; rotates the first rot dims of each head. The tables are cast
+// to x's dtype (a no-op but under the trainer's autocast, where q and k come out of the
+// projection in bfloat16 and must stay in v's dtype for the fused attention).
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos_in, const torch::Tensor& sin_in) {
+  const auto cos = cos_in.to(x.scalar_type());
+  const auto sin = sin_in.to(x.scalar_type());
   const auto rot = cos.size(-1);
   const auto hd = x.size(-1);
   if (rot == hd) return x * cos + rotate_half(x) * sin;

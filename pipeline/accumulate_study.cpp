@@ -7,6 +7,7 @@
 #include "analysis/reference_points.h"
 #include "io/fs.h"
 #include "io/h5.h"
+#include "hf/config.h"
 #include "io/log.h"
 #include "io/metrics_h5.h"
 #include "models/model.h"
@@ -167,9 +168,10 @@ class ItemRunner {
       job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
-      job.table_budget_bytes = table_budget(*model, setup, text, team);
-      job.storage = {m.storage.representations, m.storage.layers, m.storage.dtype == "float16", m.storage.chunk_tokens,
-                     m.storage.compression, reps_path(item)};
+      job.table_budget_bytes = table_budget(*model, setup, text, static_cast<std::int64_t>(job.layers.size()), team);
+      // storage.layers: all (an empty list) stores every estimated layer.
+      job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
+                     m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
       if (m.storage.assignments != "none") job.assignments_float16 = assignments_float16(m);
       job.provenance = provenance(item, model_spec, ckpt, text, *model, team.size());
       job.on_progress = progress;
@@ -218,7 +220,7 @@ class ItemRunner {
 
   // Bytes one pass's tables may take on this rank (0: no limit known, one pass).
   std::int64_t table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
-                            const stages::LabelledText& text, const io::Communicator& team) {
+                            const stages::LabelledText& text, std::int64_t n_layers, const io::Communicator& team) {
     // Test hook (tests/scripts/memory_fallback_test.sh): the tables' budget itself, to
     // force layer groups on a tiny study. Only the memory changes; results do not.
     if (const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES")) return std::stoll(forced);
@@ -236,6 +238,8 @@ class ItemRunner {
     in.dtype_bytes = m.compute.dtype == "float32" ? 4 : 2;
     in.n_bins = setup.layout.n_bins;
     in.n_sets = static_cast<std::int64_t>(text.label_sets.size());
+    in.n_layers = n_layers;
+    in.team = team.size();
     in.weights = model.n_parameters() * in.dtype_bytes;
     if (in.cuda) {
       const auto memory = models::device_memory(model);
@@ -296,6 +300,26 @@ class ItemRunner {
     return weights_.emplace(key, std::move(hashes)).first->second;
   }
 
+  // The checkpoint's own training record (trainer_state.json: global step, train and
+  // held-out loss), which the metrics stage reports beside the estimates. A damaged file
+  // costs the record, not the item.
+  static nlohmann::json training_state(const Checkpoint& checkpoint) {
+    try {
+      const auto state = hf::read_trainer_state(checkpoint.path);
+      if (!state) return nullptr;
+      nlohmann::json j = {{"file", "trainer_state.json"}, {"global_step", state->global_step}};
+      if (state->train_loss) j["train_loss"] = *state->train_loss;
+      if (state->eval_loss) {
+        j["eval_loss"] = *state->eval_loss;
+        j["eval_step"] = state->eval_step;
+      }
+      return j;
+    } catch (const CorruptDataError& e) {
+      io::log_warn(std::string(e.what()) + "; the checkpoint's training losses are left out of the metrics");
+      return nullptr;
+    }
+  }
+
   nlohmann::json provenance(const WorkItem& item, const ModelSpec& model_spec, const Checkpoint& ckpt,
                             const stages::LabelledText& text, const models::Model& model, int team_size) {
     const auto& m = study_.manifest;
@@ -309,6 +333,7 @@ class ItemRunner {
             {"step", ckpt.step},
             {"model_path", ckpt.path.string()},
             {"weights", weight_hashes(ckpt)},
+            {"training", training_state(ckpt)},
             {"tokenizer", model_spec.tokenizer.string()},
             {"tokenizer_sha256", text.tokenizer_sha256},
             {"corpus_sha256", study_.corpus_sha256},

@@ -80,18 +80,26 @@ std::string format_bytes(double bytes) {
 MemoryPlan plan_memory(const MemoryInputs& in) {
   MemoryPlan plan;
   // One batch's activations: a dozen hidden-wide buffers and the MLP's (gated) width,
-  // plus, on the host (explicit attention), one layer's attention scores; and the
-  // estimator's buffers: p and its mass-grid copy, and the gathered rows of every set.
+  // plus one layer's attention scores. On the device a whole batch at once (attention
+  // in fused kernels); on the host one sequence at a time (stages/accumulate.cpp).
   const double tokens = static_cast<double>(in.tokens_per_batch);
-  double activations = tokens * static_cast<double>(in.dtype_bytes) *
+  const double seq = static_cast<double>(std::min(in.max_tokens, in.tokens_per_batch));
+  const double width = static_cast<double>(in.dtype_bytes) *
                        (12.0 * static_cast<double>(in.hidden) + 3.0 * static_cast<double>(in.intermediate));
-  if (!in.cuda) activations += tokens * static_cast<double>(std::min(in.max_tokens, in.tokens_per_batch)) *
-                               static_cast<double>(in.n_heads) * 4.0 * 2.0;
-  // The estimator's per-batch buffers (p, its mass-grid copy, the gathered rows of every
-  // set) and, on the device, the float64 temporaries of the row entropies at the end of
-  // a pass (models/device_tables.cpp: 2^18 rows at a time, four [rows, m] arrays).
-  double estimator = tokens * static_cast<double>(in.n_bins) * (4.0 + 8.0 * (static_cast<double>(in.n_sets) + 2.0));
-  if (in.cuda) estimator = std::max(estimator, 4.0 * 8.0 * static_cast<double>(in.n_bins) * static_cast<double>(1 << 18));
+  const double activations = in.cuda ? tokens * width : seq * width + seq * seq * static_cast<double>(in.n_heads) * 4.0 * 2.0;
+  // The estimator's per-batch buffers. Device: p, its mass-grid copy, the gathered rows
+  // of every set, and the float64 temporaries of the row entropies at the end of a pass
+  // (models/device_tables.cpp: 2^18 rows at a time, four [rows, m] arrays). Host: the
+  // mass-grid values and p of one batch, and in a team the p of every layer of the
+  // round's batches (the own, the P received, one unpacked).
+  const double m = static_cast<double>(in.n_bins);
+  double estimator = 0;
+  if (in.cuda) {
+    estimator = std::max(tokens * m * (4.0 + 8.0 * (static_cast<double>(in.n_sets) + 2.0)), 4.0 * 8.0 * m * static_cast<double>(1 << 18));
+  } else {
+    const double copies = in.team > 1 ? static_cast<double>(in.team) + 2.0 : 1.0;
+    estimator = tokens * m * (4.0 * static_cast<double>(in.n_layers) * copies + 12.0);
+  }
   const auto transient = static_cast<std::int64_t>(activations + estimator) + (in.cuda ? kSlackDevice : kSlackHost);
   plan.budget = in.budget.value_or(in.available);
   // A given budget covers everything the rank holds (the weights on the device, the

@@ -273,6 +273,8 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     in.dtype_bytes = static_cast<int>(bytes_per_value(manifest.compute.dtype));
     in.n_bins = e.bins;
     in.n_sets = estimate.n_label_sets;
+    in.n_layers = row.n_layers_estimated;
+    in.team = static_cast<std::int64_t>(team);
     const auto plan = plan_memory(in);
     row.table_budget = static_cast<double>(plan.tables);
     // The fewest row shares whose one layer fits, then the fewest layer groups

@@ -152,6 +152,20 @@ void mean_rows(RowWriter& out, const std::vector<io::MetricRow>& layer_rows_all,
   summary.preference = mean_of(kPreferenceSet, "mutual_information");
 }
 
+// The checkpoint's training losses (from its trainer_state.json, recorded in the
+// item's provenance by accumulate): model-scope rows after n_parameters.
+void training_rows(CheckpointMetrics& result, const CheckpointInfo& info, const nlohmann::json& training) {
+  if (!training.is_object()) return;
+  RowWriter out(info, result.rows);
+  if (training.contains("eval_loss") && training["eval_loss"].is_number()) {
+    result.summary.eval_loss = training["eval_loss"].get<double>();
+    out.add("", "", "eval_loss", result.summary.eval_loss);
+  }
+  if (training.contains("train_loss") && training["train_loss"].is_number()) {
+    out.add("", "", "train_loss", training["train_loss"].get<double>());
+  }
+}
+
 }  // namespace
 
 CheckpointMetrics checkpoint_metrics(const CheckpointInfo& info, const std::vector<LayerResult>& text,
@@ -201,19 +215,21 @@ CheckpointMetrics item_metrics(const io::RunDir& run, const std::string& item_id
   }
   auto result = checkpoint_metrics(with_params, text, preference);
   if (provenance.contains("weights")) result.summary.weights = provenance["weights"];
+  training_rows(result, with_params, provenance.value("training", nlohmann::json()));
   return result;
 }
 
 void write_summary_csv(const std::filesystem::path& path, const std::vector<GroupSummary>& summaries) {
   std::ostringstream os;
   os << "model,family,checkpoint,step,n_parameters,n_positions,entropy,complexity,expressivity,optimality,"
-        "optimality_ratio_of_means,complexity_null,expressivity_null,preference\n";
+        "optimality_ratio_of_means,complexity_null,expressivity_null,preference,eval_loss\n";
   for (const auto& s : summaries) {
     os << s.model << ',' << s.family << ',' << s.checkpoint << ',' << s.step << ',' << io::format_value(s.n_parameters)
        << ',' << s.n_positions << ',' << io::format_value(s.entropy) << ',' << io::format_value(s.complexity) << ','
        << io::format_value(s.expressivity) << ',' << io::format_value(s.optimality) << ','
        << io::format_value(s.optimality_ratio_of_means) << ',' << io::format_value(s.complexity_null) << ','
-       << io::format_value(s.expressivity_null) << ',' << io::format_value(s.preference) << '\n';
+       << io::format_value(s.expressivity_null) << ',' << io::format_value(s.preference) << ','
+       << io::format_value(s.eval_loss) << '\n';
   }
   io::write_file_atomic(path, os.str());
 }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ struct GroupSummary {
   double optimality = 0, optimality_ratio_of_means = 0;
   double complexity_null = 0, expressivity_null = 0;
   double preference = 0;               // mean over layers 1..L of I(Z; pref); NaN without preference data
+  double eval_loss = std::numeric_limits<double>::quiet_NaN();  // the checkpoint's held-out loss (trainer_state.json)
   nlohmann::json weights;              // file -> sha256, from provenance
 };
 
@@ -54,7 +56,8 @@ struct LayerResult {
 CheckpointMetrics checkpoint_metrics(const CheckpointInfo& info, const std::vector<LayerResult>& text,
                                      const std::vector<LayerResult>& preference);
 
-// The same from the item's files: items/<id>/state.h5 and provenance.json.
+// The same from the item's files: items/<id>/state.h5 and provenance.json (with the
+// checkpoint's training record there: model-scope rows eval_loss and train_loss).
 CheckpointMetrics item_metrics(const io::RunDir& run, const std::string& item_id, const CheckpointInfo& info,
                                analysis::Weighting weighting, double confidence = 0.95);
 

@@ -4,6 +4,7 @@
 
 #include "errors/error.h"
 #include "io/fs.h"
+#include "hf/config.h"
 #include "hf/tokenizer.h"
 #include "models/model.h"
 #include "zoo/tasks.h"
@@ -81,13 +82,24 @@ Request make_request(const hf::Tokenizer& tok, const std::string& context, const
 }
 
 std::vector<double> score_requests(const models::Model& model, const std::vector<Request>& requests,
-                                   std::int64_t batch_size) {
+                                   std::int64_t batch_size, bool on_device) {
   std::vector<double> ll(requests.size(), 0.0);
   const auto v = model.vocab_size();
   for (std::size_t start = 0; start < requests.size(); start += static_cast<std::size_t>(batch_size)) {
     const auto end = std::min(requests.size(), start + static_cast<std::size_t>(batch_size));
     std::vector<std::vector<std::int32_t>> seqs;
     for (std::size_t i = start; i < end; ++i) seqs.push_back(requests[i].ids);
+    if (on_device) {
+      // log p of token j given the tokens before it is logp[j - 1].
+      const auto logp = model.next_token_log_probs(seqs);
+      for (std::size_t i = start; i < end; ++i) {
+        const auto& r = requests[i];
+        double sum = 0.0;
+        for (std::size_t j = r.first_choice_token; j < r.ids.size(); ++j) sum += logp[i - start][j - 1];
+        ll[i] = sum;
+      }
+      continue;
+    }
     auto logits = model.logits(seqs);
     for (std::size_t i = start; i < end; ++i) {
       auto& rows = logits[i - start];
@@ -109,12 +121,18 @@ std::vector<double> score_requests(const models::Model& model, const std::vector
 
 std::int32_t end_of_text(const hf::Tokenizer& tok) { return tok.eos_id() ? *tok.eos_id() : tok.bos_id() ? *tok.bos_id() : 0; }
 
-TaskScore score_task(const models::Model& model, const hf::Tokenizer& tok, const fs::path& path,
-                     const EvaluateJob& job) {
-  auto items = read_task_file(path);
-  if (job.limit > 0 && static_cast<std::int64_t>(items.size()) > job.limit) items.resize(static_cast<std::size_t>(job.limit));
-  const auto ll = choice_log_likelihoods(model, tok, items, job.batch_size);
-  TaskScore s{path.stem().string(), static_cast<std::int64_t>(items.size()), 0, 0, 0, 0, 0};
+std::vector<Request> make_requests(const hf::Tokenizer& tokenizer, const std::vector<TaskItem>& items, std::int64_t max_len) {
+  std::vector<Request> requests;
+  const auto eot = end_of_text(tokenizer);
+  for (const auto& it : items) {
+    for (const auto& c : it.choices) requests.push_back(make_request(tokenizer, it.context, c, max_len, eot));
+  }
+  return requests;
+}
+
+// acc and acc_norm of one task from its (item, choice) log-likelihoods.
+TaskScore score_items(const std::string& task, const std::vector<TaskItem>& items, const std::vector<double>& ll) {
+  TaskScore s{task, static_cast<std::int64_t>(items.size()), 0, 0, 0, 0, 0};
   std::vector<double> acc, acc_norm;
   std::size_t k = 0;
   for (const auto& it : items) {
@@ -140,18 +158,41 @@ TaskScore score_task(const models::Model& model, const hf::Tokenizer& tok, const
   return s;
 }
 
+struct LoadedTask {
+  std::string name;
+  std::vector<TaskItem> items;
+};
+
+std::vector<LoadedTask> load_tasks(const std::vector<fs::path>& paths, std::int64_t limit) {
+  std::vector<LoadedTask> tasks;
+  for (const auto& f : expand_task_paths(paths)) {
+    auto items = read_task_file(f);
+    if (limit > 0 && static_cast<std::int64_t>(items.size()) > limit) items.resize(static_cast<std::size_t>(limit));
+    tasks.push_back({f.stem().string(), std::move(items)});
+  }
+  return tasks;
+}
+
+models::RunOptions run_options(const std::string& device, int threads) {
+  models::RunOptions options;
+  options.device = models::parse_device(device);
+  options.threads = threads;
+  return options;
+}
+
+void write_results(const EvaluateJob& job, const EvaluateResult& result) {
+  std::error_code ec;
+  if (job.path_out.has_parent_path()) fs::create_directories(job.path_out.parent_path(), ec);
+  if (ec) throw WriteError(job.path_out.string() + ": cannot create its directory (" + ec.message() + ")");
+  io::write_file_atomic(job.path_out, results_json(job, result).dump(2) + "\n");
+}
+
 }  // namespace
 
 std::vector<double> choice_log_likelihoods(const models::Model& model, const hf::Tokenizer& tokenizer,
-                                           const std::vector<TaskItem>& items, std::int64_t batch_size) {
-  std::vector<Request> requests;
-  const auto eot = end_of_text(tokenizer);
-  for (const auto& it : items) {
-    for (const auto& c : it.choices) {
-      requests.push_back(make_request(tokenizer, it.context, c, model.config().max_position_embeddings, eot));
-    }
-  }
-  return score_requests(model, requests, batch_size);
+                                           const std::vector<TaskItem>& items, std::int64_t batch_size, bool on_device) {
+  const auto requests = make_requests(tokenizer, items, model.config().max_position_embeddings);
+  return score_requests(model, requests, batch_size, on_device || model.options().device == models::Device::Cuda);
 }
 
 nlohmann::json results_json(const EvaluateJob& job, const EvaluateResult& result) {
@@ -175,7 +216,8 @@ nlohmann::json results_json(const EvaluateJob& job, const EvaluateResult& result
     j["n-samples"][t.task] = {{"original", t.n_items}, {"effective", t.n_items}};
   }
   const std::string name = job.model_name.empty() ? job.model_dir.filename().string() : job.model_name;
-  j["config"] = {{"model", "ibzoo"}, {"model_args", "pretrained=" + job.model_dir.string()},
+  const std::string revision = job.revision.empty() ? std::string() : ",revision=" + job.revision;
+  j["config"] = {{"model", "ibzoo"}, {"model_args", "pretrained=" + job.model_dir.string() + revision},
                  {"batch_size", job.batch_size}, {"limit", job.limit == 0 ? nlohmann::json(nullptr) : nlohmann::json(job.limit)}};
   j["model_name"] = name;
   j["total_evaluation_time_seconds"] = std::to_string(result.seconds);
@@ -184,18 +226,73 @@ nlohmann::json results_json(const EvaluateJob& job, const EvaluateResult& result
 
 EvaluateResult evaluate(const EvaluateJob& job) {
   const auto start = std::chrono::steady_clock::now();
-  const auto files = expand_task_paths(job.task_paths);
-  models::RunOptions options;
-  options.threads = job.threads;
-  const auto model = models::Model::load(job.model_dir, options);
+  const auto tasks = load_tasks(job.task_paths, job.limit);
+  const auto model = models::Model::load(job.model_dir, run_options(job.device, job.threads));
   const auto tok = hf::Tokenizer::from_file(job.model_dir);
   EvaluateResult result;
-  for (const auto& f : files) result.tasks.push_back(score_task(*model, tok, f, job));
+  for (const auto& t : tasks) {
+    result.tasks.push_back(score_items(t.name, t.items, choice_log_likelihoods(*model, tok, t.items, job.batch_size)));
+  }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::error_code ec;
-  if (job.path_out.has_parent_path()) fs::create_directories(job.path_out.parent_path(), ec);
-  if (ec) throw WriteError(job.path_out.string() + ": cannot create its directory (" + ec.message() + ")");
-  io::write_file_atomic(job.path_out, results_json(job, result).dump(2) + "\n");
+  write_results(job, result);
+  return result;
+}
+
+EvaluateZooResult evaluate_zoo(const EvaluateZooJob& job) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto zoo_json = job.zoo_dir / "zoo.json";
+  if (!fs::exists(zoo_json)) {
+    throw MissingInputError(zoo_json.string() + " not found: give the out_dir of a zoo trained by ibzoo train");
+  }
+  nlohmann::json zoo;
+  try {
+    zoo = nlohmann::json::parse(io::read_file(zoo_json));
+  } catch (const nlohmann::json::exception& e) {
+    throw CorruptDataError(zoo_json.string() + ": not valid JSON (" + e.what() + "); retrain with ibzoo train --force");
+  }
+  const auto tasks = load_tasks(job.task_paths, job.limit);
+  const auto options = run_options(job.device, job.threads);
+  EvaluateZooResult result;
+  for (const auto& m : zoo.value("models", nlohmann::json::array())) {
+    const auto id = m.value("id", "");
+    auto checkpoints = m.value("checkpoints", nlohmann::json::array());
+    if (id.empty() || checkpoints.empty()) {
+      throw CorruptDataError(zoo_json.string() + ": a model without an id or checkpoints; retrain with ibzoo train --force");
+    }
+    if (!job.all_checkpoints) checkpoints = nlohmann::json::array({checkpoints.back()});
+    const fs::path first = checkpoints.front().value("path", "");
+    const auto tok = hf::Tokenizer::from_file(first);
+    const auto max_len = hf::read_model_config(first).max_position_embeddings;
+    std::vector<std::vector<Request>> requests;  // per task: the same for every checkpoint of the model
+    for (const auto& t : tasks) requests.push_back(make_requests(tok, t.items, max_len));
+    for (const auto& c : checkpoints) {
+      EvaluateJob one;
+      one.model_dir = c.value("path", "");
+      one.task_paths = job.task_paths;
+      one.model_name = id;
+      one.revision = c.value("name", "");
+      one.limit = job.limit;
+      one.batch_size = job.batch_size;
+      one.threads = job.threads;
+      one.device = job.device;
+      one.path_out = job.out_dir / id / (one.revision + ".json");
+      if (!fs::exists(one.model_dir)) {
+        throw MissingInputError(one.model_dir.string() + ": checkpoint directory of " + id + " (zoo.json) not found; "
+                                "retrain the zoo with ibzoo train");
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto model = models::Model::load(one.model_dir, options);
+      EvaluateResult r;
+      for (std::size_t k = 0; k < tasks.size(); ++k) {
+        r.tasks.push_back(score_items(tasks[k].name, tasks[k].items,
+                                      score_requests(*model, requests[k], job.batch_size, options.device == models::Device::Cuda)));
+      }
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      write_results(one, r);
+      result.files.push_back(one.path_out);
+    }
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include "io/csv.h"
 #include "io/fs.h"
 #include "io/log.h"
+#include "io/metrics_csv.h"
 #include "hf/tokenizer.h"
 #include "models/trainer.h"
 
@@ -14,6 +15,8 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -114,7 +117,8 @@ ZooTextSpec read_text(ZooReader& r, const YAML::Node& n, const fs::path& base) {
 ZooTrainingSpec read_training(ZooReader& r, const YAML::Node& n) {
   ZooTrainingSpec t;
   r.known_keys(n, "training", {"steps", "batch_size", "context", "lr", "min_lr_ratio", "warmup_steps", "schedule",
-                               "weight_decay", "grad_clip", "init_std", "checkpoints"});
+                               "weight_decay", "grad_clip", "init_std", "checkpoints", "checkpoint_spacing",
+                               "checkpoint_even_from", "eval_tokens", "device", "precision", "deterministic"});
   if (!n.IsDefined()) return t;
   t.steps = r.positive<std::int64_t>(n, "steps", t.steps, "an integer");
   t.batch_size = r.positive<std::int64_t>(n, "batch_size", t.batch_size, "an integer");
@@ -131,6 +135,29 @@ ZooTrainingSpec read_training(ZooReader& r, const YAML::Node& n) {
   t.init_std = r.positive<double>(n, "init_std", t.init_std, "a number");
   t.checkpoints = r.get<std::int64_t>(n, "checkpoints", t.checkpoints, "an integer");
   if (t.checkpoints < 2) r.error(n["checkpoints"], "'checkpoints' must be at least 2 (step 0 and the last step)");
+  t.checkpoint_spacing = r.get<std::string>(n, "checkpoint_spacing", t.checkpoint_spacing, "log or log-even");
+  if (t.checkpoint_spacing != "log" && t.checkpoint_spacing != "log-even") {
+    r.error(n["checkpoint_spacing"], "'checkpoint_spacing' must be log or log-even, got \"" + t.checkpoint_spacing + "\"");
+  }
+  t.checkpoint_even_from = r.get<std::int64_t>(n, "checkpoint_even_from", t.checkpoint_even_from, "an integer (0: steps / 8)");
+  if (t.checkpoint_spacing == "log-even") {
+    const auto from = t.checkpoint_even_from > 0 ? t.checkpoint_even_from : t.steps / 8;
+    if (from < 1 || from >= t.steps) {
+      r.error(n["checkpoint_even_from"].IsDefined() ? n["checkpoint_even_from"] : n["checkpoint_spacing"],
+              "'checkpoint_even_from' must be between 1 and steps - 1 (" + std::to_string(t.steps - 1) + "), got " +
+                  std::to_string(from));
+    }
+    if (t.checkpoints < 3) r.error(n["checkpoints"], "'checkpoints' must be at least 3 with checkpoint_spacing log-even");
+  }
+  t.eval_tokens = r.get<std::int64_t>(n, "eval_tokens", t.eval_tokens, "an integer (0: no held-out loss)");
+  if (t.eval_tokens < 0) r.error(n["eval_tokens"], "'eval_tokens' must be >= 0, got " + std::to_string(t.eval_tokens));
+  t.device = r.get<std::string>(n, "device", t.device, "cpu or cuda");
+  if (t.device != "cpu" && t.device != "cuda") r.error(n["device"], "'device' must be cpu or cuda, got \"" + t.device + "\"");
+  t.precision = r.get<std::string>(n, "precision", t.precision, "auto, float32, tf32 or bfloat16");
+  if (t.precision != "auto" && t.precision != "float32" && t.precision != "tf32" && t.precision != "bfloat16") {
+    r.error(n["precision"], "'precision' must be auto, float32, tf32 or bfloat16, got \"" + t.precision + "\"");
+  }
+  t.deterministic = r.get<bool>(n, "deterministic", t.deterministic, "true or false");
   return t;
 }
 
@@ -224,11 +251,20 @@ nlohmann::json zoo_to_json(const ZooSpec& z) {
           {"training", {{"steps", t.steps}, {"batch_size", t.batch_size}, {"context", t.context}, {"lr", t.lr},
                         {"min_lr_ratio", t.min_lr_ratio}, {"warmup_steps", t.warmup_steps}, {"schedule", t.schedule},
                         {"weight_decay", t.weight_decay}, {"grad_clip", t.grad_clip}, {"init_std", t.init_std},
-                        {"checkpoints", t.checkpoints}}},
+                        {"checkpoints", t.checkpoints}, {"checkpoint_spacing", t.checkpoint_spacing},
+                        {"checkpoint_even_from", t.checkpoint_even_from}, {"eval_tokens", t.eval_tokens},
+                        {"device", t.device}, {"precision", t.precision}, {"deterministic", t.deterministic}}},
           {"models", models}};
 }
 
 std::string zoo_hash(const ZooSpec& spec) { return io::sha256_hex(zoo_to_json(spec).dump()); }
+
+std::vector<std::int64_t> checkpoint_steps(const ZooTrainingSpec& t) {
+  if (t.checkpoint_spacing == "log-even") {
+    return models::log_even_steps(t.steps, t.checkpoints, t.checkpoint_even_from > 0 ? t.checkpoint_even_from : t.steps / 8);
+  }
+  return models::log_spaced_steps(t.steps, t.checkpoints);
+}
 
 std::string checkpoint_name(std::int64_t step) {
   char buf[32];
@@ -326,6 +362,7 @@ std::string study_text(std::span<const Verse> verses, std::int64_t n) {
 
 struct PreparedText {
   std::string train;
+  std::string heldout;  // the held-out books, in train's layout
   std::vector<std::string> heldout_books;
 };
 
@@ -351,7 +388,8 @@ PreparedText prepare_text(const ZooSpec& z) {
   p.heldout_books.assign(books.end() - z.text.heldout_books, books.end());
   make_dir(z.out_dir / "text");
   io::write_file_atomic(z.out_dir / "text" / "train.txt", p.train);
-  io::write_file_atomic(z.out_dir / "text" / "heldout.txt", verses_text(all.subspan(split)));
+  p.heldout = verses_text(all.subspan(split));
+  io::write_file_atomic(z.out_dir / "text" / "heldout.txt", p.heldout);
   io::write_file_atomic(z.out_dir / "text" / "study.txt", study_text(all.subspan(split), z.text.study_verses));
   return p;
 }
@@ -387,6 +425,10 @@ models::TrainerOptions trainer_options(const ZooSpec& z, const ZooModelSpec& m, 
   o.weight_decay = z.training.weight_decay;
   o.grad_clip = z.training.grad_clip;
   o.threads = z.threads;
+  o.device = models::parse_device(z.training.device);
+  o.precision = models::parse_precision(z.training.precision);
+  o.deterministic = z.training.deterministic;
+  o.eval_tokens = z.training.eval_tokens;
   return o;
 }
 
@@ -409,42 +451,79 @@ nlohmann::json read_json_or_null(const fs::path& path) {
   }
 }
 
+// 6 significant digits, as the training log always had.
+std::string short_text(double v) {
+  if (!std::isfinite(v)) return "nan";
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+double number_or_nan(const nlohmann::json& j) {
+  return j.is_number() ? j.get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+TrainedModel cached_model(const ZooModelSpec& m, const nlohmann::json& done, const std::vector<std::int64_t>& steps) {
+  TrainedModel t{m.id, std::string(hf::family_name(m.family)), done.value("n_parameters", std::int64_t{0}), steps,
+                 done.value("final_loss", 0.0), done.value("seconds", 0.0), true, done.value("device", ""),
+                 done.value("precision", ""), done.value("optimizer", ""), {}};
+  for (const auto& v : done.value("heldout_loss", nlohmann::json::array())) t.heldout_loss.push_back(number_or_nan(v));
+  t.heldout_loss.resize(steps.size(), std::numeric_limits<double>::quiet_NaN());
+  return t;
+}
+
+void write_logs(const fs::path& dir, const models::TrainResult& result) {
+  std::vector<std::vector<std::string>> log;
+  for (const auto& e : result.log) log.push_back({std::to_string(e.step), short_text(e.loss), short_text(e.lr)});
+  io::write_csv(dir / "train_log.csv", {"step", "loss", "lr"}, log);
+  std::vector<std::vector<std::string>> evals;
+  for (const auto& e : result.checkpoints) {
+    evals.push_back({std::to_string(e.step), io::format_value(e.heldout_loss), io::format_value(e.train_loss)});
+  }
+  io::write_csv(dir / "eval_log.csv", {"step", "heldout_loss", "train_loss"}, evals);
+}
+
 TrainedModel train_one(const ZooSpec& z, const ZooModelSpec& m, std::size_t model_idx, std::span<const std::int32_t> tokens,
-                       std::int64_t vocab_size, const std::string& hash, bool force) {
-  const auto steps = models::log_spaced_steps(z.training.steps, z.training.checkpoints);
+                       std::span<const std::int32_t> heldout, std::int64_t vocab_size, const std::string& hash,
+                       bool force) {
+  const auto steps = checkpoint_steps(z.training);
   const auto dir = model_dir(z, m.id);
   const auto done = read_json_or_null(dir / "done.json");
   if (!force && done.is_object() && done.value("zoo_hash", "") == hash && checkpoints_exist(z, m, steps)) {
     io::log_info("train: " + m.id + " is complete for this zoo hash; reusing it");
-    return {m.id, std::string(hf::family_name(m.family)), done.value("n_parameters", std::int64_t{0}), steps,
-            done.value("final_loss", 0.0), done.value("seconds", 0.0), true};
+    return cached_model(m, done, steps);
   }
   const auto options = trainer_options(z, m, vocab_size, model_idx);
   const auto result = models::train_model(
-      options, tokens, steps, [&](std::int64_t s) { return dir / checkpoint_name(s); }, z.out_dir / "tokenizer",
-      [&](std::int64_t s, const fs::path&) { io::log_info("train: " + m.id + " checkpoint " + checkpoint_name(s)); });
+      options, tokens, heldout, steps, [&](std::int64_t s) { return dir / checkpoint_name(s); }, z.out_dir / "tokenizer",
+      [&](std::int64_t s, const fs::path&, const models::CheckpointEval& e) {
+        io::log_info("train: " + m.id + " checkpoint " + checkpoint_name(s) + ": held-out loss " +
+                     short_text(e.heldout_loss) + ", train loss " + short_text(e.train_loss));
+      });
   make_dir(dir);
-  std::vector<std::vector<std::string>> log;
+  write_logs(dir, result);
   double tail = 0.0;
   const std::size_t n_tail = std::min<std::size_t>(10, result.log.size());
-  auto text = [](double v) {
-    std::ostringstream os;  // 6 significant digits, as the log always had
-    os << v;
-    return os.str();
-  };
-  for (std::size_t i = 0; i < result.log.size(); ++i) {
-    log.push_back({std::to_string(result.log[i].step), text(result.log[i].loss), text(result.log[i].lr)});
-    if (i + n_tail >= result.log.size()) tail += result.log[i].loss;
-  }
-  io::write_csv(dir / "train_log.csv", {"step", "loss", "lr"}, log);
+  for (std::size_t i = result.log.size() - n_tail; i < result.log.size(); ++i) tail += result.log[i].loss;
   TrainedModel t{m.id, std::string(hf::family_name(m.family)), result.n_parameters, steps,
-                 tail / static_cast<double>(std::max<std::size_t>(1, n_tail)), result.seconds, false};
+                 tail / static_cast<double>(std::max<std::size_t>(1, n_tail)), result.seconds, false, result.device,
+                 result.precision, result.optimizer, {}};
+  nlohmann::json heldout_json = nlohmann::json::array();
+  for (const auto& e : result.checkpoints) {
+    t.heldout_loss.push_back(e.heldout_loss);
+    heldout_json.push_back(number_or_null(e.heldout_loss));
+  }
   io::write_file_atomic(dir / "done.json", nlohmann::json{{"zoo_hash", hash}, {"n_parameters", t.n_parameters},
-                                                           {"final_loss", t.final_loss}, {"seconds", t.seconds}}
+                                                           {"final_loss", t.final_loss}, {"seconds", t.seconds},
+                                                           {"device", t.device}, {"precision", t.precision},
+                                                           {"optimizer", t.optimizer}, {"heldout_loss", heldout_json}}
                                                .dump(2));
   std::ostringstream msg;
   msg << "train: " << m.id << " (" << t.family << ", " << t.n_parameters << " parameters) " << z.training.steps
-      << " steps in " << t.seconds << " s, final loss " << t.final_loss;
+      << " steps in " << t.seconds << " s on " << t.device << " (" << t.precision << ", " << t.optimizer
+      << "), final loss " << t.final_loss << ", held-out loss " << short_text(t.heldout_loss.back());
   io::log_info(msg.str());
   return t;
 }
@@ -472,13 +551,17 @@ void write_zoo_json(const ZooSpec& z, const std::string& hash, const std::vector
                       {"n_train_tokens", n_train_tokens}, {"models", nlohmann::json::array()}};
   for (const auto& m : models) {
     nlohmann::json cks = nlohmann::json::array();
-    for (const auto s : m.steps) {
+    for (std::size_t k = 0; k < m.steps.size(); ++k) {
+      const auto s = m.steps[k];
       cks.push_back({{"name", checkpoint_name(s)}, {"step", s},
                      {"tokens", s * z.training.batch_size * z.training.context},
-                     {"path", (model_dir(z, m.id) / checkpoint_name(s)).string()}});
+                     {"path", (model_dir(z, m.id) / checkpoint_name(s)).string()},
+                     {"heldout_loss", number_or_null(k < m.heldout_loss.size() ? m.heldout_loss[k]
+                                                                                : std::numeric_limits<double>::quiet_NaN())}});
     }
     j["models"].push_back({{"id", m.id}, {"family", m.family}, {"n_parameters", m.n_parameters},
-                           {"final_loss", m.final_loss}, {"train_seconds", m.seconds}, {"checkpoints", cks}});
+                           {"final_loss", m.final_loss}, {"train_seconds", m.seconds}, {"device", m.device},
+                           {"precision", m.precision}, {"optimizer", m.optimizer}, {"checkpoints", cks}});
   }
   io::write_file_atomic(z.out_dir / "zoo.json", j.dump(2) + "\n");
 }
@@ -489,15 +572,20 @@ ZooResult train_zoo(const ZooSpec& z, bool force) {
   ZooResult r;
   r.hash = zoo_hash(z);
   r.path_zoo_json = z.out_dir / "zoo.json";
-  const auto steps = models::log_spaced_steps(z.training.steps, z.training.checkpoints);
+  const auto steps = checkpoint_steps(z.training);
   const auto previous = read_json_or_null(r.path_zoo_json);
   bool all_there = previous.is_object() && previous.value("zoo_hash", "") == r.hash;
   for (const auto& m : z.models) all_there = all_there && checkpoints_exist(z, m, steps);
   if (!force && all_there) {
     r.cached = true;
     for (const auto& m : previous["models"]) {
-      r.models.push_back({m.value("id", ""), m.value("family", ""), m.value("n_parameters", std::int64_t{0}), steps,
-                          m.value("final_loss", 0.0), m.value("train_seconds", 0.0), true});
+      TrainedModel t{m.value("id", ""), m.value("family", ""), m.value("n_parameters", std::int64_t{0}), steps,
+                     m.value("final_loss", 0.0), m.value("train_seconds", 0.0), true, m.value("device", ""),
+                     m.value("precision", ""), m.value("optimizer", ""), {}};
+      for (const auto& c : m.value("checkpoints", nlohmann::json::array())) {
+        t.heldout_loss.push_back(number_or_nan(c.value("heldout_loss", nlohmann::json())));
+      }
+      r.models.push_back(std::move(t));
     }
     io::log_info("train: zoo " + z.zoo + " is cached (" + r.path_zoo_json.string() + " has the same zoo hash)");
     return r;
@@ -508,11 +596,13 @@ ZooResult train_zoo(const ZooSpec& z, bool force) {
   const auto text = prepare_text(z);
   train_tokenizer(z, text.train);
   const auto tokens = tokenize_training_text(z, text.train);
+  const auto heldout = tokenize_training_text(z, text.heldout);
   const auto vocab = hf::Tokenizer::from_file(z.out_dir / "tokenizer" / "tokenizer.json").vocab_size();
-  io::log_info("train: " + std::to_string(tokens.size()) + " training tokens, vocabulary " + std::to_string(vocab) +
-               ", held out: " + text.heldout_books.front() + " .. " + text.heldout_books.back());
+  io::log_info("train: " + std::to_string(tokens.size()) + " training tokens, " + std::to_string(heldout.size()) +
+               " held-out tokens, vocabulary " + std::to_string(vocab) + ", held out: " + text.heldout_books.front() +
+               " .. " + text.heldout_books.back());
   for (std::size_t i = 0; i < z.models.size(); ++i) {
-    r.models.push_back(train_one(z, z.models[i], i, tokens, vocab, r.hash, force));
+    r.models.push_back(train_one(z, z.models[i], i, tokens, heldout, vocab, r.hash, force));
   }
   write_zoo_json(z, r.hash, r.models, text.heldout_books, static_cast<std::int64_t>(tokens.size()));
   return r;

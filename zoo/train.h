@@ -9,7 +9,9 @@
 //   text/study.txt       the held-out verses in paragraphs of `study_verses` (the study's documents)
 //   tokenizer/           tokenizer.json, tokenizer_config.json
 //   models/<id>/step-<NNNNNN>/   config.json, model.safetensors, tokenizer.json, tokenizer_config.json
+//   models/<id>/step-<NNNNNN>/trainer_state.json  the step's train loss and held-out eval_loss
 //   models/<id>/train_log.csv    step,loss,lr
+//   models/<id>/eval_log.csv     step,heldout_loss,train_loss (one row per checkpoint)
 //   models/<id>/done.json        the zoo hash, written when the model is complete
 //   zoo.json             the zoo hash, every model and checkpoint; written last
 // Cached: when zoo.json records the same zoo hash and every checkpoint exists,
@@ -55,7 +57,13 @@ struct ZooTrainingSpec {
   double weight_decay = 0.01;
   double grad_clip = 1.0;
   double init_std = 0.02;
-  std::int64_t checkpoints = 8;      // log-spaced from step 0 to steps
+  std::int64_t checkpoints = 8;      // from step 0 to steps, spaced by checkpoint_spacing
+  std::string checkpoint_spacing = "log";  // "log" (log_spaced_steps) or "log-even" (log_even_steps)
+  std::int64_t checkpoint_even_from = 0;   // log-even: where even spacing starts (0: steps / 8)
+  std::int64_t eval_tokens = 8192;   // held-out tokens scored at every checkpoint (0: none)
+  std::string device = "cpu";        // "cpu" or "cuda" (`ibzoo train --device` overrides)
+  std::string precision = "auto";    // models::Precision: auto, float32, tf32, bfloat16
+  bool deterministic = true;         // CUDA: deterministic algorithms (models/trainer.h)
   bool operator==(const ZooTrainingSpec&) const = default;
 };
 
@@ -104,6 +112,8 @@ struct TrainedModel {
   double final_loss = 0.0;  // mean of the last 10 steps' batch losses
   double seconds = 0.0;
   bool cached = false;
+  std::string device, precision, optimizer;  // what the training ran with (models::TrainResult)
+  std::vector<double> heldout_loss;          // per checkpoint (NaN where not measured)
 };
 
 struct ZooResult {
@@ -112,6 +122,9 @@ struct ZooResult {
   std::vector<TrainedModel> models;
   std::filesystem::path path_zoo_json;
 };
+
+// The checkpoint steps of a zoo's training settings.
+std::vector<std::int64_t> checkpoint_steps(const ZooTrainingSpec& training);
 
 // Runs the stage (see the header comment). `force`: retrain even if cached.
 // Throws ManifestError/UsageError (bad settings), MissingInputError (no `bible`

@@ -7,6 +7,7 @@
 # then benchmarks/streaming_bench.sh (needs .bench/streaming/ carried too; shapes in
 # IBZOO_BENCH_SHAPES, default llama-3.2-1b pythia-1b). Everything goes to OUT.
 #   bash scripts/device/gpu_check.sh OUT [build|linkcheck|test|bench ...]
+#   env: IBZOO_TARGETS (build targets), IBZOO_TESTS (test executables), IBZOO_BENCH_SHAPES
 set -euo pipefail
 out=${1:?usage: gpu_check.sh OUT [build test bench]}
 shift
@@ -39,7 +40,7 @@ for step in $steps; do
       ;;
     linkcheck)
       # libstdc++ must come before libtorch in DT_NEEDED (see cmake/Dependencies.cmake).
-      for exe in $build/cli/ibzoo-torch $build/tests/models_model_test; do
+      for exe in $build/cli/ibzoo-torch; do
         first=$(readelf -d "$exe" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
         echo "linkcheck: $exe: first of libstdc++/libtorch in DT_NEEDED: $first"
         if [[ $first != libstdc++* ]]; then
@@ -49,7 +50,7 @@ for step in $steps; do
       done
       ;;
     test)
-      for t in models_model_test models_device_tables_test; do
+      for t in ${IBZOO_TESTS:-models_model_test models_device_tables_test}; do
         $build/tests/$t 2>&1 | tee "$out/$t.log" | grep -E "^\[  (FAILED|PASSED|  OK) |cuda bf16|rel err|Failure|SKIPPED" | head -120
       done
       ;;

@@ -191,5 +191,32 @@ TEST(HfConfigTest, MissingAndInvalidFilesAreReported) {
   fs::remove_all(dir);
 }
 
+TEST(HfConfigTest, TrainerStateGivesTheLossesLoggedAtTheCheckpoint) {
+  const auto dir = fs::temp_directory_path() / ("ibzoo_trainer_state_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  EXPECT_FALSE(read_trainer_state(dir).has_value());
+  // As the Hugging Face Trainer writes it: evaluations every 50 steps, training logs every
+  // 10, and entries past the checkpoint's step (a state copied from a later one) ignored.
+  std::ofstream(dir / "trainer_state.json") << R"({"global_step": 100, "best_metric": null, "log_history": [
+    {"epoch": 0.1, "learning_rate": 0.001, "loss": 3.5, "step": 50},
+    {"epoch": 0.1, "eval_loss": 3.7, "eval_runtime": 1.0, "step": 50},
+    {"epoch": 0.2, "learning_rate": 0.001, "loss": 3.1, "step": 90},
+    {"epoch": 0.2, "eval_loss": 3.4, "step": 100},
+    {"epoch": 0.3, "loss": 2.0, "step": 150}]})";
+  const auto s = read_trainer_state(dir);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->global_step, 100);
+  EXPECT_EQ(s->train_loss, 3.1);
+  EXPECT_EQ(s->eval_loss, 3.4);
+  EXPECT_EQ(s->eval_step, 100);
+  std::ofstream(dir / "trainer_state.json") << R"({"global_step": 7})";
+  EXPECT_FALSE(read_trainer_state(dir)->eval_loss.has_value());
+  std::ofstream(dir / "trainer_state.json") << R"({"log_history": []})";
+  expect_error<CorruptDataError>([&] { read_trainer_state(dir); }, {"trainer_state.json", "global_step"});
+  std::ofstream(dir / "trainer_state.json") << "{";
+  expect_error<CorruptDataError>([&] { read_trainer_state(dir); }, {"trainer_state.json", "not valid JSON"});
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ibzoo::hf

@@ -315,6 +315,25 @@ TEST(ModelTest, CudaBfloat16MatchesTheReferenceOrIsRefusedClearly) {
   }
 }
 
+TEST(ModelTest, NextTokenLogProbsAreTheLogSoftmaxOfTheLogitsAtTheNextToken) {
+  for (const std::string family : {"gpt2", "llama"}) {
+    const auto model = Model::load(kFixtures / "models" / family, {});
+    const std::vector<std::vector<std::int32_t>> seqs = {{5, 9, 2, 7, 1, 3}, {4, 4}, {8, 1, 0, 6}, {3}};
+    const auto got = model->next_token_log_probs(seqs);
+    ASSERT_EQ(got.size(), seqs.size());
+    const auto v = model->vocab_size();
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+      ASSERT_EQ(got[i].size(), seqs[i].size() - 1) << family << " sequence " << i;
+      auto logits = model->logits({seqs[i]})[0];
+      log_softmax_rows(logits, v);
+      for (std::size_t t = 1; t < seqs[i].size(); ++t) {
+        const auto want = logits[(t - 1) * static_cast<std::size_t>(v) + static_cast<std::size_t>(seqs[i][t])];
+        EXPECT_NEAR(got[i][t - 1], want, 1e-5) << family << " sequence " << i << " token " << t;
+      }
+    }
+  }
+}
+
 TEST(ModelTest, LogSoftmaxRowsSumToOne) {
   std::vector<float> v = {1.0f, 2.0f, 3.0f, 1000.0f, 1000.0f, -1000.0f};
   log_softmax_rows(v, 3);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 
@@ -56,9 +57,24 @@ TEST(TrainerTest, LossFallsAndCheckpointsLoadNatively) {
   const auto tokens = periodic_tokens();
   for (const auto family : {ibzoo::hf::Family::Gpt2, ibzoo::hf::Family::Llama, ibzoo::hf::Family::GptNeox}) {
     const auto out = dir / std::string(ibzoo::hf::family_name(family));
-    const auto r = train_model(tiny(family), tokens, {0, 10, 40}, [&](std::int64_t s) { return out / std::to_string(s); },
-                               dir / "tok");
+    const std::vector<std::int32_t> heldout(tokens.begin(), tokens.begin() + 200);
+    const auto r = train_model(tiny(family), tokens, heldout, {0, 10, 40},
+                               [&](std::int64_t s) { return out / std::to_string(s); }, dir / "tok");
     ASSERT_EQ(r.log.size(), 40u);
+    EXPECT_EQ(r.device, "cpu");
+    EXPECT_EQ(r.precision, "float32");
+    ASSERT_EQ(r.checkpoints.size(), 3u);
+    EXPECT_TRUE(std::isnan(r.checkpoints[0].train_loss));
+    EXPECT_GT(r.checkpoints[0].heldout_loss, 3.0);
+    EXPECT_LT(r.checkpoints[2].heldout_loss, 1.5) << "the held-out stream is the same periodic text";
+    EXPECT_EQ(r.checkpoints[2].heldout_tokens, 12 * 16) << "consecutive windows of 17 tokens over 200 tokens, 16 predicted each";
+    const auto state = nlohmann::json::parse(ibzoo::io::read_file(out / "40" / "trainer_state.json"));
+    EXPECT_EQ(state["global_step"], 40);
+    ASSERT_EQ(state["log_history"].size(), 2u);
+    EXPECT_DOUBLE_EQ(state["log_history"][1]["eval_loss"].get<double>(), r.checkpoints[2].heldout_loss);
+    double mean = 0.0;
+    for (std::size_t i = 10; i < 40; ++i) mean += r.log[i].loss / 30.0;
+    EXPECT_NEAR(state["log_history"][0]["loss"].get<double>(), mean, 1e-9);
     EXPECT_GT(r.log.front().loss, 3.0) << "initial loss should be near log(32) = 3.47";
     EXPECT_LT(r.log.back().loss, 1.5) << ibzoo::hf::family_name(family);
     for (const auto* step : {"0", "10", "40"}) {
@@ -79,11 +95,11 @@ TEST(TrainerTest, SameSeedAndThreadsGiveIdenticalBytes) {
   auto o = tiny(ibzoo::hf::Family::Llama);
   o.steps = 8;
   for (const auto* run : {"a", "b"}) {
-    train_model(o, tokens, {8}, [&](std::int64_t) { return dir / run; }, dir / "no_tokenizer");
+    train_model(o, tokens, {}, {8}, [&](std::int64_t) { return dir / run; }, dir / "no_tokenizer");
   }
   EXPECT_EQ(ibzoo::io::sha256_file(dir / "a" / "model.safetensors"), ibzoo::io::sha256_file(dir / "b" / "model.safetensors"));
   o.seed = 2;
-  train_model(o, tokens, {8}, [&](std::int64_t) { return dir / "c"; }, dir / "no_tokenizer");
+  train_model(o, tokens, {}, {8}, [&](std::int64_t) { return dir / "c"; }, dir / "no_tokenizer");
   EXPECT_NE(ibzoo::io::sha256_file(dir / "a" / "model.safetensors"), ibzoo::io::sha256_file(dir / "c" / "model.safetensors"));
   fs::remove_all(dir);
 }
@@ -93,19 +109,37 @@ TEST(TrainerTest, BadInputsAreUsageErrors) {
   const auto o = tiny(ibzoo::hf::Family::Gpt2);
   const auto at = [&](std::int64_t) { return dir / "x"; };
   try {
-    train_model(o, std::vector<std::int32_t>(100, 40), {}, at, dir);
+    train_model(o, std::vector<std::int32_t>(100, 40), {}, {}, at, dir);
     FAIL() << "no error";
   } catch (const ibzoo::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("token id 40 is outside the model vocabulary of 32"), std::string::npos) << e.what();
   }
   try {
-    train_model(o, std::vector<std::int32_t>(10, 1), {}, at, dir);
+    train_model(o, std::vector<std::int32_t>(10, 1), {}, {}, at, dir);
     FAIL() << "no error";
   } catch (const ibzoo::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("fewer than context + 2"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(train_model(o, periodic_tokens(), {41}, at, dir), ibzoo::UsageError);
+  EXPECT_THROW(train_model(o, periodic_tokens(), {}, {41}, at, dir), ibzoo::UsageError);
   EXPECT_THROW(parse_lr_schedule("wavy"), ibzoo::UsageError);
+  // A held-out stream outside the vocabulary, bfloat16 or CUDA on this CPU-only build.
+  EXPECT_THROW(train_model(o, periodic_tokens(), std::vector<std::int32_t>(50, 99), {}, at, dir), ibzoo::UsageError);
+  auto bf16 = o;
+  bf16.precision = Precision::BFloat16;
+  try {
+    train_model(bf16, periodic_tokens(), {}, {}, at, dir);
+    FAIL() << "no error";
+  } catch (const ibzoo::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a CUDA device"), std::string::npos) << e.what();
+  }
+  if (!cuda_available()) {
+    auto cuda = o;
+    cuda.device = Device::Cuda;
+    EXPECT_THROW(train_model(cuda, periodic_tokens(), {}, {}, at, dir), ibzoo::UsageError);
+  }
+  EXPECT_EQ(resolve_precision(Precision::Auto, Device::Cpu), Precision::Float32);
+  EXPECT_EQ(resolve_precision(Precision::Auto, Device::Cuda), autocast_available() ? Precision::BFloat16 : Precision::Tf32);
+  EXPECT_THROW(parse_precision("fp8"), ibzoo::UsageError);
   fs::remove_all(dir);
 }
 
@@ -161,7 +195,7 @@ TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
     std::vector<std::int32_t> tokens;
     for (int i = 0; i < 64; ++i) tokens.push_back((i * 13) % 97);
     const auto ours_dir = dir / name;
-    train_model(o, tokens, {1}, [&](std::int64_t) { return ours_dir; }, theirs_dir);
+    train_model(o, tokens, {}, {1}, [&](std::int64_t) { return ours_dir; }, theirs_dir);
 
     const auto theirs = ibzoo::hf::WeightStore::open_dir(theirs_dir);
     const auto ours = ibzoo::hf::WeightStore::open_dir(ours_dir);

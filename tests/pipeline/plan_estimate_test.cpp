@@ -44,10 +44,12 @@ EstimateOptions small_options() {
 }
 
 // What a CPU rank holds beside the tables (pipeline/budget.cpp): the weights 2e6 x 4,
-// the sample's labels 170 x (8 x 4 + 16) and tokens 10 x 20 x 8; one batch's
-// activations 64 x 4 x (12 x 32 + 3 x 128) and attention scores 64 x 20 x 2 heads x 4 x 2;
-// the estimator's buffers 64 x 10 x (4 + 8 x (8 + 2)); 64 MiB of slack.
-constexpr double kReserved = 8e6 + 8160 + 1600 + 196608 + 20480 + 53760 + 67108864;
+// the sample's labels 170 x (8 x 4 + 16) and tokens 10 x 20 x 8; one sequence's
+// activations 20 x 4 x (12 x 32 + 3 x 128) and attention scores 20 x 20 x 2 heads x 4 x 2
+// (the host runs a sequence at a time); the estimator's buffers for a batch of 64 tokens:
+// 64 x 10 x (4 x 3 layers + 12) (one rank per checkpoint: 2 checkpoints, 2 ranks); 64 MiB
+// of slack.
+constexpr double kReserved = 8e6 + 8160 + 1600 + 61440 + 6400 + 15360 + 67108864;
 
 TEST(PlanEstimateTest, EveryFigureMatchesTheHandComputation) {
   const auto e = estimate_plan(small_study(), small_options());

@@ -76,7 +76,11 @@ metrics=$demo/study/results/metrics.csv
 [[ -s $metrics ]] || fail "no metrics.csv"
 for id in gpt2-tiny llama-tiny neox-tiny; do
   [[ $(grep -c "$id" "$metrics") -gt 0 ]] || fail "$id missing from metrics.csv"
+  # The held-out loss the trainer wrote into each checkpoint's trainer_state.json.
+  [[ $(grep -c "^$id,.*,-1,none,eval_loss,.*,model$" "$metrics") -eq 3 ]] || fail "$id: no eval_loss row per checkpoint"
+  [[ -s $demo/zoo/models/$id/eval_log.csv ]] || fail "$id: no eval_log.csv"
 done
+head -1 "$demo/study/results/summary.csv" | grep -q ',preference,eval_loss$' || fail "summary.csv lacks eval_loss"
 bench_args=()
 for f in "$demo"/eval/*.json; do bench_args+=(--benchmarks "$f"); done
 "$bin" regress --metrics "$metrics" "${bench_args[@]}" --out "$demo/study/results" \

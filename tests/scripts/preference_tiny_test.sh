@@ -21,8 +21,8 @@ cp "$tmp/pref/results/summary.csv" "$tmp/never_summary.csv"
 grep -q "^tiny-gpt2,gpt2,final,0,1,pref,mutual_information," "$csv" || fail "no layer-1 pref MI row"
 grep -q "^tiny-gpt2,gpt2,final,0,-1,pref,mutual_information,.*,layer_mean$" "$csv" || fail "no mean pref MI row"
 grep -q ",1,pref,mi_ci_low," "$csv" || fail "no pref bootstrap interval"
-head -1 "$tmp/pref/results/summary.csv" | grep -q ",preference$" || fail "summary.csv has no preference column"
-awk -F, 'NR == 2 { if (!($NF > 0 && $NF < 1)) { print "summary preference = " $NF; exit 1 } }' \
+head -1 "$tmp/pref/results/summary.csv" | grep -q ",preference,eval_loss$" || fail "summary.csv has no preference column"
+awk -F, 'NR == 2 { if (!($(NF-1) > 0 && $(NF-1) < 1)) { print "summary preference = " $(NF-1); exit 1 } }' \
   "$tmp/pref/results/summary.csv" || fail "summary preference not in (0, 1)"
 grep -q '"preference": {' "$tmp"/pref/items/*/provenance.json || fail "provenance.json does not count the preference positions"
 

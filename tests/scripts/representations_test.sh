@@ -4,7 +4,8 @@
 # - reps/<model>/<checkpoint>.h5 holds /layer_001 [tokens, d] for every token of the
 #   sample, /doc_ids and /doc_offsets saying which rows are which document's, and the
 #   row count equals the sample's token count (tokens/<text_id>.h5);
-# - layout per_item puts the same bytes (h5dump -b) at items/<id>/reps.h5;
+# - layout per_item puts the same bytes (h5dump -b) at items/<id>/reps.h5, and without
+#   storage.layers (all) it stores every estimated layer;
 # - the dump does not touch the estimate: metrics.csv equals the run without it (the
 #   host and device paths are the same arithmetic on a CPU model).
 set -euo pipefail
@@ -26,9 +27,13 @@ last=$(h5dump -d /doc_offsets -y -w 0 "$reps" | tr -d ' \n' | sed -n 's/.*DATA{\
 [ "$last" = "$rows" ] || fail "/doc_offsets ends at $last, not at the $rows rows"
 [ -n "$docs" ] && [ "$docs" -gt 1 ] || fail "/doc_ids has no documents"
 
-sed 's/layout: per_checkpoint/layout: per_item/' "$manifest" >"$dir/.tiny_reps_per_item.$$.yaml"
+# layout per_item, and the default layers (all): every estimated layer is stored.
+sed -e 's/layout: per_checkpoint/layout: per_item/' -e '/^  layers: \[1\]$/d' "$manifest" >"$dir/.tiny_reps_per_item.$$.yaml"
 trap 'rm -rf "$tmp" "$dir/.tiny_reps_per_item.$$.yaml"' EXIT
 "$IBZOO_BIN" run "$dir/.tiny_reps_per_item.$$.yaml" --run-dir "$tmp/pi" --quiet
+for l in 000 001 002; do
+  h5ls "$(ls "$tmp"/pi/items/*/reps.h5 | head -1)/layer_$l" | grep -q Dataset || fail "storage.layers all: no /layer_$l"
+done
 item=$(ls "$tmp"/pi/items/*/reps.h5 | head -1)
 h5dump -d /layer_001 -b LE -o "$tmp/a.bin" "$reps" >/dev/null
 h5dump -d /layer_001 -b LE -o "$tmp/b.bin" "$item" >/dev/null

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -86,12 +87,14 @@ TEST(ReportTest, WritesOneSelfContainedPageWithEveryFigure) {
   const auto result = report({run});
   EXPECT_EQ(result.path_index, run / "report" / "index.html");
   EXPECT_EQ(result.figures,
-            (std::vector<std::string>{"info_plane", "trajectories", "layer_checkpoint_pythia_160m",
-                                      "layer_checkpoint_pythia_70m", "layer_checkpoint_smollm2_135m",
-                                      "layer_checkpoint_smollm2_360m", "layer_profiles", "optimality_vs_BBH",
-                                      "optimality_vs_MUSR", "optimality_vs_aggregate", "backoff"}));
+            (std::vector<std::string>{"info_plane", "trajectories", "dynamics_pythia_160m", "plane_pythia_160m",
+                                      "dynamics_pythia_70m", "plane_pythia_70m", "dynamics_smollm2_135m",
+                                      "plane_smollm2_135m", "dynamics_smollm2_360m", "plane_smollm2_360m",
+                                      "layer_checkpoint_pythia_160m", "layer_checkpoint_pythia_70m",
+                                      "layer_checkpoint_smollm2_135m", "layer_checkpoint_smollm2_360m", "layer_profiles",
+                                      "optimality_vs_BBH", "optimality_vs_MUSR", "optimality_vs_aggregate", "backoff"}));
   const auto html = io::read_file(result.path_index);
-  EXPECT_EQ(count(html, "src=\"data:image/png;base64,iVBORw0KGgo"), 11u);  // the PNG signature in base64
+  EXPECT_EQ(count(html, "src=\"data:image/png;base64,iVBORw0KGgo"), 19u);  // the PNG signature in base64
   EXPECT_EQ(count(html, "src=\"http"), 0u);
   EXPECT_EQ(count(html, "<link"), 0u);
   for (const auto& f : result.figures) {
@@ -149,9 +152,101 @@ TEST(ReportTest, MissingRegressOutputsAreSaidOnThePage) {
   EXPECT_NE(html.find("model_table.csv is absent"), std::string::npos);
   EXPECT_NE(html.find("correlations.csv is absent"), std::string::npos);
   EXPECT_EQ(result.figures,
-            (std::vector<std::string>{"info_plane", "trajectories", "layer_checkpoint_pythia_160m",
-                                      "layer_checkpoint_pythia_70m", "layer_checkpoint_smollm2_135m",
-                                      "layer_checkpoint_smollm2_360m", "layer_profiles", "backoff"}));
+            (std::vector<std::string>{"info_plane", "trajectories", "dynamics_pythia_160m", "plane_pythia_160m",
+                                      "dynamics_pythia_70m", "plane_pythia_70m", "dynamics_smollm2_135m",
+                                      "plane_smollm2_135m", "dynamics_smollm2_360m", "plane_smollm2_360m",
+                                      "layer_checkpoint_pythia_160m", "layer_checkpoint_pythia_70m",
+                                      "layer_checkpoint_smollm2_135m", "layer_checkpoint_smollm2_360m", "layer_profiles",
+                                      "backoff"}));
+  EXPECT_NE(html.find("no held-out loss (eval_loss rows)"), std::string::npos);
+}
+
+// Two models over 9 checkpoints, layers 0..4: in "fits-then-compresses" every layer's
+// I(X;Z) rises to step 128 and then falls (by 0.1 in the upper layers) while I(Y;Z) holds
+// and the held-out loss keeps improving; "only-fits" keeps rising. Scores per checkpoint.
+fs::path make_two_phase_run(const std::string& name) {
+  const auto run = fs::temp_directory_path() / ("ibzoo_report_test_" + name);
+  fs::remove_all(run);
+  fs::create_directories(run / "results");
+  std::vector<io::MetricRow> rows;
+  std::vector<std::vector<std::string>> scores;
+  const std::vector<std::int64_t> steps = {0, 2, 8, 32, 128, 400, 800, 1200, 1600};
+  for (const std::string model : {"fits-then-compresses", "only-fits"}) {
+    const bool compresses = model == "fits-then-compresses";
+    for (std::size_t k = 0; k < steps.size(); ++k) {
+      const auto step = steps[k];
+      const std::string ckpt = "step-" + std::to_string(step);
+      auto add = [&](const std::string& layer, const std::string& label, const std::string& metric, double v) {
+        rows.push_back({model, "gpt2", ckpt, step, layer, label, metric, v});
+      };
+      const double x = std::log(static_cast<double>(step) + 1.0);
+      double mean_x = 0.0, mean_y = 0.0;
+      for (int l = 0; l <= 4; ++l) {
+        const double top = 0.2 + 0.05 * l;
+        const double rise = std::min(1.0, x / std::log(129.0));
+        const double fall = step > 128 ? (x - std::log(129.0)) / (std::log(1601.0) - std::log(129.0)) : 0.0;
+        const double ix = top * rise + 0.05 - (compresses ? (l >= 3 ? 0.1 : 0.02) * fall : -0.02 * fall);
+        const double iy = 0.6 * top * rise + 0.02;
+        const auto L = std::to_string(l);
+        add(L, "in1", "mutual_information", ix);
+        add(L, "in1", "mi_ci_low", ix - 0.01);
+        add(L, "in1", "mi_ci_high", ix + 0.01);
+        add(L, "in1", "null_mutual_information", 0.01);
+        add(L, "out1", "mutual_information", iy);
+        add(L, "", "optimality", iy / ix);
+        if (l > 0) mean_x += ix / 4.0, mean_y += iy / 4.0;
+      }
+      add("mean", "in1", "mutual_information", mean_x);
+      add("mean", "out1", "mutual_information", mean_y);
+      add("mean", "", "optimality", mean_y / mean_x);
+      add("", "", "n_parameters", 1e6);
+      add("", "", "eval_loss", 8.0 / (1.0 + x));
+      add("", "", "train_loss", 7.9 / (1.0 + x));
+      scores.push_back({model, "task", std::to_string(25.0 + 2.0 * x), ckpt});
+    }
+  }
+  io::write_metrics_csv(run / "results" / "metrics.csv", rows);
+  io::write_csv(run / "scores.csv", {"model", "benchmark", "score", "checkpoint"}, scores);
+  RegressJob job;
+  job.path_metrics = run / "results" / "metrics.csv";
+  job.paths_benchmarks = {run / "scores.csv"};
+  job.path_out = run / "results";
+  job.n_bootstrap = 20;
+  job.cv = "none";
+  job.controls = {};
+  job.every_checkpoint = true;
+  regress(job);
+  return run;
+}
+
+TEST(ReportTest, TwoPhasesAreCheckedLayerByLayerAndScoresFollowOptimalityOverTraining) {
+  const auto run = make_two_phase_run("phases");
+  const auto result = report({run});
+  for (const auto* f : {"dynamics_fits_then_compresses", "plane_fits_then_compresses", "dynamics_only_fits",
+                        "tasks_vs_optimality"}) {
+    EXPECT_NE(std::find(result.figures.begin(), result.figures.end(), f), result.figures.end()) << f;
+  }
+  const auto models = io::read_csv(run / "report" / "phases_models.csv");
+  ASSERT_EQ(models.rows.size(), 2u);
+  EXPECT_EQ(models.rows[0], (std::vector<std::string>{"fits-then-compresses", "5", "3 4", "true", "true", "true"}));
+  EXPECT_EQ(models.rows[1][0], "only-fits");
+  EXPECT_EQ(models.rows[1].back(), "false");
+  const auto layers = io::read_csv(run / "report" / "phases_layers.csv");
+  ASSERT_EQ(layers.rows.size(), 10u);
+  const auto& top = layers.rows[4];  // fits-then-compresses, layer 4
+  EXPECT_EQ(top[0], "fits-then-compresses");
+  EXPECT_EQ(top[1], "4");
+  EXPECT_EQ(top[*layers.column("peak_step")], "128");
+  EXPECT_EQ(top[*layers.column("best_step")], "1600");
+  EXPECT_NEAR(std::stod(top[*layers.column("fall")]), 0.1, 1e-9);
+  EXPECT_EQ(top[*layers.column("compresses")], "true");
+  const auto html = io::read_file(result.path_index);
+  EXPECT_NE(html.find("fits-then-compresses: both phases</b>"), std::string::npos);
+  EXPECT_NE(html.find("only-fits: not both phases</b>"), std::string::npos);
+  // The held-out loss panel and the best-loss marker are drawn from the eval_loss rows.
+  const auto gp = io::read_file(run / "report" / "figures" / "dynamics_fits_then_compresses.gp");
+  EXPECT_NE(gp.find("title 'held-out'"), std::string::npos);
+  EXPECT_NE(gp.find("set arrow 1 from 1601"), std::string::npos) << "dotted line at the best-loss step + 1 (log axis)";
 }
 
 TEST(ReportTest, WithoutGnuplotThePageStillComesWithANote) {

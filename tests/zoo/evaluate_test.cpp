@@ -54,13 +54,17 @@ TEST(EvaluateTest, LogLikelihoodsMatchANaiveReferenceForAnyBatchSize) {
                                        {"And the earth was", {" without form", " void and dark, upon the deep"}, 1}};
   const auto ll1 = choice_log_likelihoods(*model, tok, items, 1);
   const auto ll4 = choice_log_likelihoods(*model, tok, items, 4);
+  // The device path (the log-softmax taken where the model runs; CUDA's) on the CPU.
+  const auto dev = choice_log_likelihoods(*model, tok, items, 4, true);
   ASSERT_EQ(ll1.size(), 5u);
+  ASSERT_EQ(dev.size(), 5u);
   std::size_t k = 0;
   for (const auto& it : items) {
     for (const auto& c : it.choices) {
       const double ref = naive_log_likelihood(*model, tok, it.context, c);
       EXPECT_NEAR(ll1[k], ref, 1e-4 * std::abs(ref)) << c;
       EXPECT_NEAR(ll4[k], ref, 1e-4 * std::abs(ref)) << c;
+      EXPECT_NEAR(dev[k], ref, 1e-4 * std::abs(ref)) << c;
       EXPECT_LT(ll1[k], 0.0);
       ++k;
     }
@@ -75,7 +79,7 @@ TEST(EvaluateTest, TiesGoToTheFirstChoiceAsInTheHarness) {
                                        {"And God said", {" Let there be light", " Let there be light"}, 1}});
   // Batch size 1: each choice runs alone, so identical choices get bit-identical
   // scores (rows of one padded batch may round differently in the BLAS).
-  EvaluateJob job{kModel, {dir / "same.jsonl"}, dir / "out" / "results.json", "tiny", 0, 1, 1};
+  EvaluateJob job{kModel, {dir / "same.jsonl"}, dir / "out" / "results.json", "tiny", 0, 1, 1, "cpu", ""};
   const auto result = evaluate(job);
   ASSERT_EQ(result.tasks.size(), 1u);
   EXPECT_EQ(result.tasks[0].n_items, 2);
@@ -100,7 +104,7 @@ TEST(EvaluateTest, ResultsJsonIsReadByTheBenchmarkReader) {
                                          {"And the earth", {" was without form", " qq"}, 0},
                                          {"And God", {" said", " banana"}, 1}});
   write_task_file(dir / "task_a.jsonl", {{"And God saw the light", {" that it was good", " that"}, 0}});
-  const EvaluateJob job{kModel, {dir}, dir / "results.json", "tiny-gpt2", 2, 2, 1};
+  const EvaluateJob job{kModel, {dir}, dir / "results.json", "tiny-gpt2", 2, 2, 1, "cpu", ""};
   const auto result = evaluate(job);
   ASSERT_EQ(result.tasks.size(), 2u);
   EXPECT_EQ(result.tasks[0].task, "task_a");
@@ -123,6 +127,37 @@ TEST(EvaluateTest, ResultsJsonIsReadByTheBenchmarkReader) {
     const auto& t = s.benchmark == "task_a" ? result.tasks[0] : result.tasks[1];
     EXPECT_NEAR(s.score, 100.0 * t.acc_norm, 1e-9) << s.benchmark;
   }
+  fs::remove_all(dir);
+}
+
+TEST(EvaluateTest, EveryCheckpointOfAZooIsScoredAndJoinsByItsName) {
+  const auto dir = temp_dir();
+  fs::create_directories(dir / "tasks");
+  fs::create_directories(dir / "zoo");
+  write_task_file(dir / "tasks" / "t.jsonl", {{"In the beginning", {" God created", " xq zz"}, 0},
+                                              {"And God", {" said", " banana"}, 0}});
+  // A zoo.json as ibzoo train writes it, its checkpoints the gpt2 fixture.
+  nlohmann::json zoo = {{"zoo", "z"}, {"models", nlohmann::json::array()}};
+  zoo["models"].push_back({{"id", "m1"}, {"family", "gpt2"}, {"checkpoints", {
+      {{"name", "step-000000"}, {"step", 0}, {"path", kModel.string()}},
+      {{"name", "step-000010"}, {"step", 10}, {"path", kModel.string()}}}}});
+  ibzoo::io::write_file_atomic(dir / "zoo" / "zoo.json", zoo.dump());
+  EvaluateZooJob job{dir / "zoo", {dir / "tasks"}, dir / "eval", true, 0, 8, 1, "cpu"};
+  const auto r = evaluate_zoo(job);
+  ASSERT_EQ(r.files.size(), 2u);
+  EXPECT_EQ(r.files[1], dir / "eval" / "m1" / "step-000010.json");
+  const auto scores = ibzoo::io::read_lm_eval_json(r.files[1], {});
+  ASSERT_EQ(scores.size(), 1u);
+  EXPECT_EQ(scores[0].model, "m1");
+  EXPECT_EQ(scores[0].checkpoint, "step-000010");
+  // The same scores as evaluating that checkpoint alone.
+  const auto alone = evaluate({kModel, {dir / "tasks"}, dir / "alone.json", "m1", 0, 8, 1, "cpu", ""});
+  EXPECT_NEAR(scores[0].score, 100.0 * alone.tasks[0].acc_norm, 1e-9);
+  job.all_checkpoints = false;
+  job.out_dir = dir / "final";
+  EXPECT_EQ(evaluate_zoo(job).files, (std::vector<fs::path>{dir / "final" / "m1" / "step-000010.json"}));
+  job.zoo_dir = dir / "nowhere";
+  EXPECT_THROW(evaluate_zoo(job), ibzoo::MissingInputError);
   fs::remove_all(dir);
 }
 

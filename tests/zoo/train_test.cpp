@@ -114,6 +114,70 @@ TEST(TrainTest, CheckpointStepsAreLogSpacedFromZero) {
   EXPECT_EQ(checkpoint_name(45), "step-000045");
 }
 
+TEST(TrainTest, CheckpointStepsCanBeLogSpacedEarlyAndEvenLater) {
+  const auto steps = ibzoo::models::log_even_steps(1600, 24, 200);
+  EXPECT_EQ(steps, (std::vector<std::int64_t>{0, 1, 2, 3, 4, 7, 11, 18, 29, 47, 76, 124, 200, 327, 455, 582, 709, 836,
+                                              964, 1091, 1218, 1345, 1473, 1600}));
+  EXPECT_EQ(ibzoo::models::log_even_steps(40, 6, 5), (std::vector<std::int64_t>{0, 1, 2, 5, 23, 40}));
+  EXPECT_THROW(ibzoo::models::log_even_steps(40, 6, 40), ibzoo::UsageError);
+  EXPECT_THROW(ibzoo::models::log_even_steps(40, 2, 5), ibzoo::UsageError);
+  ZooTrainingSpec t;
+  t.steps = 1600;
+  t.checkpoints = 24;
+  t.checkpoint_spacing = "log-even";
+  t.checkpoint_even_from = 200;
+  EXPECT_EQ(checkpoint_steps(t), steps);
+  t.checkpoint_even_from = 0;  // steps / 8 = 200
+  EXPECT_EQ(checkpoint_steps(t), steps);
+  t.checkpoint_spacing = "log";
+  EXPECT_EQ(checkpoint_steps(t), ibzoo::models::log_spaced_steps(1600, 24));
+}
+
+TEST(TrainTest, TrainingKeysForTheGpuAndTheHeldOutLossAreRead) {
+  const auto dir = temp_dir();
+  ibzoo::io::write_file_atomic(dir / "zoo.yaml", R"(zoo: z
+out_dir: out
+training: {steps: 100, checkpoints: 8, checkpoint_spacing: log-even, checkpoint_even_from: 20, eval_tokens: 4096,
+           device: cuda, precision: bfloat16, deterministic: false}
+models:
+  - {id: a, family: gpt2}
+)");
+  const auto z = load_zoo_manifest(dir / "zoo.yaml");
+  EXPECT_EQ(z.training.checkpoint_spacing, "log-even");
+  EXPECT_EQ(z.training.checkpoint_even_from, 20);
+  EXPECT_EQ(z.training.eval_tokens, 4096);
+  EXPECT_EQ(z.training.device, "cuda");
+  EXPECT_EQ(z.training.precision, "bfloat16");
+  EXPECT_FALSE(z.training.deterministic);
+  auto other = z;
+  other.training.device = "cpu";
+  EXPECT_NE(zoo_hash(z), zoo_hash(other)) << "the device changes the numbers: part of the zoo hash";
+  ibzoo::io::write_file_atomic(dir / "bad.yaml", R"(zoo: z
+out_dir: out
+training: {steps: 100, checkpoint_spacing: cubic, device: tpu, precision: fp8, eval_tokens: -1}
+models:
+  - {id: a, family: gpt2}
+)");
+  try {
+    load_zoo_manifest(dir / "bad.yaml");
+    FAIL() << "no error";
+  } catch (const ibzoo::ManifestError& e) {
+    const std::string msg = e.what();
+    for (const auto* key : {"'checkpoint_spacing' must be log or log-even", "'device' must be cpu or cuda",
+                            "'precision' must be auto, float32, tf32 or bfloat16", "'eval_tokens' must be >= 0"}) {
+      EXPECT_NE(msg.find(key), std::string::npos) << key << " in " << msg;
+    }
+  }
+  ibzoo::io::write_file_atomic(dir / "bad2.yaml", R"(zoo: z
+out_dir: out
+training: {steps: 100, checkpoint_spacing: log-even, checkpoint_even_from: 100}
+models:
+  - {id: a, family: gpt2}
+)");
+  EXPECT_THROW(load_zoo_manifest(dir / "bad2.yaml"), ibzoo::ManifestError);
+  fs::remove_all(dir);
+}
+
 TEST(TrainTest, LearningRateWarmsUpThenDecaysToTheFloor) {
   ibzoo::models::TrainerOptions o;
   o.steps = 100;

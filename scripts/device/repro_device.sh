@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Run ON THE CUDA MACHINE from the repository root, with .devdeps/ carried (made here by
+# scripts/device/fetch_deps.sh): the reproduction of docs/REPRODUCTION.md end to end.
+#   bash scripts/device/repro_device.sh OUT [build] [repro] [check]      (default: all three)
+#
+#   build  ibzoo against the Python torch's libtorch (CUDA), into build-cuda/ (gpu_check.sh)
+#   repro  scripts/repro.sh --device cuda in runs/repro-device/ (kept between calls on a
+#          warm machine: a rerun reuses the zoo and finished study items); prints the
+#          timing table, the training summary and the two-phase verdicts
+#   check  scripts/device/check_repro.py: two checkpoints per model against transformers
+#          (hidden states) and an independent torch estimate (PASS/FAIL lines)
+#
+# Leaves in OUT at most 8 files (what the device tool brings back; the checkpoints stay
+# behind): build: OUT/build/{cmake,build}.log; repro: OUT/repro.log (the timing table, the
+# training summary, the verdicts), timings.csv, phases_models.csv, phases_layers.csv,
+# versions.txt (GPU, torch, transformers, commit) and results.tar.xz (zoo.json, study.yaml,
+# every model's eval_log.csv, logs/, results/*.csv, report/index.html, report/phases_*.csv,
+# report/figures/*.png); check: OUT/check.log.
+set -euo pipefail
+out=${1:?usage: repro_device.sh OUT [build] [repro] [check]}
+shift
+steps=${*:-build repro check}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=runs/repro-device
+build=build-cuda
+deps=/tmp/ibzoo_deps
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+if [[ ! -d $deps ]]; then
+  mkdir -p "$deps"
+  for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
+fi
+export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# libstdc++ must come before libtorch in DT_NEEDED (docs/GPU.md): else preload it.
+linkcheck() {
+  local first
+  first=$(readelf -d "$build/cli/ibzoo-torch" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
+  if [[ $first != libstdc++* ]]; then
+    export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
+    echo "repro_device: libtorch precedes libstdc++ in ibzoo-torch's DT_NEEDED; LD_PRELOAD=$LD_PRELOAD"
+  fi
+}
+
+for step in $steps; do
+  t0=$(date +%s)
+  case $step in
+    build)
+      IBZOO_TARGETS="ibzoo ibzoo-torch" bash scripts/device/gpu_check.sh "$out/build" build
+      ;;
+    repro)
+      linkcheck
+      {
+        nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+        python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' || true
+        echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+        nproc
+      } > "$out/versions.txt" 2>&1
+      cat "$out/versions.txt"
+      bash scripts/repro.sh --device cuda --ibzoo "$build/cli/ibzoo" --np "${IBZOO_REPRO_NP:-2}" "$work" 2>&1 |
+        tee "$out/repro.log"
+      cp "$work/timings.csv" "$work"/study/report/phases_*.csv "$out/"
+      (cd "$work" && tar -cJf "$out/results.tar.xz" zoo/zoo.json study.yaml zoo/models/*/eval_log.csv logs \
+        study/results/*.csv study/report/index.html study/report/phases_*.csv study/report/figures/*.png)
+      ls -la "$out"
+      ;;
+    check)
+      linkcheck
+      python3 scripts/device/check_repro.py "$work" --ibzoo "$build/cli/ibzoo" 2>&1 | tee "$out/check.log"
+      ;;
+    *)
+      echo "repro_device: unknown step $step (build, repro, check)" >&2
+      exit 2
+      ;;
+  esac
+  echo "repro_device: step $step took $(( $(date +%s) - t0 )) s"
+done
