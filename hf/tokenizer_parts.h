@@ -1,5 +1,6 @@
 // Internal to the tokenizer reader: the parts of a tokenizer.json as plain data,
-// shared by the JSON parser (tokenizer_parse.cpp) and the encoder (tokenizer.cpp).
+// shared by the JSON parser (tokenizer_parse.cpp), the encoder (tokenizer.cpp) and the
+// decoder (tokenizer_decode.cpp).
 // Nothing outside hf/tokenizer*.cpp includes this.
 #pragma once
 
@@ -132,6 +133,8 @@ namespace tok {
 void parse_tokenizer_json(std::string_view json_text, const std::string& source_name, Tokenizer::Impl& impl);
 // Normalises `text` through `steps` (tokenizer.cpp).
 std::string apply_normalizer(const std::vector<NormalizerStep>& steps, std::string text);
+// Every match of `pattern` in `text` replaced by `content`.
+std::string replace_all(const Pattern& pattern, std::string_view text, std::string_view content);
 // `text` with every occurrence of `from` replaced by `to`.
 std::string replace_all_literal(std::string_view text, std::string_view from, std::string_view to);
 }  // namespace tok
