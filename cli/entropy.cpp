@@ -21,6 +21,47 @@ std::pair<std::filesystem::path, std::string> split_file_dataset(const std::stri
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
+// The job of the command line's options (after --write-example, which needs none).
+ibzoo::tools::EntropyJob entropy_job(const ibzoo::cli::po::variables_map& vm) {
+  for (const char* required : {"input", "z", "label"}) {
+    if (!vm.count(required)) throw UsageError(std::string("missing --") + required + " (ibzoo entropy --help)");
+  }
+  ibzoo::tools::EntropyJob job;
+  job.input = vm["input"].as<std::string>();
+  job.z_dataset = vm["z"].as<std::string>();
+  for (const auto& spec : vm["label"].as<std::vector<std::string>>()) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      throw UsageError("--label must be NAME=DATASET, got '" + spec + "'");
+    }
+    job.labels.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
+  }
+  if (vm.count("reference-points")) {
+    auto [file, dataset] = split_file_dataset(vm["reference-points"].as<std::string>());
+    job.reference_points_file = file;
+    job.reference_points_dataset = dataset;
+  }
+  job.seed = vm["seed"].as<std::uint64_t>();
+  job.n_bins = vm["bins"].as<std::int64_t>();
+  job.calibration = ibzoo::analysis::parse_calibration(vm["calibration"].as<std::string>());
+  if (vm.count("eps")) {
+    if (!vm["calibration"].defaulted()) throw UsageError("give either --calibration or --eps, not both");
+    job.calibration = ibzoo::analysis::Calibration::kGiven;
+    job.eps = vm["eps"].as<double>();
+  } else if (job.calibration == ibzoo::analysis::Calibration::kGiven) {
+    throw UsageError("--calibration given needs --eps E");
+  }
+  job.weighting = ibzoo::analysis::parse_weighting(vm["weighting"].as<std::string>());
+  job.min_count = vm["min-count"].as<std::int64_t>();
+  job.null = vm.count("null") > 0;
+  job.n_bootstrap = vm["bootstrap"].as<std::int64_t>();
+  if (vm.count("groups")) job.groups_dataset = vm["groups"].as<std::string>();
+  job.confidence = vm["confidence"].as<double>();
+  if (!(job.confidence > 0.0 && job.confidence < 1.0)) throw UsageError("--confidence must be in (0, 1)");
+  job.n_threads = vm["threads"].as<int>();
+  return job;
+}
+
 int run_entropy_command(const std::vector<std::string>& args) {
   namespace po = ibzoo::cli::po;
   ibzoo::cli::CommandLine cli{
@@ -51,42 +92,7 @@ int run_entropy_command(const std::vector<std::string>& args) {
     ibzoo::tools::write_entropy_example((*vm)["write-example"].as<std::string>(), 400, 16, 7);
     return 0;
   }
-  for (const char* required : {"input", "z", "label"}) {
-    if (!vm->count(required)) throw UsageError(std::string("missing --") + required + " (ibzoo entropy --help)");
-  }
-  ibzoo::tools::EntropyJob job;
-  job.input = (*vm)["input"].as<std::string>();
-  job.z_dataset = (*vm)["z"].as<std::string>();
-  for (const auto& spec : (*vm)["label"].as<std::vector<std::string>>()) {
-    const auto eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-      throw UsageError("--label must be NAME=DATASET, got '" + spec + "'");
-    }
-    job.labels.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
-  }
-  if (vm->count("reference-points")) {
-    auto [file, dataset] = split_file_dataset((*vm)["reference-points"].as<std::string>());
-    job.reference_points_file = file;
-    job.reference_points_dataset = dataset;
-  }
-  job.seed = (*vm)["seed"].as<std::uint64_t>();
-  job.n_bins = (*vm)["bins"].as<std::int64_t>();
-  job.calibration = ibzoo::analysis::parse_calibration((*vm)["calibration"].as<std::string>());
-  if (vm->count("eps")) {
-    if (!(*vm)["calibration"].defaulted()) throw UsageError("give either --calibration or --eps, not both");
-    job.calibration = ibzoo::analysis::Calibration::kGiven;
-    job.eps = (*vm)["eps"].as<double>();
-  } else if (job.calibration == ibzoo::analysis::Calibration::kGiven) {
-    throw UsageError("--calibration given needs --eps E");
-  }
-  job.weighting = ibzoo::analysis::parse_weighting((*vm)["weighting"].as<std::string>());
-  job.min_count = (*vm)["min-count"].as<std::int64_t>();
-  job.null = vm->count("null") > 0;
-  job.n_bootstrap = (*vm)["bootstrap"].as<std::int64_t>();
-  if (vm->count("groups")) job.groups_dataset = (*vm)["groups"].as<std::string>();
-  job.confidence = (*vm)["confidence"].as<double>();
-  if (!(job.confidence > 0.0 && job.confidence < 1.0)) throw UsageError("--confidence must be in (0, 1)");
-  job.n_threads = (*vm)["threads"].as<int>();
+  const auto job = entropy_job(*vm);
 
   const std::string text = ibzoo::tools::to_json(ibzoo::tools::run_entropy(job)).dump(2) + "\n";
   const std::string out = (*vm)["json"].as<std::string>();

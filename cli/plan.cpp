@@ -129,6 +129,69 @@ void check_estimate_options(const pipeline::EstimateOptions& o) {
   if (o.n_ranks < 1) throw UsageError("--ranks must be at least 1, got " + std::to_string(o.n_ranks));
 }
 
+// Every problem of every checkpoint, before the corpus is read. An estimate needs only
+// config.json (a sweep is often sized before its weights are downloaded): a warning then.
+void check_models(const pipeline::Manifest& manifest, bool estimate, io::Communicator& comm) {
+  if (!estimate) {
+    pipeline::check_models_collective(manifest, comm);
+  } else if (comm.rank() == 0) {
+    const auto problems = pipeline::describe_problems(manifest, pipeline::preflight(manifest));
+    if (!problems.empty()) {
+      io::log_warn(problems.substr(0, problems.find(", nothing was run")) +
+                   " (the study cannot run yet; the estimate uses config.json only)");
+    }
+  }
+}
+
+void print_plan(const pipeline::Study& study, bool json) {
+  if (json) {
+    std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";
+    return;
+  }
+  std::printf("study %s: %zu model%s, %lld documents, %lld preference pairs, %zu work items (one per checkpoint); "
+              "run directory %s\n",
+              study.manifest.study.c_str(), study.manifest.models.size(),
+              study.manifest.models.size() == 1 ? "" : "s", static_cast<long long>(study.n_documents),
+              static_cast<long long>(study.plan.n_pairs), study.plan.items.size(), study.manifest.run_dir.c_str());
+  for (const auto& item : study.plan.items) {
+    const auto& model = study.manifest.models[item.model_idx];
+    std::printf("  %s  %-24s %s\n", item.id.c_str(), model.id.c_str(), model.checkpoints[item.checkpoint_idx].name.c_str());
+  }
+}
+
+// The options of --estimate: the command line's, else the study's (and with
+// --count-labels, the label pass run first so that every set's rows are counted).
+pipeline::EstimateOptions estimate_options(const po::variables_map& vm, const pipeline::Study& study,
+                                           const io::Communicator& comm) {
+  pipeline::EstimateOptions o;
+  // The study as written: data.text.n_documents (the sample it asks for), else the corpus.
+  const auto asked = study.manifest.text.n_documents;
+  o.n_documents = vm.count("documents") ? vm["documents"].as<std::int64_t>() : asked > 0 ? asked : study.n_documents;
+  if (!vm.count("documents") && asked > study.n_documents) {
+    std::printf("warning: data.text.n_documents asks for %lld documents, the corpus holds %lld; the estimate is for %lld\n",
+                static_cast<long long>(asked), static_cast<long long>(study.n_documents), static_cast<long long>(asked));
+  }
+  if (vm.count("tokens-per-document")) o.tokens_per_document = vm["tokens-per-document"].as<std::int64_t>();
+  o.n_pairs = vm.count("pairs") ? vm["pairs"].as<std::int64_t>() : study.plan.n_pairs;
+  if (vm.count("throughput")) o.throughput_tokens_per_s = vm["throughput"].as<double>();
+  o.n_ranks = vm["ranks"].as<int>();
+  if (vm.count("memory")) {
+    o.memory_bytes = pipeline::parse_memory_size(vm["memory"].as<std::string>());
+    if (!o.memory_bytes) throw UsageError("--memory needs a size such as 80GiB, not auto");
+  }
+  if (vm.count("count-labels")) {
+    const io::RunDir run(study.manifest.run_dir);
+    if (const auto refusal = run.foreign_directory_problem(); !refusal.empty()) throw UsageError(refusal);
+    std::vector<std::size_t> all(study.plan.items.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+    const auto texts = pipeline::label_texts(study, run, all, comm);
+    if (!texts.failed.empty()) throw Error("the label pass failed: " + texts.failed.begin()->second);
+  }
+  o.labels = stages::read_label_summaries(study.manifest.run_dir);
+  check_estimate_options(o);
+  return o;
+}
+
 int plan_command(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo plan MANIFEST [options]", po::options_description("options"), {"manifest"},
                   "  MANIFEST   the study manifest (YAML, docs/MANIFEST.md)", ""};
@@ -155,59 +218,12 @@ int plan_command(const std::vector<std::string>& args) {
   options.path_manifest = (*vm)["manifest"].as<std::string>();
   if (vm->count("run-dir")) options.run_dir = (*vm)["run-dir"].as<std::string>();
   auto manifest = pipeline::load_run_manifest(options, mpi.world());
-  // Every problem of every checkpoint, before the corpus is read. An estimate needs only
-  // config.json (a sweep is often sized before its weights are downloaded): a warning then.
-  if (!vm->count("estimate")) {
-    pipeline::check_models_collective(manifest, mpi.world());
-  } else if (mpi.world().rank() == 0) {
-    const auto problems = pipeline::describe_problems(manifest, pipeline::preflight(manifest));
-    if (!problems.empty()) {
-      io::log_warn(problems.substr(0, problems.find(", nothing was run")) +
-                   " (the study cannot run yet; the estimate uses config.json only)");
-    }
-  }
+  check_models(manifest, vm->count("estimate") > 0, mpi.world());
   const auto study = pipeline::load_study(std::move(manifest));
   if (mpi.world().rank() != 0) return 0;
-  if (vm->count("json")) {
-    std::cout << to_json(study.plan, study.manifest).dump(2) << "\n";
-  } else {
-    std::printf("study %s: %zu model%s, %lld documents, %lld preference pairs, %zu work items (one per checkpoint); "
-                "run directory %s\n",
-                study.manifest.study.c_str(), study.manifest.models.size(),
-                study.manifest.models.size() == 1 ? "" : "s", static_cast<long long>(study.n_documents),
-                static_cast<long long>(study.plan.n_pairs), study.plan.items.size(), study.manifest.run_dir.c_str());
-    for (const auto& item : study.plan.items) {
-      const auto& model = study.manifest.models[item.model_idx];
-      std::printf("  %s  %-24s %s\n", item.id.c_str(), model.id.c_str(), model.checkpoints[item.checkpoint_idx].name.c_str());
-    }
-  }
+  print_plan(study, vm->count("json") > 0);
   if (vm->count("estimate")) {
-    pipeline::EstimateOptions o;
-    // The study as written: data.text.n_documents (the sample it asks for), else the corpus.
-    const auto asked = study.manifest.text.n_documents;
-    o.n_documents = vm->count("documents") ? (*vm)["documents"].as<std::int64_t>() : asked > 0 ? asked : study.n_documents;
-    if (!vm->count("documents") && asked > study.n_documents) {
-      std::printf("warning: data.text.n_documents asks for %lld documents, the corpus holds %lld; the estimate is for %lld\n",
-                  static_cast<long long>(asked), static_cast<long long>(study.n_documents), static_cast<long long>(asked));
-    }
-    if (vm->count("tokens-per-document")) o.tokens_per_document = (*vm)["tokens-per-document"].as<std::int64_t>();
-    o.n_pairs = vm->count("pairs") ? (*vm)["pairs"].as<std::int64_t>() : study.plan.n_pairs;
-    if (vm->count("throughput")) o.throughput_tokens_per_s = (*vm)["throughput"].as<double>();
-    o.n_ranks = (*vm)["ranks"].as<int>();
-    if (vm->count("memory")) {
-      o.memory_bytes = pipeline::parse_memory_size((*vm)["memory"].as<std::string>());
-      if (!o.memory_bytes) throw UsageError("--memory needs a size such as 80GiB, not auto");
-    }
-    if (vm->count("count-labels")) {
-      const io::RunDir run(study.manifest.run_dir);
-      if (const auto refusal = run.foreign_directory_problem(); !refusal.empty()) throw UsageError(refusal);
-      std::vector<std::size_t> all(study.plan.items.size());
-      for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-      const auto texts = pipeline::label_texts(study, run, all, mpi.world());
-      if (!texts.failed.empty()) throw Error("the label pass failed: " + texts.failed.begin()->second);
-    }
-    o.labels = stages::read_label_summaries(study.manifest.run_dir);
-    check_estimate_options(o);
+    const auto o = estimate_options(*vm, study, mpi.world());
     print_estimate(pipeline::estimate_plan(study.manifest, o), study.manifest, vm->count("throughput") > 0);
   }
   return 0;

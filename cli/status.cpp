@@ -36,6 +36,20 @@ void print_slurm(const std::filesystem::path& run_dir) {
   for (const auto& [state, n] : by_state) std::printf("  %-28s %d\n", state.c_str(), n);
 }
 
+// <run>/plan.json, which `ibzoo run` and `ibzoo submit` write first.
+nlohmann::json read_plan(const std::filesystem::path& run_dir) {
+  const auto plan_path = run_dir / "plan.json";
+  if (!std::filesystem::exists(plan_path)) {
+    throw MissingInputError(plan_path.string() + ": not found; is " + run_dir.string() +
+                            " a run directory? (`ibzoo run` or `ibzoo submit` creates it)");
+  }
+  try {
+    return nlohmann::json::parse(io::read_file(plan_path, 1u << 30));
+  } catch (const nlohmann::json::exception& e) {
+    throw CorruptDataError(plan_path.string() + ": not valid JSON (" + e.what() + "); rerun `ibzoo run` to rewrite it");
+  }
+}
+
 int status_command(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo status RUN [options]", po::options_description("options"), {"run"}, pipeline::kRunTargetHelp,
                   "status: 0 no item failed (done or pending), 1 at least one item failed, 2 RUN is no run"};
@@ -46,17 +60,7 @@ int status_command(const std::vector<std::string>& args) {
   if (!vm) return 0;
   const auto run_dir = pipeline::resolve_run_target((*vm)["run"].as<std::string>(),
                                           vm->count("run-dir") ? std::optional((*vm)["run-dir"].as<std::string>()) : std::nullopt);
-  const auto plan_path = run_dir / "plan.json";
-  if (!std::filesystem::exists(plan_path)) {
-    throw MissingInputError(plan_path.string() + ": not found; is " + run_dir.string() +
-                            " a run directory? (`ibzoo run` or `ibzoo submit` creates it)");
-  }
-  nlohmann::json plan;
-  try {
-    plan = nlohmann::json::parse(io::read_file(plan_path, 1u << 30));
-  } catch (const nlohmann::json::exception& e) {
-    throw CorruptDataError(plan_path.string() + ": not valid JSON (" + e.what() + "); rerun `ibzoo run` to rewrite it");
-  }
+  const auto plan = read_plan(run_dir);
   const io::RunDir run(run_dir);
   std::map<std::pair<std::string, std::string>, Counts> counts;
   std::vector<std::pair<std::string, nlohmann::json>> failures;

@@ -60,6 +60,55 @@ std::vector<std::string> item_ids(const nlohmann::json& plan) {
   return ids;
 }
 
+// The manifest's slurm: section; ManifestError listing every problem in it.
+slurm::SlurmConfig read_slurm_config(const fs::path& path_manifest) {
+  const auto manifest = load_yaml(path_manifest);
+  auto section = slurm::parse_slurm_section(manifest["slurm"], path_manifest.string());
+  if (!section.errors.empty()) {
+    std::string message = "manifest " + path_manifest.string() + " has " + std::to_string(section.errors.size()) +
+                          " error(s) in its slurm section:";
+    for (const auto& e : section.errors) message += "\n  " + e;
+    throw ManifestError(message);
+  }
+  return section.config;
+}
+
+// Another study, or changed settings, in this run directory: refused before any job is
+// queued (the jobs would refuse it too, one by one); a live `run` there: likewise.
+void check_run_directory(const fs::path& path_manifest, const fs::path& path_run, bool dry_run) {
+  if (const auto refusal = io::RunDir(path_run).foreign_directory_problem(); !refusal.empty()) {
+    throw UsageError(refusal);
+  }
+  auto study = pipeline::load_manifest(path_manifest);
+  study.run_dir = path_run;
+  // (Holders that are Slurm jobs are submit()'s to judge: it refuses while jobs of an
+  // earlier submission are queued or running, whatever their locks say.)
+  for (const auto& holder : io::live_lock_holders(path_run)) {
+    if (!holder.slurm_job_id.empty()) continue;
+    throw Error(path_run.string() + ": an ibzoo process is working in this run directory (" + holder.describe() +
+                "); submit when it has finished, or stop it");
+  }
+  pipeline::check_identity(study, /*record=*/!dry_run);
+}
+
+void print_submitted(const slurm::SubmitOptions& opt, const slurm::SubmitResult& result) {
+  if (opt.dry_run) std::cout << result.dry_run_text;
+  if (result.jobs.empty()) {
+    io::log_info("submit: every item is done and the analysis finished; nothing to submit for " +
+                 opt.path_run.string());
+    return;
+  }
+  io::log_info("submit: " + std::to_string(opt.item_ids.size()) + " items in " + std::to_string(result.n_slices) +
+               " slices; " + std::to_string(result.n_slices_submitted) + " unfinished slices " +
+               (opt.dry_run ? "would be submitted" : "submitted") + " (MaxArraySize " +
+               std::to_string(result.max_array_size) + ")");
+  for (const auto& job : result.jobs) {
+    std::cout << to_string(job.kind) << " " << job.job_id;
+    if (!job.slices.empty()) std::cout << " slices " << slurm::compress_ranges(job.slices);
+    std::cout << "\n";
+  }
+}
+
 int run_submit(const std::vector<std::string>& args) {
   CommandLine cli{"ibzoo submit MANIFEST [--run-dir DIR] [--dry-run]", po::options_description("options"),
                   {"manifest"},
@@ -71,37 +120,14 @@ int run_submit(const std::vector<std::string>& args) {
   if (!vm) return 0;
 
   const auto path_manifest = fs::absolute(vm->at("manifest").as<std::string>()).lexically_normal();
-  const auto manifest = load_yaml(path_manifest);
-  auto section = slurm::parse_slurm_section(manifest["slurm"], path_manifest.string());
-  if (!section.errors.empty()) {
-    std::string message = "manifest " + path_manifest.string() + " has " + std::to_string(section.errors.size()) +
-                          " error(s) in its slurm section:";
-    for (const auto& e : section.errors) message += "\n  " + e;
-    throw ManifestError(message);
-  }
-
   slurm::SubmitOptions opt;
+  opt.config = read_slurm_config(path_manifest);
   opt.path_ibzoo = fs::canonical("/proc/self/exe");
   opt.path_manifest = path_manifest;
   opt.path_run = pipeline::resolve_run_target(path_manifest.string(),
                                     vm->count("run-dir") ? std::optional(vm->at("run-dir").as<std::string>()) : std::nullopt);
-  if (const auto refusal = io::RunDir(opt.path_run).foreign_directory_problem(); !refusal.empty()) {
-    throw UsageError(refusal);
-  }
-  // Another study, or changed settings, in this run directory: refused before any job is
-  // queued (the jobs would refuse it too, one by one); a live `run` there: likewise.
-  auto study = pipeline::load_manifest(path_manifest);
-  study.run_dir = opt.path_run;
-  // (Holders that are Slurm jobs are submit()'s to judge: it refuses while jobs of an
-  // earlier submission are queued or running, whatever their locks say.)
-  for (const auto& holder : io::live_lock_holders(opt.path_run)) {
-    if (!holder.slurm_job_id.empty()) continue;
-    throw Error(opt.path_run.string() + ": an ibzoo process is working in this run directory (" + holder.describe() +
-                "); submit when it has finished, or stop it");
-  }
-  pipeline::check_identity(study, /*record=*/!vm->count("dry-run"));
-  opt.config = section.config;
   opt.dry_run = vm->count("dry-run") > 0;
+  check_run_directory(path_manifest, opt.path_run, opt.dry_run);
   const auto plan = plan_json(opt.path_ibzoo, opt.path_manifest, opt.path_run);
   opt.item_ids = item_ids(plan);
   if (!opt.dry_run) {
@@ -110,22 +136,7 @@ int run_submit(const std::vector<std::string>& args) {
     io::write_file_atomic(opt.path_run / "plan.json", plan.dump(2) + "\n");
   }
 
-  const auto result = slurm::submit(opt);
-  if (opt.dry_run) std::cout << result.dry_run_text;
-  if (result.jobs.empty()) {
-    io::log_info("submit: every item is done and the analysis finished; nothing to submit for " +
-                 opt.path_run.string());
-    return 0;
-  }
-  io::log_info("submit: " + std::to_string(opt.item_ids.size()) + " items in " + std::to_string(result.n_slices) +
-               " slices; " + std::to_string(result.n_slices_submitted) + " unfinished slices " +
-               (opt.dry_run ? "would be submitted" : "submitted") + " (MaxArraySize " +
-               std::to_string(result.max_array_size) + ")");
-  for (const auto& job : result.jobs) {
-    std::cout << to_string(job.kind) << " " << job.job_id;
-    if (!job.slices.empty()) std::cout << " slices " << slurm::compress_ranges(job.slices);
-    std::cout << "\n";
-  }
+  print_submitted(opt, slurm::submit(opt));
   return 0;
 }
 

@@ -403,67 +403,40 @@ json layer_types_json(const ModelConfig& c) {
 
 }  // namespace
 
-json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
-  const bool v5 = spelling == ConfigSpelling::Transformers5;
-  json j;
-  j["model_type"] = family_name(c.family);
-  for (const auto& f : kFamilies) {
-    if (f.family == c.family) j["architectures"] = {c.architecture.empty() ? std::string(f.architecture) : c.architecture};
-  }
-  j["vocab_size"] = c.vocab_size;
-  j["tie_word_embeddings"] = c.tie_word_embeddings;
-  j[v5 ? "dtype" : "torch_dtype"] = c.dtype;
-  if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
-  if (c.eos_token_id) j["eos_token_id"] = *c.eos_token_id;
-  if (c.pad_token_id) j["pad_token_id"] = *c.pad_token_id;
-  if (c.family == Family::Gpt2) {
-    j["n_embd"] = c.hidden_size;
-    j["n_layer"] = c.n_layers;
-    j["n_head"] = c.n_heads;
-    j["n_inner"] = c.intermediate_size;
-    j["n_positions"] = c.max_position_embeddings;
-    j["activation_function"] = c.activation_name;
-    j["layer_norm_epsilon"] = c.norm_eps;
-    // Written although they are transformers' defaults, so that the file says how
-    // attention is scaled (the reader refuses the two variants it does not implement).
-    j["scale_attn_weights"] = c.attention_scale != 1.0;
-    j["scale_attn_by_inverse_layer_idx"] = false;
-    j["reorder_and_upcast_attn"] = false;
-    return j;
-  }
-  j["hidden_size"] = c.hidden_size;
-  j["num_hidden_layers"] = c.n_layers;
-  j["num_attention_heads"] = c.n_heads;
-  j["intermediate_size"] = c.intermediate_size;
-  j["max_position_embeddings"] = c.max_position_embeddings;
-  j[c.family == Family::Gemma2 ? "hidden_activation" : "hidden_act"] = c.activation_name;
-  if (c.family == Family::GptNeox) {
-    j["layer_norm_eps"] = c.norm_eps;
-    j["use_parallel_residual"] = c.use_parallel_residual;
-    j["attention_bias"] = c.qkv_bias;
-    if (v5) {
-      j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", c.rope.theta},
-                              {"partial_rotary_factor", c.rope.partial_rotary_factor}};
-    } else {
-      j["rotary_pct"] = c.rope.partial_rotary_factor;
-      j["rotary_emb_base"] = c.rope.theta;
-    }
-    return j;
-  }
-  j["num_key_value_heads"] = c.n_kv_heads;
-  j["head_dim"] = c.head_dim;
-  j["rms_norm_eps"] = c.norm_eps;
-  if (c.family != Family::Qwen2) j["attention_bias"] = c.qkv_bias;
-  if (c.family == Family::Llama) {
-    j["mlp_bias"] = c.mlp_bias;
-    j["pretraining_tp"] = 1;  // what transformers saves; the projections are never split
-  }
+namespace {
+
+// GPT-2's own names for the sizes, and how its attention is scaled.
+void gpt2_fields(json& j, const ModelConfig& c) {
+  j["n_embd"] = c.hidden_size;
+  j["n_layer"] = c.n_layers;
+  j["n_head"] = c.n_heads;
+  j["n_inner"] = c.intermediate_size;
+  j["n_positions"] = c.max_position_embeddings;
+  j["activation_function"] = c.activation_name;
+  j["layer_norm_epsilon"] = c.norm_eps;
+  // Written although they are transformers' defaults, so that the file says how
+  // attention is scaled (the reader refuses the two variants it does not implement).
+  j["scale_attn_weights"] = c.attention_scale != 1.0;
+  j["scale_attn_by_inverse_layer_idx"] = false;
+  j["reorder_and_upcast_attn"] = false;
+}
+
+// GPT-NeoX: LayerNorm, the parallel residual and a partial rotary embedding.
+void gpt_neox_fields(json& j, const ModelConfig& c, bool v5) {
+  j["layer_norm_eps"] = c.norm_eps;
+  j["use_parallel_residual"] = c.use_parallel_residual;
+  j["attention_bias"] = c.qkv_bias;
   if (v5) {
-    j["rope_parameters"] = rope_json(c, true);
+    j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", c.rope.theta},
+                            {"partial_rotary_factor", c.rope.partial_rotary_factor}};
   } else {
-    j["rope_theta"] = c.rope.theta;
-    j["rope_scaling"] = c.rope.type == RopeType::Default ? json(nullptr) : rope_json(c, false);
+    j["rotary_pct"] = c.rope.partial_rotary_factor;
+    j["rotary_emb_base"] = c.rope.theta;
   }
+}
+
+// The sliding windows of Mistral, Qwen2 and Gemma2, and Gemma2's soft caps.
+void sliding_window_fields(json& j, const ModelConfig& c, bool v5) {
   const json window = c.sliding_window ? json(*c.sliding_window) : json(nullptr);
   if (c.family == Family::Mistral) j["sliding_window"] = window;
   if (c.family == Family::Qwen2) {
@@ -483,6 +456,57 @@ json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
     j["final_logit_softcapping"] = c.final_logit_softcap > 0 ? json(c.final_logit_softcap) : json(nullptr);
     j["use_bidirectional_attention"] = nullptr;
     if (v5) j["layer_types"] = layer_types_json(c);
+  }
+}
+
+// The Llama-like families: grouped-query attention, RMSNorm, rotary scaling, windows.
+void llama_like_fields(json& j, const ModelConfig& c, bool v5) {
+  j["num_key_value_heads"] = c.n_kv_heads;
+  j["head_dim"] = c.head_dim;
+  j["rms_norm_eps"] = c.norm_eps;
+  if (c.family != Family::Qwen2) j["attention_bias"] = c.qkv_bias;
+  if (c.family == Family::Llama) {
+    j["mlp_bias"] = c.mlp_bias;
+    j["pretraining_tp"] = 1;  // what transformers saves; the projections are never split
+  }
+  if (v5) {
+    j["rope_parameters"] = rope_json(c, true);
+  } else {
+    j["rope_theta"] = c.rope.theta;
+    j["rope_scaling"] = c.rope.type == RopeType::Default ? json(nullptr) : rope_json(c, false);
+  }
+  sliding_window_fields(j, c, v5);
+}
+
+}  // namespace
+
+json model_config_to_json(const ModelConfig& c, ConfigSpelling spelling) {
+  const bool v5 = spelling == ConfigSpelling::Transformers5;
+  json j;
+  j["model_type"] = family_name(c.family);
+  for (const auto& f : kFamilies) {
+    if (f.family == c.family) j["architectures"] = {c.architecture.empty() ? std::string(f.architecture) : c.architecture};
+  }
+  j["vocab_size"] = c.vocab_size;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j[v5 ? "dtype" : "torch_dtype"] = c.dtype;
+  if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
+  if (c.eos_token_id) j["eos_token_id"] = *c.eos_token_id;
+  if (c.pad_token_id) j["pad_token_id"] = *c.pad_token_id;
+  if (c.family == Family::Gpt2) {
+    gpt2_fields(j, c);
+    return j;
+  }
+  j["hidden_size"] = c.hidden_size;
+  j["num_hidden_layers"] = c.n_layers;
+  j["num_attention_heads"] = c.n_heads;
+  j["intermediate_size"] = c.intermediate_size;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j[c.family == Family::Gemma2 ? "hidden_activation" : "hidden_act"] = c.activation_name;
+  if (c.family == Family::GptNeox) {
+    gpt_neox_fields(j, c, v5);
+  } else {
+    llama_like_fields(j, c, v5);
   }
   return j;
 }

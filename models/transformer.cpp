@@ -324,12 +324,12 @@ std::pair<torch::Tensor, torch::Tensor> rotary_tables(const hf::ModelConfig& c, 
   return {emb.cos(), emb.sin()};
 }
 
-torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vector<std::int64_t>& lengths,
-                                       const LayerCallback& on_layer, const ForwardOptions& options) const {
-  const auto& c = config_;
+namespace {
+
+// Checks a batch's shape and lengths against the model; whether any row is padded.
+bool check_batch(const hf::ModelConfig& c, const torch::Tensor& ids, const std::vector<std::int64_t>& lengths) {
   IBZOO_CHECK(ids.dim() == 2 && ids.size(0) == static_cast<std::int64_t>(lengths.size()),
               "ids " << ids.sizes() << " lengths " << lengths.size());
-  const auto b = ids.size(0);
   const auto t = ids.size(1);
   bool padded = false;
   for (const auto len : lengths) {
@@ -341,6 +341,65 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
                      std::to_string(c.max_position_embeddings) +
                      " learned positions (max_position_embeddings); split the text into shorter sequences");
   }
+  return padded;
+}
+
+// The rotary tables of one batch in the layout its block path wants.
+struct RotaryTables {
+  torch::Tensor cos, sin, sin_signed;
+};
+
+// Positions restart at 0 in every row: one rotary table [1, T, rot] serves the batch.
+RotaryTables batch_rotary(const hf::ModelConfig& c, const torch::Tensor& positions, torch::Dtype dtype, bool fast) {
+  RotaryTables r;
+  if (!c.use_rope) return r;
+  auto [cf, sf] = rotary_tables(c, positions.narrow(0, 0, 1));
+  cf = cf.to(dtype);
+  sf = sf.to(dtype);
+  if (fast) {  // [1, T, 1, rot] against [B, T, heads, rot]
+    const auto half = sf.size(-1) / 2;
+    r.cos = cf.unsqueeze(2);
+    r.sin_signed = torch::cat({-sf.narrow(-1, 0, half), sf.narrow(-1, half, half)}, -1).unsqueeze(2);
+  } else {  // [1, 1, T, rot] against [B, heads, T, rot]
+    r.cos = cf.unsqueeze(1);
+    r.sin = sf.unsqueeze(1);
+  }
+  return r;
+}
+
+// Masks (bool [B, 1, T, T], true = may attend); none when causal alone suffices.
+struct Masks {
+  torch::Tensor full, sliding;
+};
+
+// lengths_dev: each row's valid tokens on the device, or undefined when no row is padded.
+Masks batch_masks(const hf::ModelConfig& c, std::int64_t t, const torch::TensorOptions& iopts,
+                  const torch::Tensor& lengths_dev) {
+  Masks m;
+  const auto qi = torch::arange(t, iopts).unsqueeze(1);
+  const auto kj = torch::arange(t, iopts).unsqueeze(0);
+  const auto causal = kj.le(qi);
+  if (lengths_dev.defined()) {
+    const auto key_valid = torch::arange(t, iopts).unsqueeze(0).lt(lengths_dev.unsqueeze(1));  // [B, T]
+    m.full = causal.unsqueeze(0).logical_and(key_valid.unsqueeze(1)).unsqueeze(1);
+  }
+  if (c.sliding_window) {
+    const auto window = (qi - kj).lt(*c.sliding_window);
+    // The diagonal keeps padded queries far past their row's end from having no
+    // visible key at all (a NaN row would leak into valid rows through 0 * NaN).
+    m.sliding = (m.full.defined() ? m.full : causal.view({1, 1, t, t})).logical_and(window).logical_or(qi.eq(kj));
+  }
+  return m;
+}
+
+}  // namespace
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vector<std::int64_t>& lengths,
+                                       const LayerCallback& on_layer, const ForwardOptions& options) const {
+  const auto& c = config_;
+  const bool padded = check_batch(c, ids, lengths);
+  const auto b = ids.size(0);
+  const auto t = ids.size(1);
   // Host inputs go through pinned memory without blocking: a copy from pageable
   // memory would first wait for everything already queued on the device.
   const auto upload = [&](const torch::Tensor& host) {
@@ -357,39 +416,9 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
   }
   if (pos_embed.defined()) x = x + torch::embedding(pos_embed, positions);
 
-  // Positions restart at 0 in every row: one rotary table [1, T, rot] serves the batch.
   const bool fast = fast_path();
-  torch::Tensor cos, sin, sin_signed;
-  if (c.use_rope) {
-    auto [cf, sf] = rotary_tables(c, positions.narrow(0, 0, 1));
-    cf = cf.to(dtype_);
-    sf = sf.to(dtype_);
-    if (fast) {  // [1, T, 1, rot] against [B, T, heads, rot]
-      const auto half = sf.size(-1) / 2;
-      cos = cf.unsqueeze(2);
-      sin_signed = torch::cat({-sf.narrow(-1, 0, half), sf.narrow(-1, half, half)}, -1).unsqueeze(2);
-    } else {  // [1, 1, T, rot] against [B, heads, T, rot]
-      cos = cf.unsqueeze(1);
-      sin = sf.unsqueeze(1);
-    }
-  }
-  // Masks (bool [B, 1, T, T], true = may attend); none when causal alone suffices.
-  torch::Tensor full_mask, sliding_mask;
-  const auto qi = torch::arange(t, iopts).unsqueeze(1);
-  const auto kj = torch::arange(t, iopts).unsqueeze(0);
-  const auto causal = kj.le(qi);
-  if (padded) {
-    const auto len = upload(torch::tensor(lengths, torch::kLong));
-    const auto key_valid = torch::arange(t, iopts).unsqueeze(0).lt(len.unsqueeze(1));  // [B, T]
-    full_mask = causal.unsqueeze(0).logical_and(key_valid.unsqueeze(1)).unsqueeze(1);
-  }
-  if (c.sliding_window) {
-    const auto window = (qi - kj).lt(*c.sliding_window);
-    // The diagonal keeps padded queries far past their row's end from having no
-    // visible key at all (a NaN row would leak into valid rows through 0 * NaN).
-    sliding_mask = (full_mask.defined() ? full_mask : causal.view({1, 1, t, t})).logical_and(window).logical_or(qi.eq(kj));
-  }
-
+  const auto rope = batch_rotary(c, positions, dtype_, fast);
+  const auto masks = batch_masks(c, t, iopts, padded ? upload(torch::tensor(lengths, torch::kLong)) : torch::Tensor());
   const bool folded = fast && folds_current();
   torch::Tensor cat_buf;
   if (folded) {
@@ -405,15 +434,15 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const auto li = static_cast<int>(l);
     if (fast) {
-      const auto& mask = c.layer_sliding[l] ? sliding_mask : full_mask;
+      const auto& mask = c.layer_sliding[l] ? masks.sliding : masks.full;
       if (!x.is_contiguous()) x = x.contiguous();
       if (folded) {
-        folded_block(x, folded_[l], cos, sin_signed, mask, cat_buf, lengths);
+        folded_block(x, folded_[l], rope.cos, rope.sin_signed, mask, cat_buf, lengths);
       } else {
-        fast_block(x, layers[l], li, cos, sin_signed, mask, lengths);
+        fast_block(x, layers[l], li, rope.cos, rope.sin_signed, mask, lengths);
       }
     } else {
-      x = block(x, layers[l], li, cos, sin, full_mask, sliding_mask, lengths);
+      x = block(x, layers[l], li, rope.cos, rope.sin, masks.full, masks.sliding, lengths);
     }
     if (on_layer && l + 1 < layers.size()) on_layer(li + 1, x);
     if (stop_early && li + 1 == options.last_layer) return {};

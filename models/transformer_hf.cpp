@@ -8,6 +8,7 @@
 #include "hf/layout.h"
 #include "io/log.h"
 
+#include <functional>
 #include <sstream>
 
 namespace ibzoo::models {
@@ -179,83 +180,100 @@ Transformer load_transformer(const hf::WeightStore& weights, const hf::ModelConf
   return model;
 }
 
+namespace {
+
+// Hands one tensor, under its Hugging Face name, to the checkpoint being written.
+using PutTensor = std::function<void(const std::string& name, const torch::Tensor& t)>;
+
+void put_gpt2_layer(const PutTensor& put, const std::string& p, const LayerWeights& lw) {
+  put(p + "ln_1.weight", lw.norm_attn_w);
+  put(p + "ln_1.bias", lw.norm_attn_b);
+  put(p + "attn.c_attn.weight", lw.wqkv.t());
+  put(p + "attn.c_attn.bias", lw.bqkv);
+  put(p + "attn.c_proj.weight", lw.wo.t());
+  put(p + "attn.c_proj.bias", lw.bo);
+  put(p + "ln_2.weight", lw.norm_mlp_w);
+  put(p + "ln_2.bias", lw.norm_mlp_b);
+  put(p + "mlp.c_fc.weight", lw.w_in.t());
+  put(p + "mlp.c_fc.bias", lw.b_in);
+  put(p + "mlp.c_proj.weight", lw.w_out.t());
+  put(p + "mlp.c_proj.bias", lw.b_out);
+}
+
+void put_neox_layer(const PutTensor& put, const std::string& p, const LayerWeights& lw, const hf::ModelConfig& c) {
+  put(p + "input_layernorm.weight", lw.norm_attn_w);
+  put(p + "input_layernorm.bias", lw.norm_attn_b);
+  put(p + "post_attention_layernorm.weight", lw.norm_mlp_w);
+  put(p + "post_attention_layernorm.bias", lw.norm_mlp_b);
+  put(p + "attention.query_key_value.weight", qkv_to_neox(lw.wqkv, c.n_heads, c.head_dim));
+  if (c.qkv_bias) put(p + "attention.query_key_value.bias", qkv_to_neox(lw.bqkv, c.n_heads, c.head_dim));
+  put(p + "attention.dense.weight", lw.wo);
+  if (c.out_bias) put(p + "attention.dense.bias", lw.bo);
+  put(p + "mlp.dense_h_to_4h.weight", lw.w_in);
+  put(p + "mlp.dense_h_to_4h.bias", lw.b_in);
+  put(p + "mlp.dense_4h_to_h.weight", lw.w_out);
+  put(p + "mlp.dense_4h_to_h.bias", lw.b_out);
+}
+
+// Llama, Mistral, Qwen2, OLMo-2, Gemma-2: separate q/k/v and gate/up projections.
+void put_llama_like_layer(const PutTensor& put, const std::string& p, const LayerWeights& lw, const hf::ModelConfig& c) {
+  const auto qd = c.n_heads * c.head_dim;
+  const auto kvd = c.n_kv_heads * c.head_dim;
+  const auto ff = c.intermediate_size;
+  const std::string a = p + "self_attn.";
+  put(a + "q_proj.weight", lw.wqkv.narrow(0, 0, qd));
+  put(a + "k_proj.weight", lw.wqkv.narrow(0, qd, kvd));
+  put(a + "v_proj.weight", lw.wqkv.narrow(0, qd + kvd, kvd));
+  if (c.qkv_bias) {
+    put(a + "q_proj.bias", lw.bqkv.narrow(0, 0, qd));
+    put(a + "k_proj.bias", lw.bqkv.narrow(0, qd, kvd));
+    put(a + "v_proj.bias", lw.bqkv.narrow(0, qd + kvd, kvd));
+  }
+  put(a + "o_proj.weight", lw.wo);
+  if (c.out_bias) put(a + "o_proj.bias", lw.bo);
+  put(p + "mlp.gate_proj.weight", lw.w_in.narrow(0, 0, ff));
+  put(p + "mlp.up_proj.weight", lw.w_in.narrow(0, ff, ff));
+  if (c.mlp_bias) {
+    put(p + "mlp.gate_proj.bias", lw.b_in.narrow(0, 0, ff));
+    put(p + "mlp.up_proj.bias", lw.b_in.narrow(0, ff, ff));
+  }
+  put(p + "mlp.down_proj.weight", lw.w_out);
+  if (c.mlp_bias) put(p + "mlp.down_proj.bias", lw.b_out);
+  if (c.family == Family::Olmo2) {
+    put(a + "q_norm.weight", lw.q_norm_w);
+    put(a + "k_norm.weight", lw.k_norm_w);
+    put(p + "post_attention_layernorm.weight", lw.norm_post_attn_w);
+    put(p + "post_feedforward_layernorm.weight", lw.norm_post_mlp_w);
+    return;
+  }
+  put(p + "input_layernorm.weight", lw.norm_attn_w);
+  if (c.family == Family::Gemma2) {
+    put(p + "post_attention_layernorm.weight", lw.norm_post_attn_w);
+    put(p + "pre_feedforward_layernorm.weight", lw.norm_mlp_w);
+    put(p + "post_feedforward_layernorm.weight", lw.norm_post_mlp_w);
+  } else {
+    put(p + "post_attention_layernorm.weight", lw.norm_mlp_w);
+  }
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, torch::Tensor>> to_hf_tensors(const TransformerImpl& model) {
   const auto& c = model.config();
   std::map<std::string, torch::Tensor> out;
-  const auto put = [&](const std::string& name, const torch::Tensor& t) {
+  const PutTensor put = [&](const std::string& name, const torch::Tensor& t) {
     out[name] = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
   };
   put(embed_name(c.family), model.embed);
   if (model.pos_embed.defined()) put(hf::hf_prefix(c.family) + "wpe.weight", model.pos_embed);
-  const auto qd = c.n_heads * c.head_dim;
-  const auto kvd = c.n_kv_heads * c.head_dim;
-  const auto ff = c.intermediate_size;
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
-    const auto& lw = model.layers[i];
     const std::string p = layer_prefix(c, i);
     if (c.family == Family::Gpt2) {
-      put(p + "ln_1.weight", lw.norm_attn_w);
-      put(p + "ln_1.bias", lw.norm_attn_b);
-      put(p + "attn.c_attn.weight", lw.wqkv.t());
-      put(p + "attn.c_attn.bias", lw.bqkv);
-      put(p + "attn.c_proj.weight", lw.wo.t());
-      put(p + "attn.c_proj.bias", lw.bo);
-      put(p + "ln_2.weight", lw.norm_mlp_w);
-      put(p + "ln_2.bias", lw.norm_mlp_b);
-      put(p + "mlp.c_fc.weight", lw.w_in.t());
-      put(p + "mlp.c_fc.bias", lw.b_in);
-      put(p + "mlp.c_proj.weight", lw.w_out.t());
-      put(p + "mlp.c_proj.bias", lw.b_out);
-      continue;
-    }
-    if (c.family == Family::GptNeox) {
-      put(p + "input_layernorm.weight", lw.norm_attn_w);
-      put(p + "input_layernorm.bias", lw.norm_attn_b);
-      put(p + "post_attention_layernorm.weight", lw.norm_mlp_w);
-      put(p + "post_attention_layernorm.bias", lw.norm_mlp_b);
-      put(p + "attention.query_key_value.weight", qkv_to_neox(lw.wqkv, c.n_heads, c.head_dim));
-      if (c.qkv_bias) put(p + "attention.query_key_value.bias", qkv_to_neox(lw.bqkv, c.n_heads, c.head_dim));
-      put(p + "attention.dense.weight", lw.wo);
-      if (c.out_bias) put(p + "attention.dense.bias", lw.bo);
-      put(p + "mlp.dense_h_to_4h.weight", lw.w_in);
-      put(p + "mlp.dense_h_to_4h.bias", lw.b_in);
-      put(p + "mlp.dense_4h_to_h.weight", lw.w_out);
-      put(p + "mlp.dense_4h_to_h.bias", lw.b_out);
-      continue;
-    }
-    const std::string a = p + "self_attn.";
-    put(a + "q_proj.weight", lw.wqkv.narrow(0, 0, qd));
-    put(a + "k_proj.weight", lw.wqkv.narrow(0, qd, kvd));
-    put(a + "v_proj.weight", lw.wqkv.narrow(0, qd + kvd, kvd));
-    if (c.qkv_bias) {
-      put(a + "q_proj.bias", lw.bqkv.narrow(0, 0, qd));
-      put(a + "k_proj.bias", lw.bqkv.narrow(0, qd, kvd));
-      put(a + "v_proj.bias", lw.bqkv.narrow(0, qd + kvd, kvd));
-    }
-    put(a + "o_proj.weight", lw.wo);
-    if (c.out_bias) put(a + "o_proj.bias", lw.bo);
-    put(p + "mlp.gate_proj.weight", lw.w_in.narrow(0, 0, ff));
-    put(p + "mlp.up_proj.weight", lw.w_in.narrow(0, ff, ff));
-    if (c.mlp_bias) {
-      put(p + "mlp.gate_proj.bias", lw.b_in.narrow(0, 0, ff));
-      put(p + "mlp.up_proj.bias", lw.b_in.narrow(0, ff, ff));
-    }
-    put(p + "mlp.down_proj.weight", lw.w_out);
-    if (c.mlp_bias) put(p + "mlp.down_proj.bias", lw.b_out);
-    if (c.family == Family::Olmo2) {
-      put(a + "q_norm.weight", lw.q_norm_w);
-      put(a + "k_norm.weight", lw.k_norm_w);
-      put(p + "post_attention_layernorm.weight", lw.norm_post_attn_w);
-      put(p + "post_feedforward_layernorm.weight", lw.norm_post_mlp_w);
-      continue;
-    }
-    put(p + "input_layernorm.weight", lw.norm_attn_w);
-    if (c.family == Family::Gemma2) {
-      put(p + "post_attention_layernorm.weight", lw.norm_post_attn_w);
-      put(p + "pre_feedforward_layernorm.weight", lw.norm_mlp_w);
-      put(p + "post_feedforward_layernorm.weight", lw.norm_post_mlp_w);
+      put_gpt2_layer(put, p, model.layers[i]);
+    } else if (c.family == Family::GptNeox) {
+      put_neox_layer(put, p, model.layers[i], c);
     } else {
-      put(p + "post_attention_layernorm.weight", lw.norm_mlp_w);
+      put_llama_like_layer(put, p, model.layers[i], c);
     }
   }
   put(final_norm_name(c.family) + ".weight", model.final_norm_w);

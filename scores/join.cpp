@@ -89,6 +89,50 @@ std::optional<std::string> match_checkpoint(const std::string& model, const std:
   return std::nullopt;
 }
 
+// One score into its cell of the table; CorruptDataError when the cell already holds
+// another value.
+void set_cell(BenchmarkTable& table, std::vector<std::vector<std::string>>& sources, std::size_t row,
+              const BenchmarkScore& s, const ScoreUse& use) {
+  const auto b = static_cast<std::size_t>(
+      std::lower_bound(table.benchmarks.begin(), table.benchmarks.end(), s.benchmark) - table.benchmarks.begin());
+  double& cell = table.scores[row][b];
+  if (!std::isnan(cell) && std::abs(cell - s.score) > 1e-9 * std::max(1.0, std::abs(cell))) {
+    throw CorruptDataError("conflicting scores for model '" + use.model + "'" +
+                           (use.checkpoint.empty() ? "" : " at checkpoint '" + use.checkpoint + "'") +
+                           ", benchmark '" + s.benchmark + "': " + std::to_string(cell) + " (" + sources[row][b] +
+                           ") and " + std::to_string(s.score) + " (" + s.source + "); keep one of them");
+  }
+  cell = s.score;
+  sources[row][b] = s.source;
+}
+
+// Scores of models the metrics do not have: an error, or (ignore_unknown_models) a warning.
+void report_unmatched(BenchmarkTable& table, const std::map<std::string, std::string>& unmatched,
+                      const std::vector<std::string>& ids, const JoinOptions& options) {
+  const auto message = describe_unmatched(unmatched, ids);
+  if (!options.ignore_unknown_models) {
+    throw CorruptDataError(message + ". A score's model must equal a model id or end in '/<id>' (or be mapped by "
+                           "'aliases'); fix the names or pass --ignore-unknown-models");
+  }
+  io::log_warn(message + " (ignored)");
+  for (const auto& [name, source] : unmatched) table.ignored_score_models.push_back(name);
+}
+
+// The observations without any score, which the correlations drop.
+void note_unscored(BenchmarkTable& table) {
+  for (std::size_t i = 0; i < table.observations.size(); ++i) {
+    const auto& row = table.scores[i];
+    if (std::all_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) {
+      const auto& o = table.observations[i];
+      table.models_without_scores.push_back(o.checkpoint.empty() ? o.model : o.model + "@" + o.checkpoint);
+    }
+  }
+  if (!table.models_without_scores.empty()) {
+    io::log_warn(std::to_string(table.models_without_scores.size()) + " observation(s) have no benchmark score and are "
+             "dropped from the correlations: " + join(table.models_without_scores, ", "));
+  }
+}
+
 }  // namespace
 
 BenchmarkTable join_scores(const std::vector<BenchmarkScore>& scores, const std::vector<Observation>& observations,
@@ -133,40 +177,11 @@ BenchmarkTable join_scores(const std::vector<BenchmarkScore>& scores, const std:
     }
     use.checkpoint = *ckpt;
     if (!how.empty()) io::log_info("benchmarks: " + s.source + ": " + s.benchmark + how);
-    const auto row = static_cast<std::size_t>(obs - observations.begin());
-    const auto b = static_cast<std::size_t>(
-        std::lower_bound(table.benchmarks.begin(), table.benchmarks.end(), s.benchmark) - table.benchmarks.begin());
-    double& cell = table.scores[row][b];
-    if (!std::isnan(cell) && std::abs(cell - s.score) > 1e-9 * std::max(1.0, std::abs(cell))) {
-      throw CorruptDataError("conflicting scores for model '" + use.model + "'" +
-                             (use.checkpoint.empty() ? "" : " at checkpoint '" + use.checkpoint + "'") +
-                             ", benchmark '" + s.benchmark + "': " + std::to_string(cell) + " (" + sources[row][b] +
-                             ") and " + std::to_string(s.score) + " (" + s.source + "); keep one of them");
-    }
-    cell = s.score;
-    sources[row][b] = s.source;
+    set_cell(table, sources, static_cast<std::size_t>(obs - observations.begin()), s, use);
     table.uses.push_back(std::move(use));
   }
-  if (!unmatched.empty()) {
-    const auto message = describe_unmatched(unmatched, ids);
-    if (!options.ignore_unknown_models) {
-      throw CorruptDataError(message + ". A score's model must equal a model id or end in '/<id>' (or be mapped by "
-                             "'aliases'); fix the names or pass --ignore-unknown-models");
-    }
-    io::log_warn(message + " (ignored)");
-    for (const auto& [name, source] : unmatched) table.ignored_score_models.push_back(name);
-  }
-  for (std::size_t i = 0; i < observations.size(); ++i) {
-    const auto& row = table.scores[i];
-    if (std::all_of(row.begin(), row.end(), [](double v) { return std::isnan(v); })) {
-      const auto& o = observations[i];
-      table.models_without_scores.push_back(o.checkpoint.empty() ? o.model : o.model + "@" + o.checkpoint);
-    }
-  }
-  if (!table.models_without_scores.empty()) {
-    io::log_warn(std::to_string(table.models_without_scores.size()) + " observation(s) have no benchmark score and are "
-             "dropped from the correlations: " + join(table.models_without_scores, ", "));
-  }
+  if (!unmatched.empty()) report_unmatched(table, unmatched, ids, options);
+  note_unscored(table);
   return table;
 }
 

@@ -94,31 +94,24 @@ void append_record(const SubmitOptions& opt, const SubmitResult& result) {
   io::write_file_atomic(jobs_path(opt.path_run), record.dump(2) + "\n");
 }
 
-}  // namespace
-
-SubmitResult submit(const SubmitOptions& opt) {
-  SubmitResult result;
-  result.n_slices = count_slices(opt.item_ids.size(), opt.config.items_per_task);
-  result.max_array_size = opt.config.max_array_size;
+// MaxArraySize: the manifest's, capped by the cluster's. A dry run may be made away
+// from the cluster: it falls back to the manifest or Slurm's default.
+int array_size_limit(const SubmitOptions& opt) {
+  int size = opt.config.max_array_size;
   try {
     const int cluster = cluster_max_array_size();
-    result.max_array_size = result.max_array_size > 0 ? std::min(result.max_array_size, cluster) : cluster;
+    size = size > 0 ? std::min(size, cluster) : cluster;
   } catch (const Error& e) {
-    // A dry run may be made away from the cluster: fall back to the manifest or Slurm's default.
     if (!opt.dry_run) throw;
-    if (result.max_array_size <= 0) result.max_array_size = kSlurmDefaultMaxArraySize;
+    if (size <= 0) size = kSlurmDefaultMaxArraySize;
     io::log_warn(std::string("submit --dry-run: cannot ask the cluster for MaxArraySize (") + e.what() +
-                 "); assuming " + std::to_string(result.max_array_size));
+                 "); assuming " + std::to_string(size));
   }
-  if (!opt.dry_run) check_no_active_jobs(opt.path_run);
+  return size;
+}
 
-  const SubmitContext ctx{opt.path_ibzoo, opt.path_manifest, opt.path_run, opt.config, result.n_slices};
-  const auto todo = unfinished_slices(opt.path_run, opt.item_ids, result.n_slices);
-  result.n_slices_submitted = static_cast<int>(todo.size());
-  const auto plan = plan_jobs(opt, todo, result.max_array_size);
-  if (plan.jobs.empty()) return result;
-
-  std::ostringstream dry;
+// <run>/slurm/<kind>.sbatch for every kind of job, or (dry run) the scripts into `dry`.
+void write_scripts(const SubmitOptions& opt, const SubmitContext& ctx, std::ostream& dry) {
   const auto dir = opt.path_run / "slurm";
   for (const auto kind : {JobKind::kAccumulate, JobKind::kMetrics, JobKind::kAnalyze}) {
     const auto text = make_script(ctx, kind);
@@ -130,6 +123,24 @@ SubmitResult submit(const SubmitOptions& opt) {
     }
   }
   if (!opt.dry_run) fs::remove(dir / "analyze.done");
+}
+
+}  // namespace
+
+SubmitResult submit(const SubmitOptions& opt) {
+  SubmitResult result;
+  result.n_slices = count_slices(opt.item_ids.size(), opt.config.items_per_task);
+  result.max_array_size = array_size_limit(opt);
+  if (!opt.dry_run) check_no_active_jobs(opt.path_run);
+
+  const SubmitContext ctx{opt.path_ibzoo, opt.path_manifest, opt.path_run, opt.config, result.n_slices};
+  const auto todo = unfinished_slices(opt.path_run, opt.item_ids, result.n_slices);
+  result.n_slices_submitted = static_cast<int>(todo.size());
+  const auto plan = plan_jobs(opt, todo, result.max_array_size);
+  if (plan.jobs.empty()) return result;
+
+  std::ostringstream dry;
+  write_scripts(opt, ctx, dry);
 
   // In a dry run the job ids are placeholders such as <accumulate-0>.
   std::vector<std::string> array_ids;

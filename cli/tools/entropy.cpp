@@ -75,6 +75,56 @@ std::optional<double> get_or_warn(const std::optional<double>& v, const std::str
   return v;
 }
 
+// The document id of every row (--groups), else 0 for every row.
+std::vector<std::int64_t> read_groups(const io::H5File& file, const EntropyJob& job, std::int64_t n) {
+  std::vector<std::int64_t> docs(static_cast<std::size_t>(n), 0);
+  if (job.groups_dataset) {
+    auto groups = file.read_i64(*job.groups_dataset);
+    if (groups.shape.size() != 1 || groups.shape[0] != n) {
+      throw CorruptDataError(where(job, *job.groups_dataset) + ": groups must be [" + std::to_string(n) +
+                             "] document ids, one per row of Z");
+    }
+    docs = std::move(groups.data);
+  }
+  return docs;
+}
+
+// Every label set of the job, then (--null) each one shuffled within documents; their
+// names and rows go into `layout`.
+std::vector<LabelSet> read_label_sets(const io::H5File& file, const EntropyJob& job, std::int64_t n,
+                                      const std::vector<std::int64_t>& docs, analysis::StateLayout& layout) {
+  const std::int64_t min_count = job.weighting == analysis::Weighting::kUniform ? job.min_count : 1;
+  std::vector<LabelSet> sets;
+  for (const auto& label : job.labels) {
+    sets.push_back(load_labels(file, job, label, n, min_count));
+    layout.label_sets.push_back(label.name);
+    layout.label_rows.push_back(sets.back().n_rows());
+  }
+  if (job.null) {
+    for (std::size_t s = 0; s < job.labels.size(); ++s) {
+      sets.push_back(analysis::shuffle_within_documents(sets[s], docs, job.seed, job.labels[s].name + "#null"));
+      layout.label_sets.push_back(sets.back().name);
+      layout.label_rows.push_back(sets.back().n_rows());
+    }
+  }
+  return sets;
+}
+
+void add_estimates(EntropyResult& result, const EntropyJob& job, const analysis::LayerEstimate& est) {
+  result.entropy = get_or_warn(est.full.entropy, "entropy");
+  result.has_null = job.null;
+  result.has_bootstrap = job.n_bootstrap > 0;
+  result.entropy_bootstrap = est.entropy_interval;
+  for (std::size_t s = 0; s < job.labels.size(); ++s) {
+    const std::string& name = job.labels[s].name;
+    result.names.push_back(name);
+    result.mutual_information.push_back(get_or_warn(est.full.sets[s].mutual_information, "mutual information of '" + name + "'"));
+    result.regularity.push_back(est.full.sets[s].regularity);
+    if (job.null) result.null.push_back(est.full.sets[s + job.labels.size()].mutual_information);
+    if (result.has_bootstrap) result.bootstrap.push_back(est.mi_intervals[s]);
+  }
+}
+
 }  // namespace
 
 EntropyResult run_entropy(const EntropyJob& job) {
@@ -101,33 +151,12 @@ EntropyResult run_entropy(const EntropyJob& job) {
                                 ? job.reference_points_file->string() + ":" + job.reference_points_dataset
                                 : "seed:" + std::to_string(job.seed);
 
-  std::vector<std::int64_t> docs(static_cast<std::size_t>(n), 0);
-  if (job.groups_dataset) {
-    auto groups = file.read_i64(*job.groups_dataset);
-    if (groups.shape.size() != 1 || groups.shape[0] != n) {
-      throw CorruptDataError(where(job, *job.groups_dataset) + ": groups must be [" + std::to_string(n) +
-                             "] document ids, one per row of Z");
-    }
-    docs = std::move(groups.data);
-  }
-  const std::int64_t min_count = job.weighting == analysis::Weighting::kUniform ? job.min_count : 1;
-  std::vector<LabelSet> sets;
+  const auto docs = read_groups(file, job, n);
   analysis::StateLayout layout;
   layout.n_bins = points.n_points;
   layout.n_bootstrap = job.n_bootstrap;
   layout.bootstrap_seed = job.seed;
-  for (const auto& label : job.labels) {
-    sets.push_back(load_labels(file, job, label, n, min_count));
-    layout.label_sets.push_back(label.name);
-    layout.label_rows.push_back(sets.back().n_rows());
-  }
-  if (job.null) {
-    for (std::size_t s = 0; s < job.labels.size(); ++s) {
-      sets.push_back(analysis::shuffle_within_documents(sets[s], docs, job.seed, job.labels[s].name + "#null"));
-      layout.label_sets.push_back(sets.back().name);
-      layout.label_rows.push_back(sets.back().n_rows());
-    }
-  }
+  const auto sets = read_label_sets(file, job, n, docs, layout);
 
   const analysis::SoftAssigner assigner(points, result.eps);
   analysis::EstimatorState state(layout);
@@ -144,19 +173,7 @@ EntropyResult run_entropy(const EntropyJob& job) {
     }
   }
 
-  const auto est = analysis::estimate(state.sums(job.n_threads), job.weighting, job.confidence);
-  result.entropy = get_or_warn(est.full.entropy, "entropy");
-  result.has_null = job.null;
-  result.has_bootstrap = job.n_bootstrap > 0;
-  result.entropy_bootstrap = est.entropy_interval;
-  for (std::size_t s = 0; s < job.labels.size(); ++s) {
-    const std::string& name = job.labels[s].name;
-    result.names.push_back(name);
-    result.mutual_information.push_back(get_or_warn(est.full.sets[s].mutual_information, "mutual information of '" + name + "'"));
-    result.regularity.push_back(est.full.sets[s].regularity);
-    if (job.null) result.null.push_back(est.full.sets[s + job.labels.size()].mutual_information);
-    if (result.has_bootstrap) result.bootstrap.push_back(est.mi_intervals[s]);
-  }
+  add_estimates(result, job, analysis::estimate(state.sums(job.n_threads), job.weighting, job.confidence));
   return result;
 }
 
