@@ -17,6 +17,8 @@
 namespace ibzoo::hf {
 namespace {
 
+namespace unicode = io::unicode;
+
 const std::string kText =
     "In the beginning God created the heaven and the earth. And the earth was without form, and void; "
     "and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters. "

@@ -12,6 +12,7 @@ namespace ibzoo::hf {
 namespace {
 
 namespace fs = std::filesystem;
+using io::write_file_atomic;
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](const char* name) -> const char* {

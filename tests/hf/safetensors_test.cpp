@@ -1,6 +1,7 @@
 #include "hf/safetensors.h"
 
 #include "errors/error.h"
+#include "io/float16.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,10 @@ namespace ibzoo::hf {
 namespace {
 
 namespace fs = std::filesystem;
+using io::bf16_to_float;
+using io::f16_to_float;
+using io::float_to_bf16;
+using io::float_to_f16;
 
 const fs::path kBad = fs::path(IBZOO_FIXTURES) / "safetensors";
 

@@ -16,6 +16,8 @@
 namespace ibzoo::hf {
 namespace {
 
+namespace unicode = io::unicode;
+
 using Ids = std::vector<std::int32_t>;
 const std::string kDir = std::string(IBZOO_FIXTURES) + "/tokenizers/";
 

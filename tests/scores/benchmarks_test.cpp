@@ -14,6 +14,9 @@
 namespace ibzoo::scores {
 namespace {
 
+using io::edit_distance;
+using io::read_csv;
+
 const std::filesystem::path kDir = std::filesystem::path(IBZOO_FIXTURES) / "benchmarks";
 
 double score_of(const std::vector<BenchmarkScore>& scores, const std::string& model, const std::string& bench) {

@@ -146,7 +146,7 @@ TEST(EvaluateTest, EveryCheckpointOfAZooIsScoredAndJoinsByItsName) {
   const auto r = evaluate_zoo(job);
   ASSERT_EQ(r.files.size(), 2u);
   EXPECT_EQ(r.files[1], dir / "eval" / "m1" / "step-000010.json");
-  const auto scores = ibzoo::io::read_lm_eval_json(r.files[1], {});
+  const auto scores = ibzoo::scores::read_lm_eval_json(r.files[1], {});
   ASSERT_EQ(scores.size(), 1u);
   EXPECT_EQ(scores[0].model, "m1");
   EXPECT_EQ(scores[0].checkpoint, "step-000010");
