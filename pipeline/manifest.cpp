@@ -477,7 +477,7 @@ YAML::Node load_root(const fs::path& path) {
   return root;
 }
 
-void read_models(Reader& r, HubContext& hub, const YAML::Node& root, Manifest& m) {
+void read_models(Reader& r, HubContext& hub, YAML::Node root, Manifest& m) {
   const auto models = root["models"];
   if (!models.IsDefined() || !models.IsSequence() || models.size() == 0) {
     r.error(models.IsDefined() ? models : root, "'models' must be a non-empty list of models");
@@ -490,7 +490,7 @@ void read_models(Reader& r, HubContext& hub, const YAML::Node& root, Manifest& m
   }
 }
 
-void read_data(Reader& r, const YAML::Node& root, Manifest& m) {
+void read_data(Reader& r, YAML::Node root, Manifest& m) {
   const auto data = root["data"];
   r.check_keys(data, "data", {"text", "preference"});
   if (!data.IsDefined() || !data["text"].IsDefined()) {
@@ -504,7 +504,7 @@ void read_data(Reader& r, const YAML::Node& root, Manifest& m) {
 }  // namespace
 
 static Manifest read_manifest(const fs::path& path) {
-  const auto root = load_root(path);
+  auto root = load_root(path);  // not const: a missing section reads as undefined, not invalid
   Reader r(path, fs::absolute(path).parent_path());
   Manifest m;
   m.source = fs::absolute(path);
