@@ -9,6 +9,7 @@
 #include "cli/handoff.h"
 
 #include <malloc.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <iostream>
@@ -50,6 +51,11 @@ int main(int argc, char** argv) {
   // of a CPU forward pass went to page faults). The peak memory is unchanged.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#if IBZOO_RUNS_MODELS
+  // ibzoo hands the commands that run a model to this executable by exec: to ps, pgrep
+  // and a run lock's reader the process stays "ibzoo", as it was before the split.
+  ::prctl(PR_SET_NAME, "ibzoo", 0, 0, 0);
+#endif
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_help();
