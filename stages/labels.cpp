@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -332,9 +334,12 @@ LabelledText label_text_alone(const TextJob& job, bool write) {
                                     {"special_tokens_as_labels", job.special_tokens_as_labels}};
   text.label_id = io::sha256_hex(label_policy.dump()).substr(0, 16);
   text.tokenizer_sha256 = tokenizer.sha256();
+  const auto t0 = std::chrono::steady_clock::now();
   load_tokens(job, tokenizer, text, write);
+  const auto t1 = std::chrono::steady_clock::now();
   const auto labels = labels_path(job, text.label_id);
-  if (file_exists(labels)) {
+  const bool cached = file_exists(labels);
+  if (cached) {
     text.label_sets = read_labels(labels, text, job.min_count);
   } else {
     text.label_sets = build_base_sets(job, text.corpus, text.positions);
@@ -343,6 +348,17 @@ LabelledText label_text_alone(const TextJob& job, bool write) {
     }
   }
   add_nulls(job, text);
+  if (write) {
+    const auto seconds = [](auto a, auto b) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.2f", std::chrono::duration<double>(b - a).count());
+      return std::string(buf);
+    };
+    io::log_info("labels: " + std::to_string(text.corpus.n_docs()) + " documents, " +
+                 std::to_string(text.positions.size()) + " positions, " + std::to_string(text.label_sets.size()) +
+                 " label sets (" + job.path_tokenizer.filename().string() + "): tokens " + seconds(t0, t1) + " s, labels " +
+                 seconds(t1, std::chrono::steady_clock::now()) + " s" + (cached ? " (from the run directory)" : ""));
+  }
   return text;
 }
 
