@@ -42,6 +42,7 @@ void attempt(const std::function<std::vector<ibzoo::scores::BenchmarkScore>()>& 
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace io = ibzoo::io;
+  namespace scores = ibzoo::scores;
   static const bool quiet = [] {
     io::set_quiet(true);
     return true;
