@@ -12,6 +12,8 @@
 #   env: DOCS (10000: ~5.05M positions; the corpus always has 10,000),
 #        WORDS_PER_DOC (480), RANKS ("1 2 4"), THREADS (1 per rank),
 #        DEVICE (cpu; cuda: every rank on the node's GPUs, round robin), DTYPE (float32),
+#        RANK_BUDGETS (one --memory-budget per entry of RANKS, e.g. "3000MiB 1600MiB 1000MiB";
+#        default none: each rank's share of the available memory),
 #        BUDGETS (e.g. "1500MiB 800MiB": runs on one rank with --memory-budget; default none),
 #        BASELINE (a metrics.csv to compare every value with; default none)
 set -euo pipefail
@@ -94,18 +96,23 @@ echo "## ibzoo pipeline at scale: $docs documents x <= 512 tokens, orders 1-4 + 
 echo "## device $device ($dtype), $threads thread(s) per rank"
 echo "## $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load $(cut -d' ' -f1-3 /proc/loadavg); ranks > cores are oversubscribed"
 echo
+rank_budgets=(${RANK_BUDGETS:-})
 printf "| ranks | wall s | peak RSS max MiB | peak RSS mean MiB | items | run dir MiB | positions | positions/s |\n"
 printf "|---|---|---|---|---|---|---|---|\n"
+k=0
 for np in $ranks; do
   run="runs/np$np"
   rm -rf "$run"
+  budget=${rank_budgets[k]:-}; k=$((k + 1))
   start=$(date +%s.%N)
-  mpirun -np "$np" --oversubscribe "$bin" run study.yaml --run-dir "$run" --memory-report > "np$np.log" 2>&1 ||
+  mpirun -np "$np" --oversubscribe "$bin" run study.yaml --run-dir "$run" --memory-report ${budget:+--memory-budget "$budget"} \
+    > "np$np.log" 2>&1 ||
     { echo "run on $np ranks failed: see $work/np$np.log" >&2; tail -20 "np$np.log" >&2; exit 1; }
   wall=$(calc "$(date +%s.%N) - $start")
   read -r pmax pmean < <(peak_stats "np$np.log")
   positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
-  printf "| %d | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$np" "$wall" "$pmax" "$pmean" "$(ls "$run"/items | wc -l)" \
+  passes=$(grep -oE '\(([0-9]+ row shares x )?[0-9]+ layer groups\)' "np$np.log" | head -1 | tr -d '()' || true)
+  printf "| %s | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$np${budget:+, --memory-budget $budget (${passes:-1 pass})}" "$wall" "$pmax" "$pmean" "$(ls "$run"/items | wc -l)" \
     "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" "$(calc "$positions / $wall")"
 done
 for budget in ${BUDGETS:-}; do
@@ -116,7 +123,7 @@ for budget in ${BUDGETS:-}; do
     { echo "run with --memory-budget $budget failed: see $work/budget$budget.log" >&2; tail -20 "budget$budget.log" >&2; exit 1; }
   wall=$(calc "$(date +%s.%N) - $start")
   read -r pmax pmean < <(peak_stats "budget$budget.log")
-  passes=$(grep -o '([0-9]* layer groups)' "budget$budget.log" | head -1 | tr -d '()' || true)
+  passes=$(grep -oE '\(([0-9]+ row shares x )?[0-9]+ layer groups\)' "budget$budget.log" | head -1 | tr -d '()' || true)
   positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
   printf "| 1, --memory-budget %s (%s) | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$budget" "${passes:-1 pass}" "$wall" "$pmax" \
     "$pmean" "$(ls "$run"/items | wc -l)" "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" "$(calc "$positions / $wall")"
