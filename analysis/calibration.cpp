@@ -3,7 +3,7 @@
 // reference's Brent; both converge to the same root within 1e-15 relative.
 #include "analysis/calibration.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <boost/math/special_functions/bessel.hpp>
 #include <boost/math/special_functions/gamma.hpp>

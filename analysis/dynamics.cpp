@@ -1,7 +1,7 @@
 #include "analysis/dynamics.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/stats.h"
 
 #include <algorithm>

@@ -3,8 +3,8 @@
 // sum, so work is split across threads freely: no result depends on the split.
 #include "analysis/estimator_state.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 
 #include <algorithm>
@@ -345,6 +345,71 @@ void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std
   add_assignments(p.data(), n_rows, label_ids, doc_ids, n_threads);
 }
 
+namespace {
+
+// The batch on the integer grids: each value on the mass grid once, and (when the
+// batch adds all of itself) each singleton position's own entropy on the entropy grid
+// once, shared by every view and set; by row chunks in parallel.
+struct GridBatch {
+  std::vector<std::int64_t> mass;  // [n_rows][m]
+  std::vector<std::int64_t> h;     // per row; empty unless `all`
+};
+
+GridBatch to_grids(const float* p, std::int64_t n_rows, std::int64_t m,
+                   std::span<const std::span<const std::int32_t>> label_ids, bool all, int n_threads) {
+  GridBatch g{std::vector<std::int64_t>(sz(n_rows * m)), std::vector<std::int64_t>(all ? sz(n_rows) : 0, 0)};
+  const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
+  const int chunk_workers = workers_for(n_chunks, n_threads);
+  run_workers(chunk_workers, [&](int t) {
+    for (std::int64_t c = t; c < n_chunks; c += chunk_workers) {
+      for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
+        const float* src = p + i * m;
+        std::int64_t* dst = g.mass.data() + i * m;
+        for (std::int64_t j = 0; j < m; ++j) dst[j] = to_mass_units(src[j]);
+        if (!all) continue;
+        for (const auto& ids : label_ids) {
+          if (ids[sz(i)] == kSingleton) {
+            g.h[sz(i)] = to_entropy_units(entropy_nats(std::span<const float>(src, sz(m))));
+            break;
+          }
+        }
+      }
+    }
+  });
+  return g;
+}
+
+// Document weights per view ([view][row]; view 0, every weight 1, is left out), computed
+// once per run of equal document ids.
+std::vector<std::int64_t> document_weights(const StateLayout& layout, std::span<const std::int64_t> doc_ids,
+                                           std::int64_t n_rows) {
+  const std::int64_t n_views = layout.n_views();
+  std::vector<std::int64_t> weights(n_views > 1 ? sz(n_views * n_rows) : 0);
+  for (std::int64_t v = 1; v < n_views; ++v) {
+    for (std::int64_t i = 0; i < n_rows; ++i) {
+      const bool same = i > 0 && doc_ids[sz(i)] == doc_ids[sz(i - 1)];
+      weights[sz(v * n_rows + i)] = same ? weights[sz(v * n_rows + i - 1)] : view_weight(layout, v, doc_ids[sz(i)]);
+    }
+  }
+  return weights;
+}
+
+// A view's position count and sum of p over the batch (weight_of(i): row i's weight).
+template <typename ViewT, typename WeightOf>
+void add_view_totals(ViewT& view, const std::vector<std::int64_t>& mass, std::int64_t m, std::int64_t n_rows,
+                     const WeightOf& weight_of) {
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    const std::int64_t w = weight_of(i);
+    if (w == 0) continue;
+    view.n += w;
+    const std::int64_t* src = mass.data() + i * m;
+    for (std::int64_t j = 0; j < m; ++j) view.sum_p[sz(j)] += w * src[j];
+  }
+  if (view.n > kMaxViewWeight) check_view_weights(std::vector<std::int64_t>{view.n});
+}
+
+}  // namespace
+
 void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
                                      std::span<const std::span<const std::int32_t>> label_ids,
                                      std::span<const std::int64_t> doc_ids, int n_threads, Contribution contribution) {
@@ -354,57 +419,21 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
   IBZOO_CHECK(label_ids.size() == n_sets, label_ids.size() << " label arrays for " << n_sets << " label sets");
   for (const auto& ids : label_ids) IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == n_rows, "label array size");
   IBZOO_CHECK(layout_.n_views() == 1 || static_cast<std::int64_t>(doc_ids.size()) == n_rows, "doc_ids size");
-
-  // Each value on the mass grid once, and each singleton position's own entropy on
-  // the entropy grid once (shared by every view and set), by row chunks in parallel.
-  std::vector<std::int64_t> mass(sz(n_rows * m));
-  std::vector<std::int64_t> h(all ? sz(n_rows) : 0, 0);
-  const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
-  const int chunk_workers = workers_for(n_chunks, n_threads);
-  run_workers(chunk_workers, [&](int t) {
-    for (std::int64_t c = t; c < n_chunks; c += chunk_workers) {
-      for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
-        const float* src = p + i * m;
-        std::int64_t* dst = mass.data() + i * m;
-        for (std::int64_t j = 0; j < m; ++j) dst[j] = to_mass_units(src[j]);
-        if (!all) continue;
-        for (const auto& ids : label_ids) {
-          if (ids[sz(i)] == kSingleton) {
-            h[sz(i)] = to_entropy_units(entropy_nats(std::span<const float>(src, sz(m))));
-            break;
-          }
-        }
-      }
-    }
-  });
-  // Document weights per view, computed once per run of equal document ids.
-  const std::int64_t n_views = layout_.n_views();
-  std::vector<std::int64_t> weights(n_views > 1 ? sz(n_views * n_rows) : 0);
-  for (std::int64_t v = 1; v < n_views; ++v) {
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      const bool same = i > 0 && doc_ids[sz(i)] == doc_ids[sz(i - 1)];
-      weights[sz(v * n_rows + i)] = same ? weights[sz(v * n_rows + i - 1)] : view_weight(layout_, v, doc_ids[sz(i)]);
-    }
-  }
+  const auto grids = to_grids(p, n_rows, m, label_ids, all, n_threads);
+  const auto& mass = grids.mass;
+  const auto& h = grids.h;
+  const auto weights = document_weights(layout_, doc_ids, n_rows);
   const auto weight_of = [&](std::int64_t v, std::int64_t i) -> std::int64_t {
     return v == 0 ? 1 : weights[sz(v * n_rows + i)];
   };
   // Units of work: (view, -1) = n and sum_p; (view, s) = table s.
-  const auto n_units = n_views * static_cast<std::int64_t>(n_sets + 1);
+  const auto n_units = layout_.n_views() * static_cast<std::int64_t>(n_sets + 1);
   const auto run_unit = [&](std::int64_t unit) {
     const std::int64_t v = unit / static_cast<std::int64_t>(n_sets + 1);
     const std::int64_t s = unit % static_cast<std::int64_t>(n_sets + 1) - 1;
     View& view = views_[sz(v)];
     if (s < 0) {
-      if (!all) return;
-      for (std::int64_t i = 0; i < n_rows; ++i) {
-        const std::int64_t w = weight_of(v, i);
-        if (w == 0) continue;
-        view.n += w;
-        const std::int64_t* src = mass.data() + i * m;
-        for (std::int64_t j = 0; j < m; ++j) view.sum_p[sz(j)] += w * src[j];
-      }
-      if (view.n > kMaxViewWeight) check_view_weights(std::vector<std::int64_t>{view.n});
+      if (all) add_view_totals(view, mass, m, n_rows, [&](std::int64_t i) { return weight_of(v, i); });
       return;
     }
     Table& table = view.tables[sz(s)];

@@ -2,8 +2,8 @@
 // index per position (no hash of tuples), and row ids come out deterministic.
 #include "analysis/labels.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 
 #include <algorithm>

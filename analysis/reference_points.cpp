@@ -3,8 +3,8 @@
 // differs between standard libraries) and no libm transcendental functions.
 #include "analysis/reference_points.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 
 #include <bit>
 #include <cmath>

@@ -1,6 +1,6 @@
 #include "analysis/regression.h"
 
-#include "analysis/check.h"
+#include "errors/check.h"
 #include "analysis/stats.h"
 
 #include <boost/math/distributions/students_t.hpp>

@@ -2,8 +2,8 @@
 // formulas on top of accumulated mass. Eigen does the N x d x m product.
 #include "analysis/soft_entropy.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 
 #include <Eigen/Core>
 

@@ -1,6 +1,6 @@
 #include "analysis/stats.h"
 
-#include "analysis/check.h"
+#include "errors/check.h"
 
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>

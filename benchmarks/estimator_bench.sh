@@ -14,7 +14,7 @@ echo
 
 # `ibzoo entropy` end to end (process start to JSON written) on the throughput mode's data,
 # against the reference estimator's ~7,000 positions/s (DESIGN.md section 5); best of 3.
-ibzoo="$build/pipeline/ibzoo"
+ibzoo="$build/cli/ibzoo"
 if [[ -x $ibzoo ]]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT

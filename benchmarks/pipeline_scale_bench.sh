@@ -19,8 +19,8 @@
 set -euo pipefail
 build=${1:-build}
 work=${2:-/tmp/ibzoo_scale_bench}
-bin="$build/pipeline/ibzoo"
-[[ -x $bin ]] || { echo "error: $bin not built (cmake --build $build --target ibzoo)" >&2; exit 1; }
+bin="$build/cli/ibzoo"
+[[ -x $bin ]] || { echo "error: $bin not built (cmake --build $build --target ibzoo --target ibzoo-torch)" >&2; exit 1; }
 bin=$(readlink -f "$bin")
 docs=${DOCS:-10000}
 words=${WORDS_PER_DOC:-480}

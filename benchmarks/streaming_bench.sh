@@ -23,7 +23,7 @@ set -euo pipefail
 out=${1:?usage: streaming_bench.sh OUT BUILD_DIR SHAPE...}
 build=${2:?usage: streaming_bench.sh OUT BUILD_DIR SHAPE...}
 shift 2
-bin=$(readlink -f "$build/pipeline/ibzoo")
+bin=$(readlink -f "$build/cli/ibzoo")
 src=$(pwd)
 data=$(readlink -f .bench/streaming)
 [[ -s $data/corpus.txt && -s $data/tok/tokenizer.json ]] || { echo "error: $data lacks corpus.txt or tok/tokenizer.json" >&2; exit 1; }

@@ -1,6 +1,6 @@
 #include "io/corpus.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/fs.h"
 #include "io/unicode.h"

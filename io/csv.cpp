@@ -5,7 +5,7 @@
 // messages, and the header / field-count checks.
 #include "io/csv.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 
 #include <csv.h>

@@ -1,6 +1,6 @@
 #include "io/fs.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>

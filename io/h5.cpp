@@ -1,8 +1,10 @@
-#include "io/h5.h"
+// HDF5 files: create and open, datasets written whole or appended by rows, strings,
+// attributes (h5_rows.cpp: row ranges and parallel HDF5; h5_handle.h: the shared handle).
+#include "io/h5_handle.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/mpi.h"
-#include "io/safetensors.h"
+#include "io/float16.h"
 
 #include <hdf5.h>
 
@@ -10,39 +12,7 @@
 
 namespace ibzoo::io {
 
-namespace {
-
-// One owned HDF5 id; the destructor closes it and never throws.
-class Hid {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Hid() = default;
-  Hid(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  Hid(Hid&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = H5I_INVALID_HID; }
-  Hid& operator=(Hid&& o) noexcept {
-    std::swap(id_, o.id_);
-    std::swap(closer_, o.closer_);
-    return *this;
-  }
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  ~Hid() {
-    if (id_ >= 0 && closer_) closer_(id_);
-  }
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  // Closes now and reports whether HDF5 succeeded (for files: the final flush).
-  bool close() {
-    if (id_ < 0) return true;
-    const herr_t rc = closer_(id_);
-    id_ = H5I_INVALID_HID;
-    return rc >= 0;
-  }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-  Closer closer_ = nullptr;
-};
+namespace h5_detail {
 
 // HDF5 prints an error stack on every failed call by default; ibzoo reports its
 // own errors, so the automatic printing is switched off once. Its atexit cleanup is
@@ -70,17 +40,6 @@ std::int64_t numel(const std::vector<std::int64_t>& shape) {
   return n;
 }
 
-template <typename T>
-hid_t mem_type();
-template <>
-hid_t mem_type<double>() { return H5T_NATIVE_DOUBLE; }
-template <>
-hid_t mem_type<float>() { return H5T_NATIVE_FLOAT; }
-template <>
-hid_t mem_type<std::int64_t>() { return H5T_NATIVE_INT64; }
-template <>
-hid_t mem_type<std::int32_t>() { return H5T_NATIVE_INT32; }
-
 // IEEE half precision, built from a float type (HDF5 1.10 has no predefined one).
 Hid make_float16_type() {
   Hid t(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
@@ -90,13 +49,45 @@ Hid make_float16_type() {
   return t;
 }
 
-}  // namespace
+// Creates every missing group on the way to `name`'s parent.
+void ensure_parents(hid_t file, const std::string& name) {
+  for (std::size_t pos = name.find('/', 1); pos != std::string::npos; pos = name.find('/', pos + 1)) {
+    const std::string group = name.substr(0, pos);
+    if (H5Lexists(file, group.c_str(), H5P_DEFAULT) > 0) continue;
+    Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(gcpl.get(), false);
+    Hid g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) throw WriteError("cannot create HDF5 group " + group);
+  }
+}
 
-struct H5File::Impl {
-  Hid file;
-  bool writable = false;
-  bool collective = false;  // opened by create_collective: MPI-IO, every call collective
-};
+Hid open_dataset(hid_t file, const std::filesystem::path& path, const std::string& name) {
+  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) {
+    throw CorruptDataError(path.string() + ": dataset " + name + " is missing");
+  }
+  Hid ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.valid()) throw CorruptDataError(path.string() + ": " + name + " is not a dataset");
+  return ds;
+}
+
+std::vector<std::int64_t> dataset_shape(hid_t ds) {
+  Hid space(H5Dget_space(ds), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<std::int64_t> shape;
+  for (auto d : dims) shape.push_back(static_cast<std::int64_t>(d));
+  return shape;
+}
+
+bool is_float16(hid_t ds) {
+  Hid type(H5Dget_type(ds), H5Tclose);
+  return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2;
+}
+
+}  // namespace h5_detail
+
+using namespace h5_detail;
 
 H5File::H5File(std::filesystem::path path, std::unique_ptr<Impl> impl)
     : path_(std::move(path)), impl_(std::move(impl)) {}
@@ -128,18 +119,6 @@ H5File H5File::open_read(const std::filesystem::path& path) {
 }
 
 namespace {
-
-// Creates every missing group on the way to `name`'s parent.
-void ensure_parents(hid_t file, const std::string& name) {
-  for (std::size_t pos = name.find('/', 1); pos != std::string::npos; pos = name.find('/', pos + 1)) {
-    const std::string group = name.substr(0, pos);
-    if (H5Lexists(file, group.c_str(), H5P_DEFAULT) > 0) continue;
-    Hid gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
-    H5Pset_obj_track_times(gcpl.get(), false);
-    Hid g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), H5Gclose);
-    if (!g.valid()) throw WriteError("cannot create HDF5 group " + group);
-  }
-}
 
 template <typename T>
 void write_dataset(hid_t file, const std::filesystem::path& path, const std::string& name, std::span<const T> data,
@@ -176,25 +155,6 @@ void write_dataset(hid_t file, const std::filesystem::path& path, const std::str
     throw WriteError(where + ": write failed (disk full?)");
   }
   if (!ds.close()) throw WriteError(where + ": write failed when flushing its chunks (disk full?)");
-}
-
-Hid open_dataset(hid_t file, const std::filesystem::path& path, const std::string& name) {
-  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) <= 0) {
-    throw CorruptDataError(path.string() + ": dataset " + name + " is missing");
-  }
-  Hid ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!ds.valid()) throw CorruptDataError(path.string() + ": " + name + " is not a dataset");
-  return ds;
-}
-
-std::vector<std::int64_t> dataset_shape(hid_t ds) {
-  Hid space(H5Dget_space(ds), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  std::vector<std::int64_t> shape;
-  for (auto d : dims) shape.push_back(static_cast<std::int64_t>(d));
-  return shape;
 }
 
 template <typename T>
@@ -290,11 +250,6 @@ void H5File::create_rows(const std::string& name, std::int64_t cols, const Write
 }
 
 namespace {
-
-bool is_float16(hid_t ds) {
-  Hid type(H5Dget_type(ds), H5Tclose);
-  return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2;
-}
 
 // Appends n_rows rows of `data` (memory type mem_type) to a growable 2-D dataset.
 void append_rows_as(hid_t file, const std::filesystem::path& path, const std::string& name, const void* data,
@@ -417,179 +372,6 @@ std::vector<std::string> H5File::read_strings(const std::string& name) const {
     H5free_memory(p);
   }
   return out;
-}
-
-namespace {
-
-// The file and memory selections of rows [row_begin, row_begin + n_rows) of a dataset;
-// `shape` becomes the shape of what is read.
-struct RowSelection {
-  Hid file_space;
-  Hid mem_space;
-  std::vector<std::int64_t> shape;
-};
-
-RowSelection select_rows(hid_t ds, const std::filesystem::path& path, const std::string& name, std::int64_t row_begin,
-                         std::int64_t n_rows) {
-  auto shape = dataset_shape(ds);
-  if (shape.empty() || row_begin < 0 || n_rows < 0 || row_begin + n_rows > shape[0]) {
-    throw CorruptDataError(path.string() + ": " + name + ": rows [" + std::to_string(row_begin) + ", " +
-                           std::to_string(row_begin + n_rows) + ") out of range");
-  }
-  std::vector<hsize_t> start(shape.size(), 0), count = to_hsize(shape);
-  start[0] = static_cast<hsize_t>(row_begin);
-  count[0] = static_cast<hsize_t>(n_rows);
-  Hid file_space(H5Dget_space(ds), H5Sclose);
-  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
-  Hid mem_space(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
-  shape[0] = n_rows;
-  return {std::move(file_space), std::move(mem_space), std::move(shape)};
-}
-
-}  // namespace
-
-Array<float> H5File::read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const {
-  const auto ds = open_dataset(impl_->file.get(), path_, name);
-  const auto sel = select_rows(ds.get(), path_, name, row_begin, n_rows);
-  Array<float> out;
-  out.shape = sel.shape;
-  out.data.resize(static_cast<std::size_t>(numel(out.shape)));
-  if (out.data.empty()) return out;
-  if (io::is_float16(ds.get())) {
-    std::vector<std::uint16_t> bits(out.data.size());
-    const auto half = make_float16_type();
-    if (H5Dread(ds.get(), half.get(), sel.mem_space.get(), sel.file_space.get(), H5P_DEFAULT, bits.data()) < 0) {
-      throw CorruptDataError(path_.string() + ": reading rows of " + name + " failed");
-    }
-    f16_to_float(bits, out.data);
-    return out;
-  }
-  if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, sel.mem_space.get(), sel.file_space.get(), H5P_DEFAULT, out.data.data()) < 0) {
-    throw CorruptDataError(path_.string() + ": reading rows of " + name + " failed");
-  }
-  return out;
-}
-
-bool H5File::is_float16(const std::string& name) const {
-  return io::is_float16(open_dataset(impl_->file.get(), path_, name).get());
-}
-
-std::vector<std::uint16_t> H5File::read_rows_f16_bits(const std::string& name, std::int64_t row_begin,
-                                                      std::int64_t n_rows) const {
-  const auto ds = open_dataset(impl_->file.get(), path_, name);
-  if (!io::is_float16(ds.get())) throw CorruptDataError(path_.string() + ": " + name + " is not float16");
-  const auto sel = select_rows(ds.get(), path_, name, row_begin, n_rows);
-  std::vector<std::uint16_t> bits(static_cast<std::size_t>(numel(sel.shape)));
-  const auto half = make_float16_type();
-  if (!bits.empty() && H5Dread(ds.get(), half.get(), sel.mem_space.get(), sel.file_space.get(), H5P_DEFAULT, bits.data()) < 0) {
-    throw CorruptDataError(path_.string() + ": reading rows of " + name + " failed");
-  }
-  return bits;
-}
-
-// --- Parallel HDF5 ---------------------------------------------------------------
-
-bool parallel_hdf5() {
-#ifdef H5_HAVE_PARALLEL
-  return true;
-#else
-  return false;
-#endif
-}
-
-H5File H5File::create_collective(const std::filesystem::path& path, const Communicator& comm) {
-#ifdef H5_HAVE_PARALLEL
-  silence_hdf5();
-  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  H5Pset_fapl_mpio(fapl.get(), *static_cast<const MPI_Comm*>(comm.native_handle()), MPI_INFO_NULL);
-  H5Pset_all_coll_metadata_ops(fapl.get(), true);
-  H5Pset_coll_metadata_write(fapl.get(), true);
-  auto impl = std::make_unique<Impl>();
-  impl->file = Hid(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose);
-  if (!impl->file.valid()) throw WriteError(path.string() + ": cannot create HDF5 file collectively (check the directory exists and is writable)");
-  impl->writable = true;
-  impl->collective = true;
-  return H5File(path, std::move(impl));
-#else
-  (void)comm;
-  throw UsageError(path.string() + ": one shared file per checkpoint needs ibzoo built with parallel HDF5 "
-                   "(Debian: libhdf5-openmpi-dev; scripts/setup.sh installs it)");
-#endif
-}
-
-void H5File::create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type) {
-  ensure_parents(impl_->file.get(), name);
-  const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
-  Hid space(H5Screate_simple(2, dims, nullptr), H5Sclose);
-  Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  H5Pset_obj_track_times(plist.get(), false);
-  H5Pset_fill_time(plist.get(), H5D_FILL_TIME_NEVER);
-  Hid half;
-  hid_t file_type = type == Type::kInt64 ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
-  if (type == Type::kFloat16) {
-    half = make_float16_type();
-    file_type = half.get();
-  }
-  Hid ds(H5Dcreate2(impl_->file.get(), name.c_str(), file_type, space.get(), H5P_DEFAULT, plist.get(), H5P_DEFAULT),
-         H5Dclose);
-  if (!ds.valid()) throw WriteError(path_.string() + ": cannot create dataset " + name);
-  if (!ds.close()) throw WriteError(path_.string() + ": cannot create dataset " + name + " (disk full?)");
-}
-
-namespace {
-
-// Rows [row_begin, row_begin + n_rows) of `name` from `data` (memory type mem_type); on
-// a collective file as one collective transfer, where n_rows = 0 takes part with nothing.
-void write_rows_as(hid_t file, bool collective, const std::filesystem::path& path, const std::string& name,
-                   const void* data, std::size_t n_values, std::int64_t row_begin, std::int64_t n_rows, hid_t mem_type) {
-  auto ds = open_dataset(file, path, name);
-  const auto shape = dataset_shape(ds.get());
-  if (shape.size() != 2 || static_cast<std::int64_t>(n_values) != n_rows * shape[1] || row_begin < 0 ||
-      row_begin + n_rows > shape[0]) {
-    throw WriteError(path.string() + ": " + name + ": rows [" + std::to_string(row_begin) + ", " +
-                     std::to_string(row_begin + n_rows) + ") of " + std::to_string(n_values) +
-                     " values do not fit the dataset");
-  }
-  Hid file_space(H5Dget_space(ds.get()), H5Sclose);
-  const hsize_t start[2] = {static_cast<hsize_t>(row_begin), 0};
-  const hsize_t count[2] = {static_cast<hsize_t>(std::max<std::int64_t>(n_rows, 1)), static_cast<hsize_t>(shape[1])};
-  Hid mem_space(H5Screate_simple(2, count, nullptr), H5Sclose);
-  if (n_rows > 0) {
-    H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-  } else {
-    H5Sselect_none(file_space.get());
-    H5Sselect_none(mem_space.get());
-  }
-  Hid dxpl(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-#ifdef H5_HAVE_PARALLEL
-  if (collective) H5Pset_dxpl_mpio(dxpl.get(), H5FD_MPIO_COLLECTIVE);
-#else
-  (void)collective;
-#endif
-  if (H5Dwrite(ds.get(), mem_type, mem_space.get(), file_space.get(), dxpl.get(), data) < 0) {
-    throw WriteError(path.string() + ": writing rows of " + name + " failed (disk full?)");
-  }
-  if (!ds.close()) throw WriteError(path.string() + ": writing rows of " + name + " failed when flushing (disk full?)");
-}
-
-}  // namespace
-
-void H5File::write_rows(const std::string& name, std::span<const float> rows, std::int64_t row_begin, std::int64_t n_rows) {
-  write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
-                H5T_NATIVE_FLOAT);
-}
-
-void H5File::write_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t row_begin,
-                        std::int64_t n_rows) {
-  const auto half = make_float16_type();
-  write_rows_as(impl_->file.get(), impl_->collective, path_, name, half_rows.data(), half_rows.size(), row_begin, n_rows,
-                half.get());
-}
-
-void H5File::write_rows(const std::string& name, std::span<const std::int64_t> rows, std::int64_t row_begin,
-                        std::int64_t n_rows) {
-  write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
-                H5T_NATIVE_INT64);
 }
 
 std::optional<std::string> H5File::attr_string(const std::string& object, const std::string& key) const {

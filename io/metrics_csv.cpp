@@ -3,7 +3,7 @@
 // the report read it back.
 #include "io/metrics_csv.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/csv.h"
 #include "io/fs.h"
 

@@ -1,6 +1,6 @@
 #include "io/mpi.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/log.h"
 
 #include <mpi.h>

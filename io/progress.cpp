@@ -2,7 +2,7 @@
 // thread on rank 0 that prints a line per interval or redraws a live line.
 #include "io/progress.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 

@@ -1,6 +1,6 @@
 #include "io/run_dir.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 
 #include <cerrno>

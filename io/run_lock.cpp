@@ -2,7 +2,7 @@
 // that it appears complete or not at all, kept fresh by a heartbeat thread.
 #include "io/run_lock.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 
@@ -155,6 +155,49 @@ bool remove_stale(const fs::path& path, const std::string& stale_text) {
   return true;
 }
 
+// Removes the stale lock at `path` (held by `holder`, stale for `why`) and says so.
+void clear_stale(const fs::path& path, const LockHolder& holder, const std::string& why) {
+  std::string stale_text;
+  try {
+    stale_text = read_file(path, 1 << 16);
+  } catch (const std::exception&) {
+    return;
+  }
+  if (remove_stale(path, stale_text)) {
+    log_warn("removed the stale lock " + path.string() + " (" + holder.describe() + "): " + why);
+  }
+}
+
+// What a lock file says: who holds it, since when, for what.
+std::string lock_text(const LockOptions& options) {
+  const auto ticks = process_start_ticks(static_cast<long long>(::getpid()));
+  nlohmann::json j{{"host", this_host()}, {"pid", static_cast<long long>(::getpid())},
+                   {"start_ticks", ticks.value_or(0)}, {"started", utc_now()}, {"scope", options.scope},
+                   {"command", options.command}};
+  if (const char* job = std::getenv("SLURM_JOB_ID")) j["slurm_job_id"] = job;
+  return j.dump(2) + "\n";
+}
+
+// The live holder of another lock in `dir` that conflicts with ours (`name`), taken
+// before ours or at the same moment (then both refuse, and neither works); stale ones
+// on the way are removed.
+std::optional<LockHolder> live_conflict(const fs::path& dir, const std::string& name, const LockOptions& options) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto other = it->path().filename().string();
+    if (other == name || !other.ends_with(".lock") || other.starts_with(".")) continue;
+    if (!conflicts(name, options.extracts, other)) continue;
+    const auto holder = read_holder(it->path());
+    if (!holder) continue;
+    if (const auto why = why_stale(*holder, options); !why.empty()) {
+      clear_stale(it->path(), *holder, why);
+      continue;
+    }
+    return holder;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string LockHolder::describe() const {
@@ -228,12 +271,7 @@ std::optional<RunLock> RunLock::acquire(const fs::path& run_dir, const LockOptio
   if (ec) throw WriteError(dir.string() + ": cannot create the lock directory: " + ec.message());
   const auto name = lock_name(options);
   const auto path = dir / name;
-  const auto ticks = process_start_ticks(static_cast<long long>(::getpid()));
-  nlohmann::json j{{"host", this_host()}, {"pid", static_cast<long long>(::getpid())},
-                   {"start_ticks", ticks.value_or(0)}, {"started", utc_now()}, {"scope", options.scope},
-                   {"command", options.command}};
-  if (const char* job = std::getenv("SLURM_JOB_ID")) j["slurm_job_id"] = job;
-  const auto text = j.dump(2) + "\n";
+  const auto text = lock_text(options);
 
   // The content goes to a private name first; link() then publishes it whole, or fails
   // with EEXIST when the lock is taken.
@@ -258,15 +296,7 @@ std::optional<RunLock> RunLock::acquire(const fs::path& run_dir, const LockOptio
       *refusal = refusal_text(run_dir, *holder, options);
       return std::nullopt;
     }
-    std::string stale_text;
-    try {
-      stale_text = read_file(path, 1 << 16);
-    } catch (const std::exception&) {
-      continue;
-    }
-    if (remove_stale(path, stale_text)) {
-      log_warn("removed the stale lock " + path.string() + " (" + holder->describe() + "): " + why);
-    }
+    clear_stale(path, *holder, why);
   }
   fs::remove(temp, ec);
   if (!taken) {
@@ -281,26 +311,7 @@ std::optional<RunLock> RunLock::acquire(const fs::path& run_dir, const LockOptio
   state->heartbeat = options.heartbeat;
   RunLock lock(std::move(state));
 
-  // Other live locks this one conflicts with (taken before ours, or at the same moment:
-  // then both refuse, and neither works).
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const auto other = it->path().filename().string();
-    if (other == name || !other.ends_with(".lock") || other.starts_with(".")) continue;
-    if (!conflicts(name, options.extracts, other)) continue;
-    const auto holder = read_holder(it->path());
-    if (!holder) continue;
-    if (const auto why = why_stale(*holder, options); !why.empty()) {
-      std::string stale_text;
-      try {
-        stale_text = read_file(it->path(), 1 << 16);
-      } catch (const std::exception&) {
-        continue;
-      }
-      if (remove_stale(it->path(), stale_text)) {
-        log_warn("removed the stale lock " + it->path().string() + " (" + holder->describe() + "): " + why);
-      }
-      continue;
-    }
+  if (const auto holder = live_conflict(dir, name, options)) {
     *refusal = refusal_text(run_dir, *holder, options);
     return std::nullopt;  // `lock` releases ours
   }

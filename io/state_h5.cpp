@@ -1,6 +1,6 @@
 #include "io/state_h5.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 
 #include <algorithm>

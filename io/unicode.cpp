@@ -2,7 +2,7 @@
 // provides normalisation when present; everything else here is self-contained.
 #include "io/unicode.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #ifdef IBZOO_HAVE_ICU
 #include <unicode/locid.h>

@@ -5,8 +5,8 @@
 // batched, ordered or shared.
 #include "models/device_tables.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 #include "models/model_impl.h"
 
@@ -189,6 +189,33 @@ struct DeviceTables::Impl {
   }
 
   // At most two batches queued on the device ahead of the host.
+  // Per set of one layer and view: whole nats and the fraction in units of 2^-36 of
+  // both entropy sums, rows with count > 0 and their count ([n_sets, 6]); integer sums
+  // (exact, any order). By chunks of rows, so that the float64 temporaries stay small
+  // beside the tables.
+  torch::Tensor per_set_sums(std::size_t slot, std::int64_t v) const {
+    auto per_set = torch::zeros({n_sets, 6}, longs());
+    const auto chunk = finalise_rows();
+    for (std::int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+      const auto rows = std::min(chunk, n_rows - r0);
+      const auto row_counts = counts[sz(v)].narrow(0, r0, rows);
+      const auto valid = row_counts.gt(0);
+      auto h = row_entropy(mass[slot][sz(v)].narrow(0, r0, rows));
+      h = torch::where(valid, h, torch::zeros_like(h));
+      const auto weighted = row_counts.to(torch::kDouble) * h;
+      std::vector<torch::Tensor> columns;
+      for (const auto& e : {weighted, h}) {
+        const auto whole = e.floor();
+        columns.push_back(whole.to(torch::kLong));
+        columns.push_back(((e - whole) * kRowFractionScale).round_().to(torch::kLong));
+      }
+      columns.push_back(valid.to(torch::kLong));
+      columns.push_back(row_counts);
+      per_set.index_add_(0, segment.narrow(0, r0, rows), torch::stack(columns, 1));  // [rows, 6]
+    }
+    return per_set;
+  }
+
   void limit_in_flight() {
 #if IBZOO_CUDA_EVENTS
     if (!device.is_cuda()) return;
@@ -333,29 +360,7 @@ std::vector<analysis::LayerSums> DeviceTables::sums() {
       view.n = d.n[sz(v)];
       const auto sum_p = d.sum_p[slot][sz(v)].to(torch::kCPU).contiguous();
       std::copy_n(sum_p.data_ptr<std::int64_t>(), d.m, view.sum_p.begin());
-      // Per set: whole nats and the fraction in units of 2^-36 of both entropy sums,
-      // rows with count > 0 and their count; integer sums (exact, any order). By chunks
-      // of rows, so that the float64 temporaries stay small beside the tables.
-      auto per_set = torch::zeros({d.n_sets, 6}, d.longs());
-      const auto chunk = finalise_rows();
-      for (std::int64_t r0 = 0; r0 < d.n_rows; r0 += chunk) {
-        const auto rows = std::min(chunk, d.n_rows - r0);
-        const auto counts = d.counts[sz(v)].narrow(0, r0, rows);
-        const auto valid = counts.gt(0);
-        auto h = row_entropy(d.mass[slot][sz(v)].narrow(0, r0, rows));
-        h = torch::where(valid, h, torch::zeros_like(h));
-        const auto weighted = counts.to(torch::kDouble) * h;
-        std::vector<torch::Tensor> columns;
-        for (const auto& e : {weighted, h}) {
-          const auto whole = e.floor();
-          columns.push_back(whole.to(torch::kLong));
-          columns.push_back(((e - whole) * kRowFractionScale).round_().to(torch::kLong));
-        }
-        columns.push_back(valid.to(torch::kLong));
-        columns.push_back(counts);
-        per_set.index_add_(0, d.segment.narrow(0, r0, rows), torch::stack(columns, 1));  // [rows, 6]
-      }
-      const auto host = per_set.to(torch::kCPU).contiguous();
+      const auto host = d.per_set_sums(slot, v).to(torch::kCPU).contiguous();
       const auto single = d.single_h[slot][sz(v)].to(torch::kCPU).contiguous();
       const auto* a = host.data_ptr<std::int64_t>();
       const auto* sh = single.data_ptr<std::int64_t>();

@@ -2,9 +2,9 @@
 // batches sequences, and streams each layer's rows out as float32.
 #include "models/model.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
-#include "io/safetensors.h"
+#include "errors/check.h"
+#include "errors/error.h"
+#include "hf/safetensors.h"
 #include "models/model_impl.h"
 #include "models/transformer.h"
 
@@ -186,7 +186,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->options = options;
-  impl->config = io::read_model_config(dir);
+  impl->config = hf::read_model_config(dir);
   if (!dtype_supported(options.device, options.dtype)) {
     throw ModelError(dir.string() + ": float16 on CPU is not supported by this libtorch (" + TORCH_VERSION +
                      "; needs torch >= 2); use --dtype bfloat16 or float32, or --device cuda");
@@ -200,13 +200,13 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
     }
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.cuda_device_idx));
   }
-  const auto weights = io::WeightStore::open_dir(dir);
+  const auto weights = hf::WeightStore::open_dir(dir);
   impl->module = load_transformer(weights, impl->config, torch_dtype(options.dtype), device);
   impl->module->eval();
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
-const io::ModelConfig& Model::config() const { return impl_->config; }
+const hf::ModelConfig& Model::config() const { return impl_->config; }
 const RunOptions& Model::options() const { return impl_->options; }
 const std::filesystem::path& Model::dir() const { return impl_->dir; }
 int Model::n_layers() const { return static_cast<int>(impl_->config.n_layers); }

@@ -7,7 +7,7 @@
 // = false: the raw output of block L instead).
 #pragma once
 
-#include "io/hf_config.h"
+#include "hf/config.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -88,7 +88,7 @@ class DeviceAssigner {
 
 class Model {
  public:
-  // Reads <dir>/config.json and the safetensors weights (see io::WeightStore).
+  // Reads <dir>/config.json and the safetensors weights (see hf::WeightStore).
   // Throws MissingInputError, CorruptDataError, ModelError (unknown architecture,
   // missing tensor, shape mismatch, CUDA requested but unavailable).
   static std::unique_ptr<Model> load(const std::filesystem::path& dir, const RunOptions& options);
@@ -96,7 +96,7 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  const io::ModelConfig& config() const;
+  const hf::ModelConfig& config() const;
   const RunOptions& options() const;
   const std::filesystem::path& dir() const;
   int n_layers() const;

@@ -16,7 +16,7 @@ namespace ibzoo::models {
 struct Model::Impl {
   std::filesystem::path dir;
   RunOptions options;
-  io::ModelConfig config;
+  hf::ModelConfig config;
   Transformer module{nullptr};
 };
 

@@ -1,13 +1,13 @@
-// Training of one zoo model: the only torch code of the zoo. stages/train
+// Training of one zoo model: the only torch code of the zoo. zoo/train
 // prepares the tokens and the directory layout and calls train_model per model.
 #include "models/trainer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/fs.h"
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 #include "models/adamw.h"
-#include "models/random_model.h"
+#include "hf/random_model.h"
 #include "models/transformer.h"
 
 #include <nlohmann/json.hpp>
@@ -176,9 +176,9 @@ torch::Device torch_device(const TrainerOptions& o) {
 }
 
 Transformer initial_model(const TrainerOptions& o, const fs::path& scratch) {
-  RandomModelOptions init{o.config, o.seed, o.init_std};
-  make_random_model(init, scratch);
-  auto model = load_transformer(io::WeightStore::open_dir(scratch), init.config, torch::kFloat, torch_device(o));
+  hf::RandomModelOptions init{o.config, o.seed, o.init_std};
+  hf::make_random_model(init, scratch);
+  auto model = load_transformer(hf::WeightStore::open_dir(scratch), init.config, torch::kFloat, torch_device(o));
   std::error_code ec;
   fs::remove_all(scratch, ec);
   return model;
@@ -333,16 +333,16 @@ void save_checkpoint(const TransformerImpl& model, const fs::path& dir, const fs
   fs::create_directories(tmp, ec);
   if (ec) throw WriteError(tmp.string() + ": cannot create the checkpoint directory (" + ec.message() + ")");
   const auto tensors = to_hf_tensors(model);
-  std::vector<io::TensorToWrite> out;
+  std::vector<hf::TensorToWrite> out;
   for (const auto& [name, t] : tensors) {
     std::vector<std::int64_t> shape(t.sizes().begin(), t.sizes().end());
-    out.push_back({name, io::DType::F32, shape,
+    out.push_back({name, hf::DType::F32, shape,
                    {reinterpret_cast<const std::byte*>(t.data_ptr<float>()), static_cast<std::size_t>(t.numel()) * 4}});
   }
-  io::ModelConfig config = model.config();
+  hf::ModelConfig config = model.config();
   config.dtype = "float32";
-  io::write_model_config(tmp, config);
-  io::write_safetensors(tmp / "model.safetensors", out, {{"format", "pt"}, {"ibzoo_step", std::to_string(step)}});
+  hf::write_model_config(tmp, config);
+  hf::write_safetensors(tmp / "model.safetensors", out, {{"format", "pt"}, {"ibzoo_step", std::to_string(step)}});
   io::write_file_atomic(tmp / "trainer_state.json", trainer_state);
   copy_if_present(tokenizer_dir / "tokenizer.json", tmp / "tokenizer.json");
   copy_if_present(tokenizer_dir / "tokenizer_config.json", tmp / "tokenizer_config.json");

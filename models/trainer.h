@@ -1,5 +1,5 @@
-// The torch half of the zoo's training (stages/train drives it): seeded
-// initialisation through make_random_model, next-token cross-entropy, AdamW with
+// The torch half of the zoo's training (zoo/train drives it): seeded
+// initialisation through hf::make_random_model, next-token cross-entropy, AdamW with
 // warm-up and a cosine or linear decay, weight decay on matrices only, gradient
 // clipping, the held-out loss at every checkpoint, and checkpoints saved in the
 // Hugging Face layout at the requested steps. On the CPU or a CUDA GPU. Torch-free header.
@@ -25,7 +25,7 @@
 // what was measured.
 #pragma once
 
-#include "io/hf_config.h"
+#include "hf/config.h"
 #include "models/model.h"
 
 #include <cstdint>
@@ -55,8 +55,8 @@ Precision resolve_precision(Precision precision, Device device);
 bool autocast_available();
 
 struct TrainerOptions {
-  io::ModelConfig config;            // e.g. io::default_model_config(family, sizes)
-  std::uint64_t seed = 1;            // initial weights (make_random_model) and batch order
+  hf::ModelConfig config;            // e.g. hf::default_model_config(family, sizes)
+  std::uint64_t seed = 1;            // initial weights (hf::make_random_model) and batch order
   double init_std = 0.02;
   std::int64_t steps = 200;          // optimiser steps
   std::int64_t batch_size = 16;      // sequences per step

@@ -1,7 +1,7 @@
 // The one decoder-only transformer of ibzoo, in libtorch: a shared block whose
 // per-family switches (norm kind, fused-QKV layout, rotary fraction, parallel or
 // sequential residual, post-sublayer norms, q/k norms, gated MLP, softcaps, sliding
-// windows) come from io::ModelConfig. Used only inside models/ (Model wraps it for
+// windows) come from hf::ModelConfig. Used only inside models/ (Model wraps it for
 // the rest of ibzoo) and by the trainer, so it runs with autograd too: forward()
 // sets no inference guard itself.
 //
@@ -18,8 +18,8 @@
 //   w_in [ff, d] or [2 ff, d] (gated: gate rows, then up rows), b_in; w_out [d, ff], b_out
 #pragma once
 
-#include "io/hf_config.h"
-#include "io/safetensors.h"
+#include "hf/config.h"
+#include "hf/safetensors.h"
 
 #include <torch/torch.h>
 
@@ -57,7 +57,7 @@ class TransformerImpl : public torch::nn::Module {
   // The valid tokens of each row of a right-padded batch.
   using Lengths = std::vector<std::int64_t>;
   // Parameters are allocated uninitialised (zeros) in `dtype` on `device`.
-  TransformerImpl(io::ModelConfig config, torch::Dtype dtype, torch::Device device);
+  TransformerImpl(hf::ModelConfig config, torch::Dtype dtype, torch::Device device);
 
   // ids: int64 [B, T], right-padded; lengths[b] <= T valid tokens of row b
   // (positions restart at 0 in every row; padding is never attended to).
@@ -65,7 +65,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& ids, const std::vector<std::int64_t>& lengths,
                         const LayerCallback& on_layer, const ForwardOptions& options) const;
 
-  const io::ModelConfig& config() const { return config_; }
+  const hf::ModelConfig& config() const { return config_; }
   torch::Dtype dtype() const { return dtype_; }
   torch::Device device() const { return device_; }
   std::int64_t n_parameters() const;  // the model's (tied head counted once)
@@ -111,7 +111,7 @@ class TransformerImpl : public torch::nn::Module {
   void folded_block(torch::Tensor& x, const Folded& f, const torch::Tensor& cos, const torch::Tensor& sin_signed,
                     const torch::Tensor& mask, const torch::Tensor& cat_buf, const Lengths& lengths) const;
 
-  io::ModelConfig config_;
+  hf::ModelConfig config_;
   torch::Dtype dtype_;
   torch::Device device_;
   std::vector<Folded> folded_;               // per layer; empty when not folded
@@ -123,14 +123,14 @@ TORCH_MODULE(Transformer);
 // Builds the model and copies every weight from `weights` (any of F32/F16/BF16)
 // into `dtype` on `device`. Throws ModelError naming the directory and the tensor
 // when one is missing or has the wrong shape.
-Transformer load_transformer(const io::WeightStore& weights, const io::ModelConfig& config, torch::Dtype dtype,
+Transformer load_transformer(const hf::WeightStore& weights, const hf::ModelConfig& config, torch::Dtype dtype,
                              torch::Device device);
 
 // Inverse of the loader: the HF tensors (float32, CPU, contiguous) in
-// hf_param_specs order, for writing a trained model with io::write_safetensors.
+// hf_param_specs order, for writing a trained model with hf::write_safetensors.
 std::vector<std::pair<std::string, torch::Tensor>> to_hf_tensors(const TransformerImpl& model);
 
 // Rotary tables cos, sin: float32 [B, T, rotary_dims] for int64 positions [B, T].
-std::pair<torch::Tensor, torch::Tensor> rotary_tables(const io::ModelConfig& config, const torch::Tensor& positions);
+std::pair<torch::Tensor, torch::Tensor> rotary_tables(const hf::ModelConfig& config, const torch::Tensor& positions);
 
 }  // namespace ibzoo::models

@@ -3,23 +3,23 @@
 #include "pipeline/accumulate_study.h"
 
 #include "analysis/calibration.h"
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "io/fs.h"
 #include "io/h5.h"
-#include "io/hf_config.h"
+#include "hf/config.h"
 #include "io/log.h"
 #include "io/metrics_h5.h"
 #include "models/model.h"
 #include "pipeline/budget.h"
 #include "pipeline/progress_setup.h"
+#include "pipeline/ranks.h"
 #include "pipeline/work_queue.h"
 #include "stages/accumulate.h"
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <initializer_list>
 #include <random>
 #include <thread>
 
@@ -37,53 +37,6 @@ std::string passes_note(const stages::AccumulateResult& r) {
   const int groups = r.n_passes / std::max(1, r.n_row_shares);
   return " (" + (r.n_row_shares > 1 ? std::to_string(r.n_row_shares) + " row shares x " : std::string()) +
          std::to_string(groups) + " layer group" + (groups == 1 ? "" : "s") + ")";
-}
-
-// The first of `vars` that is set to an integer (launchers name the same fact differently).
-std::optional<int> first_int_env(std::initializer_list<const char*> vars) {
-  for (const char* var : vars) {
-    if (const char* v = std::getenv(var)) {
-      try {
-        return std::stoi(v);
-      } catch (const std::exception&) {
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-int local_rank_count(const io::Communicator& comm) {
-  const auto n = first_int_env({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "MPI_LOCALNRANKS"});
-  return n ? std::max(1, *n) : comm.size();
-}
-
-// This rank's index among the ranks of its node (mpirun, srun, MPICH), else 0.
-int node_local_rank() {
-  return std::max(0, first_int_env({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}).value_or(0));
-}
-
-int threads_per_rank(const ComputeSpec& compute, int local_ranks) {
-  if (compute.threads > 0) return compute.threads;
-  const auto hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, hw / std::max(1, local_ranks));
-}
-
-std::string join_ints(const std::vector<std::size_t>& v) {
-  std::string s;
-  for (auto x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
-  return s;
-}
-
-std::vector<std::size_t> parse_ints(const std::string& s) {
-  std::vector<std::size_t> out;
-  std::size_t pos = 0;
-  while (pos < s.size()) {
-    const auto comma = s.find(',', pos);
-    out.push_back(static_cast<std::size_t>(std::stoull(s.substr(pos, comma - pos))));
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return out;
 }
 
 fs::path reference_points_path(const io::RunDir& run, std::int64_t dim) {
@@ -352,7 +305,7 @@ class ItemRunner {
   // costs the record, not the item.
   static nlohmann::json training_state(const Checkpoint& checkpoint) {
     try {
-      const auto state = io::read_trainer_state(checkpoint.path);
+      const auto state = hf::read_trainer_state(checkpoint.path);
       if (!state) return nullptr;
       nlohmann::json j = {{"file", "trainer_state.json"}, {"global_step", state->global_step}};
       if (state->train_loss) j["train_loss"] = *state->train_loss;
@@ -472,7 +425,7 @@ std::string start_attempt(const io::RunDir& run, const std::optional<std::pair<i
     }
     run.begin_attempt(attempt);
   }
-  comm.broadcast(attempt);
+  comm.broadcast_value(attempt);
   return attempt;
 }
 
@@ -513,82 +466,6 @@ bool use_teams(const Study& study, const Texts& texts, std::size_t n_pending, co
 }
 
 }  // namespace
-
-std::vector<std::size_t> pending_items(const Study& study, const io::RunDir& run,
-                                       const std::optional<std::pair<int, int>>& slice, const io::Communicator& comm,
-                                       std::int64_t& n_done) {
-  std::string text;
-  if (comm.rank() == 0) {
-    const auto n = study.plan.items.size();
-    std::size_t begin = 0, end = n;
-    if (slice) {
-      begin = n * static_cast<std::size_t>(slice->first) / static_cast<std::size_t>(slice->second);
-      end = n * static_cast<std::size_t>(slice->first + 1) / static_cast<std::size_t>(slice->second);
-    }
-    std::vector<std::size_t> pending;
-    std::int64_t done = 0;
-    for (std::size_t i = begin; i < end; ++i) {
-      std::string why;
-      if (run.is_done(study.plan.items[i].id, &why)) {
-        ++done;
-        continue;
-      }
-      if (!why.empty()) io::log_warn(why + "; recomputing item " + study.plan.items[i].id);
-      pending.push_back(i);
-    }
-    text = std::to_string(done) + ";" + join_ints(pending);
-  }
-  comm.broadcast(text);
-  const auto semi = text.find(';');
-  n_done = std::stoll(text.substr(0, semi));
-  return parse_ints(text.substr(semi + 1));
-}
-
-Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<std::size_t>& pending,
-                  const io::Communicator& comm) {
-  const auto& m = study.manifest;
-  Texts texts;
-  const int threads = threads_per_rank(m.compute, local_rank_count(comm));
-  for (const auto i : pending) {
-    const auto& model = m.models[study.plan.items[i].model_idx];
-    const auto key = model.tokenizer.string();
-    if (texts.text.count(key) || texts.failed.count(key)) continue;
-    stages::TextJob job;
-    job.path_tokenizer = model.tokenizer;
-    job.documents = study.documents;
-    job.corpus_sha256 = study.corpus_sha256;
-    job.max_tokens = m.text.max_tokens;
-    job.min_tokens = m.text.min_tokens;
-    job.bos = m.text.bos;
-    job.special_tokens_as_labels = m.text.special_tokens_as_labels;
-    job.orders = m.estimator.orders;
-    job.min_count = m.estimator.min_count;
-    job.null = m.estimator.null;
-    job.seed = m.estimator.seed;
-    job.run_dir = run.root();
-    // Rank 0 labels alone on the node: it may use the threads of the whole node.
-    job.threads = comm.size() > 1 ? threads * std::max(1, local_rank_count(comm)) : threads;
-    try {
-      texts.text.emplace(key, stages::label_text(job, &comm));
-    } catch (const Error& e) {  // every rank throws (stages/labels.h): its items fail, the others go on
-      io::log_error("label pass for " + key + " failed: " + e.what());
-      texts.failed.emplace(key, e.what());
-      continue;
-    }
-    if (m.preference) {
-      stages::PreferenceJob pj;
-      pj.path_tokenizer = model.tokenizer;
-      pj.pairs = study.pairs;
-      pj.pairs_sha256 = study.pairs_sha256;
-      pj.max_tokens = m.preference->max_tokens;
-      pj.bos = m.text.bos;
-      pj.prompt_labelled = m.preference->prompt_labelled;
-      pj.min_count = m.estimator.min_count;
-      texts.preference.emplace(key, stages::label_preference(pj));
-    }
-  }
-  return texts;
-}
 
 void accumulate_items(const Study& study, const Texts& texts, const std::vector<std::size_t>& pending,
                       const io::RunDir& run, const RunOptions& options, const io::Communicator& comm,

@@ -12,8 +12,8 @@ namespace ibzoo::pipeline {
 
 namespace {
 
-io::BenchmarkOptions benchmark_options(const BenchmarkSource& b) {
-  io::BenchmarkOptions o;
+scores::BenchmarkOptions benchmark_options(const BenchmarkSource& b) {
+  scores::BenchmarkOptions o;
   o.format = b.format;
   o.normalise = b.normalise;
   o.tasks = b.tasks;

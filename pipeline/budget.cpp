@@ -1,7 +1,7 @@
 // The memory model of the streaming estimate: what one pass's tables may take.
 #include "pipeline/budget.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <algorithm>
 #include <cmath>

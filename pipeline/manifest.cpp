@@ -2,13 +2,15 @@
 // problem of the file collected (file:line) before any work starts.
 #include "pipeline/manifest.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
-#include "io/benchmarks.h"
+#include "scores/benchmarks.h"
+#include "io/text.h"
 #include "io/h5.h"
-#include "io/hf_hub.h"
+#include "hf/hub.h"
 #include "pipeline/budget.h"
-#include "pipeline/slurm.h"
+#include "pipeline/manifest_reader.h"
+#include "slurm/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -65,204 +67,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Manifest, source, study, run_dir, roots, mode
 namespace {
 
 namespace fs = std::filesystem;
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string quoted(const YAML::Node& n) {
-  if (n.IsScalar()) return "\"" + n.Scalar() + "\"";
-  if (n.IsSequence()) return "a list";
-  if (n.IsMap()) return "a mapping";
-  return "nothing";
-}
-
-// Collects every problem of one manifest file; each reading helper records an
-// error and returns a default instead of throwing, so that all errors are seen.
-class Reader {
- public:
-  Reader(fs::path file, fs::path base) : file_(std::move(file)), base_(std::move(base)) {}
-
-  void error(const YAML::Node& at, const std::string& message) {
-    const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
-    errors_.push_back(file_.string() + ":" + std::to_string(line) + ": " + message);
-  }
-  void error_line(int line, const std::string& message) {
-    errors_.push_back(file_.string() + ":" + std::to_string(line) + ": " + message);
-  }
-  // An error already formatted as "FILE:LINE: message" (from another section's parser).
-  void add_formatted(std::string message) { errors_.push_back(std::move(message)); }
-  const std::vector<std::string>& errors() const { return errors_; }
-
-  // Reports keys of `map` not in `allowed`, suggesting the nearest allowed key.
-  void check_keys(const YAML::Node& map, const std::string& section, const std::vector<std::string>& allowed) {
-    if (!map.IsDefined() || map.IsNull()) return;
-    if (!map.IsMap()) {
-      error(map, "'" + section + "' must be a mapping, got " + quoted(map));
-      return;
-    }
-    for (const auto& kv : map) {
-      const auto key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string best;
-      std::size_t best_d = 4;
-      for (const auto& a : allowed) {
-        const auto d = edit_distance(key, a);
-        if (d < best_d) {
-          best_d = d;
-          best = a;
-        }
-      }
-      std::string message = "unknown key '" + key + "' in " + section;
-      message += best.empty() ? " (allowed: " + join(allowed) + ")" : "; did you mean '" + best + "'?";
-      error(kv.first, message);
-    }
-  }
-
-  template <typename T>
-  T get(const YAML::Node& map, const std::string& key, T fallback, const char* expected) {
-    const auto n = map[key];
-    if (!n.IsDefined() || n.IsNull()) return fallback;
-    try {
-      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "not a scalar");
-      return n.as<T>();
-    } catch (const YAML::Exception&) {
-      error(n, "'" + key + "' must be " + expected + ", got " + quoted(n));
-      return fallback;
-    }
-  }
-  std::string str(const YAML::Node& map, const std::string& key, std::string fallback) {
-    return get<std::string>(map, key, std::move(fallback), "a string");
-  }
-  std::int64_t integer(const YAML::Node& map, const std::string& key, std::int64_t fallback, std::int64_t min) {
-    const auto v = get<std::int64_t>(map, key, fallback, "an integer");
-    if (v < min) error(map[key], "'" + key + "' must be at least " + std::to_string(min) + ", got " + std::to_string(v));
-    return v;
-  }
-  bool boolean(const YAML::Node& map, const std::string& key, bool fallback) {
-    return get<bool>(map, key, fallback, "true or false");
-  }
-  std::string choice(const YAML::Node& map, const std::string& key, std::string fallback,
-                     const std::vector<std::string>& allowed) {
-    auto v = str(map, key, fallback);
-    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-      error(map[key], "'" + key + "' must be one of " + join(allowed) + ", got \"" + v + "\"");
-      return fallback;
-    }
-    return v;
-  }
-  // "all" or a list of integers >= 0; empty vector means all.
-  std::vector<int> layer_list(const YAML::Node& map, const std::string& key) {
-    const auto n = map[key];
-    if (!n.IsDefined() || n.IsNull() || (n.IsScalar() && n.Scalar() == "all")) return {};
-    std::vector<int> out;
-    if (n.IsSequence()) {
-      for (const auto& e : n) {
-        try {
-          const int v = e.as<int>();
-          if (v < 0) throw YAML::Exception(e.Mark(), "negative");
-          out.push_back(v);
-        } catch (const YAML::Exception&) {
-          error(e, "'" + key + "' must be a list of integers >= 0 or \"all\", got " + quoted(e));
-        }
-      }
-      return out;
-    }
-    error(n, "'" + key + "' must be a list of integers or \"all\", got " + quoted(n));
-    return {};
-  }
-  std::vector<std::string> string_list(const YAML::Node& map, const std::string& key, std::vector<std::string> fallback) {
-    const auto n = map[key];
-    if (!n.IsDefined() || n.IsNull()) return fallback;
-    if (n.IsScalar()) return {n.Scalar()};
-    std::vector<std::string> out;
-    if (!n.IsSequence()) {
-      error(n, "'" + key + "' must be a list of strings, got " + quoted(n));
-      return fallback;
-    }
-    for (const auto& e : n) {
-      if (e.IsScalar()) {
-        out.push_back(e.Scalar());
-      } else {
-        error(e, "'" + key + "' entries must be strings, got " + quoted(e));
-      }
-    }
-    return out;
-  }
-
-  // Resolves a path against the manifest directory; it must exist (when
-  // must_exist) and, after resolving symlinks, lie inside one of the roots.
-  fs::path input_path(const YAML::Node& at, const std::string& key, const std::string& value, bool must_exist) {
-    if (value.empty()) {
-      error(at, "'" + key + "' must be a non-empty path");
-      return {};
-    }
-    const fs::path p = fs::path(value).is_absolute() ? fs::path(value) : base_ / value;
-    std::error_code ec;
-    const auto resolved = fs::weakly_canonical(p, ec);
-    if (must_exist && !fs::exists(resolved, ec)) {
-      error(at, "'" + key + "': " + p.string() + " does not exist");
-      return resolved;
-    }
-    const int line = at.IsDefined() ? at.Mark().line + 1 : 0;
-    pending_root_checks_.push_back({line, key, resolved, ""});
-    // A model directory's files are read too: a symlink among them must not lead out of the roots.
-    if (fs::is_directory(resolved, ec)) {
-      for (const auto& entry : fs::directory_iterator(resolved, ec)) {
-        if (!entry.is_symlink(ec)) continue;
-        pending_root_checks_.push_back({line, key, fs::weakly_canonical(entry.path(), ec), entry.path().string()});
-      }
-    }
-    return resolved;
-  }
-
-  // Root containment is checked once `roots:` is known.
-  void check_roots(const std::vector<fs::path>& roots) {
-    for (const auto& [line, key, path, via] : pending_root_checks_) {
-      const fs::path& target = path;  // clang 14 cannot capture a structured binding
-      const bool inside = std::any_of(roots.begin(), roots.end(), [&](const fs::path& root) {
-        const auto rel = target.lexically_relative(root);
-        return !rel.empty() && *rel.begin() != "..";
-      });
-      if (!inside) {
-        std::string allowed;
-        for (const auto& r : roots) allowed += (allowed.empty() ? "" : ", ") + r.string();
-        error_line(line, "'" + key + "': " + (via.empty() ? "" : "symlink " + via + " -> ") + path.string() +
-                             " is outside the declared roots (" + allowed + "); add its directory to 'roots:'");
-      }
-    }
-  }
-
-  const fs::path& base() const { return base_; }
-  const fs::path& file() const { return file_; }
-
-  static std::string join(const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-  }
-
- private:
-  struct RootCheck {
-    int line;
-    std::string key;
-    fs::path path;
-    std::string via;  // the symlink inside a directory input that leads to `path`, if any
-  };
-  fs::path file_;
-  fs::path base_;
-  std::vector<std::string> errors_;
-  std::vector<RootCheck> pending_root_checks_;
-};
+using manifest_parts::quoted;
+using manifest_parts::Reader;
 
 bool is_identifier(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -295,7 +101,7 @@ void fill_step(Reader& r, const YAML::Node& n, Checkpoint& c, bool& has_step) {
   c.step = r.integer(n, "step", 0, 0);
   c.tokens = r.get<double>(n, "tokens", 0.0, "a number");
   for (const auto& source : {c.name, c.revision}) {
-    const auto info = io::parse_revision_name(source);
+    const auto info = hf::parse_revision_name(source);
     if (!has_step && info.step) c.step = *info.step, has_step = true;
     if (!n["tokens"].IsDefined() && c.tokens == 0 && info.tokens) c.tokens = *info.tokens;
   }
@@ -306,7 +112,7 @@ fs::path hub_path(Reader& r, HubContext& hub, const YAML::Node& at, const std::s
                   const std::string& revision) {
   hub.used = true;
   try {
-    const auto snapshot = io::resolve_hub_revision(hub.cache, repo, revision);
+    const auto snapshot = hf::resolve_hub_revision(hub.cache, repo, revision);
     return r.input_path(at, "revision", snapshot.string(), true);
   } catch (const Error& e) {
     r.error(at, std::string(e.what()) + " [cache from " + hub.chosen_by + "]");
@@ -358,11 +164,33 @@ void read_revisions(Reader& r, HubContext& hub, const YAML::Node& n, ModelSpec& 
     c.repo = repo;
     c.revision = rev;
     c.path = hub_path(r, hub, list.IsDefined() ? list : n["repo"], repo, rev);
-    const auto info = io::parse_revision_name(rev);
+    const auto info = hf::parse_revision_name(rev);
     has_step.push_back(info.step.has_value());
     c.step = info.step.value_or(0);
     c.tokens = info.tokens.value_or(0.0);
     m.checkpoints.push_back(std::move(c));
+  }
+}
+
+// The order of checkpoints is their step: with several, each must have one; and no two
+// checkpoints of a model share a name.
+void check_checkpoint_names(Reader& r, const YAML::Node& n, const ModelSpec& m, const std::vector<bool>& has_step) {
+  const auto checkpoints = n["checkpoints"];
+  if (m.checkpoints.size() > 1) {
+    std::vector<std::string> missing;
+    for (std::size_t i = 0; i < m.checkpoints.size() && i < has_step.size(); ++i) {
+      if (!has_step[i]) missing.push_back(m.checkpoints[i].name);
+    }
+    if (!missing.empty()) {
+      r.error(checkpoints.IsDefined() ? checkpoints : n, "model '" + m.id + "': checkpoint(s) " + Reader::join(missing) +
+                                                             " have no 'step' and none can be read from the name or "
+                                                             "revision (step<N>, global_step<N>, checkpoint-<N>, "
+                                                             "stage1-step<N>-tokens<M>B); give 'step:'");
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& c : m.checkpoints) {
+    if (!names.insert(c.name).second) r.error(n, "model '" + m.id + "' has two checkpoints named '" + c.name + "'");
   }
 }
 
@@ -405,23 +233,7 @@ ModelSpec read_model(Reader& r, HubContext& hub, const YAML::Node& n) {
   } else if (has_revisions && !n["checkpoints"].IsDefined()) {
     r.error(n, "model '" + m.id + "': 'revisions' needs the model's hub 'repo'");
   }
-  // The order of checkpoints is their step: with several, each must have one.
-  if (m.checkpoints.size() > 1) {
-    std::vector<std::string> missing;
-    for (std::size_t i = 0; i < m.checkpoints.size() && i < has_step.size(); ++i) {
-      if (!has_step[i]) missing.push_back(m.checkpoints[i].name);
-    }
-    if (!missing.empty()) {
-      r.error(checkpoints.IsDefined() ? checkpoints : n, "model '" + m.id + "': checkpoint(s) " + Reader::join(missing) +
-                                                             " have no 'step' and none can be read from the name or "
-                                                             "revision (step<N>, global_step<N>, checkpoint-<N>, "
-                                                             "stage1-step<N>-tokens<M>B); give 'step:'");
-    }
-  }
-  std::set<std::string> names;
-  for (const auto& c : m.checkpoints) {
-    if (!names.insert(c.name).second) r.error(n, "model '" + m.id + "' has two checkpoints named '" + c.name + "'");
-  }
+  check_checkpoint_names(r, n, m, has_step);
   if (n["tokenizer"].IsDefined()) {
     m.tokenizer = r.input_path(n["tokenizer"], "tokenizer", r.str(n, "tokenizer", ""), true);
   } else if (!m.checkpoints.empty()) {
@@ -562,7 +374,7 @@ std::vector<BenchmarkSource> read_benchmarks(Reader& r, const YAML::Node& n) {
     BenchmarkSource s;
     s.file = r.input_path(b["file"], "file", r.str(b, "file", ""), true);
     if (b["format"].IsDefined()) {
-      std::vector<std::string> formats = io::kBenchmarkFormats;
+      std::vector<std::string> formats = scores::kBenchmarkFormats;
       s.format = r.choice(b, "format", formats.front(), formats);
     }
     s.normalise = r.boolean(b, "normalise", false);
@@ -644,7 +456,10 @@ Manifest load_manifest(const fs::path& path) {
   }
 }
 
-static Manifest read_manifest(const fs::path& path) {
+namespace {
+
+// The manifest file as YAML: ManifestError when it is missing, too big, not YAML or not a mapping.
+YAML::Node load_root(const fs::path& path) {
   std::string text;
   try {
     text = io::read_file(path, 16u << 20);
@@ -659,24 +474,23 @@ static Manifest read_manifest(const fs::path& path) {
     throw ManifestError(path.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax error: " + e.msg);
   }
   if (!root.IsMap()) throw ManifestError(path.string() + ":1: a manifest must be a YAML mapping of sections");
+  return root;
+}
 
-  Reader r(path, fs::absolute(path).parent_path());
-  Manifest m;
-  m.source = fs::absolute(path);
-  read_top(r, root, m);
-
-  HubContext hub;
-  hub.cache = io::hub_cache_dir(nullptr, &hub.chosen_by);
+void read_models(Reader& r, HubContext& hub, YAML::Node root, Manifest& m) {
   const auto models = root["models"];
   if (!models.IsDefined() || !models.IsSequence() || models.size() == 0) {
     r.error(models.IsDefined() ? models : root, "'models' must be a non-empty list of models");
-  } else {
-    std::set<std::string> ids;
-    for (const auto& node : models) {
-      m.models.push_back(read_model(r, hub, node));
-      if (!ids.insert(m.models.back().id).second) r.error(node, "two models have the id '" + m.models.back().id + "'");
-    }
+    return;
   }
+  std::set<std::string> ids;
+  for (const auto& node : models) {
+    m.models.push_back(read_model(r, hub, node));
+    if (!ids.insert(m.models.back().id).second) r.error(node, "two models have the id '" + m.models.back().id + "'");
+  }
+}
+
+void read_data(Reader& r, YAML::Node root, Manifest& m) {
   const auto data = root["data"];
   r.check_keys(data, "data", {"text", "preference"});
   if (!data.IsDefined() || !data["text"].IsDefined()) {
@@ -685,14 +499,28 @@ static Manifest read_manifest(const fs::path& path) {
     m.text = read_text(r, data["text"]);
   }
   if (data.IsDefined() && data["preference"].IsDefined()) m.preference = read_preference(r, data["preference"]);
+}
+
+}  // namespace
+
+static Manifest read_manifest(const fs::path& path) {
+  auto root = load_root(path);  // not const: a missing section reads as undefined, not invalid
+  Reader r(path, fs::absolute(path).parent_path());
+  Manifest m;
+  m.source = fs::absolute(path);
+  read_top(r, root, m);
+  HubContext hub;
+  hub.cache = hf::hub_cache_dir(nullptr, &hub.chosen_by);
+  read_models(r, hub, root, m);
+  read_data(r, root, m);
   m.estimator = read_estimator(r, root["estimator"]);
   m.storage = read_storage(r, root["storage"]);
   m.compute = read_compute(r, root["compute"]);
   m.benchmarks = read_benchmarks(r, root["benchmarks"]);
   m.analysis = read_analysis(r, root["analysis"]);
   if (root["slurm"].IsDefined()) {
-    auto section = parse_slurm_section(root["slurm"], path.string());
-    m.slurm = to_json(section.config);
+    auto section = slurm::parse_slurm_section(root["slurm"], path.string());
+    m.slurm = slurm::to_json(section.config);
     for (auto& e : section.errors) r.add_formatted(std::move(e));
   }
   // The hub cache is where huggingface_hub put the weights, chosen by the environment,

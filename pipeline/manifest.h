@@ -111,7 +111,7 @@ struct ComputeSpec {
 
 struct BenchmarkSource {
   std::filesystem::path file;
-  std::string format;                            // "" (detect) or one of io::kBenchmarkFormats
+  std::string format;                            // "" (detect) or one of scores::kBenchmarkFormats
   bool normalise = false;
   // Added with issue 18 (docs/MANIFEST.md, "benchmarks"); empty = not given.
   std::vector<std::string> tasks;                // tasks/groups that become benchmarks
@@ -149,15 +149,15 @@ struct Manifest {
   ComputeSpec compute;
   std::vector<BenchmarkSource> benchmarks;
   AnalysisSpec analysis;
-  nlohmann::json slurm = nlohmann::json::object();  // validated by pipeline/slurm
+  nlohmann::json slurm = nlohmann::json::object();  // validated by slurm/config
   bool operator==(const Manifest&) const = default;
 };
 
 // Reads and validates a manifest. Hub checkpoints (`repo:` + `revision:`, or a model's
 // `repo:` + `revisions:`) are resolved offline in the Hugging Face cache
-// (io::hub_cache_dir: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub) to their
+// (hf::hub_cache_dir: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub) to their
 // snapshot directories, and the cache becomes a declared root. A checkpoint's step
-// comes from `step:`, else from its name or revision (io::parse_revision_name); a
+// comes from `step:`, else from its name or revision (hf::parse_revision_name); a
 // model with several checkpoints where one has neither is an error. Relative paths resolve against the manifest's
 // directory; inputs must stay inside the declared roots (the manifest's directory
 // and `roots:`), outputs inside the run directory. Throws ManifestError listing

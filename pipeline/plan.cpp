@@ -1,10 +1,10 @@
 // Planning: manifest + corpus sample -> sorted work items with content-hashed ids.
 #include "pipeline/plan.h"
 
-#include "analysis/error.h"
 #include "analysis/estimator_state.h"
+#include "errors/error.h"
 #include "io/fs.h"
-#include "io/hf_config.h"
+#include "hf/config.h"
 #include "pipeline/budget.h"
 
 #include <algorithm>
@@ -109,7 +109,7 @@ namespace {
 double bytes_per_value(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
 
 // Parameters of a decoder: embeddings, attention, MLP, norms, and an untied head.
-double config_parameters(const io::ModelConfig& c) {
+double config_parameters(const hf::ModelConfig& c) {
   const double d = static_cast<double>(c.hidden_size);
   const double hd = static_cast<double>(c.head_dim > 0 ? c.head_dim : c.hidden_size / std::max<std::int64_t>(1, c.n_heads));
   const double q = static_cast<double>(c.n_heads) * hd;
@@ -166,19 +166,17 @@ double text_table_rows(const PlanEstimate& e, const Manifest& m, double text_pos
 
 }  // namespace
 
-PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& options) {
-  PlanEstimate estimate;
-  estimate.options = options;
+namespace {
+
+// The sample at full scale: documents, tokens, positions, pairs, label sets, views.
+void set_sample(PlanEstimate& estimate, const Manifest& manifest, const EstimateOptions& options) {
   const auto& e = manifest.estimator;
-  const bool cuda = manifest.compute.device == "cuda";
   estimate.n_documents = options.n_documents.value_or(10000);
   estimate.tokens_per_document = options.tokens_per_document.value_or(manifest.text.max_tokens);
-  const double m = static_cast<double>(e.bins);
-  const double docs = static_cast<double>(estimate.n_documents);
-  const double doc_tokens = static_cast<double>(estimate.tokens_per_document);
   const int max_order = e.orders.empty() ? 1 : *std::max_element(e.orders.begin(), e.orders.end());
   // Positions of a document: i from N-1 to len-N-1 for the largest order N.
-  estimate.text_positions_per_document = std::max(0.0, doc_tokens - 2.0 * max_order + 1.0);
+  estimate.text_positions_per_document =
+      std::max(0.0, static_cast<double>(estimate.tokens_per_document) - 2.0 * max_order + 1.0);
   if (manifest.preference) {
     estimate.n_pairs = options.n_pairs.value_or(manifest.preference->n_pairs > 0 ? manifest.preference->n_pairs
                                                                                   : estimate.n_documents);
@@ -188,12 +186,13 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
   estimate.n_label_sets = 2 * static_cast<std::int64_t>(e.orders.size()) * (e.null ? 2 : 1);
   estimate.n_views = 1 + e.bootstrap + (e.sample_size_curve ? 4 : 0);
   estimate.min_count_kept = std::max<std::int64_t>(2, e.min_count);
-  const std::int64_t n_checkpoints_all = [&] {
-    std::int64_t n = 0;
-    for (const auto& model : manifest.models) n += static_cast<std::int64_t>(model.checkpoints.size());
-    return n;
-  }();
+  std::int64_t n_checkpoints_all = 0;
+  for (const auto& model : manifest.models) n_checkpoints_all += static_cast<std::int64_t>(model.checkpoints.size());
   estimate.teams = options.n_ranks > 1 && n_checkpoints_all < options.n_ranks;
+}
+
+// The memory of a rank: --memory, else compute.memory_budget, else what auto finds.
+void set_memory(PlanEstimate& estimate, const Manifest& manifest, const EstimateOptions& options) {
   const auto given = parse_memory_size(manifest.compute.memory_budget);
   if (options.memory_bytes) {
     estimate.memory_bytes = static_cast<double>(*options.memory_bytes);
@@ -201,107 +200,156 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
   } else if (given) {
     estimate.memory_bytes = static_cast<double>(*given);
     estimate.memory_source = "compute.memory_budget";
-  } else if (cuda) {
+  } else if (manifest.compute.device == "cuda") {
     estimate.memory_bytes = 80.0 * (1 << 30);
     estimate.memory_source = "an 80 GiB GPU (compute.memory_budget auto: the GPU's free memory at run time)";
   } else {
     estimate.memory_bytes = static_cast<double>(host_available_bytes()) / options.n_ranks;
     estimate.memory_source = "this host's available memory / ranks (compute.memory_budget auto)";
   }
+}
 
-  const double n_sets = static_cast<double>(estimate.n_label_sets);
+// Per checkpoint, what every model's row scales with.
+struct Scale {
+  bool cuda = false;
+  double m = 0;               // reference points
+  double n_sets = 0;          // label sets
+  double docs = 0;            // documents of the sample
+  double doc_tokens = 0;      // tokens per document
+  double text_positions = 0;  // estimator positions of the text
+  double pref_positions = 0;  // preference positions (an upper bound)
+  double tokens = 0;          // tokens through the model
+  double team = 1;            // ranks that share one checkpoint's tables
+};
+
+Scale scale_of(const PlanEstimate& estimate, const Manifest& manifest, const EstimateOptions& options) {
+  Scale s;
+  s.cuda = manifest.compute.device == "cuda";
+  s.m = static_cast<double>(manifest.estimator.bins);
+  s.n_sets = static_cast<double>(estimate.n_label_sets);
+  s.docs = static_cast<double>(estimate.n_documents);
+  s.doc_tokens = static_cast<double>(estimate.tokens_per_document);
   const double pairs = static_cast<double>(estimate.n_pairs);
   const double pair_doc_tokens = static_cast<double>(estimate.tokens_per_pair_document);
-  // Per checkpoint. Preference positions: every token of both documents of a pair (an
-  // upper bound: without prompt_labelled only the completion tokens are positions).
-  const double text_positions = docs * estimate.text_positions_per_document;
-  const double pref_positions = pairs * 2.0 * pair_doc_tokens;
-  const double tokens_per_checkpoint = docs * doc_tokens + pairs * 2.0 * pair_doc_tokens;
+  // Preference positions: every token of both documents of a pair (an upper bound:
+  // without prompt_labelled only the completion tokens are positions).
+  s.text_positions = s.docs * estimate.text_positions_per_document;
+  s.pref_positions = pairs * 2.0 * pair_doc_tokens;
+  s.tokens = s.docs * s.doc_tokens + pairs * 2.0 * pair_doc_tokens;
+  s.team = estimate.teams ? static_cast<double>(options.n_ranks) : 1.0;
+  return s;
+}
+
+// Sizes of one model's row: tokens, positions, weights, the run directory, the opt-in outputs.
+void set_sizes(PlanEstimate::Row& row, const hf::ModelConfig& config, const Manifest& manifest,
+               const PlanEstimate& estimate, const Scale& s) {
+  const auto& e = manifest.estimator;
+  row.n_layers = config.n_layers;
+  row.hidden = config.hidden_size;
+  row.vocab = config.vocab_size;
+  row.n_layers_estimated = e.layers.empty() ? config.n_layers + 1 : static_cast<std::int64_t>(e.layers.size());
+  const double ckpts = static_cast<double>(row.n_checkpoints);
+  const double layers_estimated = static_cast<double>(row.n_layers_estimated);
+  row.tokens = s.tokens * ckpts;
+  row.positions = (s.text_positions + s.pref_positions) * ckpts;
+  row.weight_bytes = row.n_parameters * bytes_per_value(config.dtype) * ckpts;
+  // state.h5: per layer and view, n and sum_p [m] and 10 integers per label set.
+  row.run_dir_bytes = ckpts * layers_estimated * static_cast<double>(estimate.n_views) * 8.0 * (1.0 + s.m + 10.0 * (s.n_sets + 1.0));
+  if (manifest.storage.representations) {
+    const double stored_layers =
+        manifest.storage.layers.empty() ? layers_estimated : static_cast<double>(manifest.storage.layers.size());
+    row.representation_bytes = row.tokens * static_cast<double>(config.hidden_size) * stored_layers *
+                               (manifest.storage.dtype == "float32" ? 4.0 : 2.0);
+  }
+  if (manifest.storage.assignments != "none") {
+    row.assignment_bytes = row.positions * (layers_estimated * s.m * (assignments_float16(manifest) ? 2.0 : 4.0) + s.n_sets * 4.0 + 8.0);
+  }
+}
+
+// What the run's memory plan (pipeline/budget.h) is given for this model.
+MemoryInputs memory_inputs(const PlanEstimate::Row& row, const hf::ModelConfig& config, const Manifest& manifest,
+                           const PlanEstimate& estimate, const Scale& s) {
+  MemoryInputs in;
+  in.cuda = s.cuda;
+  in.budget = static_cast<std::int64_t>(estimate.memory_bytes);
+  in.weights = static_cast<std::int64_t>(row.n_parameters * bytes_per_value(manifest.compute.dtype));
+  // Host: the sample's labels, positions and tokens, and the weights, beside the tables.
+  in.resident = s.cuda ? 0 : in.weights + static_cast<std::int64_t>(s.text_positions * (s.n_sets * 4.0 + 16.0) + s.docs * s.doc_tokens * 8.0);
+  in.hidden = config.hidden_size;
+  in.intermediate = config.intermediate_size > 0 ? config.intermediate_size : 4 * config.hidden_size;
+  in.n_heads = config.n_heads;
+  in.tokens_per_batch = manifest.compute.tokens_per_batch;
+  in.max_tokens = estimate.tokens_per_document;
+  in.dtype_bytes = static_cast<int>(bytes_per_value(manifest.compute.dtype));
+  in.n_bins = manifest.estimator.bins;
+  in.n_sets = estimate.n_label_sets;
+  in.n_layers = row.n_layers_estimated;
+  in.team = static_cast<std::int64_t>(s.team);
+  return in;
+}
+
+// The fewest row shares whose one layer fits the table budget, then the fewest layer
+// groups (stages::plan_passes); every share repeats the forward passes of every group.
+// Sets the passes, the forward work they cost and the peak memory of a rank.
+void set_passes(PlanEstimate::Row& row, const MemoryPlan& plan, const PlanEstimate& estimate, const Scale& s,
+                double rows_per_rank) {
+  const double layers_estimated = static_cast<double>(row.n_layers_estimated);
+  row.table_budget = static_cast<double>(plan.tables);
+  double pass_layer_bytes = row.table_bytes_per_layer;
+  if (row.table_budget > 0) {
+    while (pass_layer_bytes > row.table_budget && row.row_shares < analysis::kMaxRowShares) {
+      ++row.row_shares;
+      pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(row.row_shares)) * (8.0 * s.m + 8.0);
+    }
+  }
+  const double per_pass = pass_layer_bytes <= row.table_budget ? std::floor(row.table_budget / std::max(1.0, pass_layer_bytes)) : 0;
+  const auto n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(layers_estimated / per_pass)) : 0;
+  row.n_passes = row.row_shares * n_groups;
+  // Each pass runs the forward up to its last layer: even groups of layers 0..L.
+  if (row.n_passes > 1) {
+    double depth = 0;
+    for (std::int64_t g = 1; g <= n_groups; ++g) depth += static_cast<double>(g) / static_cast<double>(n_groups);
+    row.forward_factor = static_cast<double>(row.row_shares) * depth;
+  }
+  const double passes_tables = n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(n_groups)) * pass_layer_bytes
+                                            : layers_estimated * row.table_bytes_per_layer;
+  row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables;
+}
+
+}  // namespace
+
+PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& options) {
+  PlanEstimate estimate;
+  estimate.options = options;
+  set_sample(estimate, manifest, options);
+  set_memory(estimate, manifest, options);
+  const auto s = scale_of(estimate, manifest, options);
   // Once per tokenizer: token ids (int64) and the base label sets' ids (int32), both
   // stored compressed (an upper bound here).
-  estimate.label_bytes = docs * doc_tokens * 8.0 + text_positions * 4.0 * n_sets / (e.null ? 2.0 : 1.0);
-  const double team = estimate.teams ? static_cast<double>(options.n_ranks) : 1.0;
-
+  estimate.label_bytes = s.docs * s.doc_tokens * 8.0 + s.text_positions * 4.0 * s.n_sets / (manifest.estimator.null ? 2.0 : 1.0);
   for (const auto& model : manifest.models) {
     PlanEstimate::Row row;
     row.model = model.id;
     row.n_checkpoints = static_cast<std::int64_t>(model.checkpoints.size());
-    io::ModelConfig config;
+    hf::ModelConfig config;
     try {
-      config = io::read_model_config(model.checkpoints.front().path);
+      config = hf::read_model_config(model.checkpoints.front().path);
     } catch (const Error&) {
       estimate.from_configs = false;
       continue;
     }
-    row.n_layers = config.n_layers;
-    row.hidden = config.hidden_size;
-    row.vocab = config.vocab_size;
-    row.n_layers_estimated = e.layers.empty() ? config.n_layers + 1 : static_cast<std::int64_t>(e.layers.size());
     row.n_parameters = model.n_parameters.value_or(config_parameters(config));
-    const double ckpts = static_cast<double>(row.n_checkpoints);
-    const double layers_estimated = static_cast<double>(row.n_layers_estimated);
-    const double d = static_cast<double>(config.hidden_size);
-    row.tokens = tokens_per_checkpoint * ckpts;
-    row.positions = (text_positions + pref_positions) * ckpts;
-    row.weight_bytes = row.n_parameters * bytes_per_value(config.dtype) * ckpts;
-    // state.h5: per layer and view, n and sum_p [m] and 10 integers per label set.
-    row.run_dir_bytes = ckpts * layers_estimated * static_cast<double>(estimate.n_views) * 8.0 * (1.0 + m + 10.0 * (n_sets + 1.0));
-    if (manifest.storage.representations) {
-      const double stored_layers =
-          manifest.storage.layers.empty() ? layers_estimated : static_cast<double>(manifest.storage.layers.size());
-      row.representation_bytes = row.tokens * d * stored_layers * (manifest.storage.dtype == "float32" ? 4.0 : 2.0);
-    }
-    if (manifest.storage.assignments != "none") {
-      row.assignment_bytes = row.positions * (layers_estimated * m * (assignments_float16(manifest) ? 2.0 : 4.0) + n_sets * 4.0 + 8.0);
-    }
-
+    set_sizes(row, config, manifest, estimate, s);
     // Tables: per layer, every label row of every set and view: m int64 sums and a count.
-    row.table_rows = text_table_rows(estimate, manifest, text_positions, static_cast<double>(config.vocab_size), row.rows_counted);
-    const double rows_per_rank = std::ceil(row.table_rows / team);
-    row.table_bytes_per_layer = static_cast<double>(estimate.n_views) * rows_per_rank * (8.0 * m + 8.0);
-    MemoryInputs in;
-    in.cuda = cuda;
-    in.budget = static_cast<std::int64_t>(estimate.memory_bytes);
-    in.weights = static_cast<std::int64_t>(row.n_parameters * bytes_per_value(manifest.compute.dtype));
-    // Host: the sample's labels, positions and tokens, and the weights, beside the tables.
-    in.resident = cuda ? 0 : in.weights + static_cast<std::int64_t>(text_positions * (n_sets * 4.0 + 16.0) + docs * doc_tokens * 8.0);
-    in.hidden = config.hidden_size;
-    in.intermediate = config.intermediate_size > 0 ? config.intermediate_size : 4 * config.hidden_size;
-    in.n_heads = config.n_heads;
-    in.tokens_per_batch = manifest.compute.tokens_per_batch;
-    in.max_tokens = estimate.tokens_per_document;
-    in.dtype_bytes = static_cast<int>(bytes_per_value(manifest.compute.dtype));
-    in.n_bins = e.bins;
-    in.n_sets = estimate.n_label_sets;
-    in.n_layers = row.n_layers_estimated;
-    in.team = static_cast<std::int64_t>(team);
-    const auto plan = plan_memory(in);
-    row.table_budget = static_cast<double>(plan.tables);
-    // The fewest row shares whose one layer fits, then the fewest layer groups
-    // (stages::plan_passes); every share repeats the forward passes of every group.
-    double pass_layer_bytes = row.table_bytes_per_layer;
-    if (row.table_budget > 0) {
-      while (pass_layer_bytes > row.table_budget && row.row_shares < analysis::kMaxRowShares) {
-        ++row.row_shares;
-        pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(row.row_shares)) * (8.0 * m + 8.0);
-      }
-    }
-    const double per_pass = pass_layer_bytes <= row.table_budget ? std::floor(row.table_budget / std::max(1.0, pass_layer_bytes)) : 0;
-    const auto n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(layers_estimated / per_pass)) : 0;
-    row.n_passes = row.row_shares * n_groups;
-    // Each pass runs the forward up to its last layer: even groups of layers 0..L.
-    if (row.n_passes > 1) {
-      double depth = 0;
-      for (std::int64_t g = 1; g <= n_groups; ++g) depth += static_cast<double>(g) / static_cast<double>(n_groups);
-      row.forward_factor = static_cast<double>(row.row_shares) * depth;
-    }
-    const double passes_tables = n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(n_groups)) * pass_layer_bytes
-                                              : layers_estimated * row.table_bytes_per_layer;
-    row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables;
+    row.table_rows = text_table_rows(estimate, manifest, s.text_positions, static_cast<double>(config.vocab_size), row.rows_counted);
+    const double rows_per_rank = std::ceil(row.table_rows / s.team);
+    row.table_bytes_per_layer = static_cast<double>(estimate.n_views) * rows_per_rank * (8.0 * s.m + 8.0);
+    set_passes(row, plan_memory(memory_inputs(row, config, manifest, estimate, s)), estimate, s, rows_per_rank);
     // 2 FLOPs per parameter per token, plus causal attention over the document
     // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer); passes repeat it.
     row.flops = row.tokens * row.forward_factor *
-                (2.0 * row.n_parameters + 2.0 * static_cast<double>(config.n_layers) * doc_tokens * d);
+                (2.0 * row.n_parameters + 2.0 * static_cast<double>(config.n_layers) * s.doc_tokens *
+                                              static_cast<double>(config.hidden_size));
     row.gpu_hours = row.tokens * row.forward_factor / estimate.throughput_tokens_per_s / 3600.0;
     add_to_total(estimate.total, row);
     estimate.rows.push_back(std::move(row));

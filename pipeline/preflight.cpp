@@ -2,11 +2,11 @@
 // Catches broken checkpoints once, all together, before any work item starts.
 #include "pipeline/preflight.h"
 
-#include "analysis/error.h"
-#include "io/hf_config.h"
-#include "io/safetensors.h"
-#include "io/tokenizer.h"
-#include "models/hf_layout.h"
+#include "errors/error.h"
+#include "hf/config.h"
+#include "hf/safetensors.h"
+#include "hf/tokenizer.h"
+#include "hf/layout.h"
 
 #include <algorithm>
 #include <map>
@@ -29,10 +29,10 @@ std::string shape_str(const std::vector<std::int64_t>& s) {
 // Every tensor the architecture reads, as transformers saves it (tolerating a
 // checkpoint saved without the base-model prefix, as the loader does). The untied LM
 // head is not required: the estimator never runs it.
-std::vector<std::string> weight_problems(const io::WeightStore& weights, const io::ModelConfig& config) {
-  const auto specs = models::hf_param_specs(config);
-  const auto prefix = models::hf_prefix(config.family);
-  const auto head = models::hf_lm_head_name(config.family);
+std::vector<std::string> weight_problems(const hf::WeightStore& weights, const hf::ModelConfig& config) {
+  const auto specs = hf::hf_param_specs(config);
+  const auto prefix = hf::hf_prefix(config.family);
+  const auto head = hf::hf_lm_head_name(config.family);
   const bool strip = !specs.empty() && !weights.find(specs.front().name) &&
                      weights.find(specs.front().name.substr(prefix.size()));
   std::vector<std::string> missing, wrong;
@@ -46,8 +46,8 @@ std::vector<std::string> weight_problems(const io::WeightStore& weights, const i
     if (view->shape != spec.shape) {
       wrong.push_back("tensor \"" + name + "\" has shape " + shape_str(view->shape) + ", expected " +
                       shape_str(spec.shape) + " from config.json");
-    } else if (view->dtype != io::DType::F32 && view->dtype != io::DType::F16 && view->dtype != io::DType::BF16) {
-      wrong.push_back("tensor \"" + name + "\" has dtype " + std::string(io::dtype_name(view->dtype)) +
+    } else if (view->dtype != hf::DType::F32 && view->dtype != hf::DType::F16 && view->dtype != hf::DType::BF16) {
+      wrong.push_back("tensor \"" + name + "\" has dtype " + std::string(hf::dtype_name(view->dtype)) +
                       ", expected F32, F16 or BF16");
     }
   }
@@ -56,7 +56,7 @@ std::vector<std::string> weight_problems(const io::WeightStore& weights, const i
     std::string list;
     for (std::size_t i = 0; i < missing.size() && i < 3; ++i) list += (i ? ", " : "") + missing[i];
     out.push_back(weights.dir().string() + ": " + std::to_string(missing.size()) + " tensor(s) that " +
-                  std::string(io::family_name(config.family)) + " needs are missing from the safetensors files (" +
+                  std::string(hf::family_name(config.family)) + " needs are missing from the safetensors files (" +
                   list + (missing.size() > 3 ? ", ..." : "") + "); config.json and the weights disagree");
   }
   for (std::size_t i = 0; i < wrong.size() && i < 3; ++i) out.push_back(weights.dir().string() + ": " + wrong[i]);
@@ -66,15 +66,15 @@ std::vector<std::string> weight_problems(const io::WeightStore& weights, const i
 
 std::vector<std::string> checkpoint_problems(const ModelSpec& model, const Checkpoint& ckpt) {
   std::vector<std::string> out;
-  std::optional<io::ModelConfig> config;
+  std::optional<hf::ModelConfig> config;
   try {
-    config = io::read_model_config(ckpt.path);
+    config = hf::read_model_config(ckpt.path);
   } catch (const Error& e) {
     out.push_back(e.what());
   }
   if (config) {
     const auto types = model_types_of_family(model.family);
-    const auto type = std::string(io::family_name(config->family));
+    const auto type = std::string(hf::family_name(config->family));
     if (!types.empty() && std::find(types.begin(), types.end(), type) == types.end()) {
       out.push_back((ckpt.path / "config.json").string() + ": model_type is \"" + config->model_type +
                     "\", but the manifest's family '" + model.family + "' is " +
@@ -83,7 +83,7 @@ std::vector<std::string> checkpoint_problems(const ModelSpec& model, const Check
     }
   }
   try {
-    const auto weights = io::WeightStore::open_dir(ckpt.path);
+    const auto weights = hf::WeightStore::open_dir(ckpt.path);
     if (config) {
       const auto p = weight_problems(weights, *config);
       out.insert(out.end(), p.begin(), p.end());
@@ -116,7 +116,7 @@ std::vector<PreflightProblem> preflight(const Manifest& manifest) {
     if (!seen_tokenizers.contains(model.tokenizer)) {
       std::string problem;
       try {
-        io::Tokenizer::from_file(model.tokenizer);
+        hf::Tokenizer::from_file(model.tokenizer);
       } catch (const Error& e) {
         problem = e.what();
       }
@@ -157,7 +157,7 @@ void check_models_collective(const Manifest& manifest, io::Communicator& comm) {
       text = e.what();
     }
   }
-  comm.broadcast(text);
+  comm.broadcast_value(text);
   if (text.empty()) return;
   throw ManifestError(comm.rank() == 0 ? text : "the model files were rejected on rank 0");
 }

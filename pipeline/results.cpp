@@ -1,7 +1,7 @@
 // Data flow: accumulate -> merge -> [metrics: item sums -> results/] -> analysis.
 #include "pipeline/results.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/metrics_csv.h"

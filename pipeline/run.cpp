@@ -2,7 +2,7 @@
 // decides the order, and what a rerun skips.
 #include "pipeline/run.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/run_dir.h"
@@ -55,6 +55,17 @@ void write_plan(const Study& study, const io::RunDir& run, io::Communicator& com
   comm.barrier();
 }
 
+// Rank 0: the normalised manifest, or why it was refused ("manifest" or "error").
+io::Outcome<nlohmann::json> load_on_root(const fs::path& path) {
+  try {
+    return {true, to_json(load_manifest(path)), "", ""};
+  } catch (const ManifestError& e) {
+    return {false, {}, "manifest", e.what()};
+  } catch (const std::exception& e) {
+    return {false, {}, "error", e.what()};
+  }
+}
+
 bool runs(Stage wanted, Stage stage) { return wanted == Stage::kAll || wanted == stage; }
 
 }  // namespace
@@ -68,23 +79,13 @@ Stage parse_stage(const std::string& text) {
 }
 
 Manifest load_manifest_collective(const fs::path& path, io::Communicator& comm) {
-  std::string text;
-  if (comm.rank() == 0) {
-    try {
-      text = "ok:" + to_json(load_manifest(path)).dump();
-    } catch (const ManifestError& e) {
-      text = std::string("manifest:") + e.what();
-    } catch (const std::exception& e) {
-      text = std::string("error:") + e.what();
-    }
-  }
-  comm.broadcast(text);
-  if (text.rfind("ok:", 0) == 0) return manifest_from_json(nlohmann::json::parse(text.substr(3)));
-  const bool manifest_error = text.rfind("manifest:", 0) == 0;
-  const auto message = text.substr(text.find(':') + 1);
+  io::Outcome<nlohmann::json> loaded;
+  if (comm.rank() == 0) loaded = load_on_root(path);
+  comm.broadcast_value(loaded);
+  if (loaded.ok) return manifest_from_json(loaded.value);
   if (comm.rank() != 0) throw ManifestError("the manifest was rejected on rank 0");
-  if (manifest_error) throw ManifestError(message);
-  throw Error(message);
+  if (loaded.error_kind == "manifest") throw ManifestError(loaded.message);
+  throw Error(loaded.message);
 }
 
 Manifest load_run_manifest(const RunOptions& options, io::Communicator& comm) {

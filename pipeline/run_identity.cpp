@@ -2,7 +2,7 @@
 // is written, whether this manifest's run may use its run directory.
 #include "pipeline/run_identity.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "io/run_dir.h"
@@ -244,6 +244,28 @@ std::string identity_problem(const Manifest& manifest, const IdentityDiff& d) {
   return s;
 }
 
+namespace {
+
+// Rank 0: the study's additions when the run directory is this study's (or new), else
+// why not: "usage" (another study, or a corrupt record) or "error".
+io::Outcome<std::vector<std::string>> claim_verdict(const Manifest& manifest, const ClaimOptions& options,
+                                                   RunDirClaim& claim) {
+  std::pair<std::string, std::string> result;
+  try {
+    result = claim_on_root(manifest, options, claim);
+  } catch (const UsageError& e) {
+    result = {"usage", e.what()};
+  } catch (const CorruptDataError& e) {
+    result = {"usage", e.what()};
+  } catch (const std::exception& e) {
+    result = {"error", e.what()};
+  }
+  if (!result.first.empty()) return {false, {}, result.first, result.second};
+  return {true, claim.added, "", ""};
+}
+
+}  // namespace
+
 fs::path fresh_run_dir(const fs::path& run_dir) {
   auto base = run_dir;
   if (base.filename().empty()) base = base.parent_path();
@@ -256,27 +278,13 @@ fs::path fresh_run_dir(const fs::path& run_dir) {
 
 RunDirClaim claim_run_dir(const Manifest& manifest, const ClaimOptions& options, io::Communicator& comm) {
   RunDirClaim claim;
-  std::string verdict;
-  if (comm.rank() == 0) {
-    std::pair<std::string, std::string> result;
-    try {
-      result = claim_on_root(manifest, options, claim);
-    } catch (const UsageError& e) {
-      result = {"usage", e.what()};
-    } catch (const CorruptDataError& e) {
-      result = {"usage", e.what()};
-    } catch (const std::exception& e) {
-      result = {"error", e.what()};
-    }
-    verdict = result.first.empty() ? "ok:" + json(claim.added).dump() : result.first + ":" + result.second;
-  }
-  comm.broadcast(verdict);
-  const auto colon = verdict.find(':');
-  const auto kind = verdict.substr(0, colon);
-  const auto message = comm.rank() == 0 ? verdict.substr(colon + 1) : "the run directory was refused on rank 0";
-  if (kind == "usage") throw UsageError(message);
-  if (kind == "error") throw Error(message);
-  claim.added = json::parse(verdict.substr(colon + 1)).get<std::vector<std::string>>();
+  io::Outcome<std::vector<std::string>> verdict;
+  if (comm.rank() == 0) verdict = claim_verdict(manifest, options, claim);
+  comm.broadcast_value(verdict);
+  const auto message = comm.rank() == 0 ? verdict.message : "the run directory was refused on rank 0";
+  if (verdict.error_kind == "usage") throw UsageError(message);
+  if (verdict.error_kind == "error") throw Error(message);
+  claim.added = verdict.value;
   if (comm.rank() == 0 && !claim.added.empty()) {
     io::log_info("this run extends the study in " + manifest.run_dir.string() + " with " +
                  std::to_string(claim.added.size()) + " addition(s):" + bullet_list(claim.added));

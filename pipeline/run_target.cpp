@@ -1,6 +1,6 @@
 #include "pipeline/run_target.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <yaml-cpp/yaml.h>
 

@@ -2,7 +2,7 @@
 // Claim files make the choice at run time, so slow items do not leave ranks idle.
 #include "pipeline/work_queue.h"
 
-#include "analysis/check.h"
+#include "errors/check.h"
 
 #include <algorithm>
 

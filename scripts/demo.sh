@@ -40,10 +40,10 @@ phase() {  # phase NAME COMMAND...: runs and times one phase
 }
 
 [ "${IBZOO_DEMO_SKIP_SETUP:-0}" = 1 ] || phase setup bash scripts/setup.sh
-[ "${IBZOO_DEMO_SKIP_BUILD:-0}" = 1 ] || phase build env IBZOO_BUILD_DIR="$build_dir" IBZOO_BUILD_TARGETS=ibzoo \
+[ "${IBZOO_DEMO_SKIP_BUILD:-0}" = 1 ] || phase build env IBZOO_BUILD_DIR="$build_dir" IBZOO_BUILD_TARGETS="ibzoo ibzoo-torch" \
   bash scripts/build.sh -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
   -DIBZOO_TESTS=OFF -DIBZOO_BENCHMARKS=OFF
-ibzoo="$root/$build_dir/pipeline/ibzoo"
+ibzoo="$root/$build_dir/cli/ibzoo"
 [ -x "$ibzoo" ] || { echo "demo: $ibzoo not found; build first (scripts/demo.sh without IBZOO_DEMO_SKIP_BUILD)" >&2; exit 1; }
 
 phase train "$ibzoo" train "$zoo_manifest"

@@ -12,8 +12,8 @@
 #   --device   where training, evaluation and the study run (default cuda)
 #   --smoke    manifests/repro/smoke-zoo.yaml and a small study: the whole command in about
 #              a minute on a CPU (numbers meaningless; it proves the pipeline end to end)
-#   --ibzoo    the ibzoo binary (default build-cuda/pipeline/ibzoo for cuda, else
-#              build/pipeline/ibzoo)
+#   --ibzoo    the ibzoo binary (default build-cuda/cli/ibzoo for cuda, else
+#              build/cli/ibzoo)
 #   --np       MPI ranks of the study's accumulate stage (default 2; all share the one GPU)
 #
 # Environment (to trade time for precision without editing anything):
@@ -46,7 +46,7 @@ done
 out=${1:?usage: scripts/repro.sh [--device cuda|cpu] [--smoke] [--ibzoo PATH] [--np N] OUT_DIR}
 [[ $device == cuda || $device == cpu ]] || { echo "repro: --device must be cuda or cpu, got $device" >&2; exit 2; }
 if [[ -z $ibzoo ]]; then
-  if [[ $device == cuda ]]; then ibzoo=$root/build-cuda/pipeline/ibzoo; else ibzoo=$root/build/pipeline/ibzoo; fi
+  if [[ $device == cuda ]]; then ibzoo=$root/build-cuda/cli/ibzoo; else ibzoo=$root/build/cli/ibzoo; fi
 fi
 [[ -x $ibzoo ]] || { echo "repro: $ibzoo is not an executable; build ibzoo first (docs/REPRODUCTION.md)" >&2; exit 2; }
 ibzoo=$(cd "$(dirname "$ibzoo")" && pwd)/$(basename "$ibzoo")

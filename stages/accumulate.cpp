@@ -3,13 +3,14 @@
 // device, or the host for a CPU model), which adds the soft assignments to the tables
 // at once; nothing per position outlives its batch unless an opt-in output asks.
 #include "stages/accumulate.h"
+#include "stages/accumulate_outputs.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
+#include "io/float16.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
-#include "io/safetensors.h"
 #include "io/state_h5.h"
 #include "models/device_tables.h"
 #include "models/model.h"
@@ -26,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 
 namespace ibzoo::stages {
@@ -35,22 +37,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// One batch: its documents' tokens and, for every estimator position in them, the
-// row of the batch's concatenated tokens, the label ids of every set and the document.
-struct Batch {
-  std::vector<std::vector<std::int32_t>> sequences;
-  std::vector<std::int64_t> doc_ids_of_sequences;
-  std::vector<std::int64_t> rows;                      // per position
-  std::vector<std::vector<std::int32_t>> label_ids;    // [set][position]
-  std::vector<std::int64_t> doc_ids;                   // per position
-  std::int64_t n_tokens = 0;
-  std::int64_t n_positions() const { return static_cast<std::int64_t>(rows.size()); }
-  std::vector<std::span<const std::int32_t>> label_spans() const {
-    std::vector<std::span<const std::int32_t>> out;
-    for (const auto& ids : label_ids) out.emplace_back(ids);
-    return out;
-  }
-};
+using accumulate_parts::Batch;
+using accumulate_parts::Outputs;
 
 // The sample's documents, longest first (ties keep corpus order), packed into batches
 // of at most tokens_per_batch padded tokens: a pure function of the text and the
@@ -138,102 +126,6 @@ void check_finite(std::span<const float> rows, std::int64_t dim, int layer, cons
     }
   }
 }
-
-// Opt-in per-position outputs of one part, written on the host in batch order.
-class Outputs {
- public:
-  Outputs(const AccumulateJob& job, const std::string& part, const analysis::StateLayout& layout, std::int64_t dim) {
-    const auto suffix = part == "text" ? std::string() : "." + part;
-    if (job.assignments_float16) {
-      assignments_path_ = job.run.item_dir(job.item_id) / ("assignments" + suffix + ".h5");
-      assignments_temp_ = io::temp_path_for(assignments_path_);
-      assignments_.emplace(io::H5File::create(assignments_temp_));
-      io::write_assignments_header(*assignments_, layout);
-      float16_ = *job.assignments_float16;
-      n_bins_ = layout.n_bins;
-    }
-    if (job.storage.enabled) {
-      const auto& base = job.storage.path;
-      reps_path_ = suffix.empty() ? base : base.parent_path() / (base.stem().string() + suffix + ".h5");
-      std::error_code ec;
-      std::filesystem::create_directories(reps_path_.parent_path(), ec);
-      reps_temp_ = io::temp_path_for(reps_path_);
-      reps_.emplace(io::H5File::create(reps_temp_));
-      stored_ = job.storage.layers;
-      for (int l : stored_) {
-        reps_->create_rows(io::layer_group(l), dim, {{job.storage.chunk_tokens}, job.storage.compression, job.storage.float16});
-      }
-    }
-  }
-  bool wants_assignments() const { return assignments_.has_value(); }
-  bool stores(int layer) const { return reps_ && std::find(stored_.begin(), stored_.end(), layer) != stored_.end(); }
-  const std::vector<int>& stored_layers() const { return stored_; }
-
-  void add_representations(int layer, std::span<const float> rows, std::int64_t n_rows) {
-    reps_->append_rows(io::layer_group(layer), rows, n_rows);
-  }
-  // p: [layers][n][m] of one batch.
-  void add_assignments(const std::vector<int>& layers, std::span<const float> p, const Batch& batch, bool first_pass) {
-    const auto n = batch.n_positions();
-    for (std::size_t slot = 0; slot < layers.size(); ++slot) {
-      const int layer = layers[slot];
-      if (std::find(created_.begin(), created_.end(), layer) == created_.end()) {
-        io::create_assignments(*assignments_, layer, n_bins_, float16_);
-        created_.push_back(layer);
-      }
-      const auto values = p.subspan(slot * static_cast<std::size_t>(n * n_bins_), static_cast<std::size_t>(n * n_bins_));
-      if (float16_) {
-        half_.resize(values.size());
-        io::float_to_f16(values, half_);
-        io::append_assignments(*assignments_, layer, half_, n);
-      } else {
-        io::append_assignments(*assignments_, layer, values, n);
-      }
-    }
-    if (!first_pass) return;
-    if (labels_.empty()) labels_.resize(batch.label_ids.size());
-    for (std::size_t s = 0; s < batch.label_ids.size(); ++s) {
-      labels_[s].insert(labels_[s].end(), batch.label_ids[s].begin(), batch.label_ids[s].end());
-    }
-    doc_ids_.insert(doc_ids_.end(), batch.doc_ids.begin(), batch.doc_ids.end());
-  }
-  void add_documents(const Batch& batch) {
-    for (std::size_t k = 0; k < batch.sequences.size(); ++k) {
-      reps_docs_.push_back(batch.doc_ids_of_sequences[k]);
-      reps_offsets_.push_back(reps_offsets_.back() + static_cast<std::int64_t>(batch.sequences[k].size()));
-    }
-  }
-
-  void commit() {
-    if (assignments_) {
-      io::write_positions(*assignments_, labels_, doc_ids_);
-      assignments_->close();
-      io::commit_file(assignments_temp_, assignments_path_);
-    }
-    if (reps_) {
-      const auto n_docs = static_cast<std::int64_t>(reps_docs_.size());
-      reps_->write("/doc_ids", std::span<const std::int64_t>(reps_docs_), {n_docs});
-      reps_->write("/doc_offsets", std::span<const std::int64_t>(reps_offsets_), {n_docs + 1});
-      reps_->close();
-      io::commit_file(reps_temp_, reps_path_);
-    }
-  }
-
- private:
-  std::optional<io::H5File> assignments_;
-  std::filesystem::path assignments_path_, assignments_temp_;
-  bool float16_ = false;
-  std::int64_t n_bins_ = 0;
-  std::vector<int> created_;
-  std::vector<std::uint16_t> half_;
-  std::vector<std::vector<std::int32_t>> labels_;
-  std::vector<std::int64_t> doc_ids_;
-  std::optional<io::H5File> reps_;
-  std::filesystem::path reps_path_, reps_temp_;
-  std::vector<int> stored_;
-  std::vector<std::int64_t> reps_docs_;
-  std::vector<std::int64_t> reps_offsets_{0};
-};
 
 // The rows a pass keeps, and what it adds of the batches it runs itself: everything
 // in the first row share, only the rows in the later ones (their positions' scalar
@@ -408,6 +300,13 @@ std::string message_of(const std::exception_ptr& error) {
   }
 }
 
+// One rank's word on the work it shared with its team.
+struct TeamStatus {
+  bool failed = false;
+  std::string message;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TeamStatus, failed, message)
+
 // Collective over the team: if any rank failed, every rank throws (the failing rank
 // its own error, the others a ModelError naming it), so that no rank waits forever
 // in the next collective.
@@ -416,25 +315,11 @@ void agree(const io::Communicator& team, const std::exception_ptr& error, const 
     if (error) std::rethrow_exception(error);
     return;
   }
-  const auto all = team.allgather(error ? "E" + message_of(error) : std::string("ok"));
+  const auto all = team.allgather_value(TeamStatus{error != nullptr, error ? message_of(error) : std::string()});
   if (error) std::rethrow_exception(error);
   for (std::size_t q = 0; q < all.size(); ++q) {
-    if (all[q] != "ok") throw ModelError("item " + item_id + ": rank " + std::to_string(q) + " of its team failed: " + all[q].substr(1));
+    if (all[q].failed) throw ModelError("item " + item_id + ": rank " + std::to_string(q) + " of its team failed: " + all[q].message);
   }
-}
-
-// A round's message: "P" and the batch's assignments, or "E" and the error.
-std::string round_message(const std::vector<float>& p, const std::exception_ptr& error) {
-  if (error) return "E" + message_of(error);
-  std::string bytes(1 + p.size() * sizeof(float), 'P');
-  std::memcpy(bytes.data() + 1, p.data(), p.size() * sizeof(float));
-  return bytes;
-}
-
-std::vector<float> round_floats(const std::string& message) {
-  std::vector<float> out((message.size() - 1) / sizeof(float));
-  std::memcpy(out.data(), message.data() + 1, out.size() * sizeof(float));
-  return out;
 }
 
 struct PartResult {
@@ -525,18 +410,12 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
       }
       if (p_team > 1) {
         const auto t_exchange = Clock::now();
-        const auto all = team.allgather(round_message(p, error));
-        if (error) std::rethrow_exception(error);
-        for (int q = 0; q < p_team; ++q) {
-          const auto& message = all[static_cast<std::size_t>(q)];
-          if (!message.empty() && message[0] == 'E') {
-            throw ModelError("item " + job.item_id + ": rank " + std::to_string(q) + " of its team failed: " + message.substr(1));
-          }
-        }
+        agree(team, error, job.item_id);
+        const auto all = team.allgather_array(std::span<const float>(p));
         for (int q = 0; q < p_team; ++q) {
           const auto kq = round * p_team + q;
           if (q == team.rank() || kq >= n_batches) continue;
-          acc->add_other(batches[static_cast<std::size_t>(kq)], round_floats(all[static_cast<std::size_t>(q)]));
+          acc->add_other(batches[static_cast<std::size_t>(kq)], all[static_cast<std::size_t>(q)]);
         }
         timing.exchange_s += seconds_since(t_exchange);
       }

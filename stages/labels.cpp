@@ -3,11 +3,11 @@
 // documents and the text policy; rank 0 computes it once and the files carry it.
 #include "stages/labels.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
-#include "io/tokenizer.h"
+#include "hf/tokenizer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -24,7 +24,7 @@ namespace ibzoo::stages {
 
 namespace {
 
-analysis::Corpus tokenize_documents(const TextJob& job, const io::Tokenizer& tokenizer) {
+analysis::Corpus tokenize_documents(const TextJob& job, const hf::Tokenizer& tokenizer) {
   const auto bos = tokenizer.bos_id();
   if (job.bos && !bos) {
     throw CorruptDataError(job.path_tokenizer.string() + ": 'data.text.bos' is true but the tokenizer has no BOS token");
@@ -104,7 +104,7 @@ analysis::Corpus read_cache(const std::filesystem::path& path) {
 
 // Drops positions whose input or output n-grams touch a special token.
 void drop_special_positions(analysis::Positions& positions, const analysis::Corpus& corpus,
-                            const io::Tokenizer& tokenizer, int max_order) {
+                            const hf::Tokenizer& tokenizer, int max_order) {
   analysis::Positions kept;
   for (std::int64_t p = 0; p < positions.size(); ++p) {
     const auto i = positions.token_idx[static_cast<std::size_t>(p)];
@@ -305,7 +305,7 @@ void add_nulls(const TextJob& job, LabelledText& text) {
 }
 
 // Tokens (from the cache or the tokenizer) and positions; `write` stores what was missing.
-void load_tokens(const TextJob& job, const io::Tokenizer& tokenizer, LabelledText& text, bool write) {
+void load_tokens(const TextJob& job, const hf::Tokenizer& tokenizer, LabelledText& text, bool write) {
   const auto cache = tokens_path(job, text.id);
   if (file_exists(cache)) {
     text.corpus = read_cache(cache);
@@ -324,7 +324,7 @@ void load_tokens(const TextJob& job, const io::Tokenizer& tokenizer, LabelledTex
 }
 
 LabelledText label_text_alone(const TextJob& job, bool write) {
-  const auto tokenizer = io::Tokenizer::from_file(job.path_tokenizer);
+  const auto tokenizer = hf::Tokenizer::from_file(job.path_tokenizer);
   const nlohmann::json policy{{"tokenizer", tokenizer.sha256()}, {"corpus", job.corpus_sha256},
                               {"max_tokens", job.max_tokens}, {"min_tokens", job.min_tokens},
                               {"bos", job.bos}};
@@ -368,18 +368,18 @@ LabelledText label_text(const TextJob& job, const io::Communicator* comm) {
   if (!comm || comm->size() == 1) return label_text_alone(job, true);
   // Rank 0 does the work and writes the files; the others read them. An error on
   // rank 0 reaches every rank (as a message), so that none waits forever.
-  std::string status = "ok";
+  io::Outcome<bool> done{true, true, "", ""};
   std::optional<LabelledText> text;
   if (comm->rank() == 0) {
     try {
       text = label_text_alone(job, true);
     } catch (const std::exception& e) {
-      status = e.what();
+      done = {false, false, "error", e.what()};
     }
   }
-  comm->broadcast(status);
-  if (status != "ok") {
-    if (comm->rank() == 0) throw CorruptDataError(status);
+  comm->broadcast_value(done);
+  if (!done.ok) {
+    if (comm->rank() == 0) throw CorruptDataError(done.message);
     throw CorruptDataError("the label pass failed on rank 0");
   }
   if (comm->rank() == 0) return std::move(*text);
@@ -419,7 +419,7 @@ std::vector<LabelSummary> read_label_summaries(const std::filesystem::path& run_
 }
 
 LabelledText label_preference(const PreferenceJob& job) {
-  const auto tokenizer = io::Tokenizer::from_file(job.path_tokenizer);
+  const auto tokenizer = hf::Tokenizer::from_file(job.path_tokenizer);
   const nlohmann::json policy{{"tokenizer", tokenizer.sha256()}, {"preference", job.pairs_sha256},
                               {"max_tokens", job.max_tokens}, {"bos", job.bos},
                               {"prompt_labelled", job.prompt_labelled}};

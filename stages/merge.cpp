@@ -1,9 +1,9 @@
 // Data flow: accumulate -> [merge: add the team's sums] -> metrics.
 #include "stages/merge.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
-#include <cstring>
+#include <span>
 
 namespace ibzoo::stages {
 
@@ -16,21 +16,19 @@ std::vector<analysis::LayerSums> merge_sums(const io::Communicator& team, const 
     widths.push_back(f.size());
     flat.insert(flat.end(), f.begin(), f.end());
   }
-  const std::string bytes(reinterpret_cast<const char*>(flat.data()), flat.size() * sizeof(std::int64_t));
-  const auto all = team.allgather(bytes);
+  const auto all = team.allgather_array(std::span<const std::int64_t>(flat));
   auto total = mine;
   for (int r = 0; r < team.size(); ++r) {
     if (r == team.rank()) continue;
-    const auto& part = all[static_cast<std::size_t>(r)];
-    if (part.size() != bytes.size()) {
-      throw CorruptDataError("merge: rank " + std::to_string(r) + " sent " + std::to_string(part.size()) +
-                             " bytes of sums, this rank has " + std::to_string(bytes.size()) + " (different layouts)");
+    const auto& values = all[static_cast<std::size_t>(r)];
+    if (values.size() != flat.size()) {
+      throw CorruptDataError("merge: rank " + std::to_string(r) + " sent " + std::to_string(values.size() * sizeof(std::int64_t)) +
+                             " bytes of sums, this rank has " + std::to_string(flat.size() * sizeof(std::int64_t)) +
+                             " (different layouts)");
     }
-    std::vector<std::int64_t> values(part.size() / sizeof(std::int64_t));
-    std::memcpy(values.data(), part.data(), part.size());
     std::size_t offset = 0;
     for (std::size_t l = 0; l < total.size(); ++l) {
-      total[l].add(analysis::LayerSums::from_flat(total[l].layout, std::span(values).subspan(offset, widths[l])));
+      total[l].add(analysis::LayerSums::from_flat(total[l].layout, std::span<const std::int64_t>(values).subspan(offset, widths[l])));
       offset += widths[l];
     }
   }

@@ -1,8 +1,8 @@
 // Data flow: accumulate -> merge -> [metrics: exact sums -> estimates -> rows] -> analysis.
 #include "stages/metrics.h"
 
-#include "analysis/check.h"
-#include "analysis/error.h"
+#include "errors/check.h"
+#include "errors/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/soft_entropy.h"
 #include "io/fs.h"

@@ -2,7 +2,7 @@
 // regressions across model families. Follows reduce (metrics.csv); the report reads its outputs.
 #include "stages/regress.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/regression.h"
 #include "analysis/stats.h"
 #include "io/csv.h"
@@ -121,14 +121,14 @@ ModelRow model_row(const std::string& model, const std::vector<const io::MetricR
   }
 }
 
-std::vector<io::BenchmarkScore> read_scores(const RegressJob& job) {
-  std::vector<io::BenchmarkScore> scores;
+std::vector<scores::BenchmarkScore> read_scores(const RegressJob& job) {
+  std::vector<scores::BenchmarkScore> scores;
   for (const auto& path : job.paths_benchmarks) {
-    auto s = io::read_benchmark_file(path, job.benchmark_options);
+    auto s = scores::read_benchmark_file(path, job.benchmark_options);
     scores.insert(scores.end(), s.begin(), s.end());
   }
   for (const auto& [path, options] : job.benchmark_entries) {
-    auto s = io::read_benchmark_file(path, options);
+    auto s = scores::read_benchmark_file(path, options);
     scores.insert(scores.end(), s.begin(), s.end());
   }
   return scores;
@@ -136,7 +136,7 @@ std::vector<io::BenchmarkScore> read_scores(const RegressJob& job) {
 
 // every_checkpoint, or (with every_checkpoint_if_scored) a trajectory study whose scores name checkpoints.
 bool use_every_checkpoint(const RegressJob& job, const std::vector<io::MetricRow>& metrics,
-                          const std::vector<io::BenchmarkScore>& scores) {
+                          const std::vector<scores::BenchmarkScore>& scores) {
   if (job.every_checkpoint) return true;
   if (!job.every_checkpoint_if_scored || !job.checkpoint.empty()) return false;
   const bool named = std::any_of(scores.begin(), scores.end(), [](const auto& s) { return !s.checkpoint.empty(); });
@@ -147,14 +147,14 @@ bool use_every_checkpoint(const RegressJob& job, const std::vector<io::MetricRow
 
 std::vector<std::string> attach_scores(std::vector<ModelRow>& models, const RegressJob& job,
                                        const std::vector<io::MetricRow>& metrics,
-                                       const std::vector<io::BenchmarkScore>& scores, RegressResult& result) {
-  std::vector<io::Observation> observations;
+                                       const std::vector<scores::BenchmarkScore>& scores, RegressResult& result) {
+  std::vector<scores::Observation> observations;
   for (const auto& m : models) observations.push_back({m.model, m.checkpoint});
-  io::JoinOptions options;
+  scores::JoinOptions options;
   options.ignore_unknown_models = job.ignore_unknown_models;
   options.aliases = job.aliases;
   options.checkpoints = checkpoints_of(metrics);
-  result.scores = io::join_scores(scores, observations, options);
+  result.scores = scores::join_scores(scores, observations, options);
   const auto& table = result.scores;
   result.models_without_scores = table.models_without_scores;
   std::vector<std::string> targets = table.benchmarks;
@@ -362,7 +362,7 @@ void write_outputs(const RegressResult& r, const RegressJob& job) {
     rows.push_back(row);
   }
   io::write_csv(job.path_out / "model_table.csv", header, rows);
-  io::write_scores_csv(job.path_out / "scores.csv", r.scores);
+  scores::write_scores_csv(job.path_out / "scores.csv", r.scores);
 }
 
 }  // namespace

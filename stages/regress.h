@@ -3,7 +3,7 @@
 // before the report; not collective (rank 0 calls it).
 #pragma once
 
-#include "io/benchmarks.h"
+#include "scores/benchmarks.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -36,11 +36,11 @@ struct RegressJob {
   std::uint64_t seed = kDefaultSeed;
   std::string checkpoint;                              // "" = each model's final (largest-step) checkpoint
   double ridge_lambda = 1.0;
-  io::BenchmarkOptions benchmark_options;              // for every file of paths_benchmarks
+  scores::BenchmarkOptions benchmark_options;              // for every file of paths_benchmarks
   bool ignore_unknown_models = false;
   // Added with issue 18.
   // Files with their own options (a manifest's benchmark entries), read after paths_benchmarks.
-  std::vector<std::pair<std::filesystem::path, io::BenchmarkOptions>> benchmark_entries;
+  std::vector<std::pair<std::filesystem::path, scores::BenchmarkOptions>> benchmark_entries;
   std::map<std::string, std::string> aliases;          // name in a score file -> model id
   // false: one observation per model, its final checkpoint (or `checkpoint`);
   // true: every (model, checkpoint) of the metrics is an observation (scores join per checkpoint).
@@ -106,7 +106,7 @@ struct RegressResult {
   std::vector<RegressionRow> regression;
   std::vector<FoldRow> folds;
   std::vector<std::string> models_without_scores;
-  io::BenchmarkTable scores;                      // the join, as written to scores.csv
+  scores::BenchmarkTable scores;                      // the join, as written to scores.csv
 };
 
 inline const std::vector<std::string> kCorrelationsHeader = {"predictor", "target", "method", "n",
@@ -118,7 +118,7 @@ inline const std::vector<std::string> kCorrelationsHeader = {"predictor", "targe
 //   <path_out>/regression_folds.csv target,spec,estimator,held_out_family,n_train,n_test,mae,sse
 //   <path_out>/model_table.csv      model,family,checkpoint,step,n_parameters,<predictors>,<targets>
 //   <path_out>/scores.csv           every score read, with its metric, aggregation, normalisation,
-//                                   source and what the join did with it (io::write_scores_csv)
+//                                   source and what the join did with it (scores::write_scores_csv)
 // each atomically. One row of model_table.csv per observation: each model's final
 // checkpoint, or with every_checkpoint each (model, checkpoint); the log says which. Deterministic for a given seed. Throws UsageError (unknown
 // predictor, control or cv), MissingInputError, CorruptDataError (bad files, benchmark

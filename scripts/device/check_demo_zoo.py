@@ -7,7 +7,7 @@ For each checkpoint directory under ZOO/models/*/step-*:
     gives logits and hidden states within --tol relative L2 error of ibzoo's,
 where ibzoo's outputs come from (run first, on the machine that has ibzoo):
   ibzoo extract --model DIR --text-file TEXT --out DIR/ibzoo_extract.h5 --logits
-e.g.  for d in runs/demo/zoo/models/*/step-*; do build/pipeline/ibzoo extract --model $d \\
+e.g.  for d in runs/demo/zoo/models/*/step-*; do build/cli/ibzoo extract --model $d \\
         --text-file runs/demo/zoo/text/heldout.txt.head --out $d/ibzoo_extract.h5 --logits; done
 Exit code 0 when all match, 1 otherwise. Needs torch, transformers, tokenizers, h5py, numpy.
 

@@ -3,7 +3,7 @@
 
 Run ON THE CUDA MACHINE after scripts/repro.sh OUT (docs/REPRODUCTION.md), from the
 repository root:
-    python3 scripts/device/check_repro.py OUT --ibzoo build-cuda/pipeline/ibzoo
+    python3 scripts/device/check_repro.py OUT --ibzoo build-cuda/cli/ibzoo
 
 For two checkpoints of every model (its last layer's fitting peak and its best held-out
 loss, from OUT/study/report/phases_layers.csv; else the middle and the last checkpoint):
@@ -205,7 +205,7 @@ def check_hidden_states(args, model_id, ckpt, hf, device, text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="the OUT_DIR of scripts/repro.sh")
-    ap.add_argument("--ibzoo", default="build-cuda/pipeline/ibzoo")
+    ap.add_argument("--ibzoo", default="build-cuda/cli/ibzoo")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--work", default=None, help="scratch directory (default OUT/check)")

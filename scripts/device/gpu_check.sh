@@ -35,12 +35,12 @@ for step in $steps; do
         -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DTORCH_CUDA_ARCH_LIST=9.0 \
         > "$out/cmake.log" 2>&1 || { tail -40 "$out/cmake.log"; exit 1; }
       grep -E "Torch|Boost|HDF5|CUDA" "$out/cmake.log" | head -20 || true
-      cmake --build $build -j "$(nproc)" --target ${IBZOO_TARGETS:-ibzoo models_model_test models_device_tables_test} \
+      cmake --build $build -j "$(nproc)" --target ${IBZOO_TARGETS:-ibzoo ibzoo-torch models_model_test models_device_tables_test} \
         > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; tail -20 "$out/build.log"; exit 1; }
       ;;
     linkcheck)
       # libstdc++ must come before libtorch in DT_NEEDED (see cmake/Dependencies.cmake).
-      for exe in $build/pipeline/ibzoo; do
+      for exe in $build/cli/ibzoo-torch; do
         first=$(readelf -d "$exe" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
         echo "linkcheck: $exe: first of libstdc++/libtorch in DT_NEEDED: $first"
         if [[ $first != libstdc++* ]]; then

@@ -18,7 +18,7 @@ device=${DEVICE:-cuda}      # DEVICE=cpu DTYPE=float32 HIDDEN=64 LAYERS=2: a qui
 dtype=${DTYPE:-bfloat16}
 hidden=${HIDDEN:-1024}
 layers=${LAYERS:-8}
-bin=${IBZOO_BIN:-$PWD/build-cuda/pipeline/ibzoo}
+bin=${IBZOO_BIN:-$PWD/build-cuda/cli/ibzoo}
 work=/tmp/ibzoo_scaling
 rm -rf "$work"
 mkdir -p "$out"

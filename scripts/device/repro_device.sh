@@ -36,10 +36,10 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIB
 # libstdc++ must come before libtorch in DT_NEEDED (docs/GPU.md): else preload it.
 linkcheck() {
   local first
-  first=$(readelf -d "$build/pipeline/ibzoo" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
+  first=$(readelf -d "$build/cli/ibzoo-torch" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
   if [[ $first != libstdc++* ]]; then
     export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
-    echo "repro_device: libtorch precedes libstdc++ in ibzoo's DT_NEEDED; LD_PRELOAD=$LD_PRELOAD"
+    echo "repro_device: libtorch precedes libstdc++ in ibzoo-torch's DT_NEEDED; LD_PRELOAD=$LD_PRELOAD"
   fi
 }
 
@@ -47,7 +47,7 @@ for step in $steps; do
   t0=$(date +%s)
   case $step in
     build)
-      IBZOO_TARGETS=ibzoo bash scripts/device/gpu_check.sh "$out/build" build
+      IBZOO_TARGETS="ibzoo ibzoo-torch" bash scripts/device/gpu_check.sh "$out/build" build
       ;;
     repro)
       linkcheck
@@ -58,7 +58,7 @@ for step in $steps; do
         nproc
       } > "$out/versions.txt" 2>&1
       cat "$out/versions.txt"
-      bash scripts/repro.sh --device cuda --ibzoo "$build/pipeline/ibzoo" --np "${IBZOO_REPRO_NP:-2}" "$work" 2>&1 |
+      bash scripts/repro.sh --device cuda --ibzoo "$build/cli/ibzoo" --np "${IBZOO_REPRO_NP:-2}" "$work" 2>&1 |
         tee "$out/repro.log"
       cp "$work/timings.csv" "$work"/study/report/phases_*.csv "$out/"
       (cd "$work" && tar -cJf "$out/results.tar.xz" zoo/zoo.json study.yaml zoo/models/*/eval_log.csv logs \
@@ -67,7 +67,7 @@ for step in $steps; do
       ;;
     check)
       linkcheck
-      python3 scripts/device/check_repro.py "$work" --ibzoo "$build/pipeline/ibzoo" 2>&1 | tee "$out/check.log"
+      python3 scripts/device/check_repro.py "$work" --ibzoo "$build/cli/ibzoo" 2>&1 | tee "$out/check.log"
       ;;
     *)
       echo "repro_device: unknown step $step (build, repro, check)" >&2

@@ -1,5 +1,5 @@
 #include "analysis/calibration.h"
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 #include "analysis/dynamics.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <gtest/gtest.h>
 

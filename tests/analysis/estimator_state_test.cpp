@@ -3,7 +3,7 @@
 // bootstrap weight. Tolerance 1e-5 in efficiency units (the bar; the
 // fp32 kernel is typically within 1e-6).
 #include "analysis/calibration.h"
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 

@@ -1,4 +1,4 @@
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/labels.h"
 
 #include <gtest/gtest.h>

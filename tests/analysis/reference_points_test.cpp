@@ -1,4 +1,4 @@
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 
 #include <gtest/gtest.h>

@@ -3,7 +3,7 @@
 // an accepted manifest must also survive the JSON round trip that rank 0
 // broadcasts. A ManifestError (any ibzoo::Error) is an expected rejection; any
 // other exception (yaml-cpp's own, std::filesystem's, nlohmann's) is a finding.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "pipeline/manifest.h"
 #include "tests/fuzz/fuzz_util.h"
 

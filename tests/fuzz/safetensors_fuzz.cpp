@@ -1,10 +1,10 @@
-// libFuzzer target: the safetensors header (io/safetensors.h). The input is a whole
+// libFuzzer target: the safetensors header (hf/safetensors.h). The input is a whole
 // .safetensors file: parse_safetensors_header() on its JSON part, then
 // SafetensorsFile::open() on the file itself (length prefix, limits, mapping). Any
 // ibzoo::Error is an expected rejection; everything else (another exception, a
 // sanitizer report, a broken invariant of an accepted header) is a finding.
-#include "analysis/error.h"
-#include "io/safetensors.h"
+#include "errors/error.h"
+#include "hf/safetensors.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #include <algorithm>
@@ -20,7 +20,7 @@ namespace {
 using ibzoo::fuzz::invariant_failed;
 
 // What open() promises about an accepted header.
-void check_header(const ibzoo::io::SafetensorsHeader& header, std::uint64_t data_size) {
+void check_header(const ibzoo::hf::SafetensorsHeader& header, std::uint64_t data_size) {
   std::uint64_t previous_end = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> spans;
   for (const auto& e : header.entries) {
@@ -32,10 +32,10 @@ void check_header(const ibzoo::io::SafetensorsHeader& header, std::uint64_t data
       if (ud != 0 && numel > std::numeric_limits<std::uint64_t>::max() / ud) invariant_failed("numel overflows");
       numel *= ud;
     }
-    if (numel > std::numeric_limits<std::uint64_t>::max() / ibzoo::io::dtype_size(e.dtype)) {
+    if (numel > std::numeric_limits<std::uint64_t>::max() / ibzoo::hf::dtype_size(e.dtype)) {
       invariant_failed("byte size overflows");
     }
-    if (numel * ibzoo::io::dtype_size(e.dtype) != e.end - e.begin) invariant_failed("span != dtype size x numel");
+    if (numel * ibzoo::hf::dtype_size(e.dtype) != e.end - e.begin) invariant_failed("span != dtype size x numel");
     spans.emplace_back(e.begin, e.end);
   }
   std::sort(spans.begin(), spans.end());
@@ -52,7 +52,7 @@ void fuzz_header(const std::uint8_t* data, std::size_t size) {
   if (n_header > size - 8) return;
   const std::uint64_t data_size = size - 8 - n_header;
   try {
-    const auto header = ibzoo::io::parse_safetensors_header(
+    const auto header = ibzoo::hf::parse_safetensors_header(
         ibzoo::fuzz::as_text(data + 8, static_cast<std::size_t>(n_header)), data_size, "fuzz");
     check_header(header, data_size);
   } catch (const ibzoo::Error&) {
@@ -62,11 +62,11 @@ void fuzz_header(const std::uint8_t* data, std::size_t size) {
 void fuzz_file(const std::uint8_t* data, std::size_t size) {
   const auto path = ibzoo::fuzz::write_input("input.safetensors", data, size);
   try {
-    const auto file = ibzoo::io::SafetensorsFile::open(path);
+    const auto file = ibzoo::hf::SafetensorsFile::open(path);
     // Touch every byte of every tensor: ASan or a SEGV catches a span past the mapping.
     unsigned sum = 0;
     for (const auto& t : file.tensors()) {
-      if (static_cast<std::uint64_t>(t.numel()) * ibzoo::io::dtype_size(t.dtype) != t.data.size()) {
+      if (static_cast<std::uint64_t>(t.numel()) * ibzoo::hf::dtype_size(t.dtype) != t.data.size()) {
         invariant_failed("TensorView size != dtype size x numel");
       }
       for (const auto b : t.data) sum += std::to_integer<unsigned>(b);

@@ -2,7 +2,7 @@
 // no temporary file behind; files staged together replace the earlier set together.
 #include "io/fs.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <gtest/gtest.h>
 

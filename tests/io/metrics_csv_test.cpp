@@ -1,6 +1,6 @@
 #include "io/metrics_csv.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/csv.h"
 #include "io/fs.h"
 

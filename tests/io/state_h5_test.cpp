@@ -2,11 +2,11 @@
 // trip bitwise per part, and an earlier format or a missing part is named.
 // assignments.h5 (format 2, the opt-in per-position output): batches appended in order
 // read back bitwise with their labels and doc ids, and an incomplete layer is named.
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 #include "io/h5.h"
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 #include "io/state_h5.h"
 
 #include <gtest/gtest.h>

@@ -7,7 +7,7 @@
 // CPU device always (torch's CPU kernels), and on CUDA where a GPU is present.
 #include "models/device_tables.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/estimator_state.h"
 #include "analysis/labels.h"
 #include "analysis/reference_points.h"

@@ -3,12 +3,12 @@
 // streaming contract, padded batches, the legacy config spelling and error paths.
 #include "models/model.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/reference_points.h"
 #include "analysis/soft_entropy.h"
-#include "io/hf_config.h"
-#include "io/safetensors.h"
-#include "models/random_model.h"
+#include "hf/config.h"
+#include "hf/safetensors.h"
+#include "hf/random_model.h"
 
 #include <gtest/gtest.h>
 
@@ -35,13 +35,13 @@ fs::path temp_dir(const std::string& name) {
 }
 
 template <typename T>
-std::vector<T> read_vec(const io::TensorView& t) {
+std::vector<T> read_vec(const hf::TensorView& t) {
   std::vector<T> out(static_cast<std::size_t>(t.numel()));
   std::memcpy(out.data(), t.data.data(), t.data.size());
   return out;
 }
 
-std::vector<std::int32_t> ids_of(const io::SafetensorsFile& ref, const std::string& name) {
+std::vector<std::int32_t> ids_of(const hf::SafetensorsFile& ref, const std::string& name) {
   std::vector<std::int32_t> ids;
   for (const auto v : read_vec<std::int64_t>(*ref.find(name))) ids.push_back(static_cast<std::int32_t>(v));
   return ids;
@@ -69,7 +69,7 @@ std::vector<std::vector<float>> collect(const Model& m, const std::vector<std::v
   return layers;
 }
 
-void expect_layers_match(const std::vector<std::vector<float>>& ours, const io::TensorView& ref, const std::string& what) {
+void expect_layers_match(const std::vector<std::vector<float>>& ours, const hf::TensorView& ref, const std::string& what) {
   const auto r = read_vec<float>(ref);
   const auto n_layers = static_cast<std::size_t>(ref.shape[0]);
   ASSERT_EQ(ours.size(), n_layers) << what;
@@ -85,7 +85,7 @@ class FixtureParityTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(FixtureParityTest, HiddenStatesAndLogitsMatchTransformersInFloat32) {
   const auto& family = GetParam();
   const auto model = Model::load(kFixtures / "models" / family, {});
-  const auto ref = io::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
+  const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
   int n_texts = 0;
   for (int k = 0; ref.find("input_ids_" + std::to_string(k)); ++k, ++n_texts) {
     const auto key = std::to_string(k);
@@ -104,7 +104,7 @@ TEST_P(FixtureParityTest, HiddenStatesAndLogitsMatchTransformersInFloat32) {
 TEST_P(FixtureParityTest, PaddedBatchEqualsTheUnpaddedSequences) {
   const auto& family = GetParam();
   const auto model = Model::load(kFixtures / "models" / family, {});
-  const auto ref = io::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
+  const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
   const auto* batch_ids = ref.find("input_ids_batch");
   ASSERT_NE(batch_ids, nullptr);
   const auto ids = read_vec<std::int64_t>(*batch_ids);
@@ -147,14 +147,14 @@ TEST_P(FixtureParityTest, LegacyConfigSpellingGivesTheSameHiddenStates) {
   const auto& family = GetParam();
   const auto src = kFixtures / "models" / family;
   const auto dir = temp_dir("legacy_" + family);
-  io::write_model_config(dir, io::read_model_config(src), io::ConfigSpelling::Legacy);
+  hf::write_model_config(dir, hf::read_model_config(src), hf::ConfigSpelling::Legacy);
   fs::create_symlink(fs::absolute(src / "model.safetensors"), dir / "model.safetensors");
   std::ifstream in(dir / "config.json");
   const auto legacy = nlohmann::json::parse(in);
   EXPECT_FALSE(legacy.contains("rope_parameters"));
   EXPECT_TRUE(legacy.contains("torch_dtype"));
   const auto model = Model::load(dir, {});
-  const auto ref = io::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
+  const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
   expect_layers_match(collect(*model, {ids_of(ref, "input_ids_11")}), *ref.find("hidden_states_11"), family + " legacy");
   fs::remove_all(dir);
 }
@@ -184,11 +184,11 @@ TEST(ModelTest, StreamsOnlyTheRequestedLayersAndSkipsTheFinalNormOnRequest) {
 }
 
 TEST(ModelTest, RandomModelsOfEveryFamilyLoadAndRunInEveryDtype) {
-  for (const auto f : io::all_families()) {
-    const auto dir = temp_dir(std::string("random_") + std::string(io::family_name(f)));
-    make_random_model({io::default_model_config(f, {}), 3, 0.08}, dir);
+  for (const auto f : hf::all_families()) {
+    const auto dir = temp_dir(std::string("random_") + std::string(hf::family_name(f)));
+    hf::make_random_model({hf::default_model_config(f, {}), 3, 0.08}, dir);
     const auto m32 = Model::load(dir, {});
-    EXPECT_EQ(m32->n_parameters(), count_parameters(m32->config())) << io::family_name(f);
+    EXPECT_EQ(m32->n_parameters(), hf::count_parameters(m32->config())) << hf::family_name(f);
     const std::vector<std::vector<std::int32_t>> seqs = {{1, 2, 3, 4, 5, 6, 7, 8, 9}, {10, 11}};
     const auto ref = collect(*m32, seqs);
     for (const auto dt : {DType::BFloat16, DType::Float16}) {
@@ -206,7 +206,7 @@ TEST(ModelTest, RandomModelsOfEveryFamilyLoadAndRunInEveryDtype) {
       const auto m = Model::load(dir, o);
       const auto low = collect(*m, seqs);
       for (std::size_t l = 0; l < low.size(); ++l) {
-        EXPECT_LT(rel_err(low[l].data(), ref[l].data(), ref[l].size()), 5e-2) << io::family_name(f) << " " << dtype_name(dt) << " layer " << l;
+        EXPECT_LT(rel_err(low[l].data(), ref[l].data(), ref[l].size()), 5e-2) << hf::family_name(f) << " " << dtype_name(dt) << " layer " << l;
       }
     }
     fs::remove_all(dir);
@@ -216,15 +216,15 @@ TEST(ModelTest, RandomModelsOfEveryFamilyLoadAndRunInEveryDtype) {
 TEST(ModelTest, SameSeedSameBytes) {
   const auto a = temp_dir("seed_a");
   const auto b = temp_dir("seed_b");
-  const auto cfg = io::default_model_config(io::Family::Gpt2, {});
-  make_random_model({cfg, 5, 0.02}, a);
-  make_random_model({cfg, 5, 0.02}, b);
+  const auto cfg = hf::default_model_config(hf::Family::Gpt2, {});
+  hf::make_random_model({cfg, 5, 0.02}, a);
+  hf::make_random_model({cfg, 5, 0.02}, b);
   const auto read = [](const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
   EXPECT_EQ(read(a / "model.safetensors"), read(b / "model.safetensors"));
-  make_random_model({cfg, 6, 0.02}, b);
+  hf::make_random_model({cfg, 6, 0.02}, b);
   EXPECT_NE(read(a / "model.safetensors"), read(b / "model.safetensors"));
   fs::remove_all(a);
   fs::remove_all(b);
@@ -232,16 +232,16 @@ TEST(ModelTest, SameSeedSameBytes) {
 
 TEST(ModelTest, MissingTensorAndWrongShapeAreModelErrors) {
   const auto dir = temp_dir("broken");
-  const auto cfg = io::default_model_config(io::Family::Llama, {});
-  make_random_model({cfg, 1, 0.02}, dir);
+  const auto cfg = hf::default_model_config(hf::Family::Llama, {});
+  hf::make_random_model({cfg, 1, 0.02}, dir);
   // Drop one tensor.
   {
-    const auto f = io::SafetensorsFile::open(dir / "model.safetensors");
-    std::vector<io::TensorToWrite> keep;
+    const auto f = hf::SafetensorsFile::open(dir / "model.safetensors");
+    std::vector<hf::TensorToWrite> keep;
     for (const auto& t : f.tensors()) {
       if (t.name != "model.layers.1.mlp.up_proj.weight") keep.push_back({t.name, t.dtype, t.shape, t.data});
     }
-    io::write_safetensors(dir / "model2.safetensors", keep);
+    hf::write_safetensors(dir / "model2.safetensors", keep);
   }
   fs::rename(dir / "model2.safetensors", dir / "model.safetensors");
   try {
@@ -255,8 +255,8 @@ TEST(ModelTest, MissingTensorAndWrongShapeAreModelErrors) {
   // A config that disagrees with the weights.
   auto wide = cfg;
   wide.intermediate_size = 512;
-  make_random_model({cfg, 1, 0.02}, dir);
-  io::write_model_config(dir, wide);
+  hf::make_random_model({cfg, 1, 0.02}, dir);
+  hf::write_model_config(dir, wide);
   try {
     Model::load(dir, {});
     FAIL();
@@ -303,7 +303,7 @@ TEST(ModelTest, CudaBfloat16MatchesTheReferenceOrIsRefusedClearly) {
   }
   for (const auto& family : kFamilies) {
     const auto model = Model::load(kFixtures / "models" / family, o);
-    const auto ref = io::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
+    const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (family + ".safetensors"));
     const auto ours = collect(*model, {ids_of(ref, "input_ids_11")});
     const auto r = read_vec<float>(*ref.find("hidden_states_11"));
     const auto per_layer = r.size() / ours.size();

@@ -1,8 +1,8 @@
 #include "models/trainer.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
-#include "io/safetensors.h"
+#include "hf/safetensors.h"
 #include "models/model.h"
 
 #include <gtest/gtest.h>
@@ -25,15 +25,15 @@ fs::path temp_dir(const std::string& tag) {
   return dir;
 }
 
-TrainerOptions tiny(ibzoo::io::Family family) {
-  ibzoo::io::ModelSizes sizes;
+TrainerOptions tiny(ibzoo::hf::Family family) {
+  ibzoo::hf::ModelSizes sizes;
   sizes.n_layers = 1;
   sizes.hidden_size = 16;
   sizes.n_heads = 2;
   sizes.vocab_size = 32;
   sizes.max_position_embeddings = 64;
   TrainerOptions o;
-  o.config = ibzoo::io::default_model_config(family, sizes);
+  o.config = ibzoo::hf::default_model_config(family, sizes);
   o.steps = 40;
   o.batch_size = 4;
   o.context = 16;
@@ -55,8 +55,8 @@ TEST(TrainerTest, LossFallsAndCheckpointsLoadNatively) {
   fs::create_directories(dir / "tok");
   ibzoo::io::write_file_atomic(dir / "tok" / "tokenizer.json", "{}");
   const auto tokens = periodic_tokens();
-  for (const auto family : {ibzoo::io::Family::Gpt2, ibzoo::io::Family::Llama, ibzoo::io::Family::GptNeox}) {
-    const auto out = dir / std::string(ibzoo::io::family_name(family));
+  for (const auto family : {ibzoo::hf::Family::Gpt2, ibzoo::hf::Family::Llama, ibzoo::hf::Family::GptNeox}) {
+    const auto out = dir / std::string(ibzoo::hf::family_name(family));
     const std::vector<std::int32_t> heldout(tokens.begin(), tokens.begin() + 200);
     const auto r = train_model(tiny(family), tokens, heldout, {0, 10, 40},
                                [&](std::int64_t s) { return out / std::to_string(s); }, dir / "tok");
@@ -76,7 +76,7 @@ TEST(TrainerTest, LossFallsAndCheckpointsLoadNatively) {
     for (std::size_t i = 10; i < 40; ++i) mean += r.log[i].loss / 30.0;
     EXPECT_NEAR(state["log_history"][0]["loss"].get<double>(), mean, 1e-9);
     EXPECT_GT(r.log.front().loss, 3.0) << "initial loss should be near log(32) = 3.47";
-    EXPECT_LT(r.log.back().loss, 1.5) << ibzoo::io::family_name(family);
+    EXPECT_LT(r.log.back().loss, 1.5) << ibzoo::hf::family_name(family);
     for (const auto* step : {"0", "10", "40"}) {
       EXPECT_TRUE(fs::exists(out / step / "tokenizer.json"));
       const auto model = Model::load(out / step, {});
@@ -92,7 +92,7 @@ TEST(TrainerTest, LossFallsAndCheckpointsLoadNatively) {
 TEST(TrainerTest, SameSeedAndThreadsGiveIdenticalBytes) {
   const auto dir = temp_dir("repro");
   const auto tokens = periodic_tokens();
-  auto o = tiny(ibzoo::io::Family::Llama);
+  auto o = tiny(ibzoo::hf::Family::Llama);
   o.steps = 8;
   for (const auto* run : {"a", "b"}) {
     train_model(o, tokens, {}, {8}, [&](std::int64_t) { return dir / run; }, dir / "no_tokenizer");
@@ -106,7 +106,7 @@ TEST(TrainerTest, SameSeedAndThreadsGiveIdenticalBytes) {
 
 TEST(TrainerTest, BadInputsAreUsageErrors) {
   const auto dir = temp_dir("bad");
-  const auto o = tiny(ibzoo::io::Family::Gpt2);
+  const auto o = tiny(ibzoo::hf::Family::Gpt2);
   const auto at = [&](std::int64_t) { return dir / "x"; };
   try {
     train_model(o, std::vector<std::int32_t>(100, 40), {}, {}, at, dir);
@@ -182,12 +182,12 @@ bool same_json(const nlohmann::json& a, const nlohmann::json& b) {
 TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
   const auto dir = temp_dir("hf_layout");
   const fs::path fixtures = fs::path(IBZOO_FIXTURES) / "models";
-  for (const auto family : ibzoo::io::all_families()) {
-    const std::string name(ibzoo::io::family_name(family));
+  for (const auto family : ibzoo::hf::all_families()) {
+    const std::string name(ibzoo::hf::family_name(family));
     SCOPED_TRACE(name);
     const auto theirs_dir = fixtures / name;
     TrainerOptions o;
-    o.config = ibzoo::io::read_model_config(theirs_dir);
+    o.config = ibzoo::hf::read_model_config(theirs_dir);
     o.steps = 1;
     o.batch_size = 2;
     o.context = 8;
@@ -197,8 +197,8 @@ TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
     const auto ours_dir = dir / name;
     train_model(o, tokens, {}, {1}, [&](std::int64_t) { return ours_dir; }, theirs_dir);
 
-    const auto theirs = ibzoo::io::WeightStore::open_dir(theirs_dir);
-    const auto ours = ibzoo::io::WeightStore::open_dir(ours_dir);
+    const auto theirs = ibzoo::hf::WeightStore::open_dir(theirs_dir);
+    const auto ours = ibzoo::hf::WeightStore::open_dir(ours_dir);
     EXPECT_EQ(ours.names(), theirs.names());
     for (const auto& t : theirs.names()) {
       if (ours.size() != theirs.size()) break;
@@ -223,7 +223,7 @@ TEST(TrainerTest, CheckpointsHaveTheLayoutTransformersSaves) {
     }
     EXPECT_GE(compared, 8u);
     // And the checkpoint reads back into the config it was trained with.
-    EXPECT_EQ(ibzoo::io::read_model_config(ours_dir), o.config);
+    EXPECT_EQ(ibzoo::hf::read_model_config(ours_dir), o.config);
   }
   fs::remove_all(dir);
 }

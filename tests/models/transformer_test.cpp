@@ -3,9 +3,9 @@
 // naive per-element formula including llama3 scaling.
 #include "models/transformer.h"
 
-#include "io/safetensors.h"
-#include "models/hf_layout.h"
-#include "models/random_model.h"
+#include "hf/safetensors.h"
+#include "hf/layout.h"
+#include "hf/random_model.h"
 
 #include <gtest/gtest.h>
 
@@ -67,14 +67,14 @@ TEST(HalfConversionTest, MatchesTorch) {
 }
 
 TEST(TransformerTest, HfTensorsRoundTripExactlyForEveryFamily) {
-  for (const auto f : io::all_families()) {
-    const auto dir = temp_dir(std::string(io::family_name(f)));
-    const auto cfg = io::default_model_config(f, {});
-    make_random_model({cfg, 11, 0.05}, dir);
-    const auto store = io::WeightStore::open_dir(dir);
+  for (const auto f : hf::all_families()) {
+    const auto dir = temp_dir(std::string(hf::family_name(f)));
+    const auto cfg = hf::default_model_config(f, {});
+    hf::make_random_model({cfg, 11, 0.05}, dir);
+    const auto store = hf::WeightStore::open_dir(dir);
     const auto model = load_transformer(store, cfg, torch::kFloat, torch::kCPU);
     const auto tensors = to_hf_tensors(*model);
-    ASSERT_EQ(tensors.size(), store.size()) << io::family_name(f);
+    ASSERT_EQ(tensors.size(), store.size()) << hf::family_name(f);
     for (const auto& [name, t] : tensors) {
       const auto& view = store.at(name);
       ASSERT_EQ(static_cast<std::size_t>(t.numel()) * 4, view.data.size()) << name;
@@ -85,11 +85,11 @@ TEST(TransformerTest, HfTensorsRoundTripExactlyForEveryFamily) {
 }
 
 TEST(TransformerTest, GradientsReachEveryParameter) {
-  for (const auto f : io::all_families()) {
-    const auto dir = temp_dir(std::string("grad_") + std::string(io::family_name(f)));
-    const auto cfg = io::default_model_config(f, {});
-    make_random_model({cfg, 2, 0.05}, dir);
-    const auto model = load_transformer(io::WeightStore::open_dir(dir), cfg, torch::kFloat, torch::kCPU);
+  for (const auto f : hf::all_families()) {
+    const auto dir = temp_dir(std::string("grad_") + std::string(hf::family_name(f)));
+    const auto cfg = hf::default_model_config(f, {});
+    hf::make_random_model({cfg, 2, 0.05}, dir);
+    const auto model = load_transformer(hf::WeightStore::open_dir(dir), cfg, torch::kFloat, torch::kCPU);
     const auto ids = torch::tensor({{1, 2, 3, 4, 5, 6}, {7, 8, 9, 0, 0, 0}}, torch::kLong);
     ForwardOptions o;
     o.want_logits = true;
@@ -97,16 +97,16 @@ TEST(TransformerTest, GradientsReachEveryParameter) {
     const auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, cfg.vocab_size}), ids.reshape({-1}));
     loss.backward();
     for (const auto& p : model->named_parameters()) {
-      ASSERT_TRUE(p.value().grad().defined()) << io::family_name(f) << " " << p.key();
-      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << io::family_name(f) << " " << p.key();
+      ASSERT_TRUE(p.value().grad().defined()) << hf::family_name(f) << " " << p.key();
+      EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0) << hf::family_name(f) << " " << p.key();
     }
     fs::remove_all(dir);
   }
 }
 
 TEST(TransformerTest, RotaryTablesMatchANaiveFormulaWithLlama3Scaling) {
-  auto cfg = io::default_model_config(io::Family::Llama, {});
-  cfg.rope.type = io::RopeType::Llama3;
+  auto cfg = hf::default_model_config(hf::Family::Llama, {});
+  cfg.rope.type = hf::RopeType::Llama3;
   cfg.rope.theta = 500000.0;
   cfg.rope.factor = 8.0;
   cfg.rope.original_max_position_embeddings = 64;

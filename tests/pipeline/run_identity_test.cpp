@@ -4,7 +4,7 @@
 // command given a manifest means (pipeline/run_target.h).
 #include "pipeline/run_identity.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/fs.h"
 #include "pipeline/run_target.h"
 

@@ -3,7 +3,7 @@
 // unclaimed cost, claims of earlier attempts never block, stale attempts are removed.
 #include "pipeline/work_queue.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 
 #include <gtest/gtest.h>
 

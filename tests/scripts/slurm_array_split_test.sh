@@ -4,7 +4,7 @@
 # waits on all of them; the study completes with results identical to an mpirun reference.
 # Also: --dry-run prints the scripts and sbatch lines and submits/writes nothing.
 set -euo pipefail
-source "$IBZOO_SOURCE_DIR/slurm/test_helpers.sh"
+source "$IBZOO_SOURCE_DIR/slurm/local/test_helpers.sh"
 max=3
 slurm_test_start "$max"
 run="$TMP/run"

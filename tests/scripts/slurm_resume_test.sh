@@ -4,7 +4,7 @@
 # byte-identical to an mpirun reference, and leaves the DONE markers of the items finished
 # before the cancel untouched (same inode and mtime: they were not rerun).
 set -euo pipefail
-source "$IBZOO_SOURCE_DIR/slurm/test_helpers.sh"
+source "$IBZOO_SOURCE_DIR/slurm/local/test_helpers.sh"
 slurm_test_start 1001
 slurm_test_reference
 run="$TMP/run"

@@ -3,7 +3,7 @@
 # accumulate array + metrics + analysis, and its metrics.csv is byte-identical to the same
 # manifest run directly with mpirun. A second submit of the finished run submits nothing.
 set -euo pipefail
-source "$IBZOO_SOURCE_DIR/slurm/test_helpers.sh"
+source "$IBZOO_SOURCE_DIR/slurm/local/test_helpers.sh"
 slurm_test_start 1001
 slurm_test_reference
 run="$TMP/run"

@@ -8,7 +8,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 tok="$IBZOO_FIXTURES/tokenizers"
 
-# Ids on one line, single spaces, hand-derived (tests/io/tokenizer_test.cpp).
+# Ids on one line, single spaces, hand-derived (tests/hf/tokenizer_test.cpp).
 printf 'hello world' > "$tmp/a.txt"
 out=$("$IBZOO_BIN" tokenize --tokenizer "$tok/tiny_bpe.json" --text-file "$tmp/a.txt")
 [ "$out" = "12 17" ] || fail "tiny_bpe: got '$out'"

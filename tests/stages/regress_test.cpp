@@ -2,7 +2,7 @@
 // checkpoints each; the final checkpoint's layer-mean rows are the predictors.
 #include "stages/regress.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "analysis/stats.h"
 #include "io/csv.h"
 #include "io/fs.h"

@@ -2,7 +2,7 @@
 // checkpoints and layers), with and without regress outputs and gnuplot.
 #include "stages/report.h"
 
-#include "analysis/error.h"
+#include "errors/error.h"
 #include "io/csv.h"
 #include "io/fs.h"
 #include "io/metrics_csv.h"

@@ -1,0 +1,53 @@
+// Inside models/ only: the transformer's kernels (linear, activations, SwiGLU, rotary
+// embeddings, attention) and which fused paths this torch build has.
+#pragma once
+
+#include "models/transformer.h"
+
+#include <torch/version.h>
+
+#include <cstdint>
+#include <vector>
+
+// Fused attention with an explicit scale exists from torch 2.1.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define IBZOO_HAVE_SDPA 1
+#else
+#define IBZOO_HAVE_SDPA 0
+#endif
+// Grouped-query attention inside the fused kernel (no repeated K/V) from torch 2.5.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define IBZOO_HAVE_SDPA_GQA 1
+#else
+#define IBZOO_HAVE_SDPA_GQA 0
+#endif
+// One fused RMSNorm kernel on CUDA from torch 2.8 (at::rms_norm exists from 2.4,
+// composite before 2.8).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+#define IBZOO_HAVE_FUSED_RMS_NORM 1
+#else
+#define IBZOO_HAVE_FUSED_RMS_NORM 0
+#endif
+
+namespace ibzoo::models {
+
+inline bool has_post_norms(hf::Family f) { return f == hf::Family::Olmo2 || f == hf::Family::Gemma2; }
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+torch::Tensor activate(const torch::Tensor& x, hf::Activation a);
+void activate_out(torch::Tensor& out, const torch::Tensor& in, hf::Activation a);
+torch::Tensor silu_mul(torch::Tensor gate, const torch::Tensor& up);
+void rope_in_place(const torch::Tensor& xr, const torch::Tensor& cos, const torch::Tensor& sin_signed);
+torch::Tensor rope_qk(const torch::Tensor& qk, const torch::Tensor& cos, const torch::Tensor& sin_signed);
+bool fused_block_enabled();
+bool parallel_fold_applies(const hf::ModelConfig& c);
+torch::Tensor rotate_half(const torch::Tensor& x);
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+inline constexpr bool kFusedGqa = IBZOO_HAVE_SDPA_GQA != 0;
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
+                     double scale, double softcap, const std::vector<std::int64_t>& lengths);
+#if IBZOO_HAVE_FUSED_RMS_NORM
+bool fused_norm_enabled();
+#endif
+
+}  // namespace ibzoo::models

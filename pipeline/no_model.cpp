@@ -1,0 +1,15 @@
+// The torch-free ibzoo's stand-in for the one stage that runs a model. That executable
+// hands every run with an accumulate stage to ibzoo-torch before it starts
+// (cli/handoff.h), so this is reached only if that decision is wrong.
+#include "errors/error.h"
+#include "pipeline/accumulate_study.h"
+
+namespace ibzoo::pipeline {
+
+void accumulate_items(const Study&, const Texts&, const std::vector<std::size_t>&, const io::RunDir&, const RunOptions&,
+                      const io::Communicator&, const std::atomic<int>&, RunSummary&) {
+  throw Error("internal: this ibzoo executable runs no model, and the accumulate stage needs one; "
+              "run it through ibzoo-torch (installed beside ibzoo)");
+}
+
+}  // namespace ibzoo::pipeline
