@@ -38,49 +38,9 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 using accumulate_parts::Batch;
+using accumulate_parts::make_batch;
+using accumulate_parts::plan_batches;
 using accumulate_parts::Outputs;
-
-// The sample's documents, longest first (ties keep corpus order), packed into batches
-// of at most tokens_per_batch padded tokens: a pure function of the text and the
-// batch size, the same on every rank and for every team size.
-std::vector<Batch> make_batches(const LabelledText& text, std::int64_t tokens_per_batch) {
-  const auto& corpus = text.corpus;
-  std::vector<std::int64_t> order(static_cast<std::size_t>(corpus.n_docs()));
-  for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::int64_t>(k);
-  const auto length = [&](std::int64_t k) {
-    return corpus.doc_offsets[static_cast<std::size_t>(k + 1)] - corpus.doc_offsets[static_cast<std::size_t>(k)];
-  };
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return length(a) > length(b); });
-  std::vector<Batch> batches;
-  Batch cur;
-  cur.label_ids.resize(text.label_sets.size());
-  for (const auto k : order) {
-    const auto ks = static_cast<std::size_t>(k);
-    const auto t0 = corpus.doc_offsets[ks];
-    const auto t1 = corpus.doc_offsets[ks + 1];
-    // Padded size: every sequence of a batch is as long as its first (longest).
-    const auto padded_len = cur.sequences.empty() ? t1 - t0 : static_cast<std::int64_t>(cur.sequences.front().size());
-    if (!cur.sequences.empty() && padded_len * static_cast<std::int64_t>(cur.sequences.size() + 1) > tokens_per_batch) {
-      batches.push_back(std::move(cur));
-      cur = Batch{};
-      cur.label_ids.resize(text.label_sets.size());
-    }
-    std::vector<std::int32_t> seq;
-    seq.reserve(static_cast<std::size_t>(t1 - t0));
-    for (auto t = t0; t < t1; ++t) seq.push_back(static_cast<std::int32_t>(corpus.tokens[static_cast<std::size_t>(t)]));
-    for (auto p = text.pos_offsets[ks]; p < text.pos_offsets[ks + 1]; ++p) {
-      const auto pi = static_cast<std::size_t>(p);
-      cur.rows.push_back(cur.n_tokens + text.positions.token_idx[pi] - t0);
-      cur.doc_ids.push_back(corpus.doc_ids[ks]);
-      for (std::size_t s = 0; s < text.label_sets.size(); ++s) cur.label_ids[s].push_back(text.label_sets[s].ids[pi]);
-    }
-    cur.sequences.push_back(std::move(seq));
-    cur.doc_ids_of_sequences.push_back(corpus.doc_ids[ks]);
-    cur.n_tokens += t1 - t0;
-  }
-  if (!cur.sequences.empty()) batches.push_back(std::move(cur));
-  return batches;
-}
 
 // Runs fn(0) .. fn(n - 1) on up to n_threads threads; rethrows the first exception.
 void parallel_for(std::size_t n, int n_threads, const std::function<void(std::size_t)>& fn) {
@@ -340,7 +300,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
   layout.label_rows = text.label_rows();
   const int p_team = team.size();
   const auto plan = plan_passes(job.layers, layout, p_team, job.table_budget_bytes);
-  const auto batches = make_batches(text, job.tokens_per_batch);
+  const auto batches = plan_batches(text, job.tokens_per_batch);
   const auto n_batches = static_cast<std::int64_t>(batches.size());
   const auto n_rounds = (n_batches + p_team - 1) / p_team;
 
@@ -394,7 +354,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
       p.clear();
       if (k < n_batches) {
         try {
-          const auto& batch = batches[static_cast<std::size_t>(k)];
+          const auto batch = make_batch(text, batches[static_cast<std::size_t>(k)]);
           acc->add_own(batch, need_p ? &p : nullptr, reps_out);
           if (p_sink) p_sink->add_assignments(layers, p, batch, first_pass);
           if (reps_out) reps_out->add_documents(batch);
@@ -406,7 +366,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
       if (p_team == 1 && error) std::rethrow_exception(error);
       std::int64_t round_positions = 0;
       for (std::int64_t q = 0; q < p_team && round * p_team + q < n_batches; ++q) {
-        round_positions += batches[static_cast<std::size_t>(round * p_team + q)].n_positions();
+        round_positions += batches[static_cast<std::size_t>(round * p_team + q)].n_positions;
       }
       if (p_team > 1) {
         const auto t_exchange = Clock::now();
@@ -415,7 +375,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
         for (int q = 0; q < p_team; ++q) {
           const auto kq = round * p_team + q;
           if (q == team.rank() || kq >= n_batches) continue;
-          acc->add_other(batches[static_cast<std::size_t>(kq)], all[static_cast<std::size_t>(q)]);
+          acc->add_other(make_batch(text, batches[static_cast<std::size_t>(kq)]), all[static_cast<std::size_t>(q)]);
         }
         timing.exchange_s += seconds_since(t_exchange);
       }

@@ -1,9 +1,10 @@
-// Inside stages/ only: what the accumulate stage keeps of a batch (Batch) and the
+// Inside stages/ only: the accumulate stage's
 // opt-in per-position outputs it writes on the host (Outputs: soft assignments,
 // stored representations). Torch-free.
 #pragma once
 
 #include "stages/accumulate.h"
+#include "stages/batches.h"
 
 #include "io/float16.h"
 #include "io/fs.h"
@@ -19,23 +20,6 @@
 #include <vector>
 
 namespace ibzoo::stages::accumulate_parts {
-
-// One batch: its documents' tokens and, for every estimator position in them, the
-// row of the batch's concatenated tokens, the label ids of every set and the document.
-struct Batch {
-  std::vector<std::vector<std::int32_t>> sequences;
-  std::vector<std::int64_t> doc_ids_of_sequences;
-  std::vector<std::int64_t> rows;                      // per position
-  std::vector<std::vector<std::int32_t>> label_ids;    // [set][position]
-  std::vector<std::int64_t> doc_ids;                   // per position
-  std::int64_t n_tokens = 0;
-  std::int64_t n_positions() const { return static_cast<std::int64_t>(rows.size()); }
-  std::vector<std::span<const std::int32_t>> label_spans() const {
-    std::vector<std::span<const std::int32_t>> out;
-    for (const auto& ids : label_ids) out.emplace_back(ids);
-    return out;
-  }
-};
 
 // Opt-in per-position outputs of one part, written on the host in batch order.
 class Outputs {
