@@ -133,11 +133,13 @@ std::vector<T> Communicator::allgather_value(const T& value) const {
 template <class T>
   requires std::is_trivially_copyable_v<T>
 std::vector<std::vector<T>> Communicator::allgather_array(std::span<const T> values) const {
-  const std::string bytes(reinterpret_cast<const char*>(values.data()), values.size_bytes());
+  // An empty span may have a null data(): memcpy must not see it, even for 0 bytes.
+  const std::string bytes = values.empty() ? std::string()
+                                           : std::string(reinterpret_cast<const char*>(values.data()), values.size_bytes());
   std::vector<std::vector<T>> arrays;
   for (const auto& part : allgather(bytes)) {
     std::vector<T> array(part.size() / sizeof(T));
-    std::memcpy(array.data(), part.data(), array.size() * sizeof(T));
+    if (!array.empty()) std::memcpy(array.data(), part.data(), array.size() * sizeof(T));
     arrays.push_back(std::move(array));
   }
   return arrays;
