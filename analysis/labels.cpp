@@ -1,5 +1,6 @@
-// Builds label sets by sorting positions by their label tuple: memory is one
-// index per position (no hash of tuples), and row ids come out deterministic.
+// Builds label sets by sorting positions by their label tuple: memory is one index per
+// position (and one packed key per position while sorting; no hash of tuples), and row
+// ids come out deterministic.
 #include "analysis/labels.h"
 
 #include "errors/check.h"
@@ -7,11 +8,45 @@
 #include "analysis/reference_points.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <numeric>
+#include <utility>
 
 namespace ibzoo::analysis {
 namespace {
+
+// Sorts `order` as the tuple comparison does (tuple, then position) when every entry is
+// non-negative and the tuple packs into 64 bits (token n-grams up to order 4 with a 32k
+// vocabulary do): one integer key per position instead of an entry-by-entry comparison
+// through `element`. The order, and so every row id, is the same. False when it does
+// not pack.
+template <typename Element>
+bool sort_packed(std::vector<std::int64_t>& order, std::int64_t n_positions, std::int64_t width,
+                 const Element& element) {
+  std::int64_t max_value = 0;
+  for (std::int64_t pos = 0; pos < n_positions; ++pos) {
+    for (std::int64_t k = 0; k < width; ++k) {
+      const std::int64_t v = element(pos, k);
+      if (v < 0) return false;
+      max_value = std::max(max_value, v);
+    }
+  }
+  int bits = 1;
+  while (bits < 63 && (max_value >> bits) != 0) ++bits;
+  if (bits * width > 64) return false;
+  std::vector<std::pair<std::uint64_t, std::int64_t>> keyed(static_cast<std::size_t>(n_positions));
+  for (std::int64_t pos = 0; pos < n_positions; ++pos) {
+    std::uint64_t key = 0;
+    for (std::int64_t k = 0; k < width; ++k) {
+      key = (key << bits) | static_cast<std::uint64_t>(element(pos, k));
+    }
+    keyed[static_cast<std::size_t>(pos)] = {key, pos};
+  }
+  std::sort(keyed.begin(), keyed.end());
+  for (std::size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].second;
+  return true;
+}
 
 // Groups positions with equal tuples; `element(pos, k)` gives the k-th entry of
 // the label tuple at position pos.
@@ -35,7 +70,7 @@ LabelSet build(std::string name, std::int64_t n_positions, std::int64_t width, s
     }
     return true;
   };
-  std::sort(order.begin(), order.end(), less);
+  if (!sort_packed(order, n_positions, width, element)) std::sort(order.begin(), order.end(), less);
   LabelSet set;
   set.name = std::move(name);
   set.min_count = min_count;
