@@ -99,35 +99,30 @@ echo
 rank_budgets=(${RANK_BUDGETS:-})
 printf "| ranks | wall s | peak RSS max MiB | peak RSS mean MiB | items | run dir MiB | positions | positions/s |\n"
 printf "|---|---|---|---|---|---|---|---|\n"
+# One run and its table row: NAME (runs/NAME, NAME.log), LABEL (the row's first column),
+# BUDGET (--memory-budget, or empty), then what goes before the command (mpirun ...).
+measure() {
+  local name=$1 label=$2 budget=$3
+  shift 3
+  local run="runs/$name" log="$name.log" start wall pmax pmean positions passes
+  rm -rf "$run"
+  start=$(date +%s.%N)
+  "$@" "$bin" run study.yaml --run-dir "$run" --memory-report ${budget:+--memory-budget "$budget"} > "$log" 2>&1 ||
+    { echo "run $name failed: see $work/$log" >&2; tail -20 "$log" >&2; exit 1; }
+  wall=$(calc "$(date +%s.%N) - $start")
+  read -r pmax pmean < <(peak_stats "$log")
+  positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
+  passes=$(grep -oE '\(([0-9]+ row shares x )?[0-9]+ layer groups\)' "$log" | head -1 | tr -d '()' || true)
+  printf "| %s | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$label${budget:+, --memory-budget $budget (${passes:-1 pass})}" \
+    "$wall" "$pmax" "$pmean" "$(ls "$run"/items | wc -l)" "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" \
+    "$(calc "$positions / $wall")"
+}
 k=0
 for np in $ranks; do
-  run="runs/np$np"
-  rm -rf "$run"
-  budget=${rank_budgets[k]:-}; k=$((k + 1))
-  start=$(date +%s.%N)
-  mpirun -np "$np" --oversubscribe "$bin" run study.yaml --run-dir "$run" --memory-report ${budget:+--memory-budget "$budget"} \
-    > "np$np.log" 2>&1 ||
-    { echo "run on $np ranks failed: see $work/np$np.log" >&2; tail -20 "np$np.log" >&2; exit 1; }
-  wall=$(calc "$(date +%s.%N) - $start")
-  read -r pmax pmean < <(peak_stats "np$np.log")
-  positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
-  passes=$(grep -oE '\(([0-9]+ row shares x )?[0-9]+ layer groups\)' "np$np.log" | head -1 | tr -d '()' || true)
-  printf "| %s | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$np${budget:+, --memory-budget $budget (${passes:-1 pass})}" "$wall" "$pmax" "$pmean" "$(ls "$run"/items | wc -l)" \
-    "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" "$(calc "$positions / $wall")"
+  measure "np$np" "$np" "${rank_budgets[k]:-}" mpirun -np "$np" --oversubscribe
+  k=$((k + 1))
 done
-for budget in ${BUDGETS:-}; do
-  run="runs/budget$budget"
-  rm -rf "$run"
-  start=$(date +%s.%N)
-  "$bin" run study.yaml --run-dir "$run" --memory-budget "$budget" --memory-report > "budget$budget.log" 2>&1 ||
-    { echo "run with --memory-budget $budget failed: see $work/budget$budget.log" >&2; tail -20 "budget$budget.log" >&2; exit 1; }
-  wall=$(calc "$(date +%s.%N) - $start")
-  read -r pmax pmean < <(peak_stats "budget$budget.log")
-  passes=$(grep -oE '\(([0-9]+ row shares x )?[0-9]+ layer groups\)' "budget$budget.log" | head -1 | tr -d '()' || true)
-  positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { print $8 + 0; exit }' "$run/results/metrics.csv")
-  printf "| 1, --memory-budget %s (%s) | %.1f | %s | %s | %d | %.1f | %d | %.0f |\n" "$budget" "${passes:-1 pass}" "$wall" "$pmax" \
-    "$pmean" "$(ls "$run"/items | wc -l)" "$(calc "$(du -sb "$run" | cut -f1) / 1048576")" "$positions" "$(calc "$positions / $wall")"
-done
+for budget in ${BUDGETS:-}; do measure "budget$budget" 1 "$budget"; done
 
 # Every value of every run against the first run, and against BASELINE.
 max_diff() {  # metrics.csv A, metrics.csv B -> "values compared, largest absolute difference"
