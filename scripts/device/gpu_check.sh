@@ -13,16 +13,8 @@ out=${1:?usage: gpu_check.sh OUT [build test bench]}
 shift
 steps=${*:-build linkcheck test bench}
 mkdir -p "$out"
-deps=/tmp/ibzoo_deps
 build=build-cuda
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-
-if [[ ! -d $deps ]]; then
-  mkdir -p "$deps"
-  for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
-fi
-export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+source scripts/device/env.sh
 
 for step in $steps; do
   t0=$(date +%s)
@@ -39,15 +31,7 @@ for step in $steps; do
         > "$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -30; tail -20 "$out/build.log"; exit 1; }
       ;;
     linkcheck)
-      # libstdc++ must come before libtorch in DT_NEEDED (see cmake/Dependencies.cmake).
-      for exe in $build/cli/ibzoo-torch; do
-        first=$(readelf -d "$exe" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
-        echo "linkcheck: $exe: first of libstdc++/libtorch in DT_NEEDED: $first"
-        if [[ $first != libstdc++* ]]; then
-          echo "linkcheck: WARNING libtorch precedes libstdc++; running the rest with LD_PRELOAD=libstdc++"
-          export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
-        fi
-      done
+      preload_libstdcxx_if_needed $build/cli/ibzoo-torch
       ;;
     test)
       for t in ${IBZOO_TESTS:-models_model_test models_device_tables_test}; do

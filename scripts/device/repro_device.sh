@@ -24,24 +24,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=runs/repro-device
 build=build-cuda
-deps=/tmp/ibzoo_deps
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-if [[ ! -d $deps ]]; then
-  mkdir -p "$deps"
-  for f in .devdeps/*.deb; do dpkg -x "$f" "$deps"; done
-fi
-export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-
-# libstdc++ must come before libtorch in DT_NEEDED (docs/GPU.md): else preload it.
-linkcheck() {
-  local first
-  first=$(readelf -d "$build/cli/ibzoo-torch" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); if ($NF ~ /^(libstdc\+\+|libtorch\.so)/) {print $NF; exit}}')
-  if [[ $first != libstdc++* ]]; then
-    export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
-    echo "repro_device: libtorch precedes libstdc++ in ibzoo-torch's DT_NEEDED; LD_PRELOAD=$LD_PRELOAD"
-  fi
-}
+source scripts/device/env.sh
 
 for step in $steps; do
   t0=$(date +%s)
@@ -50,7 +33,7 @@ for step in $steps; do
       IBZOO_TARGETS="ibzoo ibzoo-torch" bash scripts/device/gpu_check.sh "$out/build" build
       ;;
     repro)
-      linkcheck
+      preload_libstdcxx_if_needed "$build/cli/ibzoo-torch"
       {
         nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
         python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' || true
@@ -66,7 +49,7 @@ for step in $steps; do
       ls -la "$out"
       ;;
     check)
-      linkcheck
+      preload_libstdcxx_if_needed "$build/cli/ibzoo-torch"
       python3 scripts/device/check_repro.py "$work" --ibzoo "$build/cli/ibzoo" 2>&1 | tee "$out/check.log"
       ;;
     *)
