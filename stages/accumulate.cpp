@@ -4,6 +4,7 @@
 // at once; nothing per position outlives its batch unless an opt-in output asks.
 #include "stages/accumulate.h"
 #include "stages/accumulate_outputs.h"
+#include "stages/parallel.h"
 
 #include "errors/check.h"
 #include "errors/error.h"
@@ -41,29 +42,6 @@ using accumulate_parts::Batch;
 using accumulate_parts::make_batch;
 using accumulate_parts::plan_batches;
 using accumulate_parts::Outputs;
-
-// Runs fn(0) .. fn(n - 1) on up to n_threads threads; rethrows the first exception.
-void parallel_for(std::size_t n, int n_threads, const std::function<void(std::size_t)>& fn) {
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  const auto worker = [&] {
-    for (std::size_t i = next++; i < n; i = next++) {
-      try {
-        fn(i);
-      } catch (...) {
-        const std::lock_guard lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  const auto n_workers = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, n_threads)));
-  for (std::size_t t = 1; t < n_workers; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
-}
 
 // Soft assignments of n_rows representation rows (z: [n_rows, d]) into p, row
 // chunks in parallel; each row's result does not depend on the chunking.
@@ -290,6 +268,124 @@ struct PartResult {
   std::int64_t table_bytes = 0;
 };
 
+// What the passes over one part share.
+struct PartRun {
+  const AccumulateJob& job;
+  const LabelledText& text;
+  const models::Model& model;
+  const EstimatorSetup& setup;
+  const models::DeviceAssigner* device_assigner;
+  const io::Communicator& team;
+  const analysis::StateLayout& layout;
+  const PassPlan& plan;
+  const std::vector<accumulate_parts::BatchDocs>& batches;
+  Outputs* outputs;
+  AccumulateResult& timing;
+};
+
+// The tables of one pass, on every rank of the team or on none.
+std::unique_ptr<Accumulator> make_accumulator(const PartRun& r, const PassShare& share, const std::vector<int>& layers) {
+  std::unique_ptr<Accumulator> acc;
+  std::exception_ptr error;
+  try {
+    if (r.device_assigner && !r.job.storage.enabled) {
+      acc = std::make_unique<DeviceAccumulator>(r.model, *r.device_assigner, r.layout, share, layers, r.job.forward_only);
+    } else {
+      acc = std::make_unique<HostAccumulator>(r.model, r.setup.assigner, r.layout, share, layers, r.job.threads, r.job.item_id);
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  agree(r.team, error, r.job.item_id);
+  return acc;
+}
+
+// One round of a pass: each rank runs its batch, and in a team every rank adds the
+// others' assignments to its rows. Returns the round's positions.
+std::int64_t run_round(const PartRun& r, Accumulator& acc, std::int64_t round, const std::vector<int>& layers,
+                       Outputs* reps_out, Outputs* p_sink, bool first_pass, std::vector<float>& p) {
+  const int p_team = r.team.size();
+  const auto n_batches = static_cast<std::int64_t>(r.batches.size());
+  const auto k = round * p_team + r.team.rank();
+  const auto t_forward = Clock::now();
+  std::exception_ptr error;
+  p.clear();
+  if (k < n_batches) {
+    try {
+      const auto batch = make_batch(r.text, r.batches[static_cast<std::size_t>(k)]);
+      acc.add_own(batch, p_team > 1 || p_sink ? &p : nullptr, reps_out);
+      if (p_sink) p_sink->add_assignments(layers, p, batch, first_pass);
+      if (reps_out) reps_out->add_documents(batch);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  r.timing.forward_s += seconds_since(t_forward);
+  if (p_team == 1 && error) std::rethrow_exception(error);
+  std::int64_t positions = 0;
+  for (std::int64_t q = 0; q < p_team && round * p_team + q < n_batches; ++q) {
+    positions += r.batches[static_cast<std::size_t>(round * p_team + q)].n_positions;
+  }
+  if (p_team == 1) return positions;
+  const auto t_exchange = Clock::now();
+  agree(r.team, error, r.job.item_id);
+  const auto all = r.team.allgather_array(std::span<const float>(p));
+  for (int q = 0; q < p_team; ++q) {
+    const auto kq = round * p_team + q;
+    if (q == r.team.rank() || kq >= n_batches) continue;
+    acc.add_other(make_batch(r.text, r.batches[static_cast<std::size_t>(kq)]), all[static_cast<std::size_t>(q)]);
+  }
+  r.timing.exchange_s += seconds_since(t_exchange);
+  return positions;
+}
+
+// Pass `pass_idx` of the plan (a row share of a layer group): every round, then the
+// team's merged sums added to `per_layer`.
+void run_pass(const PartRun& r, std::int64_t pass_idx, std::map<int, analysis::LayerSums>& per_layer, PartResult& result) {
+  const auto& plan = r.plan;
+  const int p_team = r.team.size();
+  const auto share_idx = pass_idx / static_cast<std::int64_t>(plan.layer_groups.size());
+  const auto& layers = plan.layer_groups[static_cast<std::size_t>(pass_idx) % plan.layer_groups.size()];
+  const bool first_pass = pass_idx == 0;
+  const PassShare share{{p_team * plan.row_shares, r.team.rank() + p_team * share_idx},
+                        share_idx == 0 ? analysis::Contribution::kAll : analysis::Contribution::kRowsOnly};
+  result.table_bytes = std::max(result.table_bytes, plan.bytes_per_layer * static_cast<std::int64_t>(layers.size()));
+  const auto acc = make_accumulator(r, share, layers);
+  // Representations are written in the first pass only; assignments in the first
+  // row share's passes (one per layer group).
+  Outputs* reps_out = r.outputs && first_pass && r.job.storage.enabled ? r.outputs : nullptr;
+  Outputs* p_sink = r.outputs && share_idx == 0 && r.outputs->wants_assignments() ? r.outputs : nullptr;
+  std::vector<float> p;
+  const auto n_rounds = (static_cast<std::int64_t>(r.batches.size()) + p_team - 1) / p_team;
+  for (std::int64_t round = 0; round < n_rounds; ++round) {
+    const auto positions = run_round(r, *acc, round, layers, reps_out, p_sink, first_pass, p);
+    if (r.job.on_progress && r.team.rank() == 0) r.job.on_progress(positions / plan.size());
+  }
+  const auto t_merge = Clock::now();
+  std::vector<analysis::LayerSums> sums;
+  std::exception_ptr error;
+  try {
+    sums = acc->sums();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  agree(r.team, error, r.job.item_id);
+  if (r.job.test_merge_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(r.job.test_merge_delay_ms));
+  const auto merged = merge_sums(r.team, sums);
+  r.timing.exchange_s += seconds_since(t_merge);
+  for (std::size_t slot = 0; slot < layers.size(); ++slot) {
+    const auto [it, first] = per_layer.try_emplace(layers[slot], merged[slot]);
+    if (!first) it->second.add(merged[slot]);
+  }
+}
+
+void log_passes(const AccumulateJob& job, const std::string& part, const PassPlan& plan) {
+  io::log_info("item " + job.item_id + " (" + part + "): " + std::to_string(plan.size()) + " passes (" +
+               std::to_string(plan.row_shares) + " row share(s) x " + std::to_string(plan.layer_groups.size()) +
+               " layer group(s)) of " + std::to_string(plan.bytes_per_layer >> 20) +
+               " MiB per layer of tables within the " + std::to_string(job.table_budget_bytes >> 20) + " MiB budget");
+}
+
 // Every pass of one part; the team's merged sums of every layer.
 PartResult run_part(const AccumulateJob& job, const TextPart& part, const models::Model& model,
                     const EstimatorSetup& setup, const models::DeviceAssigner* device_assigner,
@@ -298,12 +394,8 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
   auto layout = setup.layout;
   layout.label_sets = text.label_names();
   layout.label_rows = text.label_rows();
-  const int p_team = team.size();
-  const auto plan = plan_passes(job.layers, layout, p_team, job.table_budget_bytes);
+  const auto plan = plan_passes(job.layers, layout, team.size(), job.table_budget_bytes);
   const auto batches = plan_batches(text, job.tokens_per_batch);
-  const auto n_batches = static_cast<std::int64_t>(batches.size());
-  const auto n_rounds = (n_batches + p_team - 1) / p_team;
-
   PartResult result;
   result.n_documents = text.corpus.n_docs();
   result.n_tokens = text.n_tokens();
@@ -311,100 +403,61 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
   result.n_passes = static_cast<int>(plan.size());
   result.n_row_shares = static_cast<int>(plan.row_shares);
   std::optional<Outputs> outputs;
-  const bool want_outputs = job.assignments_float16 || job.storage.enabled;
-  IBZOO_CHECK(!want_outputs || p_team == 1, "per-position outputs need one rank per checkpoint");
-  if (want_outputs) outputs.emplace(job, part.name, layout, setup.assigner.dim());
-  if (plan.size() > 1 && team.rank() == 0) {
-    io::log_info("item " + job.item_id + " (" + part.name + "): " + std::to_string(plan.size()) + " passes (" +
-                 std::to_string(plan.row_shares) + " row share(s) x " + std::to_string(plan.layer_groups.size()) +
-                 " layer group(s)) of " + std::to_string(plan.bytes_per_layer >> 20) +
-                 " MiB per layer of tables within the " + std::to_string(job.table_budget_bytes >> 20) + " MiB budget");
+  if (job.assignments_float16 || job.storage.enabled) {
+    IBZOO_CHECK(team.size() == 1, "per-position outputs need one rank per checkpoint");
+    outputs.emplace(job, part.name, layout, setup.assigner.dim());
   }
+  if (plan.size() > 1 && team.rank() == 0) log_passes(job, part.name, plan);
+  const PartRun r{job, text, model, setup, device_assigner, team, layout, plan, batches, outputs ? &*outputs : nullptr, timing};
   // Every layer's sums, added over the row shares.
   std::map<int, analysis::LayerSums> per_layer;
-  for (std::int64_t pass_idx = 0; pass_idx < plan.size(); ++pass_idx) {
-    const auto share_idx = pass_idx / static_cast<std::int64_t>(plan.layer_groups.size());
-    const auto& layers = plan.layer_groups[static_cast<std::size_t>(pass_idx) % plan.layer_groups.size()];
-    const bool first_pass = pass_idx == 0;
-    const PassShare share{{p_team * plan.row_shares, team.rank() + p_team * share_idx},
-                          share_idx == 0 ? analysis::Contribution::kAll : analysis::Contribution::kRowsOnly};
-    result.table_bytes = std::max(result.table_bytes, plan.bytes_per_layer * static_cast<std::int64_t>(layers.size()));
-    std::unique_ptr<Accumulator> acc;
-    std::exception_ptr error;
-    try {
-      if (device_assigner && !job.storage.enabled) {
-        acc = std::make_unique<DeviceAccumulator>(model, *device_assigner, layout, share, layers, job.forward_only);
-      } else {
-        acc = std::make_unique<HostAccumulator>(model, setup.assigner, layout, share, layers, job.threads, job.item_id);
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    agree(team, error, job.item_id);
-    Outputs* out = outputs ? &*outputs : nullptr;
-    // Representations are written in the first pass only; assignments in the first
-    // row share's passes (one per layer group).
-    Outputs* reps_out = out && first_pass && job.storage.enabled ? out : nullptr;
-    Outputs* p_sink = out && share_idx == 0 && out->wants_assignments() ? out : nullptr;
-    const bool need_p = p_team > 1 || p_sink;
-    std::vector<float> p;
-    for (std::int64_t round = 0; round < n_rounds; ++round) {
-      const auto k = round * p_team + team.rank();
-      const auto t_forward = Clock::now();
-      p.clear();
-      if (k < n_batches) {
-        try {
-          const auto batch = make_batch(text, batches[static_cast<std::size_t>(k)]);
-          acc->add_own(batch, need_p ? &p : nullptr, reps_out);
-          if (p_sink) p_sink->add_assignments(layers, p, batch, first_pass);
-          if (reps_out) reps_out->add_documents(batch);
-        } catch (...) {
-          error = std::current_exception();
-        }
-      }
-      timing.forward_s += seconds_since(t_forward);
-      if (p_team == 1 && error) std::rethrow_exception(error);
-      std::int64_t round_positions = 0;
-      for (std::int64_t q = 0; q < p_team && round * p_team + q < n_batches; ++q) {
-        round_positions += batches[static_cast<std::size_t>(round * p_team + q)].n_positions;
-      }
-      if (p_team > 1) {
-        const auto t_exchange = Clock::now();
-        agree(team, error, job.item_id);
-        const auto all = team.allgather_array(std::span<const float>(p));
-        for (int q = 0; q < p_team; ++q) {
-          const auto kq = round * p_team + q;
-          if (q == team.rank() || kq >= n_batches) continue;
-          acc->add_other(make_batch(text, batches[static_cast<std::size_t>(kq)]), all[static_cast<std::size_t>(q)]);
-        }
-        timing.exchange_s += seconds_since(t_exchange);
-      }
-      if (job.on_progress && team.rank() == 0) {
-        job.on_progress(round_positions / plan.size());
-      }
-    }
-    const auto t_merge = Clock::now();
-    std::vector<analysis::LayerSums> sums;
-    try {
-      sums = acc->sums();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    agree(team, error, job.item_id);
-    if (job.test_merge_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(job.test_merge_delay_ms));
-    const auto merged = merge_sums(team, sums);
-    timing.exchange_s += seconds_since(t_merge);
-    for (std::size_t slot = 0; slot < layers.size(); ++slot) {
-      const auto [it, first] = per_layer.try_emplace(layers[slot], merged[slot]);
-      if (!first) it->second.add(merged[slot]);
-    }
-  }
+  for (std::int64_t pass_idx = 0; pass_idx < plan.size(); ++pass_idx) run_pass(r, pass_idx, per_layer, result);
   for (auto& [layer, sums] : per_layer) {
     result.sums.layers.push_back(layer);
     result.sums.per_layer.push_back(std::move(sums));
   }
   if (outputs) outputs->commit();
   return result;
+}
+
+// The item's sums (state.h5), committed whole.
+void write_state(const AccumulateJob& job, const std::vector<std::pair<std::string, PartResult>>& done,
+                 const AccumulateResult& result) {
+  const auto state_path = job.run.item_state(job.item_id);
+  const auto state_temp = io::temp_path_for(state_path);
+  auto file = io::H5File::create(state_temp);
+  for (const auto& [name, r] : done) io::write_sums(file, name, r.sums);
+  file.set_attr("/", "item", job.item_id);
+  file.set_attr("/", "n_positions", result.n_positions);
+  file.set_attr("/", "n_tokens", result.n_tokens);
+  file.close();
+  io::commit_file(state_temp, state_path);
+}
+
+// provenance.json: the caller's record, and how this item was computed.
+void write_provenance(const AccumulateJob& job, const std::filesystem::path& dir,
+                      const std::vector<std::pair<std::string, PartResult>>& done, const AccumulateResult& result,
+                      const models::Model& model, const EstimatorSetup& setup, int team_size) {
+  auto provenance = job.provenance ? job.provenance() : nlohmann::json::object();
+  provenance["item"] = job.item_id;
+  provenance["n_documents"] = result.n_documents;
+  provenance["n_tokens"] = result.n_tokens;
+  provenance["n_positions"] = result.n_positions;
+  for (const auto& [name, r] : done) {
+    if (name != "text") provenance[name] = {{"n_documents", r.n_documents}, {"n_tokens", r.n_tokens}, {"n_positions", r.n_positions}};
+  }
+  provenance["layers"] = job.layers;
+  provenance["eps"] = setup.assigner.eps();
+  provenance["calibration"] = setup.calibration;
+  provenance["reference_points_checksum"] = setup.w_checksum;
+  provenance["team_size"] = team_size;
+  provenance["passes"] = result.n_passes;
+  provenance["row_shares"] = result.n_row_shares;
+  provenance["layer_groups"] = result.n_passes / std::max(1, result.n_row_shares);
+  provenance["table_bytes_per_rank"] = result.table_bytes;
+  provenance["accumulator"] = model.options().device == models::Device::Cuda && !job.storage.enabled ? "device" : "host";
+  provenance["wall_time_s"] = result.wall_s;
+  io::write_file_atomic(dir / "provenance.json", provenance.dump(2) + "\n");
 }
 
 }  // namespace
@@ -493,44 +546,14 @@ AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> 
                  std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms");
     throw Error("forward-only benchmark run (IBZOO_BENCH_FORWARD_ONLY): no estimate, nothing written");
   }
-  if (team.rank() != 0) {
+  if (team.rank() == 0) {
+    write_state(job, done, result);
     result.wall_s = seconds_since(start);
-    team.barrier();
-    return result;
+    write_provenance(job, dir, done, result, model, setup, team.size());
+    job.run.mark_done(job.item_id, {{"n_positions", result.n_positions}, {"wall_time_s", result.wall_s}});
+  } else {
+    result.wall_s = seconds_since(start);
   }
-  const auto state_path = job.run.item_state(job.item_id);
-  const auto state_temp = io::temp_path_for(state_path);
-  {
-    auto file = io::H5File::create(state_temp);
-    for (const auto& [name, r] : done) io::write_sums(file, name, r.sums);
-    file.set_attr("/", "item", job.item_id);
-    file.set_attr("/", "n_positions", result.n_positions);
-    file.set_attr("/", "n_tokens", result.n_tokens);
-    file.close();
-  }
-  io::commit_file(state_temp, state_path);
-  result.wall_s = seconds_since(start);
-  auto provenance = job.provenance;
-  provenance["item"] = job.item_id;
-  provenance["n_documents"] = result.n_documents;
-  provenance["n_tokens"] = result.n_tokens;
-  provenance["n_positions"] = result.n_positions;
-  for (const auto& [name, r] : done) {
-    if (name != "text") provenance[name] = {{"n_documents", r.n_documents}, {"n_tokens", r.n_tokens}, {"n_positions", r.n_positions}};
-  }
-  provenance["layers"] = job.layers;
-  provenance["eps"] = setup.assigner.eps();
-  provenance["calibration"] = setup.calibration;
-  provenance["reference_points_checksum"] = setup.w_checksum;
-  provenance["team_size"] = team.size();
-  provenance["passes"] = result.n_passes;
-  provenance["row_shares"] = result.n_row_shares;
-  provenance["layer_groups"] = result.n_passes / std::max(1, result.n_row_shares);
-  provenance["table_bytes_per_rank"] = result.table_bytes;
-  provenance["accumulator"] = model.options().device == models::Device::Cuda && !job.storage.enabled ? "device" : "host";
-  provenance["wall_time_s"] = result.wall_s;
-  io::write_file_atomic(dir / "provenance.json", provenance.dump(2) + "\n");
-  job.run.mark_done(job.item_id, {{"n_positions", result.n_positions}, {"wall_time_s", result.wall_s}});
   team.barrier();
   return result;
 }

@@ -82,7 +82,9 @@ struct AccumulateJob {
   std::int64_t table_budget_bytes = 0;       // per rank, for one pass's tables; 0: no limit
   RepresentationStorage storage;
   std::optional<bool> assignments_float16;   // opt-in per-position output: nullopt none, else float16 or float32
-  nlohmann::json provenance;                 // merged into provenance.json
+  // Called on team rank 0 when the item's sums are written; merged into provenance.json
+  // (late, so that what it needs, such as the weight files' hashes, is made meanwhile).
+  std::function<nlohmann::json()> provenance;
   // Called on team rank 0 after each round with the positions the team added in it.
   std::function<void(std::int64_t positions)> on_progress;
   // Benchmarks only: run the forward passes alone (no estimator), log the time and

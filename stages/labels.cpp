@@ -4,10 +4,11 @@
 #include "stages/labels.h"
 
 #include "errors/error.h"
+#include "hf/tokenizer.h"
 #include "io/fs.h"
 #include "io/h5.h"
 #include "io/log.h"
-#include "hf/tokenizer.h"
+#include "stages/parallel.h"
 
 #include <nlohmann/json.hpp>
 
@@ -161,7 +162,7 @@ bool file_exists(const std::filesystem::path& path) {
   return !path.empty() && std::filesystem::exists(path, ec);
 }
 
-// The base sets (input and output n-grams of every order), built on `threads` threads.
+// The base sets (input and output n-grams of every order), one per thread.
 std::vector<analysis::LabelSet> build_base_sets(const TextJob& job, const analysis::Corpus& corpus,
                                                 const analysis::Positions& positions) {
   struct Spec {
@@ -177,25 +178,9 @@ std::vector<analysis::LabelSet> build_base_sets(const TextJob& job, const analys
     }
   }
   std::vector<analysis::LabelSet> sets(specs.size());
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  const auto worker = [&] {
-    for (std::size_t k = next++; k < specs.size(); k = next++) {
-      try {
-        sets[k] = analysis::ngram_label_set(specs[k].name, corpus, positions, specs[k].order, specs[k].direction,
-                                            job.min_count);
-      } catch (...) {
-        const std::lock_guard lock(error_mutex);
-        if (!error) error = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 1; t < std::min<int>(std::max(1, job.threads), static_cast<int>(specs.size())); ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  parallel_for(specs.size(), job.threads, [&](std::size_t k) {
+    sets[k] = analysis::ngram_label_set(specs[k].name, corpus, positions, specs[k].order, specs[k].direction, job.min_count);
+  });
   return sets;
 }
 
@@ -298,10 +283,12 @@ std::vector<analysis::LabelSet> read_labels(const std::filesystem::path& path, c
 void add_nulls(const TextJob& job, LabelledText& text) {
   if (!job.null) return;
   const auto n_sets = text.label_sets.size();
-  for (std::size_t s = 0; s < n_sets; ++s) {
-    text.label_sets.push_back(analysis::shuffle_within_documents(text.label_sets[s], text.positions.doc_ids, job.seed,
-                                                                 null_name(text.label_sets[s].name)));
-  }
+  std::vector<analysis::LabelSet> nulls(n_sets);
+  parallel_for(n_sets, job.threads, [&](std::size_t s) {
+    nulls[s] = analysis::shuffle_within_documents(text.label_sets[s], text.positions.doc_ids, job.seed,
+                                                  null_name(text.label_sets[s].name));
+  });
+  for (auto& null : nulls) text.label_sets.push_back(std::move(null));
 }
 
 // Tokens (from the cache or the tokenizer) and positions; `write` stores what was missing.
