@@ -4,11 +4,12 @@
 # the benchmark corpus of real English and its 32k byte-level BPE (.bench/streaming/, made
 # by benchmarks/streaming/make_corpus.py and `ibzoo train-tokenizer` on the development
 # machine), orders 1-4 and shuffled nulls, and, in the same call on the same GPU:
-#   1. ibzoo from command start to results/metrics.csv (`run --stage accumulate`, then
-#      `--stage metrics`): wall time, positions/s, run directory bytes per position, peak
-#      GPU memory (the items' log lines);
+#   1. ibzoo from command start to results/metrics.csv (one `ibzoo run`, as a user runs
+#      it): wall time, positions/s, run directory bytes per position, peak GPU memory (the
+#      items' log lines), and the log with each line's time since the command started;
 #   2. a rerun of the finished study (`ibzoo run`, every stage);
-#   3. ibzoo's forward passes alone over the same batches (IBZOO_BENCH_FORWARD_ONLY);
+#   3. ibzoo's forward passes alone over the same batches (IBZOO_BENCH_FORWARD_ONLY): their
+#      own time inside the items, and the whole command's;
 #   4. the peer (benchmarks/streaming/peer.py: transformers + torch index_add_ tables) from
 #      command start to its CSV, and every entropy and MI of both compared.
 # Prints one markdown table; logs and CSVs go to OUT.
@@ -34,6 +35,8 @@ tpb=${TOKENS_PER_BATCH:-16384}
 mkdir -p "$out" "$work"
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+# Prefixes each line with the seconds since $1 (a log's timeline).
+stamp() { while IFS= read -r line; do printf '%7.2f %s\n' "$(calc "$(now) - $1")" "$line"; done; }
 device=${DEVICE:-cuda}  # DEVICE=cpu: a smoke run of the script itself on a machine without a GPU
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
 gpu_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1 || true)
@@ -70,11 +73,10 @@ for shape in "$@"; do
 
   # 1. ibzoo end to end.
   t0=$(now)
-  "$bin" run "$manifest" --stage accumulate --progress lines --progress-interval 10 >"$out/$shape.ibzoo.log" 2>&1 ||
+  "$bin" run "$manifest" --progress lines --progress-interval 10 2>&1 | stamp "$t0" >"$out/$shape.ibzoo.log" ||
     { tail -30 "$out/$shape.ibzoo.log"; exit 1; }
-  "$bin" run "$manifest" --stage metrics >>"$out/$shape.ibzoo.log" 2>&1 || { tail -30 "$out/$shape.ibzoo.log"; exit 1; }
   wall=$(calc "$(now) - $t0")
-  grep -E "positions in|memory:|tokenizing|error|warning" "$out/$shape.ibzoo.log" | head -20 || true
+  cat "$out/$shape.ibzoo.log"
   positions=$(awk -F, '$5 == 0 && $7 == "n_samples" { s += $8 } END { print s + 0 }' "$run/results/metrics.csv")
   bytes=$(du -sb "$run" | cut -f1)
   peak=$( (grep -o "peak GPU memory [0-9.]* GiB" "$out/$shape.ibzoo.log" || true) | awk '{ if ($4 > m) m = $4 } END { print m + 0 }')
@@ -90,12 +92,16 @@ for shape in "$@"; do
   fi
 
   # 3. The forward passes alone, over the same batches (the label pass is reused).
-  fwd_tps=""; fwd_pps=""
+  #    Also timed as a whole command: the same `ibzoo run`, start to exit, with the forward
+  #    passes in place of the estimation (the labels are read from the run directory).
+  fwd_tps=""; fwd_pps=""; fwd_wall=""
   if [[ ${FORWARD_ONLY:-1} == 1 ]]; then
     mkdir -p "$run-fwd"
     cp -r "$run/tokens" "$run/labels" "$run-fwd/"
+    t0=$(now)
     IBZOO_BENCH_FORWARD_ONLY=1 "$bin" run "$manifest" --run-dir "$run-fwd" --stage accumulate --progress off \
       >"$out/$shape.forward.log" 2>&1 || true
+    fwd_wall=$(calc "$(now) - $t0")
     read -r fwd_pps fwd_tps < <( (grep -o "forward passes only (benchmark): [0-9]* positions, [0-9]* tokens in [0-9]* ms" \
       "$out/$shape.forward.log" || true) | awk '{ p += $5; t += $7; ms += $10 } END { if (ms) printf "%.0f %.0f\n", p / ms * 1000, t / ms * 1000; else print "0 0" }')
   fi
@@ -117,10 +123,10 @@ for shape in "$@"; do
     echo "$cmp"
   fi
   pps=$(calc "$positions / $wall")
-  rows+=("| $shape | $ckpts x $((positions / ckpts)) | $wall | $pps | ${peer_wall:--} | $( [[ -n $peer_wall ]] && calc "$pps / ($positions / $peer_wall)" || echo -) | ${fwd_pps:--} | $( [[ -n $fwd_pps && $fwd_pps != 0 ]] && calc "$pps / $fwd_pps" || echo -) | $(calc "$bytes / $positions") | ${peak} GiB / ${peer_peak:--} GiB | ${rerun:--} | ${item_ms} | $(echo "$cmp" | sed -n 's/.*max_abs_diff=\([^ ]*\).*/\1/p') | ${predicted:--} |")
+  rows+=("| $shape | $ckpts x $((positions / ckpts)) | $wall | $pps | ${peer_wall:--} | $( [[ -n $peer_wall ]] && calc "$pps / ($positions / $peer_wall)" || echo -) | ${fwd_pps:--} | $( [[ -n $fwd_pps && $fwd_pps != 0 ]] && calc "$pps / $fwd_pps" || echo -) | ${fwd_wall:--} | $( [[ -n $fwd_wall ]] && calc "$fwd_wall / $wall" || echo -) | $(calc "$bytes / $positions") | ${peak} GiB / ${peer_peak:--} GiB | ${rerun:--} | ${item_ms} | $(echo "$cmp" | sed -n 's/.*max_abs_diff=\([^ ]*\).*/\1/p') | ${predicted:--} |")
 done
 
 echo
-echo "| model | checkpoints x positions | ibzoo s (start to metrics.csv) | ibzoo positions/s | peer s | ibzoo / peer | ibzoo forward-only positions/s | end to end / forward-only | run dir bytes / position | peak GPU memory ibzoo / peer | rerun s | ms per checkpoint | max abs diff vs peer | plan --estimate |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | checkpoints x positions | ibzoo s (start to metrics.csv) | ibzoo positions/s | peer s | ibzoo / peer | forward passes alone, positions/s | end to end / forward passes alone | forward-only command s | end to end / forward-only command | run dir bytes / position | peak GPU memory ibzoo / peer | rerun s | ms per checkpoint | max abs diff vs peer | plan --estimate |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do echo "$r"; done

@@ -12,6 +12,7 @@
 #include "io/metrics_h5.h"
 #include "models/model.h"
 #include "pipeline/budget.h"
+#include "pipeline/model_cache.h"
 #include "pipeline/progress_setup.h"
 #include "pipeline/ranks.h"
 #include "pipeline/work_queue.h"
@@ -42,61 +43,6 @@ std::string passes_note(const stages::AccumulateResult& r) {
 fs::path reference_points_path(const io::RunDir& run, std::int64_t dim) {
   return run.root() / "reference_points" / ("d" + std::to_string(dim) + ".h5");
 }
-
-// The loaded checkpoint, kept while the next items use it; the next checkpoint's
-// weight files are read into the page cache in the background meanwhile.
-class ModelCache {
- public:
-  ModelCache(const Manifest& manifest, int threads) : manifest_(manifest), threads_(threads) {}
-  ~ModelCache() {
-    if (prefetcher_.joinable()) prefetcher_.join();
-  }
-
-  void prefetch(const Checkpoint& next, const Checkpoint& current) {
-    if (next.path == current.path || next.path == prefetched_) return;
-    if (prefetcher_.joinable()) prefetcher_.join();
-    prefetched_ = next.path;
-    std::vector<fs::path> files;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(next.path, ec)) {
-      if (entry.path().extension() == ".safetensors") files.push_back(entry.path());
-    }
-    prefetcher_ = std::thread([files = std::move(files)] {
-      for (const auto& f : files) io::prefetch_file(f);
-    });
-  }
-
-  const models::Model& get(const Checkpoint& checkpoint) {
-    if (model_ && path_ == checkpoint.path) return *model_;
-    model_.reset();
-    models::RunOptions options;
-    options.device = models::parse_device(manifest_.compute.device);
-    options.dtype = models::parse_dtype(manifest_.compute.dtype);
-    options.threads = threads_;
-    options.final_norm = manifest_.estimator.final_norm;
-    // One rank per GPU: the node's ranks take its GPUs round-robin.
-    if (options.device == models::Device::Cuda && models::cuda_device_count() > 0) {
-      options.cuda_device_idx = node_local_rank() % models::cuda_device_count();
-      if (!gpu_logged_) {
-        io::log_info("using GPU " + std::to_string(options.cuda_device_idx) + " of " +
-                     std::to_string(models::cuda_device_count()) + " on this node");
-        gpu_logged_ = true;
-      }
-    }
-    model_ = models::Model::load(checkpoint.path, options);
-    path_ = checkpoint.path;
-    return *model_;
-  }
-
- private:
-  const Manifest& manifest_;
-  int threads_;
-  bool gpu_logged_ = false;
-  fs::path path_;
-  fs::path prefetched_;
-  std::thread prefetcher_;
-  std::unique_ptr<models::Model> model_;
-};
 
 stages::EstimatorSetup make_estimator(const EstimatorSpec& spec, std::int64_t dim) {
   analysis::ReferencePoints points;
@@ -131,10 +77,10 @@ bool per_position_outputs(const Manifest& m) { return m.storage.representations 
 // Runs items: the model, the estimator per width, the table budget and provenance.
 class ItemRunner {
  public:
-  ItemRunner(const Study& study, const Texts& texts, const io::RunDir& run, int threads, std::int64_t tokens_per_batch,
-             int world_size, int local_ranks)
+  ItemRunner(const Study& study, const Texts& texts, const io::RunDir& run, ModelCache& models, int threads,
+             std::int64_t tokens_per_batch, int world_size, int local_ranks)
       : study_(study), texts_(texts), run_(run), threads_(threads), tokens_per_batch_(tokens_per_batch),
-        world_size_(world_size), local_ranks_(local_ranks), models_(study.manifest, threads) {}
+        world_size_(world_size), local_ranks_(local_ranks), models_(models) {}
 
   void prefetch(const WorkItem& next, const WorkItem& current) { models_.prefetch(checkpoint(next), checkpoint(current)); }
 
@@ -155,12 +101,14 @@ class ItemRunner {
       if (m.preference) parts.push_back({"preference", &texts_.preference.at(model_spec.tokenizer.string())});
       const models::Model* model = nullptr;
       std::exception_ptr load_error;
+      const auto t_load = std::chrono::steady_clock::now();
       try {
         model = &models_.get(ckpt);
       } catch (...) {
         load_error = std::current_exception();
       }
       agree_load(team, load_error);
+      const std::chrono::duration<double> load_s = std::chrono::steady_clock::now() - t_load;
       const auto& setup = estimator(model->hidden_size());
       stages::AccumulateJob job;
       job.item_id = item.id;
@@ -173,7 +121,7 @@ class ItemRunner {
       job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
                      m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
       if (m.storage.assignments != "none") job.assignments_float16 = assignments_float16(m);
-      job.provenance = provenance(item, model_spec, ckpt, text, *model, team.size());
+      job.provenance = [&, model, n = team.size()] { return provenance(item, model_spec, ckpt, text, *model, n); };
       job.on_progress = progress;
       // Benchmark hook (benchmarks/streaming_bench.sh): the forward passes alone.
       job.forward_only = std::getenv("IBZOO_BENCH_FORWARD_ONLY") != nullptr;
@@ -181,14 +129,7 @@ class ItemRunner {
       if (const char* delay = std::getenv("IBZOO_TEST_MERGE_DELAY_MS")) job.test_merge_delay_ms = std::atoi(delay);
       models::reset_peak_device_memory(*model);
       const auto result = stages::accumulate(job, parts, *model, setup, team);
-      if (team.rank() == 0) {
-        const auto memory = models::device_memory(*model);
-        io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
-                     std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms" +
-                     passes_note(result) +
-                     (team.size() > 1 ? " on a team of " + std::to_string(team.size()) + " ranks" : "") +
-                     (memory ? "; peak GPU memory " + format_bytes(static_cast<double>(memory->peak_allocated)) : ""));
-      }
+      if (team.rank() == 0) log_item(tag, result, *model, load_s.count(), team.size());
       return result.n_positions;
     } catch (const std::exception& e) {
       io::log_error(tag + " failed: " + e.what());
@@ -200,6 +141,18 @@ class ItemRunner {
  private:
   const Checkpoint& checkpoint(const WorkItem& item) const {
     return study_.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
+  }
+
+  // "item ID (model/checkpoint): N positions in T ms (model ready in L ms)...": the item's
+  // clock starts when its model is ready; L is the wait for it (load, or a preload's end).
+  static void log_item(const std::string& tag, const stages::AccumulateResult& result, const models::Model& model,
+                       double load_s, int team_size) {
+    const auto memory = models::device_memory(model);
+    io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
+                 std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms" + passes_note(result) +
+                 " (model ready in " + std::to_string(static_cast<int>(load_s * 1000)) + " ms)" +
+                 (team_size > 1 ? " on a team of " + std::to_string(team_size) + " ranks" : "") +
+                 (memory ? "; peak GPU memory " + format_bytes(static_cast<double>(memory->peak_allocated)) : ""));
   }
 
   // Every rank of the team has the model, or all of them give up the item.
@@ -283,23 +236,6 @@ class ItemRunner {
     return it->second;
   }
 
-  const nlohmann::json& weight_hashes(const Checkpoint& checkpoint) {
-    const auto key = checkpoint.path.string();
-    auto it = weights_.find(key);
-    if (it != weights_.end()) return it->second;
-    nlohmann::json hashes = nlohmann::json::object();
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(checkpoint.path)) {
-      const auto name = entry.path().filename().string();
-      if (entry.path().extension() == ".safetensors" || name == "config.json" || name == "model.safetensors.index.json") {
-        files.push_back(entry.path());
-      }
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) hashes[f.filename().string()] = io::sha256_file(f);
-    return weights_.emplace(key, std::move(hashes)).first->second;
-  }
-
   // The checkpoint's own training record (trainer_state.json: global step, train and
   // held-out loss), which the metrics stage reports beside the estimates. A damaged file
   // costs the record, not the item.
@@ -332,7 +268,7 @@ class ItemRunner {
             {"checkpoint", ckpt.name},
             {"step", ckpt.step},
             {"model_path", ckpt.path.string()},
-            {"weights", weight_hashes(ckpt)},
+            {"weights", models_.weight_hashes(ckpt)},
             {"training", training_state(ckpt)},
             {"tokenizer", model_spec.tokenizer.string()},
             {"tokenizer_sha256", text.tokenizer_sha256},
@@ -361,9 +297,8 @@ class ItemRunner {
   int world_size_;
   int local_ranks_;
   bool logged_budget_ = false;
-  ModelCache models_;
+  ModelCache& models_;
   std::map<std::int64_t, stages::EstimatorSetup> setups_;
-  std::map<std::string, nlohmann::json> weights_;
 };
 
 // Test hook (docs/SCALE.md): IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,INDEX:MS...] makes the
@@ -465,99 +400,155 @@ bool use_teams(const Study& study, const Texts& texts, std::size_t n_pending, co
   return false;
 }
 
+// Cost of each plan item (for the balance of the slices and the time left): its model's
+// size when the manifest states it, else 1; every item runs over the same sample.
+std::vector<double> item_costs(const Study& study) {
+  std::vector<double> cost;
+  for (const auto& item : study.plan.items) cost.push_back(study.manifest.models[item.model_idx].n_parameters.value_or(1.0));
+  return cost;
+}
+
+const Checkpoint& checkpoint_of(const Study& study, std::size_t item_idx) {
+  const auto& item = study.plan.items[item_idx];
+  return study.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
+}
+
+// The items of one attempt, one at a time, with their progress reported by the rank 0 of
+// the team that computes each.
+class ItemLoop {
+ public:
+  ItemLoop(const Study& study, const Texts& texts, ItemRunner& runner, const std::vector<double>& cost,
+           io::StudyProgress& progress)
+      : study_(study), texts_(texts), runner_(runner), cost_(cost), progress_(progress), delays_(test_item_delays()) {}
+
+  void run(std::size_t item_idx, const io::Communicator& team) {
+    const auto& m = study_.manifest;
+    const auto& item = study_.plan.items[item_idx];
+    const auto& key = m.models[item.model_idx].tokenizer.string();
+    std::int64_t item_positions = 0;
+    if (!texts_.failed.count(key)) {
+      item_positions = texts_.text.at(key).positions.size() + (m.preference ? texts_.preference.at(key).positions.size() : 0);
+    }
+    const auto share = [&](std::int64_t n) {
+      return item_positions > 0 ? cost_[item_idx] * static_cast<double>(n) / static_cast<double>(item_positions) : 0.0;
+    };
+    const bool reports = team.rank() == 0;
+    if (reports) progress_.start_item(item_label(m, item));
+    delay_for_test(delays_, item_idx);
+    std::int64_t reported = 0;
+    const auto on_round = [&](std::int64_t n) {
+      reported += n;
+      progress_.advance_item(n, share(n));
+    };
+    const auto n_positions = runner_.run_item(item, team, reports ? std::function<void(std::int64_t)>(on_round) : nullptr);
+    if (reports) {
+      progress_.end_item(std::max<std::int64_t>(0, n_positions - reported), cost_[item_idx] - share(reported), n_positions < 0);
+    }
+    (n_positions >= 0 ? computed : failed)++;
+  }
+
+  std::int64_t computed = 0;
+  std::int64_t failed = 0;
+
+ private:
+  const Study& study_;
+  const Texts& texts_;
+  ItemRunner& runner_;
+  const std::vector<double>& cost_;
+  io::StudyProgress& progress_;
+  std::map<std::size_t, int> delays_;
+};
+
+// All ranks on each item in turn.
+void run_as_teams(const Study& study, const std::vector<std::size_t>& pending, ItemRunner& runner, ItemLoop& loop,
+                  const io::Communicator& comm, const std::atomic<int>& stop, RunSummary& summary) {
+  for (std::size_t k = 0; k < pending.size(); ++k) {
+    const int signal = stop.load();
+    if (comm.allreduce_max(signal) != 0) {
+      io::log_warn("stopping after the current item (signal " + std::to_string(signal) + ")");
+      summary.interrupted = true;
+      break;
+    }
+    if (k + 1 < pending.size()) runner.prefetch(study.plan.items[pending[k + 1]], study.plan.items[pending[k]]);
+    loop.run(pending[k], comm);
+  }
+}
+
+// Whole items per rank: cost-balanced slices, claims and stealing (pipeline/work_queue.h).
+void run_as_slices(const Study& study, const std::vector<std::size_t>& pending, const std::vector<double>& cost,
+                   const std::string& attempt, const io::RunDir& run, ItemRunner& runner, ItemLoop& loop,
+                   const io::Communicator& comm, const std::atomic<int>& stop, RunSummary& summary) {
+  std::vector<std::string> ids;
+  for (const auto& item : study.plan.items) ids.push_back(item.id);
+  WorkQueue queue(run, attempt, balanced_slices(pending, cost, comm.size()), std::move(ids), cost, comm.rank(),
+                  owner_tag(comm.rank()));
+  const auto self = io::Communicator::self();
+  for (;;) {
+    if (stop.load() != 0) {
+      io::log_warn("stopping after the current item (signal " + std::to_string(stop.load()) + ")");
+      summary.interrupted = true;
+      break;
+    }
+    const auto next = queue.next();
+    if (!next) break;
+    const auto& item = study.plan.items[next->item_idx];
+    if (next->stolen) {
+      io::log_info("accumulate: stealing item " + item.id + " (plan index " + std::to_string(next->item_idx) +
+                   ") from the end of rank " + std::to_string(next->owner) + "'s slice; " +
+                   std::to_string(next->left_in_owner) + " unclaimed item(s) left there");
+    }
+    if (const auto after = queue.peek()) runner.prefetch(study.plan.items[*after], item);
+    loop.run(next->item_idx, self);
+  }
+  log_steals(queue);
+  summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
+}
+
 }  // namespace
 
+std::shared_ptr<ModelCache> start_models(const Study& study, const std::vector<std::size_t>& pending,
+                                         const RunOptions& options, const io::Communicator& comm) {
+  const auto& m = study.manifest;
+  auto models = std::make_shared<ModelCache>(m, threads_per_rank(m.compute, local_rank_count(comm)));
+  if (pending.empty()) return models;
+  // This rank's first item: the front of its slice when ranks take whole items, else the
+  // team's first (use_teams decides after the label pass; a wrong guess costs one load).
+  std::size_t first = pending.front();
+  if (comm.size() > 1 && pending.size() >= static_cast<std::size_t>(comm.size())) {
+    const auto slices = balanced_slices(pending, item_costs(study), comm.size());
+    if (!slices[static_cast<std::size_t>(comm.rank())].empty()) first = slices[static_cast<std::size_t>(comm.rank())].front();
+  }
+  models->preload(checkpoint_of(study, first), {options.tokens_per_batch.value_or(m.compute.tokens_per_batch), m.text.max_tokens});
+  return models;
+}
+
 void accumulate_items(const Study& study, const Texts& texts, const std::vector<std::size_t>& pending,
-                      const io::RunDir& run, const RunOptions& options, const io::Communicator& comm,
-                      const std::atomic<int>& stop, RunSummary& summary) {
+                      ModelCache& models, const io::RunDir& run, const RunOptions& options,
+                      const io::Communicator& comm, const std::atomic<int>& stop, RunSummary& summary) {
   const auto& m = study.manifest;
   const int local_ranks = local_rank_count(comm);
-  const int threads = threads_per_rank(m.compute, local_ranks);
-  const auto tokens_per_batch = options.tokens_per_batch.value_or(m.compute.tokens_per_batch);
-  ItemRunner runner(study, texts, run, threads, tokens_per_batch, comm.size(), local_ranks);
-  const auto delays = test_item_delays();
-  std::int64_t computed = 0, failed = 0;
+  ItemRunner runner(study, texts, run, models, threads_per_rank(m.compute, local_ranks),
+                    options.tokens_per_batch.value_or(m.compute.tokens_per_batch), comm.size(), local_ranks);
   const bool teams = use_teams(study, texts, pending.size(), comm);
   if (comm.rank() == 0) {
     io::log_info("accumulate: " + std::to_string(pending.size()) + " items to compute, " +
                  std::to_string(summary.n_done_before) + " already done, on " + std::to_string(comm.size()) + " rank" +
                  (comm.size() == 1 ? "" : "s") + (teams ? " working together on each item" : ""));
   }
-  // Cost of an item (for the balance of the slices and the time left): its model's size
-  // when the manifest states it, else 1; every item runs over the same sample.
-  std::vector<double> cost(study.plan.items.size(), 1.0);
-  std::vector<std::string> ids;
-  for (std::size_t i = 0; i < cost.size(); ++i) {
-    cost[i] = m.models[study.plan.items[i].model_idx].n_parameters.value_or(1.0);
-    ids.push_back(study.plan.items[i].id);
-  }
+  const auto cost = item_costs(study);
   const auto attempt = start_attempt(run, options.slice, comm);
   io::StudyProgress progress(accumulate_progress_options(pending, cost, summary.n_done_before, run.root(), attempt,
                                                          options.slice, options.progress, options.progress_interval),
                              comm);
-  // One item on `team`, with its progress reported by the team's rank 0 as it goes.
-  const auto run_one = [&](std::size_t item_idx, const io::Communicator& team) {
-    const auto& item = study.plan.items[item_idx];
-    const auto& key = m.models[item.model_idx].tokenizer.string();
-    std::int64_t item_positions = 0;
-    if (!texts.failed.count(key)) {
-      item_positions = texts.text.at(key).positions.size() + (m.preference ? texts.preference.at(key).positions.size() : 0);
-    }
-    const bool reports = team.rank() == 0;
-    if (reports) progress.start_item(item_label(m, item));
-    delay_for_test(delays, item_idx);
-    std::int64_t reported = 0;
-    const auto on_round = [&](std::int64_t n) {
-      reported += n;
-      progress.advance_item(n, item_positions > 0 ? cost[item_idx] * static_cast<double>(n) / static_cast<double>(item_positions) : 0.0);
-    };
-    const auto n_positions = runner.run_item(item, team, reports ? std::function<void(std::int64_t)>(on_round) : nullptr);
-    if (reports) {
-      const double done_weight = item_positions > 0 ? cost[item_idx] * static_cast<double>(reported) / static_cast<double>(item_positions) : 0.0;
-      progress.end_item(std::max<std::int64_t>(0, n_positions - reported), cost[item_idx] - done_weight, n_positions < 0);
-    }
-    (n_positions >= 0 ? computed : failed)++;
-  };
+  ItemLoop loop(study, texts, runner, cost, progress);
   if (teams) {
-    // All ranks on each item in turn.
-    for (std::size_t k = 0; k < pending.size(); ++k) {
-      const int signal = stop.load();
-      if (comm.allreduce_max(signal) != 0) {
-        io::log_warn("stopping after the current item (signal " + std::to_string(signal) + ")");
-        summary.interrupted = true;
-        break;
-      }
-      if (k + 1 < pending.size()) runner.prefetch(study.plan.items[pending[k + 1]], study.plan.items[pending[k]]);
-      run_one(pending[k], comm);
-    }
+    run_as_teams(study, pending, runner, loop, comm, stop, summary);
   } else {
-    // Whole items per rank: cost-balanced slices, claims and stealing (pipeline/work_queue.h).
-    auto slices = balanced_slices(pending, cost, comm.size());
-    WorkQueue queue(run, attempt, std::move(slices), std::move(ids), cost, comm.rank(), owner_tag(comm.rank()));
-    const auto self = io::Communicator::self();
-    for (;;) {
-      if (stop.load() != 0) {
-        io::log_warn("stopping after the current item (signal " + std::to_string(stop.load()) + ")");
-        summary.interrupted = true;
-        break;
-      }
-      const auto next = queue.next();
-      if (!next) break;
-      const auto& item = study.plan.items[next->item_idx];
-      if (next->stolen) {
-        io::log_info("accumulate: stealing item " + item.id + " (plan index " + std::to_string(next->item_idx) +
-                     ") from the end of rank " + std::to_string(next->owner) + "'s slice; " +
-                     std::to_string(next->left_in_owner) + " unclaimed item(s) left there");
-      }
-      if (const auto after = queue.peek()) runner.prefetch(study.plan.items[*after], item);
-      run_one(next->item_idx, self);
-    }
-    log_steals(queue);
-    summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
+    run_as_slices(study, pending, cost, attempt, run, runner, loop, comm, stop, summary);
   }
   progress.finish();
-  summary.n_computed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : computed);
-  summary.n_failed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : failed);
+  summary.n_computed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : loop.computed);
+  summary.n_failed = comm.allreduce_sum(teams && comm.rank() != 0 ? 0 : loop.failed);
 }
 
 }  // namespace ibzoo::pipeline

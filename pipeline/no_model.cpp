@@ -6,10 +6,21 @@
 
 namespace ibzoo::pipeline {
 
-void accumulate_items(const Study&, const Texts&, const std::vector<std::size_t>&, const io::RunDir&, const RunOptions&,
-                      const io::Communicator&, const std::atomic<int>&, RunSummary&) {
+namespace {
+[[noreturn]] void no_model() {
   throw Error("internal: this ibzoo executable runs no model, and the accumulate stage needs one; "
               "run it through ibzoo-torch (installed beside ibzoo)");
+}
+}  // namespace
+
+std::shared_ptr<ModelCache> start_models(const Study&, const std::vector<std::size_t>&, const RunOptions&,
+                                         const io::Communicator&) {
+  no_model();
+}
+
+void accumulate_items(const Study&, const Texts&, const std::vector<std::size_t>&, ModelCache&, const io::RunDir&,
+                      const RunOptions&, const io::Communicator&, const std::atomic<int>&, RunSummary&) {
+  no_model();
 }
 
 }  // namespace ibzoo::pipeline
