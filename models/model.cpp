@@ -18,8 +18,18 @@
 #define IBZOO_CUDA_MEMORY_INFO 0
 #endif
 
+#if __has_include(<c10/cuda/CUDAGuard.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#define IBZOO_CUDA_STREAMS 1
+#else
+#define IBZOO_CUDA_STREAMS 0
+#endif
+
 #include <dlfcn.h>
 
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include <algorithm>
@@ -182,6 +192,37 @@ void set_cpu_threads(int threads) {
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
+namespace {
+
+// Runs `load` with the device's copies on a stream of their own, one per device (so that
+// a freed model's blocks go back to the stream the next load allocates on), and waits
+// for them: a checkpoint loaded in the background (pipeline/model_cache.h) then copies
+// beside the kernels of the one computing on the default stream instead of between them.
+template <typename Load>
+void load_on_side_stream(const torch::Device& device, const Load& load) {
+#if IBZOO_CUDA_STREAMS
+  if (device.is_cuda()) {
+    static std::mutex mutex;
+    static std::map<c10::DeviceIndex, c10::cuda::CUDAStream> streams;
+    std::optional<c10::cuda::CUDAStream> stream;
+    {
+      const std::lock_guard lock(mutex);
+      auto it = streams.find(device.index());
+      if (it == streams.end()) it = streams.emplace(device.index(), c10::cuda::getStreamFromPool(false, device.index())).first;
+      stream = it->second;
+    }
+    const c10::cuda::CUDAStreamGuard guard(*stream);
+    load();
+    stream->synchronize();
+    return;
+  }
+#endif
+  (void)device;
+  load();
+}
+
+}  // namespace
+
 std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
@@ -201,7 +242,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
     device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(options.cuda_device_idx));
   }
   const auto weights = hf::WeightStore::open_dir(dir);
-  impl->module = load_transformer(weights, impl->config, torch_dtype(options.dtype), device);
+  load_on_side_stream(device, [&] { impl->module = load_transformer(weights, impl->config, torch_dtype(options.dtype), device); });
   impl->module->eval();
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }

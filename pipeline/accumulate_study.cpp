@@ -23,6 +23,7 @@
 #include <ctime>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include <unistd.h>
 
@@ -82,7 +83,12 @@ class ItemRunner {
       : study_(study), texts_(texts), run_(run), threads_(threads), tokens_per_batch_(tokens_per_batch),
         world_size_(world_size), local_ranks_(local_ranks), models_(models) {}
 
-  void prefetch(const WorkItem& next, const WorkItem& current) { models_.prefetch(checkpoint(next), checkpoint(current)); }
+  // `next` follows `current` on this rank: its files are read ahead now, and its model
+  // may load during `current` (overlap_next_load).
+  void prefetch(const WorkItem& next, const WorkItem& current) {
+    models_.prefetch(checkpoint(next), checkpoint(current));
+    next_ = &next;
+  }
 
   // Runs one item on `team`: its positions, or -1 when it failed (recorded by team rank
   // 0 instead of thrown). Collective over the team.
@@ -116,7 +122,8 @@ class ItemRunner {
       job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
-      job.table_budget_bytes = table_budget(*model, setup, text, static_cast<std::int64_t>(job.layers.size()), team);
+      job.table_budget_bytes = overlap_next_load(item, *model, setup, text, job.layers,
+                                                 table_budget(*model, setup, text, static_cast<std::int64_t>(job.layers.size()), team), team);
       // storage.layers: all (an empty list) stores every estimated layer.
       job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
                      m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
@@ -169,6 +176,33 @@ class ItemRunner {
       return run_.root() / "reps" / model.id / (checkpoint(item).name + ".h5");
     }
     return run_.item_dir(item.id) / "reps.h5";
+  }
+
+  // Starts loading the next item's checkpoint now, to compute beside this item's passes,
+  // when it is another checkpoint of the same model (so as large as this one) and its
+  // weights leave the passes of this item as they are. Returns the tables' budget net of
+  // those weights (unchanged when nothing is loaded ahead).
+  std::int64_t overlap_next_load(const WorkItem& item, const models::Model& model, const stages::EstimatorSetup& setup,
+                                 const stages::LabelledText& text, const std::vector<int>& layers, std::int64_t budget,
+                                 const io::Communicator& team) {
+    const WorkItem* next = std::exchange(next_, nullptr);
+    if (next == nullptr || team.size() > 1 || budget <= 0 || next->model_idx != item.model_idx) return budget;
+    const auto& ckpt = checkpoint(*next);
+    if (ckpt.path == checkpoint(item).path) return budget;
+    const auto weights = model.n_parameters() * (study_.manifest.compute.dtype == "float32" ? 4 : 2);
+    auto layout = setup.layout;
+    layout.label_sets = text.label_names();
+    layout.label_rows = text.label_rows();
+    try {
+      if (budget <= weights ||
+          stages::plan_passes(layers, layout, 1, budget - weights).size() != stages::plan_passes(layers, layout, 1, budget).size()) {
+        return budget;
+      }
+    } catch (const UsageError&) {  // the tables do not fit either way: the item says so
+      return budget;
+    }
+    models_.preload(ckpt);
+    return budget - weights;
   }
 
   // Bytes one pass's tables may take on this rank (0: no limit known, one pass).
@@ -298,6 +332,7 @@ class ItemRunner {
   int local_ranks_;
   bool logged_budget_ = false;
   ModelCache& models_;
+  const WorkItem* next_ = nullptr;  // the item after the one running, when prefetch named it
   std::map<std::int64_t, stages::EstimatorSetup> setups_;
 };
 

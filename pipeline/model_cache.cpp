@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <vector>
 
 namespace ibzoo::pipeline {
@@ -47,12 +48,16 @@ void warm_up(const models::Model& model, const WarmUp& shape) {
 
 std::atomic<bool> g_gpu_logged{false};
 
+std::string milliseconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
+}
+
 }  // namespace
 
 ModelCache::ModelCache(const Manifest& manifest, int threads) : manifest_(manifest), threads_(threads) {}
 
 ModelCache::~ModelCache() {
-  if (preload_.valid()) preload_.wait();
+  for (auto& [path, loading] : preloads_) loading.wait();
   for (auto& [path, hashing] : hashing_) hashing.wait();
 }
 
@@ -80,38 +85,56 @@ void ModelCache::start_hashing(const Checkpoint& checkpoint) {
 }
 
 void ModelCache::preload(const Checkpoint& checkpoint, const WarmUp& shape) {
-  if (preload_.valid()) preload_.wait();
-  preload_path_ = checkpoint.path;
-  preload_ = std::async(std::launch::async, [this, checkpoint, shape] {
+  const auto key = checkpoint.path.string();
+  if ((model_ && path_ == checkpoint.path) || preloads_.count(key)) return;
+  preloads_.emplace(key, std::async(std::launch::async, [this, checkpoint, shape] {
+    const auto t0 = std::chrono::steady_clock::now();
     auto model = load(checkpoint);
+    const auto t1 = std::chrono::steady_clock::now();
     warm_up(*model, shape);
+    io::log_info("model " + checkpoint.name + " loaded ahead in " + milliseconds(t0, t1) + " ms" +
+                 (shape.max_tokens > 0 && model->options().device == models::Device::Cuda
+                      ? ", one warm-up batch in " + milliseconds(t1, std::chrono::steady_clock::now()) + " ms"
+                      : ""));
     return model;
-  });
+  }));
 }
 
 void ModelCache::prefetch(const Checkpoint& next, const Checkpoint& current) {
   if (next.path != current.path) start_hashing(next);  // reading to hash is the prefetch
 }
 
-const models::Model& ModelCache::get(const Checkpoint& checkpoint) {
-  if (preload_.valid() && preload_path_ == checkpoint.path) {
-    model_.reset();
-    path_.clear();
-    model_ = preload_.get();  // rethrows what the load threw
-    path_ = checkpoint.path;
-  } else if (preload_.valid()) {
-    // The guess of this rank's first checkpoint was wrong: that model goes unused.
-    try {
-      (void)preload_.get();
-    } catch (const std::exception& e) {
-      io::log_warn("loading " + preload_path_.string() + " ahead failed (" + e.what() + "); it was not needed");
+void ModelCache::drop_preloads_except(const std::string& key) {
+  for (auto it = preloads_.begin(); it != preloads_.end();) {
+    if (it->first == key) {
+      ++it;
+      continue;
     }
+    // A guess that was wrong (this rank's first checkpoint): the model goes unused.
+    try {
+      (void)it->second.get();
+    } catch (const std::exception& e) {
+      io::log_warn("loading " + it->first + " ahead failed (" + e.what() + "); it was not needed");
+    }
+    it = preloads_.erase(it);
   }
-  if (!model_ || path_ != checkpoint.path) {
-    model_.reset();
+}
+
+const models::Model& ModelCache::get(const Checkpoint& checkpoint) {
+  const auto key = checkpoint.path.string();
+  drop_preloads_except(key);
+  if (model_ && path_ == checkpoint.path) return *model_;
+  if (model_) model_->synchronize();  // nothing queued still reads its weights
+  model_.reset();
+  path_.clear();
+  if (const auto it = preloads_.find(key); it != preloads_.end()) {
+    auto loading = std::move(it->second);
+    preloads_.erase(it);
+    model_ = loading.get();  // rethrows what the load threw
+  } else {
     model_ = load(checkpoint);
-    path_ = checkpoint.path;
   }
+  path_ = checkpoint.path;
   start_hashing(checkpoint);  // from the page cache the load has just filled
   return *model_;
 }

@@ -38,12 +38,13 @@ class ModelCache {
   ModelCache(const ModelCache&) = delete;
   ModelCache& operator=(const ModelCache&) = delete;
 
-  // Starts loading `checkpoint` in the background; get() takes it over (and rethrows
-  // what the load threw). A second preload waits for the first.
-  void preload(const Checkpoint& checkpoint, const WarmUp& warm_up);
+  // Starts loading `checkpoint` in the background (nothing when it is loaded or loading);
+  // get() takes it over and rethrows what the load threw. A zero WarmUp skips the batch.
+  void preload(const Checkpoint& checkpoint, const WarmUp& warm_up = {});
   // Reads and hashes `next`'s files in the background unless it is `current`.
   void prefetch(const Checkpoint& next, const Checkpoint& current);
-  // The loaded checkpoint; loads it (dropping the one held) when it is another.
+  // The loaded checkpoint; loads it (dropping the one held, and any other preload) when
+  // it is another.
   const models::Model& get(const Checkpoint& checkpoint);
   // sha256 of the checkpoint's config.json, safetensors index and weight files, by file
   // name; waits for the background hash. Throws what hashing threw.
@@ -52,13 +53,13 @@ class ModelCache {
  private:
   std::unique_ptr<models::Model> load(const Checkpoint& checkpoint) const;
   void start_hashing(const Checkpoint& checkpoint);
+  void drop_preloads_except(const std::string& key);
 
   const Manifest& manifest_;
   int threads_;
   std::filesystem::path path_;
   std::unique_ptr<models::Model> model_;
-  std::filesystem::path preload_path_;
-  std::future<std::unique_ptr<models::Model>> preload_;
+  std::map<std::string, std::future<std::unique_ptr<models::Model>>> preloads_;
   std::map<std::string, std::shared_future<nlohmann::json>> hashing_;
   std::map<std::string, nlohmann::json> hashes_;
 };
