@@ -8,6 +8,7 @@
 #include "hf/layout.h"
 #include "io/log.h"
 
+#include <cstdint>
 #include <functional>
 #include <sstream>
 
@@ -64,7 +65,14 @@ class HfReader {
       throw ModelError(weights_.file_of(stored).string() + ": tensor \"" + stored + "\" has dtype " +
                        std::string(hf::dtype_name(view.dtype)) + ", expected F32, F16 or BF16");
     }
-    auto out = torch::empty(want, torch::TensorOptions().dtype(scalar_type(view.dtype)));
+    // A view of the mapped file when the bytes are aligned for their type (no copy on the
+    // host: the caller copies it to the parameter's device, read only); else a copy.
+    const auto type = scalar_type(view.dtype);
+    const auto options = torch::TensorOptions().dtype(type);
+    if (reinterpret_cast<std::uintptr_t>(view.data.data()) % torch::elementSize(type) == 0) {
+      return torch::from_blob(const_cast<std::byte*>(view.data.data()), want, options);
+    }
+    auto out = torch::empty(want, options);
     std::memcpy(out.data_ptr(), view.data.data(), view.data.size());
     return out;
   }
@@ -81,6 +89,17 @@ void assign(torch::Tensor& param, const torch::Tensor& value) {
   param.copy_(value);
 }
 
+// The parameter as the stored parts stacked along rows (q, k, v; gate, up), each part
+// copied into its rows: no concatenated copy on the host.
+void assign_rows(torch::Tensor& param, std::initializer_list<torch::Tensor> parts) {
+  std::int64_t row = 0;
+  for (const auto& part : parts) {
+    param.narrow(0, row, part.size(0)).copy_(part);
+    row += part.size(0);
+  }
+  IBZOO_CHECK(row == param.size(0), "parts have " << row << " rows, the parameter " << param.size(0));
+}
+
 // GPT-NeoX fuses q, k, v per head ([H, 3, hd] rows); ours is [3, H, hd].
 torch::Tensor neox_to_qkv(const torch::Tensor& w, std::int64_t n_heads, std::int64_t head_dim) {
   const auto rest = w.dim() == 2 ? w.size(1) : 1;
@@ -92,19 +111,22 @@ torch::Tensor qkv_to_neox(const torch::Tensor& w, std::int64_t n_heads, std::int
 }
 
 void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c, const std::string& p) {
+  // Stored tensors that need reshaping are moved to the parameters' device first: the
+  // transpose or permutation then runs there, not as a copy on the host.
+  const auto on_device = [&](const std::string& name) { return get(name).to(lw.wqkv.device()); };
   switch (c.family) {
     case Family::Gpt2:
       assign(lw.norm_attn_w, get(p + "ln_1.weight"));
       assign(lw.norm_attn_b, get(p + "ln_1.bias"));
-      assign(lw.wqkv, get(p + "attn.c_attn.weight").t());
+      assign(lw.wqkv, on_device(p + "attn.c_attn.weight").t());
       assign(lw.bqkv, get(p + "attn.c_attn.bias"));
-      assign(lw.wo, get(p + "attn.c_proj.weight").t());
+      assign(lw.wo, on_device(p + "attn.c_proj.weight").t());
       assign(lw.bo, get(p + "attn.c_proj.bias"));
       assign(lw.norm_mlp_w, get(p + "ln_2.weight"));
       assign(lw.norm_mlp_b, get(p + "ln_2.bias"));
-      assign(lw.w_in, get(p + "mlp.c_fc.weight").t());
+      assign(lw.w_in, on_device(p + "mlp.c_fc.weight").t());
       assign(lw.b_in, get(p + "mlp.c_fc.bias"));
-      assign(lw.w_out, get(p + "mlp.c_proj.weight").t());
+      assign(lw.w_out, on_device(p + "mlp.c_proj.weight").t());
       assign(lw.b_out, get(p + "mlp.c_proj.bias"));
       return;
     case Family::GptNeox:
@@ -112,8 +134,8 @@ void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c,
       assign(lw.norm_attn_b, get(p + "input_layernorm.bias"));
       assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
       assign(lw.norm_mlp_b, get(p + "post_attention_layernorm.bias"));
-      assign(lw.wqkv, neox_to_qkv(get(p + "attention.query_key_value.weight"), c.n_heads, c.head_dim));
-      if (c.qkv_bias) assign(lw.bqkv, neox_to_qkv(get(p + "attention.query_key_value.bias"), c.n_heads, c.head_dim));
+      assign(lw.wqkv, neox_to_qkv(on_device(p + "attention.query_key_value.weight"), c.n_heads, c.head_dim));
+      if (c.qkv_bias) assign(lw.bqkv, neox_to_qkv(on_device(p + "attention.query_key_value.bias"), c.n_heads, c.head_dim));
       assign(lw.wo, get(p + "attention.dense.weight"));
       if (c.out_bias) assign(lw.bo, get(p + "attention.dense.bias"));
       assign(lw.w_in, get(p + "mlp.dense_h_to_4h.weight"));
@@ -125,13 +147,13 @@ void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c,
       break;
   }
   const std::string a = p + "self_attn.";
-  assign(lw.wqkv, torch::cat({get(a + "q_proj.weight"), get(a + "k_proj.weight"), get(a + "v_proj.weight")}, 0));
-  if (c.qkv_bias) assign(lw.bqkv, torch::cat({get(a + "q_proj.bias"), get(a + "k_proj.bias"), get(a + "v_proj.bias")}, 0));
+  assign_rows(lw.wqkv, {get(a + "q_proj.weight"), get(a + "k_proj.weight"), get(a + "v_proj.weight")});
+  if (c.qkv_bias) assign_rows(lw.bqkv, {get(a + "q_proj.bias"), get(a + "k_proj.bias"), get(a + "v_proj.bias")});
   assign(lw.wo, get(a + "o_proj.weight"));
   if (c.out_bias) assign(lw.bo, get(a + "o_proj.bias"));
   const std::string m = p + "mlp.";
-  assign(lw.w_in, torch::cat({get(m + "gate_proj.weight"), get(m + "up_proj.weight")}, 0));
-  if (c.mlp_bias) assign(lw.b_in, torch::cat({get(m + "gate_proj.bias"), get(m + "up_proj.bias")}, 0));
+  assign_rows(lw.w_in, {get(m + "gate_proj.weight"), get(m + "up_proj.weight")});
+  if (c.mlp_bias) assign_rows(lw.b_in, {get(m + "gate_proj.bias"), get(m + "up_proj.bias")});
   assign(lw.w_out, get(m + "down_proj.weight"));
   if (c.mlp_bias) assign(lw.b_out, get(m + "down_proj.bias"));
   if (c.family == Family::Olmo2) {
