@@ -110,42 +110,44 @@ torch::Tensor qkv_to_neox(const torch::Tensor& w, std::int64_t n_heads, std::int
   return w.reshape({3, n_heads, head_dim, rest}).permute({1, 0, 2, 3}).reshape(w.sizes()).contiguous();
 }
 
-void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c, const std::string& p) {
-  // Stored tensors that need reshaping are moved to the parameters' device first: the
-  // transpose or permutation then runs there, not as a copy on the host.
-  const auto on_device = [&](const std::string& name) { return get(name).to(lw.wqkv.device()); };
-  switch (c.family) {
-    case Family::Gpt2:
-      assign(lw.norm_attn_w, get(p + "ln_1.weight"));
-      assign(lw.norm_attn_b, get(p + "ln_1.bias"));
-      assign(lw.wqkv, on_device(p + "attn.c_attn.weight").t());
-      assign(lw.bqkv, get(p + "attn.c_attn.bias"));
-      assign(lw.wo, on_device(p + "attn.c_proj.weight").t());
-      assign(lw.bo, get(p + "attn.c_proj.bias"));
-      assign(lw.norm_mlp_w, get(p + "ln_2.weight"));
-      assign(lw.norm_mlp_b, get(p + "ln_2.bias"));
-      assign(lw.w_in, on_device(p + "mlp.c_fc.weight").t());
-      assign(lw.b_in, get(p + "mlp.c_fc.bias"));
-      assign(lw.w_out, on_device(p + "mlp.c_proj.weight").t());
-      assign(lw.b_out, get(p + "mlp.c_proj.bias"));
-      return;
-    case Family::GptNeox:
-      assign(lw.norm_attn_w, get(p + "input_layernorm.weight"));
-      assign(lw.norm_attn_b, get(p + "input_layernorm.bias"));
-      assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
-      assign(lw.norm_mlp_b, get(p + "post_attention_layernorm.bias"));
-      assign(lw.wqkv, neox_to_qkv(on_device(p + "attention.query_key_value.weight"), c.n_heads, c.head_dim));
-      if (c.qkv_bias) assign(lw.bqkv, neox_to_qkv(on_device(p + "attention.query_key_value.bias"), c.n_heads, c.head_dim));
-      assign(lw.wo, get(p + "attention.dense.weight"));
-      if (c.out_bias) assign(lw.bo, get(p + "attention.dense.bias"));
-      assign(lw.w_in, get(p + "mlp.dense_h_to_4h.weight"));
-      assign(lw.b_in, get(p + "mlp.dense_h_to_4h.bias"));
-      assign(lw.w_out, get(p + "mlp.dense_4h_to_h.weight"));
-      assign(lw.b_out, get(p + "mlp.dense_4h_to_h.bias"));
-      return;
-    default:
-      break;
-  }
+// Stored tensors that need reshaping are moved to the parameters' device first: the
+// transpose or permutation then runs there, not as a copy on the host.
+torch::Tensor on_device(const HfReader& get, const std::string& name, const LayerWeights& lw) {
+  return get(name).to(lw.wqkv.device());
+}
+
+void load_gpt2_layer(LayerWeights& lw, const HfReader& get, const std::string& p) {
+  assign(lw.norm_attn_w, get(p + "ln_1.weight"));
+  assign(lw.norm_attn_b, get(p + "ln_1.bias"));
+  assign(lw.wqkv, on_device(get, p + "attn.c_attn.weight", lw).t());
+  assign(lw.bqkv, get(p + "attn.c_attn.bias"));
+  assign(lw.wo, on_device(get, p + "attn.c_proj.weight", lw).t());
+  assign(lw.bo, get(p + "attn.c_proj.bias"));
+  assign(lw.norm_mlp_w, get(p + "ln_2.weight"));
+  assign(lw.norm_mlp_b, get(p + "ln_2.bias"));
+  assign(lw.w_in, on_device(get, p + "mlp.c_fc.weight", lw).t());
+  assign(lw.b_in, get(p + "mlp.c_fc.bias"));
+  assign(lw.w_out, on_device(get, p + "mlp.c_proj.weight", lw).t());
+  assign(lw.b_out, get(p + "mlp.c_proj.bias"));
+}
+
+void load_neox_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c, const std::string& p) {
+  assign(lw.norm_attn_w, get(p + "input_layernorm.weight"));
+  assign(lw.norm_attn_b, get(p + "input_layernorm.bias"));
+  assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
+  assign(lw.norm_mlp_b, get(p + "post_attention_layernorm.bias"));
+  assign(lw.wqkv, neox_to_qkv(on_device(get, p + "attention.query_key_value.weight", lw), c.n_heads, c.head_dim));
+  if (c.qkv_bias) assign(lw.bqkv, neox_to_qkv(on_device(get, p + "attention.query_key_value.bias", lw), c.n_heads, c.head_dim));
+  assign(lw.wo, get(p + "attention.dense.weight"));
+  if (c.out_bias) assign(lw.bo, get(p + "attention.dense.bias"));
+  assign(lw.w_in, get(p + "mlp.dense_h_to_4h.weight"));
+  assign(lw.b_in, get(p + "mlp.dense_h_to_4h.bias"));
+  assign(lw.w_out, get(p + "mlp.dense_4h_to_h.weight"));
+  assign(lw.b_out, get(p + "mlp.dense_4h_to_h.bias"));
+}
+
+// Llama, Mistral, Qwen2, OLMo-2, Gemma-2: separate q/k/v and gate/up projections.
+void load_llama_like_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c, const std::string& p) {
   const std::string a = p + "self_attn.";
   assign_rows(lw.wqkv, {get(a + "q_proj.weight"), get(a + "k_proj.weight"), get(a + "v_proj.weight")});
   if (c.qkv_bias) assign_rows(lw.bqkv, {get(a + "q_proj.bias"), get(a + "k_proj.bias"), get(a + "v_proj.bias")});
@@ -171,6 +173,12 @@ void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c,
     return;
   }
   assign(lw.norm_mlp_w, get(p + "post_attention_layernorm.weight"));
+}
+
+void load_layer(LayerWeights& lw, const HfReader& get, const hf::ModelConfig& c, const std::string& p) {
+  if (c.family == Family::Gpt2) return load_gpt2_layer(lw, get, p);
+  if (c.family == Family::GptNeox) return load_neox_layer(lw, get, c, p);
+  load_llama_like_layer(lw, get, c, p);
 }
 
 std::string layer_prefix(const hf::ModelConfig& c, std::size_t i) {

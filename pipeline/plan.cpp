@@ -288,32 +288,55 @@ MemoryInputs memory_inputs(const PlanEstimate::Row& row, const hf::ModelConfig& 
   return in;
 }
 
+// The passes of one checkpoint within `budget` bytes of tables (0: no limit known).
+struct Passes {
+  std::int64_t row_shares = 1;
+  std::int64_t n_groups = 0;
+  double pass_layer_bytes = 0;  // one layer's tables in one pass
+  std::int64_t size() const { return row_shares * n_groups; }
+};
+
 // The fewest row shares whose one layer fits the table budget, then the fewest layer
-// groups (stages::plan_passes); every share repeats the forward passes of every group.
-// Sets the passes, the forward work they cost and the peak memory of a rank.
-void set_passes(PlanEstimate::Row& row, const MemoryPlan& plan, const PlanEstimate& estimate, const Scale& s,
-                double rows_per_rank) {
-  const double layers_estimated = static_cast<double>(row.n_layers_estimated);
-  row.table_budget = static_cast<double>(plan.tables);
-  double pass_layer_bytes = row.table_bytes_per_layer;
-  if (row.table_budget > 0) {
-    while (pass_layer_bytes > row.table_budget && row.row_shares < analysis::kMaxRowShares) {
-      ++row.row_shares;
-      pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(row.row_shares)) * (8.0 * s.m + 8.0);
+// groups (stages::plan_passes).
+Passes passes_within(const PlanEstimate::Row& row, double budget, const PlanEstimate& estimate, const Scale& s,
+                     double rows_per_rank) {
+  Passes p;
+  p.pass_layer_bytes = row.table_bytes_per_layer;
+  if (budget > 0) {
+    while (p.pass_layer_bytes > budget && p.row_shares < analysis::kMaxRowShares) {
+      ++p.row_shares;
+      p.pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(p.row_shares)) * (8.0 * s.m + 8.0);
     }
   }
-  const double per_pass = pass_layer_bytes <= row.table_budget ? std::floor(row.table_budget / std::max(1.0, pass_layer_bytes)) : 0;
-  const auto n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(layers_estimated / per_pass)) : 0;
-  row.n_passes = row.row_shares * n_groups;
+  const double per_pass = p.pass_layer_bytes <= budget ? std::floor(budget / std::max(1.0, p.pass_layer_bytes)) : 0;
+  p.n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(static_cast<double>(row.n_layers_estimated) / per_pass)) : 0;
+  return p;
+}
+
+// Sets the passes, the forward work they cost (every share repeats the forward passes of
+// every group) and the peak memory of a rank. That peak holds the next checkpoint's
+// weights too when they load during an item (pipeline/model_cache.h): a rank computes more
+// than one checkpoint of the model, alone, and the passes stay the same.
+void set_passes(PlanEstimate::Row& row, const MemoryPlan& plan, const PlanEstimate& estimate, const Scale& s,
+                double rows_per_rank, double weights) {
+  const double layers_estimated = static_cast<double>(row.n_layers_estimated);
+  row.table_budget = static_cast<double>(plan.tables);
+  const auto p = passes_within(row, row.table_budget, estimate, s, rows_per_rank);
+  row.row_shares = p.row_shares;
+  row.n_passes = p.size();
   // Each pass runs the forward up to its last layer: even groups of layers 0..L.
   if (row.n_passes > 1) {
     double depth = 0;
-    for (std::int64_t g = 1; g <= n_groups; ++g) depth += static_cast<double>(g) / static_cast<double>(n_groups);
-    row.forward_factor = static_cast<double>(row.row_shares) * depth;
+    for (std::int64_t g = 1; g <= p.n_groups; ++g) depth += static_cast<double>(g) / static_cast<double>(p.n_groups);
+    row.forward_factor = static_cast<double>(p.row_shares) * depth;
   }
-  const double passes_tables = n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(n_groups)) * pass_layer_bytes
-                                            : layers_estimated * row.table_bytes_per_layer;
+  const double passes_tables = p.n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(p.n_groups)) * p.pass_layer_bytes
+                                              : layers_estimated * row.table_bytes_per_layer;
   row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables;
+  const bool next_loads_ahead = row.n_checkpoints > std::max<std::int64_t>(1, estimate.options.n_ranks) && s.team == 1 &&
+                                row.table_budget > weights &&
+                                passes_within(row, row.table_budget - weights, estimate, s, rows_per_rank).size() == row.n_passes;
+  if (next_loads_ahead) row.peak_rank_bytes += weights;
 }
 
 }  // namespace
@@ -344,7 +367,8 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     row.table_rows = text_table_rows(estimate, manifest, s.text_positions, static_cast<double>(config.vocab_size), row.rows_counted);
     const double rows_per_rank = std::ceil(row.table_rows / s.team);
     row.table_bytes_per_layer = static_cast<double>(estimate.n_views) * rows_per_rank * (8.0 * s.m + 8.0);
-    set_passes(row, plan_memory(memory_inputs(row, config, manifest, estimate, s)), estimate, s, rows_per_rank);
+    const auto in = memory_inputs(row, config, manifest, estimate, s);
+    set_passes(row, plan_memory(in), estimate, s, rows_per_rank, static_cast<double>(in.weights));
     // 2 FLOPs per parameter per token, plus causal attention over the document
     // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer); passes repeat it.
     row.flops = row.tokens * row.forward_factor *

@@ -113,6 +113,18 @@ TEST(PlanEstimateTest, TablesOverTheBudgetNeedLayerGroupsAndRepeatTheForwardPass
   EXPECT_EQ(estimate_plan(small_study(), o).rows[0].n_passes, 0);
 }
 
+TEST(PlanEstimateTest, ARankWithTwoCheckpointsHoldsTheNextOnesWeightsWhenThePassesStayTheSame) {
+  auto o = small_options();
+  o.n_ranks = 1;
+  // The second checkpoint loads during the first (pipeline/model_cache.h): 2e6 x 4 bytes more.
+  EXPECT_DOUBLE_EQ(estimate_plan(small_study(), o).rows[0].peak_rank_bytes, kReserved + 3 * 78848.0 + 8e6);
+  // When those weights would cost a pass, nothing loads ahead.
+  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 3 * 78848 + 1000;
+  const auto tight = estimate_plan(small_study(), o).rows[0];
+  EXPECT_EQ(tight.n_passes, 1);
+  EXPECT_DOUBLE_EQ(tight.peak_rank_bytes, kReserved + 3 * 78848.0);
+}
+
 TEST(PlanEstimateTest, FewerCheckpointsThanRanksShareTheRows) {
   auto o = small_options();
   o.n_ranks = 4;
