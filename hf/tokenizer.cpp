@@ -371,18 +371,21 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 namespace {
 
 void encode_word(const Tokenizer::Impl& impl, std::string_view word, std::vector<std::int32_t>& out) {
+  auto& shard = impl.cache[tok::StringHash{}(word) % Tokenizer::Impl::kCacheShards];
   {
-    const std::lock_guard lock(impl.cache_mutex);
-    if (const auto it = impl.cache.find(word); it != impl.cache.end()) {
+    const std::lock_guard lock(shard.mutex);
+    if (const auto it = shard.words.find(word); it != shard.words.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
     }
   }
   std::vector<std::int32_t> ids = bpe_word(impl.model, impl.byte_level, word);
   out.insert(out.end(), ids.begin(), ids.end());
-  const std::lock_guard lock(impl.cache_mutex);
-  if (impl.cache.size() >= impl.options.cache_capacity) impl.cache.clear();
-  impl.cache.emplace(std::string(word), std::move(ids));
+  const std::lock_guard lock(shard.mutex);
+  if (shard.words.size() >= std::max<std::size_t>(1, impl.options.cache_capacity / Tokenizer::Impl::kCacheShards)) {
+    shard.words.clear();
+  }
+  shard.words.emplace(std::string(word), std::move(ids));
 }
 
 void encode_segment(const Tokenizer::Impl& impl, const Segment& segment, std::vector<std::int32_t>& out) {

@@ -122,9 +122,15 @@ struct Tokenizer::Impl {
   std::optional<std::int32_t> config_bos_id;     // from tokenizer_config.json
   std::optional<std::int32_t> config_eos_id;
 
-  // Bounded cache of BPE results per pre-token (raw bytes).
-  mutable std::mutex cache_mutex;
-  mutable tok::StringMap<std::vector<std::int32_t>> cache;
+  // Bounded cache of BPE results per pre-token (raw bytes), in shards chosen by the word's
+  // hash, each with its own lock: documents encode on many threads at once
+  // (stages/labels.cpp), and one lock for every word serialised them.
+  struct CacheShard {
+    std::mutex mutex;
+    tok::StringMap<std::vector<std::int32_t>> words;
+  };
+  static constexpr std::size_t kCacheShards = 64;
+  mutable std::array<CacheShard, kCacheShards> cache;
 };
 
 namespace tok {
