@@ -88,13 +88,18 @@ struct DeviceTables::Impl {
   std::deque<at::cuda::CUDAEvent> in_flight;
 #endif
 
+  // Positions that add to no row of this pass (singletons, dropped labels, rows of other
+  // shares) add to one of kSpareRows rows past the last, which nothing reads: every set
+  // then adds the batch's assignments as they are, with no gathered copy per set. Spread
+  // over many rows so that their atomic adds do not queue on one.
+  static constexpr std::int64_t kSpareRows = 1024;
+
   // A batch's positions as device tensors.
   struct Inputs {
     std::int64_t n = 0;
-    torch::Tensor pos, row;             // int64 [K]: position and local table row of every (set, position) in share
+    torch::Tensor rows;                 // int64 [S, n]: each position's local table row per set (or a spare row)
     torch::Tensor labels;               // int32 [S, n]
     std::vector<torch::Tensor> weights; // [V]: int64 [n] (undefined for view 0: all ones)
-    std::vector<torch::Tensor> row_weights;  // [V]: weights[v] at pos (undefined for view 0)
     torch::Tensor single;               // int64 [S, n]: 1 where the label is a singleton
   };
 
@@ -104,7 +109,7 @@ struct DeviceTables::Impl {
     Inputs in;
     in.n = static_cast<std::int64_t>(p.rows.size());
     IBZOO_CHECK(static_cast<std::int64_t>(p.labels.size()) == n_sets, p.labels.size() << " label arrays for " << n_sets);
-    std::vector<std::int64_t> pos, row;
+    std::vector<std::int64_t> rows(sz(n_sets * in.n));
     std::vector<std::int32_t> flat_labels;
     flat_labels.reserve(sz(n_sets * in.n));
     for (std::int64_t s = 0; s < n_sets; ++s) {
@@ -113,19 +118,14 @@ struct DeviceTables::Impl {
       for (std::int64_t i = 0; i < in.n; ++i) {
         const auto id = ids[sz(i)];
         flat_labels.push_back(id);
-        if (id < 0) continue;
         IBZOO_CHECK(id < layout.label_rows[sz(s)], "label id " << id << " of set " << layout.label_sets[sz(s)]);
-        if (!share.contains(id)) continue;
-        pos.push_back(i);
-        row.push_back(set_offset[sz(s)] + share.local(id));
+        rows[sz(s * in.n + i)] = id >= 0 && share.contains(id) ? set_offset[sz(s)] + share.local(id) : n_rows + i % kSpareRows;
       }
     }
-    in.pos = to_device(torch::tensor(pos, torch::kLong), device);
-    in.row = to_device(torch::tensor(row, torch::kLong), device);
+    in.rows = to_device(torch::tensor(rows, torch::kLong).view({n_sets, in.n}), device);
     in.labels = to_device(torch::from_blob(flat_labels.data(), {n_sets, in.n}, torch::kInt).clone(), device);
     in.single = in.labels.eq(analysis::kSingleton).to(torch::kLong);
     in.weights.resize(sz(n_views));
-    in.row_weights.resize(sz(n_views));
     const bool all = contribution == analysis::Contribution::kAll;
     std::vector<std::int64_t> w(sz(in.n), 1);
     for (std::int64_t v = 0; v < n_views; ++v) {
@@ -135,9 +135,9 @@ struct DeviceTables::Impl {
           w[sz(i)] = same ? w[sz(i - 1)] : analysis::view_weight(layout, v, p.doc_ids[sz(i)]);
         }
         in.weights[sz(v)] = to_device(torch::tensor(w, torch::kLong), device);
-        in.row_weights[sz(v)] = in.weights[sz(v)].index_select(0, in.pos);
       }
-      counts[sz(v)].index_add_(0, in.row, v == 0 ? torch::ones({in.pos.size(0)}, longs()) : in.row_weights[sz(v)]);
+      counts[sz(v)].index_add_(0, in.rows.view({-1}),
+                               v == 0 ? torch::ones({n_sets * in.n}, longs()) : in.weights[sz(v)].repeat({n_sets}));
       if (!all) continue;
       // Layer-free scalars on the host: n and the singleton counts.
       for (std::int64_t i = 0; i < in.n; ++i) {
@@ -157,19 +157,14 @@ struct DeviceTables::Impl {
   // p: float32 [n, m] on the device, for layer slot `slot`.
   void add_layer(std::size_t slot, const torch::Tensor& p, const Inputs& in, analysis::Contribution contribution) {
     const auto pm = (p * kMassScale).round_().to(torch::kLong);
-    const auto gathered = pm.index_select(0, in.pos);
     const bool all = contribution == analysis::Contribution::kAll;
     torch::Tensor h_units;
     if (all) h_units = (row_entropy(p) * kEntropyScale).round_().to(torch::kLong);
     for (std::int64_t v = 0; v < n_views; ++v) {
       auto& table = mass[slot][sz(v)];
-      if (v == 0) {
-        table.index_add_(0, in.row, gathered);
-      } else {
-        table.index_add_(0, in.row, gathered * in.row_weights[sz(v)].unsqueeze(1));
-      }
-      if (!all) continue;
       const auto weighted = v == 0 ? pm : pm * in.weights[sz(v)].unsqueeze(1);
+      for (std::int64_t s = 0; s < n_sets; ++s) table.index_add_(0, in.rows[s], weighted);
+      if (!all) continue;
       sum_p[slot][sz(v)].add_(weighted.sum(0));
       const auto single_w = v == 0 ? in.single : in.single * in.weights[sz(v)].unsqueeze(0);
       const auto single_i = v == 0 ? in.single : in.single * in.weights[sz(v)].gt(0).to(torch::kLong).unsqueeze(0);
@@ -233,7 +228,7 @@ std::int64_t DeviceTables::bytes(const analysis::StateLayout& layout, const anal
                                  std::size_t n_layers) {
   std::int64_t rows = 0;
   for (const auto r : layout.label_rows) rows += share.rows_in(r);
-  return layout.n_views() * rows * (8 * layout.n_bins * static_cast<std::int64_t>(n_layers) + 16);
+  return layout.n_views() * (rows + Impl::kSpareRows) * (8 * layout.n_bins * static_cast<std::int64_t>(n_layers) + 16);
 }
 
 DeviceTables::DeviceTables(const Model& model, const DeviceAssigner& assigner, analysis::StateLayout layout,
@@ -262,13 +257,13 @@ DeviceTables::DeviceTables(const Model& model, const DeviceAssigner& assigner, a
   try {
     d.segment = torch::tensor(segment, torch::kLong).to(d.device);
     const auto zeros = [&](std::vector<std::int64_t> shape) { return torch::zeros(shape, d.longs()); };
-    for (std::int64_t v = 0; v < d.n_views; ++v) d.counts.push_back(zeros({d.n_rows}));
+    for (std::int64_t v = 0; v < d.n_views; ++v) d.counts.push_back(zeros({d.n_rows + Impl::kSpareRows}));
     for (std::size_t l = 0; l < d.layers.size(); ++l) {
       d.mass.emplace_back();
       d.sum_p.emplace_back();
       d.single_h.emplace_back();
       for (std::int64_t v = 0; v < d.n_views; ++v) {
-        d.mass.back().push_back(zeros({d.n_rows, d.m}));
+        d.mass.back().push_back(zeros({d.n_rows + Impl::kSpareRows, d.m}));
         d.sum_p.back().push_back(zeros({d.m}));
         d.single_h.back().push_back(zeros({d.n_sets, 2}));
       }

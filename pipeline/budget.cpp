@@ -87,15 +87,16 @@ MemoryPlan plan_memory(const MemoryInputs& in) {
   const double width = static_cast<double>(in.dtype_bytes) *
                        (12.0 * static_cast<double>(in.hidden) + 3.0 * static_cast<double>(in.intermediate));
   const double activations = in.cuda ? tokens * width : seq * width + seq * seq * static_cast<double>(in.n_heads) * 4.0 * 2.0;
-  // The estimator's per-batch buffers. Device: p, its mass-grid copy, the gathered rows
-  // of every set, and the float64 temporaries of the row entropies at the end of a pass
+  // The estimator's per-batch buffers. Device: p, its mass-grid copy and a weighted copy
+  // (bootstrap views), every set's row index per position, and the float64 temporaries
+  // of the row entropies at the end of a pass
   // (models/device_tables.cpp: 2^18 rows at a time, four [rows, m] arrays). Host: the
   // mass-grid values and p of one batch, and in a team the p of every layer of the
   // round's batches (the own, the P received, one unpacked).
   const double m = static_cast<double>(in.n_bins);
   double estimator = 0;
   if (in.cuda) {
-    estimator = std::max(tokens * m * (4.0 + 8.0 * (static_cast<double>(in.n_sets) + 2.0)), 4.0 * 8.0 * m * static_cast<double>(1 << 18));
+    estimator = std::max(tokens * (m * 20.0 + 8.0 * static_cast<double>(in.n_sets)), 4.0 * 8.0 * m * static_cast<double>(1 << 18));
   } else {
     const double copies = in.team > 1 ? static_cast<double>(in.team) + 2.0 : 1.0;
     estimator = tokens * m * (4.0 * static_cast<double>(in.n_layers) * copies + 12.0);
