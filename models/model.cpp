@@ -187,6 +187,13 @@ void set_cpu_threads(int threads) {
   }
 }
 
+// torch's thread count is the calling thread's (OpenMP's per-thread setting): a model
+// loaded on another thread (pipeline/model_cache.h) sets it again on the thread that
+// runs it.
+void use_threads(const RunOptions& options) {
+  if (options.threads > 0 && torch::get_num_threads() != options.threads) set_cpu_threads(options.threads);
+}
+
 }  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -259,6 +266,7 @@ namespace {
 
 std::vector<std::vector<float>> run(const Model::Impl& impl, const std::vector<std::vector<std::int32_t>>& sequences,
                                     const LayerSink* sink, std::span<const int> layers, bool want_logits) {
+  use_threads(impl.options);
   c10::InferenceMode guard;
   const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
   LayerCallback on_layer;
@@ -301,6 +309,7 @@ std::vector<std::vector<float>> Model::logits(const std::vector<std::vector<std:
 }
 
 std::vector<std::vector<float>> Model::next_token_log_probs(const std::vector<std::vector<std::int32_t>>& sequences) const {
+  use_threads(impl_->options);
   c10::InferenceMode guard;
   const auto& impl = *impl_;
   const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
@@ -332,6 +341,7 @@ std::vector<std::vector<float>> Model::forward_layers_and_logits(
 }
 
 void Model::forward_only(const std::vector<std::vector<std::int32_t>>& sequences, int last_layer) const {
+  use_threads(impl_->options);
   c10::InferenceMode guard;
   const auto batch = make_batch(sequences, impl_->config.vocab_size, impl_->dir.string());
   ForwardOptions fo;
