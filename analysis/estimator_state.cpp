@@ -8,6 +8,7 @@
 #include "analysis/labels.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -75,6 +76,25 @@ constexpr std::int64_t kFlatPerSet = 10;
 }  // namespace
 
 std::int64_t to_mass_units(float p) { return static_cast<std::int64_t>(std::nearbyint(static_cast<double>(p) * kMassScale)); }
+
+// The values of to_mass_units from a loop that vectorises: y = x + 2^52 is x rounded to
+// an integer as nearbyint does (to nearest, ties to even) whenever y lands in [2^52,
+// 2^52 + 2^51), where doubles are the integers, and then bits(y) - bits(2^52) is that
+// integer. If some y falls outside (never from a softmax: 0 <= x <= 2^36), every value
+// goes through to_mass_units.
+void to_mass_units(std::span<const float> p, std::span<std::int64_t> units) {
+  IBZOO_CHECK(p.size() == units.size(), p.size() << " vs " << units.size());
+  constexpr double kRound = 0x1.0p52;
+  std::uint64_t out_of_range = 0;
+  for (std::size_t j = 0; j < p.size(); ++j) {
+    const double y = static_cast<double>(p[j]) * kMassScale + kRound;
+    const std::uint64_t u = std::bit_cast<std::uint64_t>(y) - std::bit_cast<std::uint64_t>(kRound);
+    out_of_range |= u >> 51;
+    units[j] = static_cast<std::int64_t>(u);
+  }
+  if (out_of_range == 0) return;
+  for (std::size_t j = 0; j < p.size(); ++j) units[j] = to_mass_units(p[j]);
+}
 
 std::int64_t to_entropy_units(double h) { return static_cast<std::int64_t>(std::nearbyint(h * kEntropyScale)); }
 
@@ -365,7 +385,7 @@ GridBatch to_grids(const float* p, std::int64_t n_rows, std::int64_t m,
       for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
         const float* src = p + i * m;
         std::int64_t* dst = g.mass.data() + i * m;
-        for (std::int64_t j = 0; j < m; ++j) dst[j] = to_mass_units(src[j]);
+        to_mass_units(std::span<const float>(src, sz(m)), std::span<std::int64_t>(dst, sz(m)));
         if (!all) continue;
         for (const auto& ids : label_ids) {
           if (ids[sz(i)] == kSingleton) {
