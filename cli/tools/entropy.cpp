@@ -8,7 +8,11 @@
 #include "io/h5.h"
 #include "io/log.h"
 
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 namespace ibzoo::tools {
 namespace {
@@ -38,9 +42,14 @@ analysis::ReferencePoints load_points(const EntropyJob& job, std::int64_t dim) {
   return analysis::ReferencePoints{array.shape[0], dim, std::move(array.data)};
 }
 
-LabelSet load_labels(const io::H5File& file, const EntropyJob& job, const EntropyLabel& label, std::int64_t n,
-                     std::int64_t min_count) {
-  const auto array = file.read_i64(label.dataset);
+// The rows of one label dataset, [n] or [n, width] integers; checked against n.
+struct LabelRows {
+  std::vector<std::int64_t> values;
+  std::int64_t width = 1;
+};
+
+LabelRows read_label_rows(const io::H5File& file, const EntropyJob& job, const EntropyLabel& label, std::int64_t n) {
+  auto array = file.read_i64(label.dataset);
   if (array.shape.empty() || array.shape.size() > 2 || array.shape[0] != n) {
     std::string found;
     for (const auto s : array.shape) found += (found.empty() ? "" : ", ") + std::to_string(s);
@@ -48,8 +57,34 @@ LabelSet load_labels(const io::H5File& file, const EntropyJob& job, const Entrop
                            "], expected [" + std::to_string(n) + "] or [" + std::to_string(n) +
                            ", n] (one row per row of Z)");
   }
-  return analysis::label_set_from_rows(label.name, array.data, n, array.shape.size() == 2 ? array.shape[1] : 1,
-                                       min_count);
+  return {std::move(array.data), array.shape.size() == 2 ? array.shape[1] : 1};
+}
+
+// The label set of every job label from its rows, on up to n_threads threads (one set
+// per thread at a time; each set is built as alone). Each rows' values are freed once used.
+std::vector<LabelSet> build_label_sets(const EntropyJob& job, std::vector<LabelRows>& rows, std::int64_t n,
+                                       std::int64_t min_count) {
+  std::vector<LabelSet> sets(rows.size());
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const auto worker = [&] {
+    for (std::size_t k = next++; k < rows.size(); k = next++) {
+      try {
+        sets[k] = analysis::label_set_from_rows(job.labels[k].name, rows[k].values, n, rows[k].width, min_count);
+        rows[k].values = {};
+      } catch (...) {
+        const std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < std::min(job.n_threads, static_cast<int>(rows.size())); ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  return sets;
 }
 
 void validate(const EntropyJob& job) {
@@ -89,16 +124,17 @@ std::vector<std::int64_t> read_groups(const io::H5File& file, const EntropyJob& 
   return docs;
 }
 
-// Every label set of the job, then (--null) each one shuffled within documents; their
+// Every label set of the job (all datasets read, then built in parallel), then (--null) each one shuffled within documents; their
 // names and rows go into `layout`.
 std::vector<LabelSet> read_label_sets(const io::H5File& file, const EntropyJob& job, std::int64_t n,
                                       const std::vector<std::int64_t>& docs, analysis::StateLayout& layout) {
   const std::int64_t min_count = job.weighting == analysis::Weighting::kUniform ? job.min_count : 1;
-  std::vector<LabelSet> sets;
-  for (const auto& label : job.labels) {
-    sets.push_back(load_labels(file, job, label, n, min_count));
-    layout.label_sets.push_back(label.name);
-    layout.label_rows.push_back(sets.back().n_rows());
+  std::vector<LabelRows> rows;
+  for (const auto& label : job.labels) rows.push_back(read_label_rows(file, job, label, n));
+  auto sets = build_label_sets(job, rows, n, min_count);
+  for (const auto& set : sets) {
+    layout.label_sets.push_back(set.name);
+    layout.label_rows.push_back(set.n_rows());
   }
   if (job.null) {
     for (std::size_t s = 0; s < job.labels.size(); ++s) {
@@ -108,6 +144,26 @@ std::vector<LabelSet> read_label_sets(const io::H5File& file, const EntropyJob& 
     }
   }
   return sets;
+}
+
+// Adds Z to `state` batch by batch, reading each batch of rows after the first (given).
+void accumulate(const io::H5File& file, const EntropyJob& job, io::Array<float> batch, const std::vector<LabelSet>& sets,
+                const std::vector<std::int64_t>& docs, const analysis::SoftAssigner& assigner,
+                analysis::EstimatorState& state) {
+  const auto n = static_cast<std::int64_t>(docs.size());
+  for (std::int64_t begin = 0; begin < n; begin += job.batch_rows) {
+    const std::int64_t rows = std::min(job.batch_rows, n - begin);
+    if (begin > 0) batch = file.read_rows_f32(job.z_dataset, begin, rows);
+    std::vector<std::span<const std::int32_t>> ids;
+    for (const auto& set : sets) ids.emplace_back(set.ids.data() + begin, static_cast<std::size_t>(rows));
+    try {
+      state.add_batch(assigner, batch.data.data(), rows, ids,
+                      std::span(docs).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(rows)),
+                      job.n_threads);
+    } catch (const CorruptDataError& e) {
+      throw CorruptDataError(where(job, job.z_dataset) + ": " + e.what());
+    }
+  }
 }
 
 void add_estimates(EntropyResult& result, const EntropyJob& job, const analysis::LayerEstimate& est) {
@@ -130,12 +186,15 @@ void add_estimates(EntropyResult& result, const EntropyJob& job, const analysis:
 EntropyResult run_entropy(const EntropyJob& job) {
   validate(job);
   const auto file = io::H5File::open_read(job.input);
-  const auto z = file.read_f32(job.z_dataset);
-  if (z.shape.size() != 2 || z.shape[1] < 2) {
+  const auto z_shape = file.shape(job.z_dataset);
+  if (z_shape.size() != 2 || z_shape[1] < 2) {
     throw CorruptDataError(where(job, job.z_dataset) + ": Z must be a 2-D dataset [N, d] with d >= 2");
   }
-  const std::int64_t n = z.shape[0];
-  const std::int64_t dim = z.shape[1];
+  const std::int64_t n = z_shape[0];
+  const std::int64_t dim = z_shape[1];
+  // Z is read batch by batch (never whole); the first batch now, so that a Z that cannot
+  // be read is reported before anything else is read.
+  auto z_first = file.read_rows_f32(job.z_dataset, 0, std::min(job.batch_rows, n));
   const auto points = load_points(job, dim);
 
   EntropyResult result;
@@ -160,19 +219,7 @@ EntropyResult run_entropy(const EntropyJob& job) {
 
   const analysis::SoftAssigner assigner(points, result.eps);
   analysis::EstimatorState state(layout);
-  for (std::int64_t begin = 0; begin < n; begin += job.batch_rows) {
-    const std::int64_t rows = std::min(job.batch_rows, n - begin);
-    std::vector<std::span<const std::int32_t>> ids;
-    for (const auto& set : sets) ids.emplace_back(set.ids.data() + begin, static_cast<std::size_t>(rows));
-    try {
-      state.add_batch(assigner, z.data.data() + begin * dim, rows, ids,
-                      std::span(docs).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(rows)),
-                      job.n_threads);
-    } catch (const CorruptDataError& e) {
-      throw CorruptDataError(where(job, job.z_dataset) + ": " + e.what());
-    }
-  }
-
+  accumulate(file, job, std::move(z_first), sets, docs, assigner, state);
   add_estimates(result, job, analysis::estimate(state.sums(job.n_threads), job.weighting, job.confidence));
   return result;
 }
