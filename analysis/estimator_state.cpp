@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -352,17 +353,18 @@ void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std
                                std::span<const std::span<const std::int32_t>> label_ids,
                                std::span<const std::int64_t> doc_ids, int n_threads) {
   IBZOO_CHECK(assigner.n_bins() == layout_.n_bins, assigner.n_bins() << " vs " << layout_.n_bins);
-  std::vector<float> p(sz(n_rows * layout_.n_bins));
+  // Not zeroed: assign() writes every value.
+  const auto p = std::make_unique_for_overwrite<float[]>(sz(n_rows * layout_.n_bins));
   const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
   const int workers = workers_for(n_chunks, n_threads);
   run_workers(workers, [&](int t) {
     for (std::int64_t c = t; c < n_chunks; c += workers) {
       const std::int64_t begin = c * kChunkRows;
       const std::int64_t rows = std::min(kChunkRows, n_rows - begin);
-      assigner.assign(z + begin * assigner.dim(), rows, p.data() + begin * layout_.n_bins, begin);
+      assigner.assign(z + begin * assigner.dim(), rows, p.get() + begin * layout_.n_bins, begin);
     }
   });
-  add_assignments(p.data(), n_rows, label_ids, doc_ids, n_threads);
+  add_assignments(p.get(), n_rows, label_ids, doc_ids, n_threads);
 }
 
 namespace {
@@ -371,20 +373,20 @@ namespace {
 // batch adds all of itself) each singleton position's own entropy on the entropy grid
 // once, shared by every view and set; by row chunks in parallel.
 struct GridBatch {
-  std::vector<std::int64_t> mass;  // [n_rows][m]
+  std::unique_ptr<std::int64_t[]> mass;  // [n_rows][m], every value written
   std::vector<std::int64_t> h;     // per row; empty unless `all`
 };
 
 GridBatch to_grids(const float* p, std::int64_t n_rows, std::int64_t m,
                    std::span<const std::span<const std::int32_t>> label_ids, bool all, int n_threads) {
-  GridBatch g{std::vector<std::int64_t>(sz(n_rows * m)), std::vector<std::int64_t>(all ? sz(n_rows) : 0, 0)};
+  GridBatch g{std::make_unique_for_overwrite<std::int64_t[]>(sz(n_rows * m)), std::vector<std::int64_t>(all ? sz(n_rows) : 0, 0)};
   const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
   const int chunk_workers = workers_for(n_chunks, n_threads);
   run_workers(chunk_workers, [&](int t) {
     for (std::int64_t c = t; c < n_chunks; c += chunk_workers) {
       for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
         const float* src = p + i * m;
-        std::int64_t* dst = g.mass.data() + i * m;
+        std::int64_t* dst = g.mass.get() + i * m;
         to_mass_units(std::span<const float>(src, sz(m)), std::span<std::int64_t>(dst, sz(m)));
         if (!all) continue;
         for (const auto& ids : label_ids) {
@@ -416,13 +418,13 @@ std::vector<std::int64_t> document_weights(const StateLayout& layout, std::span<
 
 // A view's position count and sum of p over the batch (weight_of(i): row i's weight).
 template <typename ViewT, typename WeightOf>
-void add_view_totals(ViewT& view, const std::vector<std::int64_t>& mass, std::int64_t m, std::int64_t n_rows,
+void add_view_totals(ViewT& view, const std::int64_t* mass, std::int64_t m, std::int64_t n_rows,
                      const WeightOf& weight_of) {
   for (std::int64_t i = 0; i < n_rows; ++i) {
     const std::int64_t w = weight_of(i);
     if (w == 0) continue;
     view.n += w;
-    const std::int64_t* src = mass.data() + i * m;
+    const std::int64_t* src = mass + i * m;
     for (std::int64_t j = 0; j < m; ++j) view.sum_p[sz(j)] += w * src[j];
   }
   if (view.n > kMaxViewWeight) check_view_weights(std::vector<std::int64_t>{view.n});
@@ -440,7 +442,7 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
   for (const auto& ids : label_ids) IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == n_rows, "label array size");
   IBZOO_CHECK(layout_.n_views() == 1 || static_cast<std::int64_t>(doc_ids.size()) == n_rows, "doc_ids size");
   const auto grids = to_grids(p, n_rows, m, label_ids, all, n_threads);
-  const auto& mass = grids.mass;
+  const std::int64_t* mass = grids.mass.get();
   const auto& h = grids.h;
   const auto weights = document_weights(layout_, doc_ids, n_rows);
   const auto weight_of = [&](std::int64_t v, std::int64_t i) -> std::int64_t {
@@ -477,7 +479,7 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
       const auto k = share_.local(id);
       table.counts[sz(k)] += w;
       std::int64_t* dst = table.mass.data() + k * m;
-      const std::int64_t* src = mass.data() + i * m;
+      const std::int64_t* src = mass + i * m;
       if (w == 1) {
         for (std::int64_t j = 0; j < m; ++j) dst[j] += src[j];
       } else {
