@@ -8,11 +8,13 @@
 #include "analysis/labels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -430,6 +432,65 @@ void add_view_totals(ViewT& view, const std::int64_t* mass, std::int64_t m, std:
   if (view.n > kMaxViewWeight) check_view_weights(std::vector<std::int64_t>{view.n});
 }
 
+// The units of work of a batch, (view, -1): n and sum_p, (view, s): table s, numbered
+// view * (n_sets + 1) + s + 1, the largest first (by the positions that add a table row;
+// every position for the totals), so that threads taking the next free unit finish
+// together. Every unit adds to its own sums, so the order changes no result.
+std::vector<std::int64_t> units_largest_first(std::span<const std::span<const std::int32_t>> label_ids,
+                                              std::int64_t n_views, std::int64_t n_rows) {
+  std::vector<std::int64_t> cost{n_rows};
+  for (const auto& ids : label_ids) cost.push_back(std::count_if(ids.begin(), ids.end(), [](std::int32_t id) { return id >= 0; }));
+  std::vector<std::int64_t> units(sz(n_views) * cost.size());
+  std::iota(units.begin(), units.end(), std::int64_t{0});
+  std::stable_sort(units.begin(), units.end(), [&](std::int64_t a, std::int64_t b) {
+    return cost[sz(a) % cost.size()] > cost[sz(b) % cost.size()];
+  });
+  return units;
+}
+
+// What adding one label set's rows needs besides its table and ids.
+struct SetRowsContext {
+  const std::int64_t* mass;             // [n_rows][m] on the mass grid
+  const std::vector<std::int64_t>& h;   // per row, on the entropy grid (when `all`)
+  std::int64_t m;
+  const RowShare& share;
+  std::int64_t n_table_rows;
+  const std::string& name;
+  bool all;
+};
+
+// Adds a batch to one label set's table: each position's mass to its row (weight_of(i):
+// row i's weight), a singleton's entropy to the scalars (when the batch adds all of itself).
+template <typename TableT, typename WeightOf>
+void add_set_rows(TableT& table, std::span<const std::int32_t> ids, const SetRowsContext& c, const WeightOf& weight_of) {
+  const auto n_rows = static_cast<std::int64_t>(ids.size());
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    const std::int64_t w = weight_of(i);
+    const std::int32_t id = ids[sz(i)];
+    if (w == 0 || id == kDropped) continue;
+    if (id == kSingleton) {
+      if (!c.all) continue;
+      table.singleton_entropy_weighted += w * c.h[sz(i)];
+      table.singleton_weight += w;
+      table.singleton_labels += 1;
+      table.singleton_entropy += c.h[sz(i)];
+      continue;
+    }
+    IBZOO_CHECK(id >= 0 && id < c.n_table_rows, "label id " << id << " of set " << c.name << " outside its "
+                                                             << c.n_table_rows << " rows");
+    if (!c.share.contains(id)) continue;
+    const auto k = c.share.local(id);
+    table.counts[sz(k)] += w;
+    std::int64_t* dst = table.mass.data() + k * c.m;
+    const std::int64_t* src = c.mass + i * c.m;
+    if (w == 1) {
+      for (std::int64_t j = 0; j < c.m; ++j) dst[j] += src[j];
+    } else {
+      for (std::int64_t j = 0; j < c.m; ++j) dst[j] += w * src[j];
+    }
+  }
+}
+
 }  // namespace
 
 void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
@@ -448,48 +509,22 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
   const auto weight_of = [&](std::int64_t v, std::int64_t i) -> std::int64_t {
     return v == 0 ? 1 : weights[sz(v * n_rows + i)];
   };
-  // Units of work: (view, -1) = n and sum_p; (view, s) = table s.
-  const auto n_units = layout_.n_views() * static_cast<std::int64_t>(n_sets + 1);
+  const auto order = units_largest_first(label_ids, layout_.n_views(), n_rows);
   const auto run_unit = [&](std::int64_t unit) {
     const std::int64_t v = unit / static_cast<std::int64_t>(n_sets + 1);
     const std::int64_t s = unit % static_cast<std::int64_t>(n_sets + 1) - 1;
     View& view = views_[sz(v)];
+    const auto weight_of_row = [&](std::int64_t i) { return weight_of(v, i); };
     if (s < 0) {
-      if (all) add_view_totals(view, mass, m, n_rows, [&](std::int64_t i) { return weight_of(v, i); });
+      if (all) add_view_totals(view, mass, m, n_rows, weight_of_row);
       return;
     }
-    Table& table = view.tables[sz(s)];
-    const auto& ids = label_ids[sz(s)];
-    const auto n_table_rows = layout_.label_rows[sz(s)];
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      const std::int64_t w = weight_of(v, i);
-      const std::int32_t id = ids[sz(i)];
-      if (w == 0 || id == kDropped) continue;
-      if (id == kSingleton) {
-        if (!all) continue;
-        table.singleton_entropy_weighted += w * h[sz(i)];
-        table.singleton_weight += w;
-        table.singleton_labels += 1;
-        table.singleton_entropy += h[sz(i)];
-        continue;
-      }
-      IBZOO_CHECK(id >= 0 && id < n_table_rows, "label id " << id << " of set " << layout_.label_sets[sz(s)]
-                                                              << " outside its " << n_table_rows << " rows");
-      if (!share_.contains(id)) continue;
-      const auto k = share_.local(id);
-      table.counts[sz(k)] += w;
-      std::int64_t* dst = table.mass.data() + k * m;
-      const std::int64_t* src = mass + i * m;
-      if (w == 1) {
-        for (std::int64_t j = 0; j < m; ++j) dst[j] += src[j];
-      } else {
-        for (std::int64_t j = 0; j < m; ++j) dst[j] += w * src[j];
-      }
-    }
+    add_set_rows(view.tables[sz(s)], label_ids[sz(s)], SetRowsContext{mass, h, m, share_, layout_.label_rows[sz(s)],
+                 layout_.label_sets[sz(s)], all}, weight_of_row);
   };
-  const int workers = workers_for(n_units, n_threads);
-  run_workers(workers, [&](int t) {
-    for (std::int64_t u = t; u < n_units; u += workers) run_unit(u);
+  std::atomic<std::size_t> next{0};
+  run_workers(workers_for(static_cast<std::int64_t>(order.size()), n_threads), [&](int) {
+    for (std::size_t u = next++; u < order.size(); u = next++) run_unit(order[u]);
   });
 }
 
