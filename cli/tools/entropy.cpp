@@ -8,10 +8,11 @@
 #include "io/h5.h"
 #include "io/log.h"
 
-#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace ibzoo::tools {
@@ -60,32 +61,74 @@ LabelRows read_label_rows(const io::H5File& file, const EntropyJob& job, const E
   return {std::move(array.data), array.shape.size() == 2 ? array.shape[1] : 1};
 }
 
-// The label set of every job label from its rows, on up to n_threads threads (one set
-// per thread at a time; each set is built as alone). Each rows' values are freed once used.
-std::vector<LabelSet> build_label_sets(const EntropyJob& job, std::vector<LabelRows>& rows, std::int64_t n,
-                                       std::int64_t min_count) {
-  std::vector<LabelSet> sets(rows.size());
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  const auto worker = [&] {
-    for (std::size_t k = next++; k < rows.size(); k = next++) {
+// The job's label sets: the label datasets are read in order on the calling thread (the
+// only one calling HDF5) while up to n_threads - 1 others build the sets of those already
+// read; once all are read, the calling thread builds too. Each set is built as alone,
+// and its rows are freed once used.
+class LabelSetBuilder {
+ public:
+  LabelSetBuilder(const EntropyJob& job, std::int64_t n, std::int64_t min_count)
+      : job_(job), n_(n), min_count_(min_count), rows_(job.labels.size()), sets_(job.labels.size()) {}
+
+  std::vector<LabelSet> run(const io::H5File& file) {
+    std::vector<std::thread> threads;
+    for (int t = 1; t < std::min(job_.n_threads, static_cast<int>(sets_.size())); ++t) {
+      threads.emplace_back([this] { build(); });
+    }
+    try {
+      for (std::size_t k = 0; k < rows_.size(); ++k) publish(read_label_rows(file, job_, job_.labels[k], n_));
+    } catch (...) {
+      publish_error(std::current_exception());
+    }
+    ready_.notify_all();
+    build();
+    for (auto& t : threads) t.join();
+    if (error_) std::rethrow_exception(error_);
+    return std::move(sets_);
+  }
+
+ private:
+  void publish(LabelRows rows) {
+    {
+      const std::lock_guard lock(mutex_);
+      rows_[n_read_++] = std::move(rows);
+    }
+    ready_.notify_one();
+  }
+  void publish_error(std::exception_ptr error) {
+    const std::lock_guard lock(mutex_);
+    if (!error_) error_ = std::move(error);
+  }
+  // The next read set nobody builds yet; nullopt when none is left or an error stops all.
+  std::optional<std::size_t> take() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return error_ || next_ < n_read_ || next_ == rows_.size(); });
+    if (error_ || next_ == rows_.size()) return std::nullopt;
+    return next_++;
+  }
+  void build() {
+    while (const auto k = take()) {
       try {
-        sets[k] = analysis::label_set_from_rows(job.labels[k].name, rows[k].values, n, rows[k].width, min_count);
-        rows[k].values = {};
+        sets_[*k] = analysis::label_set_from_rows(job_.labels[*k].name, rows_[*k].values, n_, rows_[*k].width, min_count_);
+        rows_[*k].values = {};
       } catch (...) {
-        const std::lock_guard lock(error_mutex);
-        if (!error) error = std::current_exception();
+        publish_error(std::current_exception());
+        ready_.notify_all();
       }
     }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 1; t < std::min(job.n_threads, static_cast<int>(rows.size())); ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
-  return sets;
-}
+  }
+
+  const EntropyJob& job_;
+  std::int64_t n_;
+  std::int64_t min_count_;
+  std::vector<LabelRows> rows_;  // [k] written once read (under mutex_), then only by its builder
+  std::vector<LabelSet> sets_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::size_t n_read_ = 0;
+  std::size_t next_ = 0;
+  std::exception_ptr error_;
+};
 
 void validate(const EntropyJob& job) {
   if (job.labels.empty()) throw UsageError("give at least one --label NAME=DATASET");
@@ -124,14 +167,12 @@ std::vector<std::int64_t> read_groups(const io::H5File& file, const EntropyJob& 
   return docs;
 }
 
-// Every label set of the job (all datasets read, then built in parallel), then (--null) each one shuffled within documents; their
+// Every label set of the job (read and built in parallel), then (--null) each one shuffled within documents; their
 // names and rows go into `layout`.
 std::vector<LabelSet> read_label_sets(const io::H5File& file, const EntropyJob& job, std::int64_t n,
                                       const std::vector<std::int64_t>& docs, analysis::StateLayout& layout) {
   const std::int64_t min_count = job.weighting == analysis::Weighting::kUniform ? job.min_count : 1;
-  std::vector<LabelRows> rows;
-  for (const auto& label : job.labels) rows.push_back(read_label_rows(file, job, label, n));
-  auto sets = build_label_sets(job, rows, n, min_count);
+  auto sets = LabelSetBuilder(job, n, min_count).run(file);
   for (const auto& set : sets) {
     layout.label_sets.push_back(set.name);
     layout.label_rows.push_back(set.n_rows());
