@@ -8,9 +8,13 @@
 #include "analysis/labels.h"
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <memory>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -75,6 +79,25 @@ constexpr std::int64_t kFlatPerSet = 10;
 }  // namespace
 
 std::int64_t to_mass_units(float p) { return static_cast<std::int64_t>(std::nearbyint(static_cast<double>(p) * kMassScale)); }
+
+// The values of to_mass_units from a loop that vectorises: y = x + 2^52 is x rounded to
+// an integer as nearbyint does (to nearest, ties to even) whenever y lands in [2^52,
+// 2^52 + 2^51), where doubles are the integers, and then bits(y) - bits(2^52) is that
+// integer. If some y falls outside (never from a softmax: 0 <= x <= 2^36), every value
+// goes through to_mass_units.
+void to_mass_units(std::span<const float> p, std::span<std::int64_t> units) {
+  IBZOO_CHECK(p.size() == units.size(), p.size() << " vs " << units.size());
+  constexpr double kRound = 0x1.0p52;
+  std::uint64_t out_of_range = 0;
+  for (std::size_t j = 0; j < p.size(); ++j) {
+    const double y = static_cast<double>(p[j]) * kMassScale + kRound;
+    const std::uint64_t u = std::bit_cast<std::uint64_t>(y) - std::bit_cast<std::uint64_t>(kRound);
+    out_of_range |= u >> 51;
+    units[j] = static_cast<std::int64_t>(u);
+  }
+  if (out_of_range == 0) return;
+  for (std::size_t j = 0; j < p.size(); ++j) units[j] = to_mass_units(p[j]);
+}
 
 std::int64_t to_entropy_units(double h) { return static_cast<std::int64_t>(std::nearbyint(h * kEntropyScale)); }
 
@@ -332,17 +355,18 @@ void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std
                                std::span<const std::span<const std::int32_t>> label_ids,
                                std::span<const std::int64_t> doc_ids, int n_threads) {
   IBZOO_CHECK(assigner.n_bins() == layout_.n_bins, assigner.n_bins() << " vs " << layout_.n_bins);
-  std::vector<float> p(sz(n_rows * layout_.n_bins));
+  // Not zeroed: assign() writes every value.
+  const auto p = std::make_unique_for_overwrite<float[]>(sz(n_rows * layout_.n_bins));
   const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
   const int workers = workers_for(n_chunks, n_threads);
   run_workers(workers, [&](int t) {
     for (std::int64_t c = t; c < n_chunks; c += workers) {
       const std::int64_t begin = c * kChunkRows;
       const std::int64_t rows = std::min(kChunkRows, n_rows - begin);
-      assigner.assign(z + begin * assigner.dim(), rows, p.data() + begin * layout_.n_bins, begin);
+      assigner.assign(z + begin * assigner.dim(), rows, p.get() + begin * layout_.n_bins, begin);
     }
   });
-  add_assignments(p.data(), n_rows, label_ids, doc_ids, n_threads);
+  add_assignments(p.get(), n_rows, label_ids, doc_ids, n_threads);
 }
 
 namespace {
@@ -351,21 +375,21 @@ namespace {
 // batch adds all of itself) each singleton position's own entropy on the entropy grid
 // once, shared by every view and set; by row chunks in parallel.
 struct GridBatch {
-  std::vector<std::int64_t> mass;  // [n_rows][m]
+  std::unique_ptr<std::int64_t[]> mass;  // [n_rows][m], every value written
   std::vector<std::int64_t> h;     // per row; empty unless `all`
 };
 
 GridBatch to_grids(const float* p, std::int64_t n_rows, std::int64_t m,
                    std::span<const std::span<const std::int32_t>> label_ids, bool all, int n_threads) {
-  GridBatch g{std::vector<std::int64_t>(sz(n_rows * m)), std::vector<std::int64_t>(all ? sz(n_rows) : 0, 0)};
+  GridBatch g{std::make_unique_for_overwrite<std::int64_t[]>(sz(n_rows * m)), std::vector<std::int64_t>(all ? sz(n_rows) : 0, 0)};
   const std::int64_t n_chunks = (n_rows + kChunkRows - 1) / kChunkRows;
   const int chunk_workers = workers_for(n_chunks, n_threads);
   run_workers(chunk_workers, [&](int t) {
     for (std::int64_t c = t; c < n_chunks; c += chunk_workers) {
       for (std::int64_t i = c * kChunkRows; i < std::min(n_rows, (c + 1) * kChunkRows); ++i) {
         const float* src = p + i * m;
-        std::int64_t* dst = g.mass.data() + i * m;
-        for (std::int64_t j = 0; j < m; ++j) dst[j] = to_mass_units(src[j]);
+        std::int64_t* dst = g.mass.get() + i * m;
+        to_mass_units(std::span<const float>(src, sz(m)), std::span<std::int64_t>(dst, sz(m)));
         if (!all) continue;
         for (const auto& ids : label_ids) {
           if (ids[sz(i)] == kSingleton) {
@@ -396,16 +420,75 @@ std::vector<std::int64_t> document_weights(const StateLayout& layout, std::span<
 
 // A view's position count and sum of p over the batch (weight_of(i): row i's weight).
 template <typename ViewT, typename WeightOf>
-void add_view_totals(ViewT& view, const std::vector<std::int64_t>& mass, std::int64_t m, std::int64_t n_rows,
+void add_view_totals(ViewT& view, const std::int64_t* mass, std::int64_t m, std::int64_t n_rows,
                      const WeightOf& weight_of) {
   for (std::int64_t i = 0; i < n_rows; ++i) {
     const std::int64_t w = weight_of(i);
     if (w == 0) continue;
     view.n += w;
-    const std::int64_t* src = mass.data() + i * m;
+    const std::int64_t* src = mass + i * m;
     for (std::int64_t j = 0; j < m; ++j) view.sum_p[sz(j)] += w * src[j];
   }
   if (view.n > kMaxViewWeight) check_view_weights(std::vector<std::int64_t>{view.n});
+}
+
+// The units of work of a batch, (view, -1): n and sum_p, (view, s): table s, numbered
+// view * (n_sets + 1) + s + 1, the largest first (by the positions that add a table row;
+// every position for the totals), so that threads taking the next free unit finish
+// together. Every unit adds to its own sums, so the order changes no result.
+std::vector<std::int64_t> units_largest_first(std::span<const std::span<const std::int32_t>> label_ids,
+                                              std::int64_t n_views, std::int64_t n_rows) {
+  std::vector<std::int64_t> cost{n_rows};
+  for (const auto& ids : label_ids) cost.push_back(std::count_if(ids.begin(), ids.end(), [](std::int32_t id) { return id >= 0; }));
+  std::vector<std::int64_t> units(sz(n_views) * cost.size());
+  std::iota(units.begin(), units.end(), std::int64_t{0});
+  std::stable_sort(units.begin(), units.end(), [&](std::int64_t a, std::int64_t b) {
+    return cost[sz(a) % cost.size()] > cost[sz(b) % cost.size()];
+  });
+  return units;
+}
+
+// What adding one label set's rows needs besides its table and ids.
+struct SetRowsContext {
+  const std::int64_t* mass;             // [n_rows][m] on the mass grid
+  const std::vector<std::int64_t>& h;   // per row, on the entropy grid (when `all`)
+  std::int64_t m;
+  const RowShare& share;
+  std::int64_t n_table_rows;
+  const std::string& name;
+  bool all;
+};
+
+// Adds a batch to one label set's table: each position's mass to its row (weight_of(i):
+// row i's weight), a singleton's entropy to the scalars (when the batch adds all of itself).
+template <typename TableT, typename WeightOf>
+void add_set_rows(TableT& table, std::span<const std::int32_t> ids, const SetRowsContext& c, const WeightOf& weight_of) {
+  const auto n_rows = static_cast<std::int64_t>(ids.size());
+  for (std::int64_t i = 0; i < n_rows; ++i) {
+    const std::int64_t w = weight_of(i);
+    const std::int32_t id = ids[sz(i)];
+    if (w == 0 || id == kDropped) continue;
+    if (id == kSingleton) {
+      if (!c.all) continue;
+      table.singleton_entropy_weighted += w * c.h[sz(i)];
+      table.singleton_weight += w;
+      table.singleton_labels += 1;
+      table.singleton_entropy += c.h[sz(i)];
+      continue;
+    }
+    IBZOO_CHECK(id >= 0 && id < c.n_table_rows, "label id " << id << " of set " << c.name << " outside its "
+                                                             << c.n_table_rows << " rows");
+    if (!c.share.contains(id)) continue;
+    const auto k = c.share.local(id);
+    table.counts[sz(k)] += w;
+    std::int64_t* dst = table.mass.data() + k * c.m;
+    const std::int64_t* src = c.mass + i * c.m;
+    if (w == 1) {
+      for (std::int64_t j = 0; j < c.m; ++j) dst[j] += src[j];
+    } else {
+      for (std::int64_t j = 0; j < c.m; ++j) dst[j] += w * src[j];
+    }
+  }
 }
 
 }  // namespace
@@ -420,54 +503,28 @@ void EstimatorState::add_assignments(const float* p, std::int64_t n_rows,
   for (const auto& ids : label_ids) IBZOO_CHECK(static_cast<std::int64_t>(ids.size()) == n_rows, "label array size");
   IBZOO_CHECK(layout_.n_views() == 1 || static_cast<std::int64_t>(doc_ids.size()) == n_rows, "doc_ids size");
   const auto grids = to_grids(p, n_rows, m, label_ids, all, n_threads);
-  const auto& mass = grids.mass;
+  const std::int64_t* mass = grids.mass.get();
   const auto& h = grids.h;
   const auto weights = document_weights(layout_, doc_ids, n_rows);
   const auto weight_of = [&](std::int64_t v, std::int64_t i) -> std::int64_t {
     return v == 0 ? 1 : weights[sz(v * n_rows + i)];
   };
-  // Units of work: (view, -1) = n and sum_p; (view, s) = table s.
-  const auto n_units = layout_.n_views() * static_cast<std::int64_t>(n_sets + 1);
+  const auto order = units_largest_first(label_ids, layout_.n_views(), n_rows);
   const auto run_unit = [&](std::int64_t unit) {
     const std::int64_t v = unit / static_cast<std::int64_t>(n_sets + 1);
     const std::int64_t s = unit % static_cast<std::int64_t>(n_sets + 1) - 1;
     View& view = views_[sz(v)];
+    const auto weight_of_row = [&](std::int64_t i) { return weight_of(v, i); };
     if (s < 0) {
-      if (all) add_view_totals(view, mass, m, n_rows, [&](std::int64_t i) { return weight_of(v, i); });
+      if (all) add_view_totals(view, mass, m, n_rows, weight_of_row);
       return;
     }
-    Table& table = view.tables[sz(s)];
-    const auto& ids = label_ids[sz(s)];
-    const auto n_table_rows = layout_.label_rows[sz(s)];
-    for (std::int64_t i = 0; i < n_rows; ++i) {
-      const std::int64_t w = weight_of(v, i);
-      const std::int32_t id = ids[sz(i)];
-      if (w == 0 || id == kDropped) continue;
-      if (id == kSingleton) {
-        if (!all) continue;
-        table.singleton_entropy_weighted += w * h[sz(i)];
-        table.singleton_weight += w;
-        table.singleton_labels += 1;
-        table.singleton_entropy += h[sz(i)];
-        continue;
-      }
-      IBZOO_CHECK(id >= 0 && id < n_table_rows, "label id " << id << " of set " << layout_.label_sets[sz(s)]
-                                                              << " outside its " << n_table_rows << " rows");
-      if (!share_.contains(id)) continue;
-      const auto k = share_.local(id);
-      table.counts[sz(k)] += w;
-      std::int64_t* dst = table.mass.data() + k * m;
-      const std::int64_t* src = mass.data() + i * m;
-      if (w == 1) {
-        for (std::int64_t j = 0; j < m; ++j) dst[j] += src[j];
-      } else {
-        for (std::int64_t j = 0; j < m; ++j) dst[j] += w * src[j];
-      }
-    }
+    add_set_rows(view.tables[sz(s)], label_ids[sz(s)], SetRowsContext{mass, h, m, share_, layout_.label_rows[sz(s)],
+                 layout_.label_sets[sz(s)], all}, weight_of_row);
   };
-  const int workers = workers_for(n_units, n_threads);
-  run_workers(workers, [&](int t) {
-    for (std::int64_t u = t; u < n_units; u += workers) run_unit(u);
+  std::atomic<std::size_t> next{0};
+  run_workers(workers_for(static_cast<std::int64_t>(order.size()), n_threads), [&](int) {
+    for (std::size_t u = next++; u < order.size(); u = next++) run_unit(order[u]);
   });
 }
 

@@ -45,6 +45,8 @@ inline constexpr std::int64_t kMaxViewWeight = (std::int64_t{1} << (63 - kMassBi
 
 // p rounded to the mass grid (to nearest, ties to even), as the device does.
 std::int64_t to_mass_units(float p);
+// The same for every value of p (the same integers, from a loop that vectorises).
+void to_mass_units(std::span<const float> p, std::span<std::int64_t> units);
 // An entropy (nats, >= 0) rounded to the entropy grid.
 std::int64_t to_entropy_units(double h);
 // Entropy (nats) of an integer mass vector, with the reference's clip (kLogClip);

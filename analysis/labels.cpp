@@ -1,6 +1,6 @@
-// Builds label sets by sorting positions by their label tuple: memory is one index per
-// position (and one packed key per position while sorting; no hash of tuples), and row
-// ids come out deterministic.
+// Builds label sets by sorting positions by their label tuple: a radix sort of one packed
+// key per position when the tuple fits 64 bits, else a comparison sort of positions (no
+// hash of tuples); row ids come out deterministic.
 #include "analysis/labels.h"
 
 #include "errors/check.h"
@@ -11,91 +11,139 @@
 #include <cstdint>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 namespace ibzoo::analysis {
 namespace {
 
-// Sorts `order` as the tuple comparison does (tuple, then position) when every entry is
-// non-negative and the tuple packs into 64 bits (token n-grams up to order 4 with a 32k
-// vocabulary do): one integer key per position instead of an entry-by-entry comparison
-// through `element`. The order, and so every row id, is the same. False when it does
-// not pack.
+// One position's label packed into one integer, and the position.
+struct Keyed {
+  std::uint64_t key;
+  std::int64_t pos;
+};
+
+constexpr int kMaxDigitBits = 12;  // 4,096 buckets: the counts of a digit stay in L1
+
+// Sorts by key, least significant digit first; each pass is stable, so equal keys keep
+// their position order. The counts of every digit come from one read of the keys, and a
+// digit on which every key agrees is skipped.
+void radix_sort(std::vector<Keyed>& items, int key_bits) {
+  const int n_passes = std::max(1, (key_bits + kMaxDigitBits - 1) / kMaxDigitBits);
+  const int digit_bits = (key_bits + n_passes - 1) / n_passes;
+  const std::uint64_t mask = (std::uint64_t{1} << digit_bits) - 1;
+  const std::size_t n_buckets = static_cast<std::size_t>(mask) + 1;
+  std::vector<std::size_t> counts(static_cast<std::size_t>(n_passes) * n_buckets, 0);
+  for (const Keyed& item : items) {
+    std::size_t* pass_counts = counts.data();
+    for (int shift = 0; shift < key_bits; shift += digit_bits, pass_counts += n_buckets) {
+      ++pass_counts[(item.key >> shift) & mask];
+    }
+  }
+  std::vector<Keyed> scratch(items.size());
+  std::size_t* offsets = counts.data();
+  for (int shift = 0; shift < key_bits; shift += digit_bits, offsets += n_buckets) {
+    if (std::find(offsets, offsets + n_buckets, items.size()) != offsets + n_buckets) continue;
+    std::exclusive_scan(offsets, offsets + n_buckets, offsets, std::size_t{0});
+    for (const Keyed& item : items) scratch[offsets[(item.key >> shift) & mask]++] = item;
+    items.swap(scratch);
+  }
+}
+
+// The label of every position as one key that orders as the tuple does, when every
+// entry is non-negative and the tuple packs into 64 bits (token n-grams up to order 4
+// with a 32k vocabulary do), sorted by key then position; nullopt when it does not pack.
 template <typename Element>
-bool sort_packed(std::vector<std::int64_t>& order, std::int64_t n_positions, std::int64_t width,
-                 const Element& element) {
+std::optional<std::vector<Keyed>> sorted_packed(std::int64_t n_positions, std::int64_t width, const Element& element) {
   std::int64_t max_value = 0;
   for (std::int64_t pos = 0; pos < n_positions; ++pos) {
     for (std::int64_t k = 0; k < width; ++k) {
       const std::int64_t v = element(pos, k);
-      if (v < 0) return false;
+      if (v < 0) return std::nullopt;
       max_value = std::max(max_value, v);
     }
   }
   int bits = 1;
   while (bits < 63 && (max_value >> bits) != 0) ++bits;
-  if (bits * width > 64) return false;
-  std::vector<std::pair<std::uint64_t, std::int64_t>> keyed(static_cast<std::size_t>(n_positions));
+  if (bits * width > 64) return std::nullopt;
+  std::vector<Keyed> keyed(static_cast<std::size_t>(n_positions));
   for (std::int64_t pos = 0; pos < n_positions; ++pos) {
     std::uint64_t key = 0;
-    for (std::int64_t k = 0; k < width; ++k) {
-      key = (key << bits) | static_cast<std::uint64_t>(element(pos, k));
-    }
+    for (std::int64_t k = 0; k < width; ++k) key = (key << bits) | static_cast<std::uint64_t>(element(pos, k));
     keyed[static_cast<std::size_t>(pos)] = {key, pos};
   }
-  std::sort(keyed.begin(), keyed.end());
-  for (std::size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].second;
-  return true;
+  radix_sort(keyed, static_cast<int>(bits * width));
+  return keyed;
 }
 
-// Groups positions with equal tuples; `element(pos, k)` gives the k-th entry of
-// the label tuple at position pos.
-template <typename Element>
-LabelSet build(std::string name, std::int64_t n_positions, std::int64_t width, std::int64_t min_count,
-               const Element& element) {
-  if (min_count < 1) throw UsageError("min_count must be >= 1, got " + std::to_string(min_count));
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n_positions));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  const auto less = [&](std::int64_t a, std::int64_t b) {
-    for (std::int64_t k = 0; k < width; ++k) {
-      const std::int64_t x = element(a, k);
-      const std::int64_t y = element(b, k);
-      if (x != y) return x < y;
-    }
-    return a < b;
-  };
-  const auto equal = [&](std::int64_t a, std::int64_t b) {
-    for (std::int64_t k = 0; k < width; ++k) {
-      if (element(a, k) != element(b, k)) return false;
-    }
-    return true;
-  };
-  if (!sort_packed(order, n_positions, width, element)) std::sort(order.begin(), order.end(), less);
-  LabelSet set;
-  set.name = std::move(name);
-  set.min_count = min_count;
-  set.ids.assign(static_cast<std::size_t>(n_positions), kDropped);
-  const std::int64_t row_threshold = std::max<std::int64_t>(2, min_count);
+// Gives every group of equal labels its id, in sorted order: position_at(k) is the k-th
+// position in label order, same_as_previous(k) whether its label equals the (k-1)-th's.
+template <typename PositionAt, typename SameAsPrevious>
+void assign_ids(LabelSet& set, std::size_t n, const PositionAt& position_at, const SameAsPrevious& same_as_previous) {
+  const std::int64_t row_threshold = std::max<std::int64_t>(2, set.min_count);
   std::size_t begin = 0;
-  while (begin < order.size()) {
+  while (begin < n) {
     std::size_t end = begin + 1;
-    while (end < order.size() && equal(order[begin], order[end])) ++end;
+    while (end < n && same_as_previous(end)) ++end;
     const auto count = static_cast<std::int64_t>(end - begin);
     std::int32_t id = kDropped;
     if (count >= row_threshold) {
       IBZOO_CHECK(set.n_rows() < INT32_MAX, "too many label rows");
       id = static_cast<std::int32_t>(set.n_rows());
       set.row_counts.push_back(count);
-    } else if (count == 1 && min_count <= 1) {
+    } else if (count == 1 && set.min_count <= 1) {
       id = kSingleton;
       ++set.n_singletons;
     } else {
       ++set.n_dropped_labels;
     }
-    for (std::size_t k = begin; k < end; ++k) set.ids[static_cast<std::size_t>(order[k])] = id;
+    for (std::size_t k = begin; k < end; ++k) set.ids[static_cast<std::size_t>(position_at(k))] = id;
     ++set.n_labels;
     begin = end;
   }
+}
+
+// Positions sorted by their tuple (then by position), compared entry by entry.
+template <typename Element>
+std::vector<std::int64_t> sorted_by_tuple(std::int64_t n_positions, std::int64_t width, const Element& element) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n_positions));
+  std::iota(order.begin(), order.end(), std::int64_t{0});
+  std::sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    for (std::int64_t k = 0; k < width; ++k) {
+      const std::int64_t x = element(a, k);
+      const std::int64_t y = element(b, k);
+      if (x != y) return x < y;
+    }
+    return a < b;
+  });
+  return order;
+}
+
+// Groups positions with equal tuples; `element(pos, k)` gives the k-th entry of
+// the label tuple at position pos. Row ids follow the lexicographic order of the
+// tuples, whether they are sorted packed (radix) or entry by entry.
+template <typename Element>
+LabelSet build(std::string name, std::int64_t n_positions, std::int64_t width, std::int64_t min_count,
+               const Element& element) {
+  if (min_count < 1) throw UsageError("min_count must be >= 1, got " + std::to_string(min_count));
+  LabelSet set;
+  set.name = std::move(name);
+  set.min_count = min_count;
+  set.ids.assign(static_cast<std::size_t>(n_positions), kDropped);
+  const auto n = static_cast<std::size_t>(n_positions);
+  if (const auto keyed = sorted_packed(n_positions, width, element)) {
+    const Keyed* items = keyed->data();
+    assign_ids(set, n, [items](std::size_t k) { return items[k].pos; },
+               [items](std::size_t k) { return items[k].key == items[k - 1].key; });
+    return set;
+  }
+  const auto order = sorted_by_tuple(n_positions, width, element);
+  assign_ids(set, n, [&order](std::size_t k) { return order[k]; }, [&](std::size_t k) {
+    for (std::int64_t e = 0; e < width; ++e) {
+      if (element(order[k - 1], e) != element(order[k], e)) return false;
+    }
+    return true;
+  });
   return set;
 }
 

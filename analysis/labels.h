@@ -1,9 +1,10 @@
 // Label sets for the soft-entropy estimator: every position gets a label id that
 // says which row of the count table its soft assignment goes to. Labels are
-// tuples of integers (1-D labels, n-gram token tuples) compared exactly, never
-// packed into one integer. A label set is built once from ALL positions of a
-// document set (global counts), then shared by every model that uses the same
-// tokenizer. Pure computation: no files.
+// tuples of integers (1-D labels, n-gram token tuples) compared exactly: packed
+// into one integer (then radix-sorted) only when that is lossless (non-negative
+// entries that fit 64 bits together). A label set is built once from ALL
+// positions of a document set (global counts), then shared by every model that
+// uses the same tokenizer. Pure computation: no files.
 #pragma once
 
 #include <cstdint>

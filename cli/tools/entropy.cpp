@@ -9,6 +9,11 @@
 #include "io/log.h"
 
 #include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 namespace ibzoo::tools {
 namespace {
@@ -38,9 +43,14 @@ analysis::ReferencePoints load_points(const EntropyJob& job, std::int64_t dim) {
   return analysis::ReferencePoints{array.shape[0], dim, std::move(array.data)};
 }
 
-LabelSet load_labels(const io::H5File& file, const EntropyJob& job, const EntropyLabel& label, std::int64_t n,
-                     std::int64_t min_count) {
-  const auto array = file.read_i64(label.dataset);
+// The rows of one label dataset, [n] or [n, width] integers; checked against n.
+struct LabelRows {
+  std::vector<std::int64_t> values;
+  std::int64_t width = 1;
+};
+
+LabelRows read_label_rows(const io::H5File& file, const EntropyJob& job, const EntropyLabel& label, std::int64_t n) {
+  auto array = file.read_i64(label.dataset);
   if (array.shape.empty() || array.shape.size() > 2 || array.shape[0] != n) {
     std::string found;
     for (const auto s : array.shape) found += (found.empty() ? "" : ", ") + std::to_string(s);
@@ -48,9 +58,77 @@ LabelSet load_labels(const io::H5File& file, const EntropyJob& job, const Entrop
                            "], expected [" + std::to_string(n) + "] or [" + std::to_string(n) +
                            ", n] (one row per row of Z)");
   }
-  return analysis::label_set_from_rows(label.name, array.data, n, array.shape.size() == 2 ? array.shape[1] : 1,
-                                       min_count);
+  return {std::move(array.data), array.shape.size() == 2 ? array.shape[1] : 1};
 }
+
+// The job's label sets: the label datasets are read in order on the calling thread (the
+// only one calling HDF5) while up to n_threads - 1 others build the sets of those already
+// read; once all are read, the calling thread builds too. Each set is built as alone,
+// and its rows are freed once used.
+class LabelSetBuilder {
+ public:
+  LabelSetBuilder(const EntropyJob& job, std::int64_t n, std::int64_t min_count)
+      : job_(job), n_(n), min_count_(min_count), rows_(job.labels.size()), sets_(job.labels.size()) {}
+
+  std::vector<LabelSet> run(const io::H5File& file) {
+    std::vector<std::thread> threads;
+    for (int t = 1; t < std::min(job_.n_threads, static_cast<int>(sets_.size())); ++t) {
+      threads.emplace_back([this] { build(); });
+    }
+    try {
+      for (std::size_t k = 0; k < rows_.size(); ++k) publish(read_label_rows(file, job_, job_.labels[k], n_));
+    } catch (...) {
+      publish_error(std::current_exception());
+    }
+    ready_.notify_all();
+    build();
+    for (auto& t : threads) t.join();
+    if (error_) std::rethrow_exception(error_);
+    return std::move(sets_);
+  }
+
+ private:
+  void publish(LabelRows rows) {
+    {
+      const std::lock_guard lock(mutex_);
+      rows_[n_read_++] = std::move(rows);
+    }
+    ready_.notify_one();
+  }
+  void publish_error(std::exception_ptr error) {
+    const std::lock_guard lock(mutex_);
+    if (!error_) error_ = std::move(error);
+  }
+  // The next read set nobody builds yet; nullopt when none is left or an error stops all.
+  std::optional<std::size_t> take() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return error_ || next_ < n_read_ || next_ == rows_.size(); });
+    if (error_ || next_ == rows_.size()) return std::nullopt;
+    return next_++;
+  }
+  void build() {
+    while (const auto k = take()) {
+      try {
+        sets_[*k] = analysis::label_set_from_rows(job_.labels[*k].name, rows_[*k].values, n_, rows_[*k].width, min_count_);
+        rows_[*k].values = {};
+      } catch (...) {
+        publish_error(std::current_exception());
+        ready_.notify_all();
+      }
+    }
+  }
+
+  const EntropyJob& job_;
+  std::int64_t n_;
+  std::int64_t min_count_;
+  std::vector<LabelRows> rows_;  // [k] written once read (under mutex_), then only by its builder
+  std::vector<LabelSet> sets_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::size_t n_read_ = 0;
+  std::size_t next_ = 0;
+  std::exception_ptr error_;
+};
 
 void validate(const EntropyJob& job) {
   if (job.labels.empty()) throw UsageError("give at least one --label NAME=DATASET");
@@ -89,16 +167,15 @@ std::vector<std::int64_t> read_groups(const io::H5File& file, const EntropyJob& 
   return docs;
 }
 
-// Every label set of the job, then (--null) each one shuffled within documents; their
+// Every label set of the job (read and built in parallel), then (--null) each one shuffled within documents; their
 // names and rows go into `layout`.
 std::vector<LabelSet> read_label_sets(const io::H5File& file, const EntropyJob& job, std::int64_t n,
                                       const std::vector<std::int64_t>& docs, analysis::StateLayout& layout) {
   const std::int64_t min_count = job.weighting == analysis::Weighting::kUniform ? job.min_count : 1;
-  std::vector<LabelSet> sets;
-  for (const auto& label : job.labels) {
-    sets.push_back(load_labels(file, job, label, n, min_count));
-    layout.label_sets.push_back(label.name);
-    layout.label_rows.push_back(sets.back().n_rows());
+  auto sets = LabelSetBuilder(job, n, min_count).run(file);
+  for (const auto& set : sets) {
+    layout.label_sets.push_back(set.name);
+    layout.label_rows.push_back(set.n_rows());
   }
   if (job.null) {
     for (std::size_t s = 0; s < job.labels.size(); ++s) {
@@ -108,6 +185,37 @@ std::vector<LabelSet> read_label_sets(const io::H5File& file, const EntropyJob& 
     }
   }
   return sets;
+}
+
+// Rows per batch: job.batch_rows, or fewer for a small input (about a sixteenth of it, a
+// multiple of 2,048 rows). A batch's buffers (its Z rows, p and the mass grid: 2.2 KB a
+// row at d = 256, m = 100) are first touched, page by page, in the first batch, which
+// costs a 20k-position run ~10%; big batches halve the threads' fork-joins of a big one.
+// No result depends on the batch size.
+std::int64_t rows_per_batch(const EntropyJob& job, std::int64_t n) {
+  constexpr std::int64_t kMinBatchRows = 2048;
+  return std::min(job.batch_rows, std::max(kMinBatchRows, n / 16 / kMinBatchRows * kMinBatchRows));
+}
+
+// Adds Z to `state` batch by batch, reading each batch of rows after the first (given).
+void accumulate(const io::H5File& file, const EntropyJob& job, io::Array<float> batch, const std::vector<LabelSet>& sets,
+                const std::vector<std::int64_t>& docs, const analysis::SoftAssigner& assigner,
+                analysis::EstimatorState& state) {
+  const auto n = static_cast<std::int64_t>(docs.size());
+  const std::int64_t batch_rows = rows_per_batch(job, n);
+  for (std::int64_t begin = 0; begin < n; begin += batch_rows) {
+    const std::int64_t rows = std::min(batch_rows, n - begin);
+    if (begin > 0) batch = file.read_rows_f32(job.z_dataset, begin, rows);
+    std::vector<std::span<const std::int32_t>> ids;
+    for (const auto& set : sets) ids.emplace_back(set.ids.data() + begin, static_cast<std::size_t>(rows));
+    try {
+      state.add_batch(assigner, batch.data.data(), rows, ids,
+                      std::span(docs).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(rows)),
+                      job.n_threads);
+    } catch (const CorruptDataError& e) {
+      throw CorruptDataError(where(job, job.z_dataset) + ": " + e.what());
+    }
+  }
 }
 
 void add_estimates(EntropyResult& result, const EntropyJob& job, const analysis::LayerEstimate& est) {
@@ -130,12 +238,15 @@ void add_estimates(EntropyResult& result, const EntropyJob& job, const analysis:
 EntropyResult run_entropy(const EntropyJob& job) {
   validate(job);
   const auto file = io::H5File::open_read(job.input);
-  const auto z = file.read_f32(job.z_dataset);
-  if (z.shape.size() != 2 || z.shape[1] < 2) {
+  const auto z_shape = file.shape(job.z_dataset);
+  if (z_shape.size() != 2 || z_shape[1] < 2) {
     throw CorruptDataError(where(job, job.z_dataset) + ": Z must be a 2-D dataset [N, d] with d >= 2");
   }
-  const std::int64_t n = z.shape[0];
-  const std::int64_t dim = z.shape[1];
+  const std::int64_t n = z_shape[0];
+  const std::int64_t dim = z_shape[1];
+  // Z is read batch by batch (never whole); the first batch now, so that a Z that cannot
+  // be read is reported before anything else is read.
+  auto z_first = file.read_rows_f32(job.z_dataset, 0, std::min(rows_per_batch(job, n), n));
   const auto points = load_points(job, dim);
 
   EntropyResult result;
@@ -160,19 +271,7 @@ EntropyResult run_entropy(const EntropyJob& job) {
 
   const analysis::SoftAssigner assigner(points, result.eps);
   analysis::EstimatorState state(layout);
-  for (std::int64_t begin = 0; begin < n; begin += job.batch_rows) {
-    const std::int64_t rows = std::min(job.batch_rows, n - begin);
-    std::vector<std::span<const std::int32_t>> ids;
-    for (const auto& set : sets) ids.emplace_back(set.ids.data() + begin, static_cast<std::size_t>(rows));
-    try {
-      state.add_batch(assigner, z.data.data() + begin * dim, rows, ids,
-                      std::span(docs).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(rows)),
-                      job.n_threads);
-    } catch (const CorruptDataError& e) {
-      throw CorruptDataError(where(job, job.z_dataset) + ": " + e.what());
-    }
-  }
-
+  accumulate(file, job, std::move(z_first), sets, docs, assigner, state);
   add_estimates(result, job, analysis::estimate(state.sums(job.n_threads), job.weighting, job.confidence));
   return result;
 }

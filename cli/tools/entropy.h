@@ -44,7 +44,7 @@ struct EntropyJob {
   std::optional<std::string> groups_dataset;  // [N] document ids
   double confidence = 0.95;
   int n_threads = 1;
-  std::int64_t batch_rows = 8192;
+  std::int64_t batch_rows = 8192;        // at most; fewer for a small input (no result depends on it)
 };
 
 struct EntropyResult {

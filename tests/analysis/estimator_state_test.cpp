@@ -381,6 +381,28 @@ TEST(EstimatorStateTest, LayoutNeedsOneRowCountPerSet) {
   }
 }
 
+TEST(EstimatorStateTest, RowsOnTheMassGridEqualTheValueByValueRounding) {
+  // Ties of both parities, the ends of [0, 1], random values; then rows with a value no
+  // softmax gives (negative, or above 2^15), which take the value-by-value path.
+  std::vector<float> p = {0.0F, -0.0F, 1.0F, std::ldexp(1.0F, -37), std::ldexp(3.0F, -37), std::ldexp(5.0F, -38)};
+  std::uint64_t state = 3;
+  for (int k = 0; k < 1000; ++k) {
+    state = splitmix64(state);
+    p.push_back(static_cast<float>(static_cast<double>(state >> 11) * 0x1.0p-53));
+  }
+  const auto check = [](const std::vector<float>& values) {
+    std::vector<std::int64_t> units(values.size());
+    to_mass_units(values, units);
+    for (std::size_t j = 0; j < values.size(); ++j) EXPECT_EQ(units[j], to_mass_units(values[j])) << values[j];
+  };
+  check(p);
+  for (const float odd : {-0.25F, -1.0F, 40000.0F}) {
+    std::vector<float> row = p;
+    row.push_back(odd);
+    check(row);
+  }
+}
+
 TEST(EstimatorStateTest, MassAndEntropyGridsRoundToNearest) {
   EXPECT_EQ(to_mass_units(1.0F), std::int64_t{1} << 36);
   EXPECT_EQ(to_mass_units(0.5F), std::int64_t{1} << 35);

@@ -1,8 +1,10 @@
 #include "errors/error.h"
 #include "analysis/labels.h"
+#include "analysis/reference_points.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 namespace ibzoo::analysis {
@@ -98,6 +100,62 @@ TEST(LabelsTest, ShuffleKeepsEachDocumentsMultisetAndIsSplitIndependent) {
   const LabelSet part = label_set_from_rows("v", std::span(v).subspan(100, 50), 50, 1);
   const LabelSet part_null = shuffle_within_documents(part, std::span(docs).subspan(100, 50), 5, "p");
   for (int i = 0; i < 50; ++i) EXPECT_EQ(part_null.ids[i] == part_null.ids[0], null.ids[100 + i] == null.ids[100]);
+}
+
+// The label set of `rows` by a std::map of tuples: row ids in lexicographic order of the
+// labels that reach max(2, min_count), the other labels singletons or dropped.
+LabelSet naive_label_set(const std::vector<std::int64_t>& rows, std::int64_t n, std::int64_t width,
+                         std::int64_t min_count) {
+  std::map<std::vector<std::int64_t>, std::int64_t> count;
+  const auto tuple = [&](std::int64_t pos) {
+    return std::vector<std::int64_t>(rows.begin() + pos * width, rows.begin() + (pos + 1) * width);
+  };
+  for (std::int64_t pos = 0; pos < n; ++pos) ++count[tuple(pos)];
+  LabelSet set;
+  set.min_count = min_count;
+  std::map<std::vector<std::int64_t>, std::int32_t> id;
+  for (const auto& [label, c] : count) {
+    ++set.n_labels;
+    if (c >= std::max<std::int64_t>(2, min_count)) {
+      id[label] = static_cast<std::int32_t>(set.row_counts.size());
+      set.row_counts.push_back(c);
+    } else if (c == 1 && min_count <= 1) {
+      id[label] = kSingleton;
+      ++set.n_singletons;
+    } else {
+      id[label] = kDropped;
+      ++set.n_dropped_labels;
+    }
+  }
+  for (std::int64_t pos = 0; pos < n; ++pos) set.ids.push_back(id[tuple(pos)]);
+  return set;
+}
+
+TEST(LabelsTest, PackedRadixSortGivesTheIdsOfTupleOrder) {
+  // Vocabularies from a few values (digits of the radix sort shared by every key) to
+  // 2^20 (4-grams that pack to 80 bits: the comparison sort); -1 entries do not pack.
+  std::uint64_t state = 11;
+  for (const std::int64_t vocab : {3, 300, 40000, 1 << 20}) {
+    for (std::int64_t width = 1; width <= 4; ++width) {
+      for (const std::int64_t min_count : {1, 3}) {
+        const std::int64_t n = 3000;
+        std::vector<std::int64_t> rows;
+        for (std::int64_t k = 0; k < n * width; ++k) {
+          state = splitmix64(state);
+          const auto u = static_cast<std::int64_t>(state >> 40);           // 24 bits
+          rows.push_back(k % 7 == 0 ? u % 5 : (u * u) % vocab);            // skewed: many repeats
+        }
+        if (vocab == 3) rows[5] = -1;
+        const LabelSet set = label_set_from_rows("r", rows, n, width, min_count);
+        const LabelSet naive = naive_label_set(rows, n, width, min_count);
+        EXPECT_EQ(set.ids, naive.ids) << vocab << " " << width << " " << min_count;
+        EXPECT_EQ(set.row_counts, naive.row_counts);
+        EXPECT_EQ(set.n_labels, naive.n_labels);
+        EXPECT_EQ(set.n_singletons, naive.n_singletons);
+        EXPECT_EQ(set.n_dropped_labels, naive.n_dropped_labels);
+      }
+    }
+  }
 }
 
 TEST(LabelsTest, BadInputsAreNamed) {
