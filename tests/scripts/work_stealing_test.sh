@@ -53,10 +53,10 @@ done
 
 # Two array slices at once, 2 ranks each, in one run directory: neither removes the
 # other's claims, every item is computed once, the metrics stage gives the same metrics.
-IBZOO_TEST_ITEM_DELAY_MS="0:2000" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+IBZOO_TEST_ITEM_DELAY_MS="0:$delay_ms" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
   "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage accumulate --slice 0/2 "${opts[@]}" >"$tmp/sl0.log" 2>&1 &
 pid0=$!
-IBZOO_TEST_ITEM_DELAY_MS="$((n_items / 2)):2000" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+IBZOO_TEST_ITEM_DELAY_MS="$((n_items / 2)):$delay_ms" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
   "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage accumulate --slice 1/2 "${opts[@]}" >"$tmp/sl1.log" 2>&1 ||
   { cat "$tmp/sl1.log"; fail "slice 1/2 failed"; }
 wait "$pid0" || { cat "$tmp/sl0.log"; fail "slice 0/2 failed"; }
