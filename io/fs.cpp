@@ -211,14 +211,4 @@ std::string sha256_hex(std::string_view data) {
   return sha.hex();
 }
 
-void prefetch_file(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::vector<char> buffer(std::size_t{8} << 20);
-  while (::read(fd, buffer.data(), buffer.size()) > 0) {
-  }
-  ::close(fd);
-}
-
 }  // namespace ibzoo::io

@@ -71,10 +71,6 @@ std::string read_file(const std::filesystem::path& path, std::uintmax_t max_byte
 // Hex sha256 of a file's content (streamed) and of a string.
 std::string sha256_file(const std::filesystem::path& path);
 
-// Reads `path` once and discards the bytes, so that the next read comes from the
-// page cache (used to load checkpoint k+1 from disk while checkpoint k computes).
-// Best effort: a missing or unreadable file is silently skipped.
-void prefetch_file(const std::filesystem::path& path);
 std::string sha256_hex(std::string_view data);
 
 }  // namespace ibzoo::io
