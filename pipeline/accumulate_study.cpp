@@ -75,6 +75,10 @@ stages::EstimatorSetup make_estimator(const EstimatorSpec& spec, std::int64_t di
 
 bool per_position_outputs(const Manifest& m) { return m.storage.representations || m.storage.assignments != "none"; }
 
+const Checkpoint& checkpoint_of(const Study& study, const WorkItem& item) {
+  return study.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
+}
+
 // Runs items: the model, the estimator per width, the table budget and provenance.
 class ItemRunner {
  public:
@@ -86,7 +90,7 @@ class ItemRunner {
   // `next` follows `current` on this rank: its files are read ahead now, and its model
   // may load during `current` (overlap_next_load).
   void prefetch(const WorkItem& next, const WorkItem& current) {
-    models_.prefetch(checkpoint(next), checkpoint(current));
+    models_.prefetch(checkpoint_of(study_, next), checkpoint_of(study_, current));
     next_ = &next;
   }
 
@@ -96,7 +100,7 @@ class ItemRunner {
                         const std::function<void(std::int64_t)>& progress) {
     const auto& m = study_.manifest;
     const auto& model_spec = m.models[item.model_idx];
-    const auto& ckpt = checkpoint(item);
+    const auto& ckpt = checkpoint_of(study_, item);
     const std::string tag = "item " + item.id + " (" + model_spec.id + "/" + ckpt.name + ")";
     try {
       if (const auto failed = texts_.failed.find(model_spec.tokenizer.string()); failed != texts_.failed.end()) {
@@ -146,10 +150,6 @@ class ItemRunner {
   }
 
  private:
-  const Checkpoint& checkpoint(const WorkItem& item) const {
-    return study_.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
-  }
-
   // "item ID (model/checkpoint): N positions in T ms (model ready in L ms)...": the item's
   // clock starts when its model is ready; L is the wait for it (load, or a preload's end).
   static void log_item(const std::string& tag, const stages::AccumulateResult& result, const models::Model& model,
@@ -173,7 +173,7 @@ class ItemRunner {
     const auto& m = study_.manifest;
     if (m.storage.layout == "per_checkpoint") {
       const auto& model = m.models[item.model_idx];
-      return run_.root() / "reps" / model.id / (checkpoint(item).name + ".h5");
+      return run_.root() / "reps" / model.id / (checkpoint_of(study_, item).name + ".h5");
     }
     return run_.item_dir(item.id) / "reps.h5";
   }
@@ -187,12 +187,10 @@ class ItemRunner {
                                  const io::Communicator& team) {
     const WorkItem* next = std::exchange(next_, nullptr);
     if (next == nullptr || team.size() > 1 || budget <= 0 || next->model_idx != item.model_idx) return budget;
-    const auto& ckpt = checkpoint(*next);
-    if (ckpt.path == checkpoint(item).path) return budget;
-    const auto weights = model.n_parameters() * (study_.manifest.compute.dtype == "float32" ? 4 : 2);
-    auto layout = setup.layout;
-    layout.label_sets = text.label_names();
-    layout.label_rows = text.label_rows();
+    const auto& ckpt = checkpoint_of(study_, *next);
+    if (ckpt.path == checkpoint_of(study_, item).path) return budget;
+    const auto weights = weight_bytes(model);
+    const auto layout = stages::with_labels(setup.layout, text);
     try {
       if (budget <= weights ||
           stages::plan_passes(layers, layout, 1, budget - weights).size() != stages::plan_passes(layers, layout, 1, budget).size()) {
@@ -203,6 +201,10 @@ class ItemRunner {
     }
     models_.preload(ckpt);
     return budget - weights;
+  }
+
+  std::int64_t weight_bytes(const models::Model& model) const {
+    return model.n_parameters() * bytes_per_value(study_.manifest.compute.dtype);
   }
 
   // Bytes one pass's tables may take on this rank (0: no limit known, one pass).
@@ -222,12 +224,12 @@ class ItemRunner {
     in.n_heads = c.n_heads;
     in.tokens_per_batch = tokens_per_batch_;
     in.max_tokens = m.text.max_tokens;
-    in.dtype_bytes = m.compute.dtype == "float32" ? 4 : 2;
+    in.dtype_bytes = bytes_per_value(m.compute.dtype);
     in.n_bins = setup.layout.n_bins;
     in.n_sets = static_cast<std::int64_t>(text.label_sets.size());
     in.n_layers = n_layers;
     in.team = team.size();
-    in.weights = model.n_parameters() * in.dtype_bytes;
+    in.weights = weight_bytes(model);
     if (in.cuda) {
       const auto memory = models::device_memory(model);
       if (!given && !memory) return 0;
@@ -423,14 +425,12 @@ bool use_teams(const Study& study, const Texts& texts, std::size_t n_pending, co
   if (n_pending < static_cast<std::size_t>(comm.size())) return true;
   const auto given = parse_memory_size(study.manifest.compute.memory_budget);
   if (!given) return false;
+  analysis::StateLayout base;
+  base.n_bins = study.manifest.estimator.bins;
+  base.n_bootstrap = study.manifest.estimator.bootstrap;
+  base.n_subset_levels = study.manifest.estimator.sample_size_curve ? 4 : 0;
   for (const auto& [path, text] : texts.text) {
-    analysis::StateLayout layout;
-    layout.n_bins = study.manifest.estimator.bins;
-    layout.n_bootstrap = study.manifest.estimator.bootstrap;
-    layout.n_subset_levels = study.manifest.estimator.sample_size_curve ? 4 : 0;
-    layout.label_sets = text.label_names();
-    layout.label_rows = text.label_rows();
-    if (stages::layer_table_bytes(layout, 1) > *given / 2) return true;
+    if (stages::layer_table_bytes(stages::with_labels(base, text), 1) > *given / 2) return true;
   }
   return false;
 }
@@ -441,11 +441,6 @@ std::vector<double> item_costs(const Study& study) {
   std::vector<double> cost;
   for (const auto& item : study.plan.items) cost.push_back(study.manifest.models[item.model_idx].n_parameters.value_or(1.0));
   return cost;
-}
-
-const Checkpoint& checkpoint_of(const Study& study, std::size_t item_idx) {
-  const auto& item = study.plan.items[item_idx];
-  return study.manifest.models[item.model_idx].checkpoints[item.checkpoint_idx];
 }
 
 // The items of one attempt, one at a time, with their progress reported by the rank 0 of
@@ -553,7 +548,8 @@ std::shared_ptr<ModelCache> start_models(const Study& study, const std::vector<s
     const auto slices = balanced_slices(pending, item_costs(study), comm.size());
     if (!slices[static_cast<std::size_t>(comm.rank())].empty()) first = slices[static_cast<std::size_t>(comm.rank())].front();
   }
-  models->preload(checkpoint_of(study, first), {options.tokens_per_batch.value_or(m.compute.tokens_per_batch), m.text.max_tokens});
+  models->preload(checkpoint_of(study, study.plan.items[first]),
+                  {options.tokens_per_batch.value_or(m.compute.tokens_per_batch), m.text.max_tokens});
   return models;
 }
 

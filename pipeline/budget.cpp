@@ -77,6 +77,8 @@ std::string format_bytes(double bytes) {
   return buf;
 }
 
+int bytes_per_value(const std::string& dtype) { return dtype == "float32" ? 4 : 2; }
+
 MemoryPlan plan_memory(const MemoryInputs& in) {
   MemoryPlan plan;
   // One batch's activations: a dozen hidden-wide buffers and the MLP's (gated) width,

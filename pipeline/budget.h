@@ -40,6 +40,9 @@ struct MemoryPlan {
 
 MemoryPlan plan_memory(const MemoryInputs& in);
 
+// Bytes of one weight or activation value in compute.dtype: 4 for float32, else 2.
+int bytes_per_value(const std::string& dtype);
+
 // Host memory available to this process now (MemAvailable, /proc/meminfo), and the
 // resident set of this process (VmRSS); 0 when unknown.
 std::int64_t host_available_bytes();

@@ -106,7 +106,6 @@ namespace ibzoo::pipeline {
 
 namespace {
 
-double bytes_per_value(const std::string& dtype) { return dtype == "float32" ? 4.0 : 2.0; }
 
 // Parameters of a decoder: embeddings, attention, MLP, norms, and an untied head.
 double config_parameters(const hf::ModelConfig& c) {
@@ -280,7 +279,7 @@ MemoryInputs memory_inputs(const PlanEstimate::Row& row, const hf::ModelConfig& 
   in.n_heads = config.n_heads;
   in.tokens_per_batch = manifest.compute.tokens_per_batch;
   in.max_tokens = estimate.tokens_per_document;
-  in.dtype_bytes = static_cast<int>(bytes_per_value(manifest.compute.dtype));
+  in.dtype_bytes = bytes_per_value(manifest.compute.dtype);
   in.n_bins = manifest.estimator.bins;
   in.n_sets = estimate.n_label_sets;
   in.n_layers = row.n_layers_estimated;

@@ -391,9 +391,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
                     const EstimatorSetup& setup, const models::DeviceAssigner* device_assigner,
                     const io::Communicator& team, AccumulateResult& timing) {
   const auto& text = *part.text;
-  auto layout = setup.layout;
-  layout.label_sets = text.label_names();
-  layout.label_rows = text.label_rows();
+  const auto layout = with_labels(setup.layout, text);
   const auto plan = plan_passes(job.layers, layout, team.size(), job.table_budget_bytes);
   const auto batches = plan_batches(text, job.tokens_per_batch);
   PartResult result;
@@ -461,6 +459,12 @@ void write_provenance(const AccumulateJob& job, const std::filesystem::path& dir
 }
 
 }  // namespace
+
+analysis::StateLayout with_labels(analysis::StateLayout layout, const LabelledText& text) {
+  layout.label_sets = text.label_names();
+  layout.label_rows = text.label_rows();
+  return layout;
+}
 
 std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_size) {
   return analysis::EstimatorState::table_bytes(layout, analysis::RowShare{team_size, 0});

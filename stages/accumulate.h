@@ -114,6 +114,9 @@ AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> 
 // (host or device: views x rows in the share x (8 m + 8)).
 std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_size);
 
+// `layout` with the label sets of `text` and their rows: the tables of one part.
+analysis::StateLayout with_labels(analysis::StateLayout layout, const LabelledText& text);
+
 // The passes of one rank over the sample: every row share with every layer group.
 // On a team of P ranks, rank r's pass of share s keeps the rows with
 // id % (P x row_shares) == r + P x s.
