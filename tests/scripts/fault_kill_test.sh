@@ -25,11 +25,13 @@ items="$tmp/run/items"
 
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/ref" "${opts[@]}"
 n_items=$(grep -c '"id"' "$tmp/ref/plan.json")
-# Items take tens of milliseconds: in the runs that are killed, each item waits 250 ms
-# first (the test hook, docs/SCALE.md; results unchanged), so the kills land mid-run.
-delays=""
-for ((i = 0; i < n_items; ++i)); do delays+="${delays:+,}$i:250"; done
-export IBZOO_TEST_ITEM_DELAY_MS=$delays
+# Items take tens of milliseconds: in the runs that are killed, each item waits first
+# (the test hook, docs/SCALE.md; results unchanged), so the kills land mid-run. In step 1
+# the wait is 1 s: mpirun takes about a second to stop the surviving rank after the
+# other is killed, and that rank keeps finishing items until then; with short items it
+# could finish the whole plan, leaving step 2 nothing to interrupt.
+item_delays() { local d="" i; for ((i = 0; i < n_items; ++i)); do d+="${d:+,}$i:$1"; done; echo "$d"; }
+export IBZOO_TEST_ITEM_DELAY_MS=$(item_delays 1000)
 
 seed=${IBZOO_FAULT_SEED:-$(( $(date +%s%N) % 32768 ))}
 RANDOM=$seed
@@ -74,6 +76,7 @@ echo "one rank killed: $done1 of $n_items items done"
 snapshot >"$tmp/snap1"
 
 # 2. Rerun on 2 ranks and kill the whole job (mpirun and every rank) once one more item is done.
+export IBZOO_TEST_ITEM_DELAY_MS=$(item_delays 250)
 mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/run" --tokens-per-batch 32 >"$tmp/log2" 2>&1 &
 mpirun_pid=$!
 wait_done $((done1 + 1)) || fail "the rerun ended before it could be killed"
@@ -88,6 +91,7 @@ comm -23 "$tmp/snap1" "$tmp/snap2" >"$tmp/lost"
 [ ! -s "$tmp/lost" ] || { cat "$tmp/lost"; fail "finished items were lost or rewritten by the killed rerun"; }
 done2=$(n_done)
 echo "whole job killed: $done2 of $n_items items done"
+[ "$done2" -lt "$n_items" ] || fail "the killed rerun had finished every item before the kill: nothing left for step 3"
 
 # 3. Rerun to the end: exactly the missing items are computed, the finished ones are kept.
 unset IBZOO_TEST_ITEM_DELAY_MS
