@@ -101,19 +101,7 @@ void to_mass_units(std::span<const float> p, std::span<std::int64_t> units) {
 
 std::int64_t to_entropy_units(double h) { return static_cast<std::int64_t>(std::nearbyint(h * kEntropyScale)); }
 
-double entropy_of_mass(std::span<const std::int64_t> mass) {
-  std::int64_t total = 0;
-  for (const auto x : mass) total += x;
-  if (total <= 0) return 0.0;
-  const double inv_total = 1.0 / static_cast<double>(total);
-  const double log_clip = std::log(kLogClip);
-  double h = 0.0;
-  for (const auto x : mass) {
-    const double q = static_cast<double>(x) * inv_total;
-    h -= q * (q > kLogClip ? std::log(q) : log_clip);
-  }
-  return h;
-}
+double entropy_of_mass(std::span<const std::int64_t> mass) { return entropy_nats(mass); }
 
 std::string to_string(Weighting weighting) {
   return weighting == Weighting::kFrequency ? "frequency" : "uniform";

@@ -1,38 +1,40 @@
-// The per-batch kernel (normalise, project on W, softmax) and the scalar
-// formulas on top of accumulated mass. Eigen does the N x d x m product.
+// The per-batch kernel (normalise, project on W, softmax; cpu_kernels.cpp) and the
+// scalar formulas on top of accumulated mass.
 #include "analysis/soft_entropy.h"
+
+#include "analysis/cpu_kernels.h"
 
 #include "errors/check.h"
 #include "errors/error.h"
 
-#include <Eigen/Core>
-
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
 namespace ibzoo::analysis {
-namespace {
 
-using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-constexpr std::int64_t kPanelRows = 240;
-
-template <typename T>
-double entropy_impl(std::span<const T> mass) {
-  double total = 0.0;
-  for (const T x : mass) total += static_cast<double>(x);
-  if (!(total > 0.0)) return 0.0;
-  const double log_clip = std::log(kLogClip);
-  double h = 0.0;
-  for (const T x : mass) {
-    const double p = static_cast<double>(x) / total;
-    h -= p * (p > kLogClip ? std::log(p) : log_clip);
-  }
-  return h;
+CpuKernel cpu_kernel() {
+  static const CpuKernel kernel = [] {
+#if defined(IBZOO_HAVE_AVX2_KERNEL)
+    const char* env = std::getenv("IBZOO_CPU_KERNEL");
+    const std::string asked = env ? env : "";
+    if (!asked.empty() && asked != "baseline" && asked != "avx2") {
+      throw UsageError("IBZOO_CPU_KERNEL must be 'baseline' or 'avx2' (or unset: the fastest this CPU runs), got '" +
+                       asked + "'");
+    }
+    const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (asked == "avx2" && !has_avx2) throw UsageError("IBZOO_CPU_KERNEL=avx2, but this CPU lacks AVX2 or FMA");
+    return asked != "baseline" && has_avx2 ? CpuKernel::kAvx2 : CpuKernel::kBaseline;
+#else
+    return CpuKernel::kBaseline;
+#endif
+  }();
+  return kernel;
 }
 
-}  // namespace
+std::string to_string(CpuKernel kernel) { return kernel == CpuKernel::kAvx2 ? "avx2+fma" : "baseline"; }
 
 SoftAssigner::SoftAssigner(ReferencePoints points, double eps) : points_(std::move(points)), eps_(eps) {
   IBZOO_CHECK(eps > 0.0 && std::isfinite(eps), "eps = " << eps);
@@ -45,42 +47,29 @@ SoftAssigner::SoftAssigner(ReferencePoints points, double eps) : points_(std::mo
 }
 
 void SoftAssigner::assign(const float* z, std::int64_t n_rows, float* p, std::int64_t row_offset) const {
-  const auto m = static_cast<Eigen::Index>(points_.n_points);
-  const auto d = static_cast<Eigen::Index>(points_.dim);
-  const Eigen::Map<const RowMatrixF> w(w_scaled_.data(), m, d);
-  // Every product has exactly kPanelRows rows (a multiple of every Eigen
-  // micro-panel height), the tail zero-padded: each row then takes the same
-  // kernel path and gets the same bits wherever it sits in a batch.
-  RowMatrixF pad;
-  RowMatrixF pad_scores;
-  for (std::int64_t begin = 0; begin < n_rows; begin += kPanelRows) {
-    const auto rows = static_cast<Eigen::Index>(std::min(kPanelRows, n_rows - begin));
-    const Eigen::Map<const RowMatrixF> zs(z + begin * d, rows, d);
-    Eigen::Map<RowMatrixF> scores(p + begin * m, rows, m);
-    if (rows == kPanelRows) {
-      scores.noalias() = zs * w.transpose();  // (z . w_j) / eps, before dividing by |z|
-    } else {
-      pad.setZero(kPanelRows, d);
-      pad.topRows(rows) = zs;
-      pad_scores.noalias() = pad * w.transpose();
-      scores = pad_scores.topRows(rows);
-    }
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const float norm = zs.row(r).norm();
-      if (!(norm > 0.0F) || !std::isfinite(norm)) {
-        throw CorruptDataError("representation row " + std::to_string(row_offset + begin + r) + " has norm " +
-                               std::to_string(norm) + ", expected a finite non-zero vector (NaN/Inf activations?)");
-      }
-      auto row = scores.row(r).array();
-      row *= 1.0F / norm;
-      row = (row - row.maxCoeff()).exp();
-      row *= 1.0F / row.sum();
-    }
-  }
+  const kernels::AssignInput w{w_scaled_.data(), points_.n_points, points_.dim};
+#if defined(IBZOO_HAVE_AVX2_KERNEL)
+  if (cpu_kernel() == CpuKernel::kAvx2) return kernels::avx2::assign(w, z, n_rows, p, row_offset);
+#endif
+  kernels::baseline::assign(w, z, n_rows, p, row_offset);
 }
 
-double entropy_nats(std::span<const double> mass) { return entropy_impl(mass); }
-double entropy_nats(std::span<const float> mass) { return entropy_impl(mass); }
+namespace {
+
+template <typename T>
+double entropy_dispatch(std::span<const T> mass) {
+  const auto n = static_cast<std::int64_t>(mass.size());
+#if defined(IBZOO_HAVE_AVX2_KERNEL)
+  if (cpu_kernel() == CpuKernel::kAvx2) return kernels::avx2::entropy(mass.data(), n, kLogClip);
+#endif
+  return kernels::baseline::entropy(mass.data(), n, kLogClip);
+}
+
+}  // namespace
+
+double entropy_nats(std::span<const double> mass) { return entropy_dispatch(mass); }
+double entropy_nats(std::span<const float> mass) { return entropy_dispatch(mass); }
+double entropy_nats(std::span<const std::int64_t> mass) { return entropy_dispatch(mass); }
 
 std::optional<double> mean_over_layers(std::span<const std::optional<double>> values) {
   if (values.empty()) return std::nullopt;

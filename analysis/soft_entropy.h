@@ -20,6 +20,15 @@ namespace ibzoo::analysis {
 // (p * log(max(p, 1e-9))); the effect is below 1e-8 in efficiency.
 inline constexpr double kLogClip = 1e-9;
 
+// The instruction set of the CPU assignment kernel (analysis/cpu_kernels.h), chosen
+// once per process: AVX2 + FMA where the CPU has them, else baseline x86-64;
+// IBZOO_CPU_KERNEL=baseline|avx2 forces one. The two round differently (float32
+// products in another order, fused multiply-adds): runs on one kernel are bitwise
+// reproducible; across kernels, results agree to float32 rounding (docs/ESTIMATOR.md).
+enum class CpuKernel { kBaseline, kAvx2 };
+CpuKernel cpu_kernel();
+std::string to_string(CpuKernel kernel);
+
 // Soft assignments in float32 (cosine and softmax), as the model gives float32 rows.
 // Thread-safe: assign() is const.
 class SoftAssigner {
@@ -47,6 +56,7 @@ class SoftAssigner {
 // Shannon entropy (nats) of mass / sum(mass), with the reference's clip. 0 for zero mass.
 double entropy_nats(std::span<const double> mass);
 double entropy_nats(std::span<const float> mass);
+double entropy_nats(std::span<const std::int64_t> mass);  // the integer sum, times its inverse
 
 // --- Model-level aggregation and derived quantities -------------------------
 

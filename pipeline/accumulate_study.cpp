@@ -534,6 +534,17 @@ void run_as_slices(const Study& study, const std::vector<std::size_t>& pending, 
   summary.interrupted = comm.allreduce_max(summary.interrupted ? 1 : 0) != 0;
 }
 
+// Every rank must round as the others do (docs/ESTIMATOR.md, "CPU kernels"): a job whose
+// nodes would pick different CPU kernels stops before computing anything.
+void check_same_cpu_kernel(const io::Communicator& comm) {
+  const int kernel = static_cast<int>(analysis::cpu_kernel());
+  if (comm.allreduce_max(kernel) == -comm.allreduce_max(-kernel)) return;
+  throw UsageError(owner_tag(comm.rank()) + " runs the " + analysis::to_string(analysis::cpu_kernel()) +
+                   " CPU kernel and another rank of this job a different one (their CPUs differ in AVX2/FMA, or "
+                   "IBZOO_CPU_KERNEL does), which would round differently; set IBZOO_CPU_KERNEL=baseline for every "
+                   "rank (docs/ESTIMATOR.md, \"CPU kernels\")");
+}
+
 }  // namespace
 
 std::shared_ptr<ModelCache> start_models(const Study& study, const std::vector<std::size_t>& pending,
@@ -560,6 +571,7 @@ void accumulate_items(const Study& study, const Texts& texts, const std::vector<
   const int local_ranks = local_rank_count(comm);
   ItemRunner runner(study, texts, run, models, threads_per_rank(m.compute, local_ranks),
                     options.tokens_per_batch.value_or(m.compute.tokens_per_batch), comm.size(), local_ranks);
+  check_same_cpu_kernel(comm);
   const bool teams = use_teams(study, texts, pending.size(), comm);
   if (comm.rank() == 0) {
     io::log_info("accumulate: " + std::to_string(pending.size()) + " items to compute, " +

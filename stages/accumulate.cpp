@@ -453,7 +453,9 @@ void write_provenance(const AccumulateJob& job, const std::filesystem::path& dir
   provenance["row_shares"] = result.n_row_shares;
   provenance["layer_groups"] = result.n_passes / std::max(1, result.n_row_shares);
   provenance["table_bytes_per_rank"] = result.table_bytes;
-  provenance["accumulator"] = model.options().device == models::Device::Cuda && !job.storage.enabled ? "device" : "host";
+  const bool on_device = model.options().device == models::Device::Cuda && !job.storage.enabled;
+  provenance["accumulator"] = on_device ? "device" : "host";
+  if (!on_device) provenance["cpu_kernel"] = analysis::to_string(analysis::cpu_kernel());
   provenance["wall_time_s"] = result.wall_s;
   io::write_file_atomic(dir / "provenance.json", provenance.dump(2) + "\n");
 }

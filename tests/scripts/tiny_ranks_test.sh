@@ -23,4 +23,16 @@ done
 for other in batch batch2; do
   cmp "$tmp/np1/results/metrics.csv" "$tmp/$other/results/metrics.csv" || fail "metrics.csv with another batch size ($other) differs"
 done
+# Ranks whose CPU kernels would round differently (docs/ESTIMATOR.md, "CPU kernels"; here
+# one is forced to the baseline build) stop before they compute anything.
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  if mpirun --oversubscribe -np 1 -x IBZOO_CPU_KERNEL=baseline "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/mixed" --quiet : \
+       -np 1 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/mixed" --quiet >"$tmp/mixed.log" 2>&1; then
+    fail "ranks on different CPU kernels ran"
+  fi
+  grep -q "runs the baseline CPU kernel and another rank of this job a different one" "$tmp/mixed.log" ||
+    { cat "$tmp/mixed.log"; fail "no error naming the ranks' CPU kernels"; }
+  [ -z "$(find "$tmp/mixed/items" -name DONE 2>/dev/null)" ] || fail "an item was computed on mixed CPU kernels"
+  grep -q '"cpu_kernel": "avx2+fma"' "$tmp"/np1/items/*/provenance.json || fail "provenance does not name the CPU kernel"
+fi
 echo "tiny_ranks: 1 passed, 0 failed"
