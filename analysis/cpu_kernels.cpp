@@ -5,9 +5,9 @@
 // name with the baseline copy's, the linker would keep one of the two for both.
 #if defined(IBZOO_KERNEL_AVX2)
 #define Eigen ibzoo_eigen_avx2
-#define IBZOO_KERNEL_NAMESPACE avx2
+#define IBZOO_KERNELS avx2_kernels
 #else
-#define IBZOO_KERNEL_NAMESPACE baseline
+#define IBZOO_KERNELS baseline_kernels
 #endif
 
 #include "analysis/cpu_kernels.h"
@@ -20,7 +20,7 @@
 #include <cmath>
 #include <string>
 
-namespace ibzoo::analysis::kernels::IBZOO_KERNEL_NAMESPACE {
+namespace ibzoo::analysis::kernels {
 namespace {
 
 using RowMatrixF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -66,8 +66,6 @@ double entropy_of_floats(const T* mass, std::int64_t n, double clip) {
   return entropy_of(n, clip, [&](std::int64_t k) { return static_cast<double>(mass[k]) / total; });
 }
 
-}  // namespace
-
 void assign(const AssignInput& in, const float* z, std::int64_t n_rows, float* p, std::int64_t row_offset) {
   const auto m = static_cast<Eigen::Index>(in.m);
   const auto d = static_cast<Eigen::Index>(in.d);
@@ -106,10 +104,10 @@ void assign(const AssignInput& in, const float* z, std::int64_t n_rows, float* p
   }
 }
 
-double entropy(const float* mass, std::int64_t n, double clip) { return entropy_of_floats(mass, n, clip); }
-double entropy(const double* mass, std::int64_t n, double clip) { return entropy_of_floats(mass, n, clip); }
+double entropy_f32(const float* mass, std::int64_t n, double clip) { return entropy_of_floats(mass, n, clip); }
+double entropy_f64(const double* mass, std::int64_t n, double clip) { return entropy_of_floats(mass, n, clip); }
 
-double entropy(const std::int64_t* mass, std::int64_t n, double clip) {
+double entropy_i64(const std::int64_t* mass, std::int64_t n, double clip) {
   std::int64_t total = 0;
   for (std::int64_t k = 0; k < n; ++k) total += mass[k];
   if (total <= 0) return 0.0;
@@ -117,4 +115,11 @@ double entropy(const std::int64_t* mass, std::int64_t n, double clip) {
   return entropy_of(n, clip, [&](std::int64_t k) { return static_cast<double>(mass[k]) * inv_total; });
 }
 
-}  // namespace ibzoo::analysis::kernels::IBZOO_KERNEL_NAMESPACE
+}  // namespace
+
+const CpuKernels& IBZOO_KERNELS() {
+  static const CpuKernels kernels{assign, entropy_f32, entropy_f64, entropy_i64};
+  return kernels;
+}
+
+}  // namespace ibzoo::analysis::kernels

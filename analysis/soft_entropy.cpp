@@ -36,6 +36,17 @@ CpuKernel cpu_kernel() {
 
 std::string to_string(CpuKernel kernel) { return kernel == CpuKernel::kAvx2 ? "avx2+fma" : "baseline"; }
 
+namespace {
+
+const kernels::CpuKernels& active_kernels() {
+#if defined(IBZOO_HAVE_AVX2_KERNEL)
+  if (cpu_kernel() == CpuKernel::kAvx2) return kernels::avx2_kernels();
+#endif
+  return kernels::baseline_kernels();
+}
+
+}  // namespace
+
 SoftAssigner::SoftAssigner(ReferencePoints points, double eps) : points_(std::move(points)), eps_(eps) {
   IBZOO_CHECK(eps > 0.0 && std::isfinite(eps), "eps = " << eps);
   IBZOO_CHECK(static_cast<std::int64_t>(points_.w.size()) == points_.n_points * points_.dim, "W size");
@@ -47,29 +58,18 @@ SoftAssigner::SoftAssigner(ReferencePoints points, double eps) : points_(std::mo
 }
 
 void SoftAssigner::assign(const float* z, std::int64_t n_rows, float* p, std::int64_t row_offset) const {
-  const kernels::AssignInput w{w_scaled_.data(), points_.n_points, points_.dim};
-#if defined(IBZOO_HAVE_AVX2_KERNEL)
-  if (cpu_kernel() == CpuKernel::kAvx2) return kernels::avx2::assign(w, z, n_rows, p, row_offset);
-#endif
-  kernels::baseline::assign(w, z, n_rows, p, row_offset);
+  active_kernels().assign({w_scaled_.data(), points_.n_points, points_.dim}, z, n_rows, p, row_offset);
 }
 
-namespace {
-
-template <typename T>
-double entropy_dispatch(std::span<const T> mass) {
-  const auto n = static_cast<std::int64_t>(mass.size());
-#if defined(IBZOO_HAVE_AVX2_KERNEL)
-  if (cpu_kernel() == CpuKernel::kAvx2) return kernels::avx2::entropy(mass.data(), n, kLogClip);
-#endif
-  return kernels::baseline::entropy(mass.data(), n, kLogClip);
+double entropy_nats(std::span<const double> mass) {
+  return active_kernels().entropy_f64(mass.data(), static_cast<std::int64_t>(mass.size()), kLogClip);
 }
-
-}  // namespace
-
-double entropy_nats(std::span<const double> mass) { return entropy_dispatch(mass); }
-double entropy_nats(std::span<const float> mass) { return entropy_dispatch(mass); }
-double entropy_nats(std::span<const std::int64_t> mass) { return entropy_dispatch(mass); }
+double entropy_nats(std::span<const float> mass) {
+  return active_kernels().entropy_f32(mass.data(), static_cast<std::int64_t>(mass.size()), kLogClip);
+}
+double entropy_nats(std::span<const std::int64_t> mass) {
+  return active_kernels().entropy_i64(mass.data(), static_cast<std::int64_t>(mass.size()), kLogClip);
+}
 
 std::optional<double> mean_over_layers(std::span<const std::optional<double>> values) {
   if (values.empty()) return std::nullopt;

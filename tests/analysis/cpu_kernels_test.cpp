@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,26 +20,15 @@
 namespace ibzoo::analysis {
 namespace {
 
-using AssignFn = std::function<void(const kernels::AssignInput&, const float*, std::int64_t, float*, std::int64_t)>;
-
 struct Kernel {
   std::string name;
-  AssignFn assign;
-  std::function<double(const float*, std::int64_t)> entropy_f32;
-  std::function<double(const std::int64_t*, std::int64_t)> entropy_i64;
+  const kernels::CpuKernels& k;
 };
 
 std::vector<Kernel> kernels_this_cpu_runs() {
-  std::vector<Kernel> out;
-  out.push_back({"baseline", kernels::baseline::assign,
-                 [](const float* x, std::int64_t n) { return kernels::baseline::entropy(x, n, kLogClip); },
-                 [](const std::int64_t* x, std::int64_t n) { return kernels::baseline::entropy(x, n, kLogClip); }});
+  std::vector<Kernel> out{{"baseline", kernels::baseline_kernels()}};
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    out.push_back({"avx2", kernels::avx2::assign,
-                   [](const float* x, std::int64_t n) { return kernels::avx2::entropy(x, n, kLogClip); },
-                   [](const std::int64_t* x, std::int64_t n) { return kernels::avx2::entropy(x, n, kLogClip); }});
-  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back({"avx2", kernels::avx2_kernels()});
 #endif
   return out;
 }
@@ -95,7 +83,7 @@ TEST(CpuKernelsTest, AssignmentsMatchANaiveSoftmaxAndDoNotDependOnARowsPlaceInTh
   for (const auto& kernel : kernels_this_cpu_runs()) {
     SCOPED_TRACE(kernel.name);
     std::vector<float> whole(data.n * data.m);
-    kernel.assign(in, data.z.data(), data.n, whole.data(), 0);
+    kernel.k.assign(in, data.z.data(), data.n, whole.data(), 0);
     for (std::int64_t i = 0; i < data.n; ++i) {
       const auto expected = naive_p(data, i);
       for (std::int64_t j = 0; j < data.m; ++j) ASSERT_NEAR(whole[i * data.m + j], expected[j], 2e-6) << i << "," << j;
@@ -107,7 +95,7 @@ TEST(CpuKernelsTest, AssignmentsMatchANaiveSoftmaxAndDoNotDependOnARowsPlaceInTh
         const std::int64_t rows = std::min(piece, data.n - begin);
         std::vector<float> z(1 + rows * data.d), p(1 + rows * data.m);
         std::memcpy(z.data() + 1, data.z.data() + begin * data.d, sizeof(float) * rows * data.d);
-        kernel.assign(in, z.data() + 1, rows, p.data() + 1, begin);
+        kernel.k.assign(in, z.data() + 1, rows, p.data() + 1, begin);
         ASSERT_EQ(0, std::memcmp(p.data() + 1, whole.data() + begin * data.m, sizeof(float) * rows * data.m))
             << "piece " << piece << " at row " << begin;
       }
@@ -126,14 +114,15 @@ TEST(CpuKernelsTest, EntropiesMatchANaiveFormulaForFloatAndIntegerMass) {
       if (m > 1) mass[0] = 1e-12;  // below the clip after normalising
       std::vector<float> f32(mass.begin(), mass.end());
       std::vector<double> f32_as_double(f32.begin(), f32.end());
-      EXPECT_NEAR(kernel.entropy_f32(f32.data(), m), naive_entropy(f32_as_double), 1e-13) << m;
+      EXPECT_NEAR(kernel.k.entropy_f32(f32.data(), m, kLogClip), naive_entropy(f32_as_double), 1e-13) << m;
+      EXPECT_NEAR(kernel.k.entropy_f64(mass.data(), m, kLogClip), naive_entropy(mass), 1e-13) << m;
       std::vector<std::int64_t> units;
       for (const double x : mass) units.push_back(std::llround(x * 0x1.0p36));
       std::vector<double> units_as_double(units.begin(), units.end());
-      EXPECT_NEAR(kernel.entropy_i64(units.data(), m), naive_entropy(units_as_double), 1e-13) << m;
+      EXPECT_NEAR(kernel.k.entropy_i64(units.data(), m, kLogClip), naive_entropy(units_as_double), 1e-13) << m;
     }
     const std::vector<std::int64_t> zeros(5, 0);
-    EXPECT_EQ(kernel.entropy_i64(zeros.data(), 5), 0.0);
+    EXPECT_EQ(kernel.k.entropy_i64(zeros.data(), 5, kLogClip), 0.0);
   }
 }
 
