@@ -15,7 +15,8 @@
 # training summary, the verdicts), timings.csv, phases_models.csv, phases_layers.csv,
 # versions.txt (GPU, torch, transformers, commit) and results.tar.xz (zoo.json, study.yaml,
 # every model's eval_log.csv, logs/, results/*.csv, report/index.html, report/phases_*.csv,
-# report/figures/*.png); check: OUT/check.log.
+# report/figures/: the PNGs where gnuplot is installed, else the plot data and scripts);
+# check: OUT/check.log.
 set -euo pipefail
 out=${1:?usage: repro_device.sh OUT [build] [repro] [check]}
 shift
@@ -45,7 +46,7 @@ for step in $steps; do
         tee "$out/repro.log"
       cp "$work/timings.csv" "$work"/study/report/phases_*.csv "$out/"
       (cd "$work" && tar -cJf "$out/results.tar.xz" zoo/zoo.json study.yaml zoo/models/*/eval_log.csv logs \
-        study/results/*.csv study/report/index.html study/report/phases_*.csv study/report/figures/*.png)
+        study/results/*.csv study/report/index.html study/report/phases_*.csv study/report/figures)
       ls -la "$out"
       ;;
     check)
