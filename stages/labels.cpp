@@ -25,6 +25,11 @@ namespace ibzoo::stages {
 
 namespace {
 
+// Deflate level of the token and label files, which the label pass waits for. Level 1
+// against 4, for 1.5M positions x 8 sets: a label file of 20.8 MB against 19.7 MB,
+// written in 0.87 s against 2.35 s (2-core development machine).
+constexpr int kDeflate = 1;
+
 analysis::Corpus tokenize_documents(const TextJob& job, const hf::Tokenizer& tokenizer) {
   const auto bos = tokenizer.bos_id();
   if (job.bos && !bos) {
@@ -81,7 +86,7 @@ void write_cache(const std::filesystem::path& path, const analysis::Corpus& corp
   {
     auto file = io::H5File::create(temp);
     const auto n = static_cast<std::int64_t>(corpus.tokens.size());
-    file.write("/tokens", std::span<const std::int64_t>(corpus.tokens), {n}, {{1 << 16}, 4});
+    file.write("/tokens", std::span<const std::int64_t>(corpus.tokens), {n}, {{1 << 16}, kDeflate});
     file.write("/doc_offsets", std::span<const std::int64_t>(corpus.doc_offsets),
                {static_cast<std::int64_t>(corpus.doc_offsets.size())});
     file.write("/doc_ids", std::span<const std::int64_t>(corpus.doc_ids),
@@ -206,7 +211,7 @@ void write_labels(const std::filesystem::path& path, const LabelledText& text, b
       n_dropped.push_back(set.n_dropped_labels);
       ids.insert(ids.end(), set.ids.begin(), set.ids.end());
       file.write("/row_counts/" + set.name, std::span<const std::int64_t>(set.row_counts), {set.n_rows()},
-                 set.n_rows() > 65536 ? io::WriteOptions{{65536}, 4} : io::WriteOptions{});
+                 set.n_rows() > 65536 ? io::WriteOptions{{65536}, kDeflate} : io::WriteOptions{});
     }
     const auto n_sets = static_cast<std::int64_t>(n_base);
     file.write_strings("/names", names);
@@ -215,7 +220,7 @@ void write_labels(const std::filesystem::path& path, const LabelledText& text, b
     file.write("/n_singletons", std::span<const std::int64_t>(n_singletons), {n_sets});
     file.write("/n_dropped_labels", std::span<const std::int64_t>(n_dropped), {n_sets});
     if (n > 0) {
-      file.write("/ids", std::span<const std::int32_t>(ids), {n_sets, n}, {{1, std::min<std::int64_t>(n, 1 << 16)}, 4});
+      file.write("/ids", std::span<const std::int32_t>(ids), {n_sets, n}, {{1, std::min<std::int64_t>(n, 1 << 16)}, kDeflate});
     }
     file.set_attr("/", "label_id", text.label_id);
     file.set_attr("/", "text_id", text.id);
