@@ -101,8 +101,6 @@ void to_mass_units(std::span<const float> p, std::span<std::int64_t> units) {
 
 std::int64_t to_entropy_units(double h) { return static_cast<std::int64_t>(std::nearbyint(h * kEntropyScale)); }
 
-double entropy_of_mass(std::span<const std::int64_t> mass) { return entropy_nats(mass); }
-
 std::string to_string(Weighting weighting) {
   return weighting == Weighting::kFrequency ? "frequency" : "uniform";
 }
@@ -251,7 +249,7 @@ ViewEstimate estimate_view(const ViewSums& view, std::int64_t n_bins, Weighting 
   out.n_samples = view.n;
   out.sets.resize(view.sets.size());
   if (view.n == 0) return out;
-  const double h_z = entropy_of_mass(view.sum_p) / log_m;
+  const double h_z = entropy_nats(view.sum_p) / log_m;
   out.entropy = h_z;
   for (std::size_t s = 0; s < view.sets.size(); ++s) {
     const SetSums& t = view.sets[s];
@@ -537,7 +535,7 @@ LayerSums EstimatorState::sums(int n_threads) const {
           for (std::int64_t k = c * 4 * kChunkRows; k < std::min(n_rows, (c + 1) * 4 * kChunkRows); ++k) {
             const std::int64_t count = t.counts[sz(k)];
             if (count == 0) continue;
-            const double h = entropy_of_mass(std::span<const std::int64_t>(t.mass.data() + sz(k) * m, m));
+            const double h = entropy_nats(std::span<const std::int64_t>(t.mass.data() + sz(k) * m, m));
             part.entropy_weighted.add(static_cast<double>(count) * h);
             part.entropy_rows.add(h);
             ++part.n_rows;

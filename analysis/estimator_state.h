@@ -49,9 +49,6 @@ std::int64_t to_mass_units(float p);
 void to_mass_units(std::span<const float> p, std::span<std::int64_t> units);
 // An entropy (nats, >= 0) rounded to the entropy grid.
 std::int64_t to_entropy_units(double h);
-// Entropy (nats) of an integer mass vector, with the reference's clip (kLogClip);
-// 0 for zero mass. Terms are added in index order (deterministic).
-double entropy_of_mass(std::span<const std::int64_t> mass);
 
 enum class Weighting {
   kFrequency,  // w_x = P(x) (reference)

@@ -20,7 +20,8 @@ namespace ibzoo::analysis {
 // (p * log(max(p, 1e-9))); the effect is below 1e-8 in efficiency.
 inline constexpr double kLogClip = 1e-9;
 
-// The instruction set of the CPU assignment kernel (analysis/cpu_kernels.h), chosen
+// The instruction set of the CPU kernels (analysis/cpu_kernels.h: the soft assignments
+// and the entropies of entropy_nats), chosen
 // once per process: AVX2 + FMA where the CPU has them, else baseline x86-64;
 // IBZOO_CPU_KERNEL=baseline|avx2 forces one. The two round differently (float32
 // products in another order, fused multiply-adds): runs on one kernel are bitwise

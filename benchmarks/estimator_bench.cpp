@@ -17,7 +17,6 @@
 #include "analysis/reference_points.h"
 #include "io/h5.h"
 
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>

@@ -106,7 +106,6 @@ namespace ibzoo::pipeline {
 
 namespace {
 
-
 // Parameters of a decoder: embeddings, attention, MLP, norms, and an untied head.
 double config_parameters(const hf::ModelConfig& c) {
   const double d = static_cast<double>(c.hidden_size);

@@ -411,8 +411,8 @@ TEST(EstimatorStateTest, MassAndEntropyGridsRoundToNearest) {
   EXPECT_EQ(to_mass_units(std::ldexp(3.0F, -37)), 2);  // one and a half units: to even
   EXPECT_EQ(to_entropy_units(std::log(2.0)), std::llround(std::log(2.0) * 0x1.0p32));
   const std::vector<std::int64_t> mass = {1, 1, 2, 0};
-  EXPECT_NEAR(entropy_of_mass(mass), -(2 * 0.25 * std::log(0.25) + 0.5 * std::log(0.5)), 1e-15);
-  EXPECT_EQ(entropy_of_mass(std::vector<std::int64_t>{0, 0}), 0.0);
+  EXPECT_NEAR(entropy_nats(std::span<const std::int64_t>(mass)), -(2 * 0.25 * std::log(0.25) + 0.5 * std::log(0.5)), 1e-15);
+  EXPECT_EQ(entropy_nats(std::span<const std::int64_t>(std::vector<std::int64_t>{0, 0})), 0.0);
   EXPECT_THROW(check_view_weights(std::vector<std::int64_t>{10, kMaxViewWeight + 1}), UsageError);
   EXPECT_NO_THROW(check_view_weights(std::vector<std::int64_t>{kMaxViewWeight}));
 }
