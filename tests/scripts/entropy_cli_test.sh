@@ -62,4 +62,7 @@ expect_error 2 "'auto'" --input "$tmp/in.h5" --z /z --label t=/token --calibrati
 expect_error 2 "uniform only" --input "$tmp/in.h5" --z /z --label t=/token --min-count 5
 expect_error 2 "NAME=DATASET" --input "$tmp/in.h5" --z /z --label token
 expect_error 2 "missing --z" --input "$tmp/in.h5" --label t=/token
+if [[ $(uname -m) == x86_64 ]]; then  # where the AVX2 kernels are built (docs/ESTIMATOR.md, "CPU kernels")
+  (export IBZOO_CPU_KERNEL=sse2; expect_error 2 "IBZOO_CPU_KERNEL must be 'baseline' or 'avx2'.*got 'sse2'" --input "$tmp/in.h5" --z /z --label t=/token)
+fi
 echo "entropy_cli_test: ok"
