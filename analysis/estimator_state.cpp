@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <set>
@@ -25,23 +26,6 @@ constexpr std::int64_t kChunkRows = 1024;
 constexpr double kMassScale = 0x1.0p36;
 constexpr double kEntropyScale = 0x1.0p32;
 static_assert(kMassBits == 36 && kEntropyBits == 32, "scales above follow the bit counts");
-// Poisson(1) cumulative probabilities, built from e^-1 with + and * only (portable).
-constexpr double kExpMinusOne = 0.36787944117144233;
-
-struct PoissonTable {
-  std::vector<double> cdf;
-  PoissonTable() {
-    double term = kExpMinusOne;
-    double sum = term;
-    cdf.push_back(sum);
-    for (int k = 1; k < 30; ++k) {
-      term /= k;
-      sum += term;
-      cdf.push_back(sum);
-    }
-  }
-};
-
 // Runs fn(worker) for worker = 0 .. n_threads-1, on n_threads - 1 extra threads;
 // rethrows the first exception.
 template <typename Fn>
@@ -76,6 +60,16 @@ std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
 constexpr std::int64_t kFlatPerSet = 10;
 
+void check_row_counts(const StateLayout& layout, const RowCounts& row_counts) {
+  if (row_counts.empty()) return;
+  IBZOO_CHECK(row_counts.size() == layout.label_rows.size(), row_counts.size() << " row count arrays for "
+                                                                             << layout.label_rows.size() << " label sets");
+  for (std::size_t s = 0; s < row_counts.size(); ++s) {
+    IBZOO_CHECK(static_cast<std::int64_t>(row_counts[s].size()) == layout.label_rows[s],
+                "set " << layout.label_sets[s] << ": " << row_counts[s].size() << " row counts for " << layout.label_rows[s] << " rows");
+  }
+}
+
 }  // namespace
 
 std::int64_t to_mass_units(float p) { return static_cast<std::int64_t>(std::nearbyint(static_cast<double>(p) * kMassScale)); }
@@ -109,38 +103,6 @@ Weighting parse_weighting(const std::string& text) {
   if (text == "frequency") return Weighting::kFrequency;
   if (text == "uniform") return Weighting::kUniform;
   throw UsageError("weighting must be 'frequency' or 'uniform', got '" + text + "'");
-}
-
-std::int64_t bootstrap_weight(std::uint64_t seed, std::int64_t doc_id, std::int64_t replicate) {
-  static const PoissonTable table;
-  const std::uint64_t key = splitmix64(splitmix64(seed) ^ splitmix64(static_cast<std::uint64_t>(doc_id))) ^
-                            static_cast<std::uint64_t>(replicate);
-  const double u = static_cast<double>(splitmix64(key) >> 11) * 0x1.0p-53;
-  std::int64_t k = 0;
-  while (k + 1 < static_cast<std::int64_t>(table.cdf.size()) && u >= table.cdf[sz(k)]) ++k;
-  return k;
-}
-
-bool in_subset(std::uint64_t seed, std::int64_t doc_id, std::int64_t level) {
-  IBZOO_CHECK(level >= 1 && level < 64, "level = " << level);
-  const std::uint64_t h = splitmix64(splitmix64(seed) ^ splitmix64(static_cast<std::uint64_t>(doc_id)));
-  return (h >> (64 - level)) == 0;
-}
-
-std::int64_t view_weight(const StateLayout& layout, std::int64_t view_idx, std::int64_t doc_id) {
-  if (view_idx == 0) return 1;
-  if (view_idx <= layout.n_bootstrap) return bootstrap_weight(layout.bootstrap_seed, doc_id, view_idx - 1);
-  return in_subset(layout.subset_seed, doc_id, view_idx - layout.n_bootstrap) ? 1 : 0;
-}
-
-void check_view_weights(std::span<const std::int64_t> weights) {
-  for (std::size_t v = 0; v < weights.size(); ++v) {
-    if (weights[v] > kMaxViewWeight) {
-      throw UsageError("view " + std::to_string(v) + " of the estimator weighs " + std::to_string(weights[v]) +
-                       " positions, more than the exact sums hold (" + std::to_string(kMaxViewWeight) +
-                       ", docs/ESTIMATOR.md \"Exact sums\"); use fewer documents per checkpoint");
-    }
-  }
 }
 
 // --- ExactSum ---------------------------------------------------------------
@@ -304,7 +266,8 @@ LayerEstimate estimate(const LayerSums& sums, Weighting weighting, double confid
 
 // --- EstimatorState ------------------------------------------------------------
 
-EstimatorState::EstimatorState(StateLayout layout, RowShare share) : layout_(std::move(layout)), share_(share) {
+EstimatorState::EstimatorState(StateLayout layout, RowShare share, const RowCounts& row_counts)
+    : layout_(std::move(layout)), share_(share) {
   if (layout_.n_bins < 2) throw UsageError("n_bins must be >= 2, got " + std::to_string(layout_.n_bins));
   if (layout_.n_bootstrap < 0 || layout_.n_subset_levels < 0 || layout_.n_subset_levels > 40) {
     throw UsageError("bootstrap replicates must be >= 0 and subset levels in 0..40");
@@ -317,25 +280,53 @@ EstimatorState::EstimatorState(StateLayout layout, RowShare share) : layout_(std
   }
   IBZOO_CHECK(share_.n_parts >= 1 && share_.part_idx >= 0 && share_.part_idx < share_.n_parts,
               "share " << share_.part_idx << "/" << share_.n_parts);
+  check_row_counts(layout_, row_counts);
+  const auto m = layout_.n_bins;
   views_.resize(sz(layout_.n_views()));
-  for (auto& view : views_) {
-    view.sum_p.assign(sz(layout_.n_bins), 0);
+  for (std::size_t v = 0; v < views_.size(); ++v) {
+    View& view = views_[v];
+    view.sum_p.assign(sz(m), 0);
     view.tables.resize(layout_.label_sets.size());
+    const auto narrow_limit = kNarrowMaxWeight / max_view_weight(layout_, static_cast<std::int64_t>(v));
     for (std::size_t s = 0; s < view.tables.size(); ++s) {
+      Table& t = view.tables[s];
       const auto rows = share_.rows_in(layout_.label_rows[s]);
-      view.tables[s].counts.assign(sz(rows), 0);
-      view.tables[s].mass.assign(sz(rows * layout_.n_bins), 0);
+      t.counts.assign(sz(rows), 0);
+      const std::span<const std::int64_t> counts = row_counts.empty() ? std::span<const std::int64_t>() : row_counts[s];
+      t.mass = RowTable(rows, m, [&](std::int64_t k) {
+        return counts.empty() || counts[sz(k * share_.n_parts + share_.part_idx)] > narrow_limit;
+      });
     }
   }
 }
 
-std::int64_t EstimatorState::table_bytes(const StateLayout& layout, const RowShare& share) {
-  std::int64_t rows = 0;
-  for (const auto r : layout.label_rows) rows += share.rows_in(r);
-  return layout.n_views() * rows * (8 * layout.n_bins + 8);
+std::int64_t EstimatorState::table_bytes(const StateLayout& layout, const RowShare& share, const RowCounts& row_counts) {
+  check_row_counts(layout, row_counts);
+  std::int64_t bytes = 0;
+  for (std::size_t s = 0; s < layout.label_rows.size(); ++s) {
+    const auto rows = share.rows_in(layout.label_rows[s]);
+    std::map<std::int64_t, std::int64_t> narrow;  // rows by the narrow limit of a view
+    for (std::int64_t v = 0; v < layout.n_views(); ++v) {
+      const auto limit = kNarrowMaxWeight / max_view_weight(layout, v);
+      const auto [it, first] = narrow.try_emplace(limit, 0);
+      for (std::int64_t k = 0; first && !row_counts.empty() && k < rows; ++k) {
+        it->second += row_counts[s][sz(k * share.n_parts + share.part_idx)] <= limit;
+      }
+      bytes += rows * 8 + RowTable::bytes(rows, it->second, layout.n_bins);
+    }
+  }
+  return bytes;
 }
 
-std::int64_t EstimatorState::memory_bytes() const { return table_bytes(layout_, share_); }
+std::int64_t EstimatorState::memory_bytes() const {
+  std::int64_t bytes = 0;
+  for (const auto& view : views_) {
+    for (const auto& t : view.tables) {
+      bytes += static_cast<std::int64_t>(t.counts.size() * 8) + t.mass.memory_bytes();
+    }
+  }
+  return bytes;
+}
 
 void EstimatorState::add_batch(const SoftAssigner& assigner, const float* z, std::int64_t n_rows,
                                std::span<const std::span<const std::int32_t>> label_ids,
@@ -467,13 +458,9 @@ void add_set_rows(TableT& table, std::span<const std::int32_t> ids, const SetRow
     if (!c.share.contains(id)) continue;
     const auto k = c.share.local(id);
     table.counts[sz(k)] += w;
-    std::int64_t* dst = table.mass.data() + k * c.m;
-    const std::int64_t* src = c.mass + i * c.m;
-    if (w == 1) {
-      for (std::int64_t j = 0; j < c.m; ++j) dst[j] += src[j];
-    } else {
-      for (std::int64_t j = 0; j < c.m; ++j) dst[j] += w * src[j];
-    }
+    const bool added = table.mass.add(k, c.mass + i * c.m, w, table.counts[sz(k)]);
+    IBZOO_CHECK(added, "set " << c.name << ": row " << id << " has " << table.counts[sz(k)]
+                              << " weighted positions, more than its count allows for a narrow row");
   }
 }
 
@@ -531,11 +518,12 @@ LayerSums EstimatorState::sums(int n_threads) const {
       std::vector<SetSums> parts(sz(workers));
       run_workers(workers, [&](int w) {
         SetSums& part = parts[sz(w)];
+        std::vector<std::int64_t> buf;
         for (std::int64_t c = w; c < n_chunks; c += workers) {
           for (std::int64_t k = c * 4 * kChunkRows; k < std::min(n_rows, (c + 1) * 4 * kChunkRows); ++k) {
             const std::int64_t count = t.counts[sz(k)];
             if (count == 0) continue;
-            const double h = entropy_nats(std::span<const std::int64_t>(t.mass.data() + sz(k) * m, m));
+            const double h = entropy_nats(std::span<const std::int64_t>(t.mass.sums(k, buf), m));
             part.entropy_weighted.add(static_cast<double>(count) * h);
             part.entropy_rows.add(h);
             ++part.n_rows;

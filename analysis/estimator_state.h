@@ -21,7 +21,12 @@
 // Tables are dense: label set s has layout.label_rows[s] rows (labels seen at least
 // max(2, min_count) times in the whole sample, analysis/labels.h); with a RowShare
 // of P parts, this state holds rows id % P == part only, at local index id / P.
-// Memory: views x sum over sets of rows in the share x (8 m + 8) bytes (table_bytes).
+// Cells: a row's m sums are int64 ("wide"), or, when the state is given every row's
+// global count (RowCounts) and the row can never gather more than kNarrowMaxWeight
+// weighted positions in a view, 40-bit integers in 5 bytes ("narrow": a uint32 low
+// word and a uint8 high byte). Both hold the same integers: the representation
+// changes memory, never a result. Memory: views x per set, rows in the share x 8
+// (counts) + wide rows x 8 m + narrow rows x 5 m, plus a bit per row (table_bytes).
 //
 // add_assignments with Contribution::kRowsOnly adds only the table rows (team mode:
 // positions another rank computed, whose n, sum_p and singleton terms that rank adds).
@@ -29,6 +34,8 @@
 // Not thread-safe: one state per layer; add_assignments uses its own threads.
 #pragma once
 
+#include "analysis/labels.h"
+#include "analysis/row_table.h"
 #include "analysis/soft_entropy.h"
 
 #include <cstdint>
@@ -42,6 +49,9 @@ namespace ibzoo::analysis {
 inline constexpr int kMassBits = 36;     // table sums and sum_p: units of 2^-36 of probability mass
 inline constexpr int kEntropyBits = 32;  // singleton entropies: units of 2^-32 nats
 inline constexpr std::int64_t kMaxViewWeight = (std::int64_t{1} << (63 - kMassBits)) - 1;
+// A narrow cell holds sums below 2^40: at most 15 positions of mass <= 2^36 units each.
+inline constexpr int kNarrowCellBits = 40;
+inline constexpr std::int64_t kNarrowMaxWeight = (std::int64_t{1} << (kNarrowCellBits - kMassBits)) - 1;
 
 // p rounded to the mass grid (to nearest, ties to even), as the device does.
 std::int64_t to_mass_units(float p);
@@ -83,6 +93,9 @@ bool in_subset(std::uint64_t seed, std::int64_t doc_id, std::int64_t level);
 // Weight of document doc_id in view `view_idx` (0: the full sample, 1..B: bootstrap
 // replicates, then the subset levels).
 std::int64_t view_weight(const StateLayout& layout, std::int64_t view_idx, std::int64_t doc_id);
+// The largest weight any document can have in view `view_idx` (1, or the largest
+// Poisson draw bootstrap_weight returns).
+std::int64_t max_view_weight(const StateLayout& layout, std::int64_t view_idx);
 
 // Which table rows a partial state keeps: ids with id % n_parts == part_idx.
 // The most passes over the sample one rank makes to hold a layer's tables in a
@@ -182,8 +195,10 @@ enum class Contribution { kAll, kRowsOnly };
 class EstimatorState {
  public:
   // Throws UsageError if n_bins < 2, counts are negative, label set names repeat or
-  // label_rows does not have one entry per set.
-  explicit EstimatorState(StateLayout layout, RowShare share = RowShare{});
+  // label_rows does not have one entry per set. row_counts: empty (every cell wide),
+  // or one array of label_rows[s] global counts per set; a position that would take a
+  // narrow row past its count is an internal error (nothing overflows silently).
+  explicit EstimatorState(StateLayout layout, RowShare share = RowShare{}, const RowCounts& row_counts = {});
 
   const StateLayout& layout() const { return layout_; }
   const RowShare& share() const { return share_; }
@@ -209,13 +224,14 @@ class EstimatorState {
   std::int64_t n_samples() const { return views_.front().n; }
   // Bytes held by the tables.
   std::int64_t memory_bytes() const;
-  // Bytes the tables of `layout` take for `share`: views x rows x (8 m + 8).
-  static std::int64_t table_bytes(const StateLayout& layout, const RowShare& share = RowShare{});
+  // Bytes the tables of `layout` take for `share` (row_counts as for the constructor).
+  static std::int64_t table_bytes(const StateLayout& layout, const RowShare& share = RowShare{},
+                                  const RowCounts& row_counts = {});
 
  private:
   struct Table {
-    std::vector<std::int64_t> counts;  // [rows in share]
-    std::vector<std::int64_t> mass;    // [rows in share, m]
+    std::vector<std::int64_t> counts;  // [rows in share], weighted
+    RowTable mass;                     // [rows in share] x m sums
     std::int64_t singleton_entropy_weighted = 0;
     std::int64_t singleton_weight = 0;
     std::int64_t singleton_labels = 0;

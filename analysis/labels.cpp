@@ -9,13 +9,17 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <map>
+#include <limits>
 #include <numeric>
 #include <optional>
+#include <span>
+#include <string>
 #include <utility>
 
 namespace ibzoo::analysis {
 namespace {
+
+std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
 // One position's label packed into one integer, and the position.
 struct Keyed {
@@ -191,27 +195,46 @@ LabelSet ngram_label_set(std::string name, const Corpus& corpus, const Positions
                [tokens, idx, first](std::int64_t pos, std::int64_t k) { return tokens[idx[pos] + first + k]; });
 }
 
+std::vector<std::int32_t> within_document_shuffle(std::span<const std::int64_t> doc_ids, std::uint64_t seed) {
+  const auto n = doc_ids.size();
+  if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+    throw UsageError("the shuffled null takes at most 2^31 - 1 positions per sample, got " + std::to_string(n));
+  }
+  // Positions grouped by document, each group in order of appearance.
+  std::vector<std::int32_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  if (!std::is_sorted(doc_ids.begin(), doc_ids.end())) {
+    std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return doc_ids[sz(a)] < doc_ids[sz(b)]; });
+  }
+  std::vector<std::int32_t> source(n);
+  const std::uint64_t seed_mix = splitmix64(seed);
+  for (std::size_t begin = 0; begin < n;) {
+    const auto doc = doc_ids[sz(order[begin])];
+    auto end = begin + 1;
+    while (end < n && doc_ids[sz(order[end])] == doc) ++end;
+    // Fisher-Yates over the group's positions; then member k takes the label of src[k].
+    const std::span<const std::int32_t> members(order.data() + begin, end - begin);
+    std::vector<std::int32_t> src(members.begin(), members.end());
+    std::uint64_t state = seed_mix ^ splitmix64(static_cast<std::uint64_t>(doc));
+    for (std::size_t k = src.size(); k > 1; --k) {
+      state = splitmix64(state);
+      const std::size_t j = static_cast<std::size_t>(state % k);
+      std::swap(src[k - 1], src[j]);
+    }
+    for (std::size_t k = 0; k < members.size(); ++k) source[sz(members[k])] = src[k];
+    begin = end;
+  }
+  return source;
+}
+
 LabelSet shuffle_within_documents(const LabelSet& labels, std::span<const std::int64_t> doc_ids, std::uint64_t seed,
                                   std::string name) {
   IBZOO_CHECK(static_cast<std::int64_t>(doc_ids.size()) == labels.n_positions(),
               doc_ids.size() << " document ids for " << labels.n_positions() << " positions");
-  std::map<std::int64_t, std::vector<std::size_t>> by_doc;
-  for (std::size_t pos = 0; pos < doc_ids.size(); ++pos) by_doc[doc_ids[pos]].push_back(pos);
+  const auto source = within_document_shuffle(doc_ids, seed);
   LabelSet shuffled = labels;
   shuffled.name = std::move(name);
-  const std::uint64_t seed_mix = splitmix64(seed);
-  for (const auto& [doc, members] : by_doc) {
-    std::vector<std::int32_t> ids;
-    ids.reserve(members.size());
-    for (const std::size_t pos : members) ids.push_back(labels.ids[pos]);
-    std::uint64_t state = seed_mix ^ splitmix64(static_cast<std::uint64_t>(doc));
-    for (std::size_t k = ids.size(); k > 1; --k) {
-      state = splitmix64(state);
-      const std::size_t j = static_cast<std::size_t>(state % k);
-      std::swap(ids[k - 1], ids[j]);
-    }
-    for (std::size_t k = 0; k < members.size(); ++k) shuffled.ids[members[k]] = ids[k];
-  }
+  for (std::size_t i = 0; i < source.size(); ++i) shuffled.ids[i] = labels.ids[sz(source[i])];
   return shuffled;
 }
 

@@ -36,6 +36,11 @@ struct LabelSet {
   std::int64_t n_positions() const { return static_cast<std::int64_t>(ids.size()); }
 };
 
+// The global count of every table row, per label set (views of LabelSet::row_counts,
+// in the order of the sets): what lets an estimator state keep small rows in narrow
+// cells (analysis/estimator_state.h).
+using RowCounts = std::vector<std::span<const std::int64_t>>;
+
 // Labels given directly: `values` is row-major [n_positions, width] (width 1 for
 // 1-D labels); two positions share a label iff their rows are equal. Row ids are
 // assigned in lexicographic order of the tuples (deterministic).
@@ -80,6 +85,10 @@ LabelSet ngram_label_set(std::string name, const Corpus& corpus, const Positions
 // does not depend on how documents are split across shards.
 LabelSet shuffle_within_documents(const LabelSet& labels, std::span<const std::int64_t> doc_ids, std::uint64_t seed,
                                   std::string name);
+// That permutation itself, the same for every label set: position i of a null set takes
+// the label of position source[i] (shuffle_within_documents(labels).ids[i] ==
+// labels.ids[source[i]]). Throws UsageError past 2^31 - 1 positions.
+std::vector<std::int32_t> within_document_shuffle(std::span<const std::int64_t> doc_ids, std::uint64_t seed);
 
 // Preference data as documents and one binary label set. Pair k (id pair_ids[k])
 // gives two documents, prompt + chosen (label 1) then prompt + rejected (label 0),

@@ -33,6 +33,7 @@
 #include <optional>
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 
 namespace ibzoo::models {
@@ -264,8 +265,11 @@ std::int64_t Model::n_parameters() const { return impl_->module->n_parameters();
 
 namespace {
 
+// One forward pass; with from_layer > 0 it resumes from hidden state from_layer, whose
+// unpadded rows are `start` (Model::forward_layers_from).
 std::vector<std::vector<float>> run(const Model::Impl& impl, const std::vector<std::vector<std::int32_t>>& sequences,
-                                    const LayerSink* sink, std::span<const int> layers, bool want_logits) {
+                                    const LayerSink* sink, std::span<const int> layers, bool want_logits,
+                                    int from_layer = 0, std::span<const float> start = {}) {
   use_threads(impl.options);
   c10::InferenceMode guard;
   const auto batch = make_batch(sequences, impl.config.vocab_size, impl.dir.string());
@@ -282,6 +286,20 @@ std::vector<std::vector<float>> run(const Model::Impl& impl, const std::vector<s
   fo.want_logits = want_logits;
   // Without logits, the pass ends at the last requested layer.
   if (!want_logits && !layers.empty()) fo.last_layer = *std::max_element(layers.begin(), layers.end());
+  if (from_layer > 0) {
+    const auto d = impl.config.hidden_size;
+    const auto b = batch.ids.size(0), t = batch.ids.size(1);
+    const auto n_valid = std::accumulate(batch.lengths.begin(), batch.lengths.end(), std::int64_t{0});
+    if (from_layer >= impl.config.n_layers || static_cast<std::int64_t>(start.size()) != n_valid * d) {
+      throw ModelError(impl.dir.string() + ": cannot resume at layer " + std::to_string(from_layer) + " from " +
+                       std::to_string(start.size()) + " values (want " + std::to_string(n_valid) + " tokens x " +
+                       std::to_string(d) + ", a layer below " + std::to_string(impl.config.n_layers) + ")");
+    }
+    auto rows = torch::from_blob(const_cast<float*>(start.data()), {n_valid, d}, torch::kFloat);
+    if (batch.valid_rows.defined()) rows = torch::zeros({b * t, d}, torch::kFloat).index_copy_(0, batch.valid_rows, rows);
+    fo.first_layer = from_layer;
+    fo.start = rows.view({b, t, d});
+  }
   const auto logits = impl.module->forward(batch.ids, batch.lengths, on_layer, fo);
   std::vector<std::vector<float>> out;
   if (!want_logits) return out;
@@ -302,6 +320,11 @@ std::vector<std::vector<float>> run(const Model::Impl& impl, const std::vector<s
 void Model::forward_layers(const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink,
                            std::span<const int> layers) const {
   run(*impl_, sequences, &sink, layers, false);
+}
+
+void Model::forward_layers_from(const std::vector<std::vector<std::int32_t>>& sequences, int from_layer,
+                                std::span<const float> start, const LayerSink& sink, std::span<const int> layers) const {
+  run(*impl_, sequences, &sink, layers, false, from_layer, start);
 }
 
 std::vector<std::vector<float>> Model::logits(const std::vector<std::vector<std::int32_t>>& sequences) const {

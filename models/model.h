@@ -111,6 +111,14 @@ class Model {
   void forward_layers(const std::vector<std::vector<std::int32_t>>& sequences, const LayerSink& sink,
                       std::span<const int> layers = {}) const;
 
+  // forward_layers resumed from hidden state from_layer (0 < from_layer < n_layers(), a
+  // residual stream): `start` holds its rows as the sink gave them ([tokens of every
+  // sequence, in order] x hidden_size, float32); only the blocks after it run, and the
+  // sink sees only later layers, with the bits the whole pass gives. ModelError when
+  // the layer or the size does not fit.
+  void forward_layers_from(const std::vector<std::vector<std::int32_t>>& sequences, int from_layer,
+                           std::span<const float> start, const LayerSink& sink, std::span<const int> layers = {}) const;
+
   // Logits for each sequence: float32 row-major [T_k, V] (softcapped as the model
   // does). One batch, as forward_layers.
   std::vector<std::vector<float>> logits(const std::vector<std::vector<std::int32_t>>& sequences) const;

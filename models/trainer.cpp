@@ -281,7 +281,9 @@ torch::Tensor next_token_loss(const TransformerImpl& model, const torch::Tensor&
   const auto inputs = batch.slice(1, 0, context);
   const auto targets = batch.slice(1, 1, context + 1).reshape({-1});
   const std::vector<std::int64_t> lengths(static_cast<std::size_t>(batch.size(0)), context);
-  const auto logits = model.forward(inputs, lengths, {}, ForwardOptions{true, true}).reshape({-1, model.config().vocab_size});
+  ForwardOptions options;
+  options.want_logits = true;
+  const auto logits = model.forward(inputs, lengths, {}, options).reshape({-1, model.config().vocab_size});
   namespace F = torch::nn::functional;
   if (sum) return F::cross_entropy(logits, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum));
   return F::cross_entropy(logits, targets);

@@ -394,6 +394,21 @@ Masks batch_masks(const hf::ModelConfig& c, std::int64_t t, const torch::TensorO
 
 }  // namespace
 
+torch::Tensor TransformerImpl::first_hidden(const torch::Tensor& ids_dev, const torch::Tensor& positions,
+                                            const ForwardOptions& options) const {
+  const auto& c = config_;
+  if (options.first_layer > 0) {
+    IBZOO_CHECK(options.first_layer < static_cast<int>(layers.size()) && options.start.defined() &&
+                    options.start.size(0) == ids_dev.size(0) && options.start.size(1) == ids_dev.size(1),
+                "resume at layer " << options.first_layer << " of " << layers.size() << " blocks");
+    return options.start.to(device_, dtype_, /*non_blocking=*/false, /*copy=*/true);  // the blocks add to x in place
+  }
+  auto x = torch::embedding(embed, ids_dev);
+  if (c.family == Family::Gemma2) x = x * torch::scalar_tensor(std::sqrt(static_cast<double>(c.hidden_size)), x.options());
+  if (pos_embed.defined()) x = x + torch::embedding(pos_embed, positions);
+  return x;
+}
+
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vector<std::int64_t>& lengths,
                                        const LayerCallback& on_layer, const ForwardOptions& options) const {
   const auto& c = config_;
@@ -410,11 +425,9 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
   const auto iopts = torch::TensorOptions().dtype(torch::kLong).device(device_);
   const auto positions = torch::arange(t, iopts).unsqueeze(0).expand({b, t});
 
-  auto x = torch::embedding(embed, ids_dev);
-  if (c.family == Family::Gemma2) {
-    x = x * torch::scalar_tensor(std::sqrt(static_cast<double>(c.hidden_size)), x.options());
-  }
-  if (pos_embed.defined()) x = x + torch::embedding(pos_embed, positions);
+  const auto n_blocks = static_cast<int>(layers.size());
+  const int first = options.first_layer;
+  auto x = first_hidden(ids_dev, positions, options);
 
   const bool fast = fast_path();
   const auto rope = batch_rotary(c, positions, dtype_, fast);
@@ -427,11 +440,10 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
     cat_buf.narrow(1, cols, kFoldPad).zero_();
     cat_buf.select(1, cols).fill_(1);
   }
-  const auto n_blocks = static_cast<int>(layers.size());
   const bool stop_early = !options.want_logits && options.last_layer >= 0 && options.last_layer < n_blocks;
-  if (on_layer) on_layer(0, x);
-  if (stop_early && options.last_layer == 0) return {};
-  for (std::size_t l = 0; l < layers.size(); ++l) {
+  if (on_layer && first == 0) on_layer(0, x);
+  if (stop_early && options.last_layer <= first) return {};
+  for (auto l = static_cast<std::size_t>(first); l < layers.size(); ++l) {
     const auto li = static_cast<int>(l);
     if (fast) {
       const auto& mask = c.layer_sliding[l] ? masks.sliding : masks.full;

@@ -50,6 +50,11 @@ struct ForwardOptions {
   bool final_norm = true;   // index L: after the final norm (HF) or the raw last block
   bool want_logits = false; // compute the LM head (float32 [B, T, V]); else skipped
   int last_layer = -1;      // >= 0 (without logits): stop once hidden state last_layer is out
+  // Resume: with first_layer > 0, `start` ([B, T, d], the model's dtype and device) is
+  // hidden state first_layer, a residual stream (first_layer < blocks) that an earlier
+  // pass gave; the blocks after it run, and on_layer sees only the layers after it.
+  int first_layer = 0;
+  torch::Tensor start;
 };
 
 class TransformerImpl : public torch::nn::Module {
@@ -90,6 +95,8 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor attention(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask, const Lengths& lengths) const;
   torch::Tensor mlp(const torch::Tensor& x, const LayerWeights& lw) const;
+  // Hidden state 0 (the embeddings) of ids_dev, or options.start when resuming.
+  torch::Tensor first_hidden(const torch::Tensor& ids_dev, const torch::Tensor& positions, const ForwardOptions& options) const;
   torch::Tensor block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
                       const torch::Tensor& sin, const torch::Tensor& full_mask,
                       const torch::Tensor& sliding_mask, const Lengths& lengths) const;

@@ -191,9 +191,11 @@ class ItemRunner {
     if (ckpt.path == checkpoint_of(study_, item).path) return budget;
     const auto weights = weight_bytes(model);
     const auto layout = stages::with_labels(setup.layout, text);
+    const auto row_counts = stages::table_row_counts(text, model.options().device == models::Device::Cuda,
+                                                     study_.manifest.storage.representations);
     try {
-      if (budget <= weights ||
-          stages::plan_passes(layers, layout, 1, budget - weights).size() != stages::plan_passes(layers, layout, 1, budget).size()) {
+      if (budget <= weights || stages::plan_passes(layers, layout, row_counts, 1, budget - weights).size() !=
+                                   stages::plan_passes(layers, layout, row_counts, 1, budget).size()) {
         return budget;
       }
     } catch (const UsageError&) {  // the tables do not fit either way: the item says so
@@ -430,7 +432,8 @@ bool use_teams(const Study& study, const Texts& texts, std::size_t n_pending, co
   base.n_bootstrap = study.manifest.estimator.bootstrap;
   base.n_subset_levels = study.manifest.estimator.sample_size_curve ? 4 : 0;
   for (const auto& [path, text] : texts.text) {
-    if (stages::layer_table_bytes(stages::with_labels(base, text), 1) > *given / 2) return true;
+    const auto row_counts = stages::table_row_counts(text, study.manifest.compute.device == "cuda", study.manifest.storage.representations);
+    if (stages::layer_table_bytes(stages::with_labels(base, text), row_counts, 1) > *given / 2) return true;
   }
   return false;
 }

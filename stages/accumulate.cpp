@@ -16,6 +16,7 @@
 #include "models/device_tables.h"
 #include "models/model.h"
 #include "stages/merge.h"
+#include "stages/spill.h"
 
 #include <algorithm>
 #include <atomic>
@@ -118,11 +119,14 @@ class DeviceAccumulator final : public Accumulator {
 
 class HostAccumulator final : public Accumulator {
  public:
+  // With `spill`: the pass resumes from hidden state resume_from (> 0) read from it,
+  // and writes hidden state spill_layer (>= 0) to it.
   HostAccumulator(const models::Model& model, const analysis::SoftAssigner& assigner, const analysis::StateLayout& layout,
-                  const PassShare& share, std::vector<int> layers, int threads, std::string item_id)
+                  const analysis::RowCounts& row_counts, const PassShare& share, std::vector<int> layers, int threads,
+                  std::string item_id, HiddenSpill* spill, int resume_from, int spill_layer)
       : model_(model), assigner_(assigner), layers_(std::move(layers)), own_(share.own), threads_(threads),
-        item_id_(std::move(item_id)) {
-    for (std::size_t l = 0; l < layers_.size(); ++l) states_.emplace_back(layout, share.rows);
+        item_id_(std::move(item_id)), spill_(spill), resume_from_(resume_from), spill_layer_(spill_layer) {
+    for (std::size_t l = 0; l < layers_.size(); ++l) states_.emplace_back(layout, share.rows, row_counts);
   }
 
   void add_own(const Batch& batch, std::vector<float>* p_out, Outputs* outputs) override {
@@ -192,6 +196,7 @@ class HostAccumulator final : public Accumulator {
       const std::span<const float> rows(data, static_cast<std::size_t>(n_rows * dim));
       check_finite(rows, dim, layer, item_id_);
       if (outputs && outputs->stores(layer)) outputs->add_representations(layer, rows, n_rows);
+      if (layer == spill_layer_) spill_->write(rows);
       const auto it = std::find(layers_.begin(), layers_.end(), layer);
       if (it == layers_.end() || n == 0) return;
       const auto slot = static_cast<std::size_t>(it - layers_.begin());
@@ -214,7 +219,13 @@ class HostAccumulator final : public Accumulator {
       }
       states_[slot].add_assignments(p, n, labels, docs, threads_, own_);
     };
-    model_.forward_layers(sequences, sink, wanted);
+    if (resume_from_ > 0) {
+      start_.resize(static_cast<std::size_t>(n_tokens * d));
+      spill_->read(start_);
+      model_.forward_layers_from(sequences, resume_from_, start_, sink, wanted);
+    } else {
+      model_.forward_layers(sequences, sink, wanted);
+    }
   }
 
   const models::Model& model_;
@@ -226,6 +237,10 @@ class HostAccumulator final : public Accumulator {
   std::vector<analysis::EstimatorState> states_;
   std::vector<float> selected_;
   std::vector<float> p_buf_;
+  HiddenSpill* spill_;
+  int resume_from_;
+  int spill_layer_;
+  std::vector<float> start_;
 };
 
 std::string message_of(const std::exception_ptr& error) {
@@ -277,21 +292,35 @@ struct PartRun {
   const models::DeviceAssigner* device_assigner;
   const io::Communicator& team;
   const analysis::StateLayout& layout;
+  const analysis::RowCounts& row_counts;  // host tables: narrow cells for small rows
   const PassPlan& plan;
   const std::vector<accumulate_parts::BatchDocs>& batches;
   Outputs* outputs;
   AccumulateResult& timing;
+  HiddenSpill* spill;  // host passes on the CPU with several layer groups, else null
 };
 
-// The tables of one pass, on every rank of the team or on none.
-std::unique_ptr<Accumulator> make_accumulator(const PartRun& r, const PassShare& share, const std::vector<int>& layers) {
+// The tables of one pass, on every rank of the team or on none. Host passes of group
+// g > 0 resume from the spilled last layer of group g - 1 (unless that is layer 0),
+// and the first row share's pass of every group but the last spills its last layer.
+std::unique_ptr<Accumulator> make_accumulator(const PartRun& r, const PassShare& share, std::int64_t pass_idx) {
+  const auto n_groups = static_cast<std::int64_t>(r.plan.layer_groups.size());
+  const auto group = pass_idx % n_groups;
+  const auto& layers = r.plan.layer_groups[static_cast<std::size_t>(group)];
   std::unique_ptr<Accumulator> acc;
   std::exception_ptr error;
   try {
     if (r.device_assigner && !r.job.storage.enabled) {
       acc = std::make_unique<DeviceAccumulator>(r.model, *r.device_assigner, r.layout, share, layers, r.job.forward_only);
     } else {
-      acc = std::make_unique<HostAccumulator>(r.model, r.setup.assigner, r.layout, share, layers, r.job.threads, r.job.item_id);
+      int resume_from = 0, spill_layer = -1;
+      if (r.spill) r.spill->finish();  // the last pass's file is complete on disk
+      if (r.spill && group > 0) resume_from = r.plan.layer_groups[static_cast<std::size_t>(group - 1)].back();
+      if (resume_from > 0) r.spill->start_reading(resume_from);
+      if (r.spill && pass_idx + 1 < n_groups && layers.back() > 0) spill_layer = layers.back();
+      if (spill_layer >= 0) r.spill->start_writing(spill_layer);
+      acc = std::make_unique<HostAccumulator>(r.model, r.setup.assigner, r.layout, r.row_counts, share, layers, r.job.threads,
+                                              r.job.item_id, r.spill, resume_from, spill_layer);
     }
   } catch (...) {
     error = std::current_exception();
@@ -350,7 +379,7 @@ void run_pass(const PartRun& r, std::int64_t pass_idx, std::map<int, analysis::L
   const PassShare share{{p_team * plan.row_shares, r.team.rank() + p_team * share_idx},
                         share_idx == 0 ? analysis::Contribution::kAll : analysis::Contribution::kRowsOnly};
   result.table_bytes = std::max(result.table_bytes, plan.bytes_per_layer * static_cast<std::int64_t>(layers.size()));
-  const auto acc = make_accumulator(r, share, layers);
+  const auto acc = make_accumulator(r, share, pass_idx);
   // Representations are written in the first pass only; assignments in the first
   // row share's passes (one per layer group).
   Outputs* reps_out = r.outputs && first_pass && r.job.storage.enabled ? r.outputs : nullptr;
@@ -386,13 +415,27 @@ void log_passes(const AccumulateJob& job, const std::string& part, const PassPla
                " MiB per layer of tables within the " + std::to_string(job.table_budget_bytes >> 20) + " MiB budget");
 }
 
+// Where the host passes keep hidden states between layer groups (stages/spill.h): on
+// the CPU, with several groups whose boundaries are past layer 0, and no per-position
+// outputs. Sized for this rank's share of the sample's tokens.
+std::optional<HiddenSpill> open_spill(const AccumulateJob& job, const std::string& part, const LabelledText& text,
+                                      const models::Model& model, const PassPlan& plan, const io::Communicator& team,
+                                      bool host_pass) {
+  std::int64_t boundaries = 0;
+  for (std::size_t g = 0; g + 1 < plan.layer_groups.size(); ++g) boundaries += plan.layer_groups[g].back() > 0;
+  if (!host_pass || model.options().device != models::Device::Cpu || job.forward_only || boundaries == 0) return std::nullopt;
+  const auto bytes = (text.n_tokens() / team.size() + 1) * model.hidden_size() * static_cast<std::int64_t>(sizeof(float));
+  return HiddenSpill::open("item " + job.item_id + " (" + part + ")", bytes, boundaries);
+}
+
 // Every pass of one part; the team's merged sums of every layer.
 PartResult run_part(const AccumulateJob& job, const TextPart& part, const models::Model& model,
                     const EstimatorSetup& setup, const models::DeviceAssigner* device_assigner,
                     const io::Communicator& team, AccumulateResult& timing) {
   const auto& text = *part.text;
   const auto layout = with_labels(setup.layout, text);
-  const auto plan = plan_passes(job.layers, layout, team.size(), job.table_budget_bytes);
+  const auto row_counts = table_row_counts(text, device_assigner != nullptr, job.storage.enabled);
+  const auto plan = plan_passes(job.layers, layout, row_counts, team.size(), job.table_budget_bytes);
   const auto batches = plan_batches(text, job.tokens_per_batch);
   PartResult result;
   result.n_documents = text.corpus.n_docs();
@@ -406,7 +449,9 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
     outputs.emplace(job, part.name, layout, setup.assigner.dim());
   }
   if (plan.size() > 1 && team.rank() == 0) log_passes(job, part.name, plan);
-  const PartRun r{job, text, model, setup, device_assigner, team, layout, plan, batches, outputs ? &*outputs : nullptr, timing};
+  auto spill = open_spill(job, part.name, text, model, plan, team, device_assigner == nullptr && !outputs);
+  const PartRun r{job,     text,     model, setup, device_assigner, team, layout, row_counts, plan, batches,
+                  outputs ? &*outputs : nullptr, timing, spill ? &*spill : nullptr};
   // Every layer's sums, added over the row shares.
   std::map<int, analysis::LayerSums> per_layer;
   for (std::int64_t pass_idx = 0; pass_idx < plan.size(); ++pass_idx) run_pass(r, pass_idx, per_layer, result);
@@ -461,44 +506,6 @@ void write_provenance(const AccumulateJob& job, const std::filesystem::path& dir
 }
 
 }  // namespace
-
-analysis::StateLayout with_labels(analysis::StateLayout layout, const LabelledText& text) {
-  layout.label_sets = text.label_names();
-  layout.label_rows = text.label_rows();
-  return layout;
-}
-
-std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_size) {
-  return analysis::EstimatorState::table_bytes(layout, analysis::RowShare{team_size, 0});
-}
-
-PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout& layout, int team_size,
-                     std::int64_t budget_bytes) {
-  PassPlan plan;
-  plan.bytes_per_layer = layer_table_bytes(layout, team_size);
-  if (layers.empty()) return plan;
-  if (budget_bytes <= 0) {
-    plan.layer_groups = {layers};
-    return plan;
-  }
-  while (plan.bytes_per_layer > budget_bytes) {
-    if (++plan.row_shares > analysis::kMaxRowShares) {
-      throw UsageError("the label tables of one layer take " + std::to_string(layer_table_bytes(layout, team_size) >> 20) +
-                       " MiB per rank, more than " + std::to_string(analysis::kMaxRowShares) + " passes over the sample can hold in the " +
-                       std::to_string(budget_bytes >> 20) + " MiB left of the memory budget (compute.memory_budget); raise "
-                       "the budget, run more ranks per checkpoint, or use fewer documents, orders or bootstrap replicates");
-    }
-    plan.bytes_per_layer = analysis::EstimatorState::table_bytes(layout, analysis::RowShare{team_size * plan.row_shares, 0});
-  }
-  const auto per_pass = std::max<std::int64_t>(1, budget_bytes / std::max<std::int64_t>(1, plan.bytes_per_layer));
-  const auto n = static_cast<std::int64_t>(layers.size());
-  const auto n_groups = (n + per_pass - 1) / per_pass;
-  // Even groups (the last pass is no longer than the others), in layer order.
-  for (std::int64_t g = 0; g < n_groups; ++g) {
-    plan.layer_groups.emplace_back(layers.begin() + n * g / n_groups, layers.begin() + n * (g + 1) / n_groups);
-  }
-  return plan;
-}
 
 std::vector<int> resolve_layers(const std::vector<int>& wanted, int n_layers, const std::string& model_id) {
   std::vector<int> layers;

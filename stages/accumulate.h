@@ -32,6 +32,7 @@
 #include "io/mpi.h"
 #include "io/run_dir.h"
 #include "stages/labels.h"
+#include "stages/pass_plan.h"
 
 #include <nlohmann/json.hpp>
 
@@ -109,29 +110,6 @@ struct AccumulateResult {
 
 AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> parts, const models::Model& model,
                             const EstimatorSetup& setup, const io::Communicator& team);
-
-// Bytes of one layer's tables for this text on one rank of a team of `team_size`
-// (host or device: views x rows in the share x (8 m + 8)).
-std::int64_t layer_table_bytes(const analysis::StateLayout& layout, int team_size);
-
-// `layout` with the label sets of `text` and their rows: the tables of one part.
-analysis::StateLayout with_labels(analysis::StateLayout layout, const LabelledText& text);
-
-// The passes of one rank over the sample: every row share with every layer group.
-// On a team of P ranks, rank r's pass of share s keeps the rows with
-// id % (P x row_shares) == r + P x s.
-struct PassPlan {
-  std::int64_t row_shares = 1;
-  std::vector<std::vector<int>> layer_groups;  // in layer order
-  std::int64_t bytes_per_layer = 0;            // one layer's tables in one pass on one rank
-  std::int64_t size() const { return row_shares * static_cast<std::int64_t>(layer_groups.size()); }
-};
-
-// The fewest row shares whose one layer fits `budget_bytes`, then the fewest even
-// layer groups (budget 0: one pass). Throws UsageError naming the bytes when a
-// layer's tables need more than analysis::kMaxRowShares shares.
-PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout& layout, int team_size,
-                     std::int64_t budget_bytes);
 
 // Which layers an item estimates: `wanted` (validated against the model) or all 0..L.
 // Throws ModelError naming the layer when it does not exist.

@@ -44,7 +44,7 @@ Batch make_batch(const LabelledText& text, const BatchDocs& docs) {
       const auto pi = static_cast<std::size_t>(p);
       batch.rows.push_back(batch.n_tokens + text.positions.token_idx[pi] - t0);
       batch.doc_ids.push_back(corpus.doc_ids[k]);
-      for (std::size_t s = 0; s < text.label_sets.size(); ++s) batch.label_ids[s].push_back(text.label_sets[s].ids[pi]);
+      for (std::size_t s = 0; s < text.label_sets.size(); ++s) batch.label_ids[s].push_back(text.label_of(s, pi));
     }
     batch.doc_ids_of_sequences.push_back(corpus.doc_ids[k]);
     batch.n_tokens += t1 - t0;

@@ -152,6 +152,18 @@ std::vector<std::int64_t> LabelledText::label_rows() const {
   return rows;
 }
 
+std::int32_t LabelledText::label_of(std::size_t s, std::size_t pos) const {
+  const auto n_base = null_source.empty() ? label_sets.size() : label_sets.size() / 2;
+  if (s < n_base) return label_sets[s].ids[pos];
+  return label_sets[s - n_base].ids[static_cast<std::size_t>(null_source[pos])];
+}
+
+analysis::RowCounts LabelledText::row_counts() const {
+  analysis::RowCounts counts;
+  for (const auto& s : label_sets) counts.emplace_back(s.row_counts);
+  return counts;
+}
+
 namespace {
 
 std::filesystem::path tokens_path(const TextJob& job, const std::string& text_id) {
@@ -285,15 +297,24 @@ std::vector<analysis::LabelSet> read_labels(const std::filesystem::path& path, c
   return sets;
 }
 
+// The null of every base set: its counts, and one permutation for the ids of all of them
+// (analysis::shuffle_within_documents, without a copy of the ids per set).
 void add_nulls(const TextJob& job, LabelledText& text) {
   if (!job.null) return;
-  const auto n_sets = text.label_sets.size();
-  std::vector<analysis::LabelSet> nulls(n_sets);
-  parallel_for(n_sets, job.threads, [&](std::size_t s) {
-    nulls[s] = analysis::shuffle_within_documents(text.label_sets[s], text.positions.doc_ids, job.seed,
-                                                  null_name(text.label_sets[s].name));
-  });
-  for (auto& null : nulls) text.label_sets.push_back(std::move(null));
+  text.null_source = analysis::within_document_shuffle(text.positions.doc_ids, job.seed);
+  const auto n_base = text.label_sets.size();
+  text.label_sets.reserve(2 * n_base);
+  for (std::size_t s = 0; s < n_base; ++s) {
+    const auto& base = text.label_sets[s];
+    analysis::LabelSet null;
+    null.name = null_name(base.name);
+    null.row_counts = base.row_counts;
+    null.n_labels = base.n_labels;
+    null.n_singletons = base.n_singletons;
+    null.n_dropped_labels = base.n_dropped_labels;
+    null.min_count = base.min_count;
+    text.label_sets.push_back(std::move(null));
+  }
 }
 
 // Tokens (from the cache or the tokenizer) and positions; `write` stores what was missing.

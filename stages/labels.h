@@ -45,9 +45,16 @@ struct LabelledText {
   analysis::Positions positions;
   // Per document k, positions [pos_offsets[k], pos_offsets[k+1]) belong to it.
   std::vector<std::int64_t> pos_offsets;
-  std::vector<analysis::LabelSet> label_sets;   // in1..inN, out1..outN, then the nulls
+  // in1..inN, out1..outN, then, with the shuffled null, their nulls in the same order. A
+  // null set holds no ids of its own: its label at position i is its base set's label at
+  // null_source[i], one within-document permutation shared by every set (label_of).
+  std::vector<analysis::LabelSet> label_sets;
+  std::vector<std::int32_t> null_source;  // [positions] with the null, else empty
+  // The label id (row, kSingleton or kDropped) of position pos in set s.
+  std::int32_t label_of(std::size_t s, std::size_t pos) const;
   std::vector<std::string> label_names() const;
   std::vector<std::int64_t> label_rows() const;
+  analysis::RowCounts row_counts() const;  // views of each set's row_counts
   std::int64_t n_tokens() const { return static_cast<std::int64_t>(corpus.tokens.size()); }
 };
 

@@ -102,6 +102,51 @@ TEST(LabelsTest, ShuffleKeepsEachDocumentsMultisetAndIsSplitIndependent) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(part_null.ids[i] == part_null.ids[0], null.ids[100 + i] == null.ids[100]);
 }
 
+TEST(LabelsTest, WithinDocumentShuffleIsOnePermutationPerDocumentWhereverItsPositionsAre) {
+  // Three documents of 40, 25 and 31 positions, once contiguous and once interleaved
+  // (ids in any order): each position takes a position of its own document, every
+  // position is taken once, and member k of a document takes the same member in both.
+  const std::vector<std::int64_t> sizes{40, 25, 31}, ids{7, 3, 11};
+  std::vector<std::int64_t> contiguous, interleaved;
+  for (std::size_t d = 0; d < sizes.size(); ++d) contiguous.insert(contiguous.end(), static_cast<std::size_t>(sizes[d]), ids[d]);
+  std::vector<std::int64_t> left(sizes);
+  while (interleaved.size() < contiguous.size()) {
+    for (std::size_t d = 0; d < sizes.size(); ++d) {
+      if (left[d] > 0) interleaved.push_back(ids[d]), --left[d];
+    }
+  }
+  const auto members = [](const std::vector<std::int64_t>& docs, std::int64_t doc) {
+    std::vector<std::int32_t> out;
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+      if (docs[i] == doc) out.push_back(static_cast<std::int32_t>(i));
+    }
+    return out;
+  };
+  const auto a = within_document_shuffle(contiguous, 9);
+  const auto b = within_document_shuffle(interleaved, 9);
+  for (const auto* layout : {&contiguous, &interleaved}) {
+    const auto& source = layout == &contiguous ? a : b;
+    std::vector<int> taken(source.size(), 0);
+    for (std::size_t i = 0; i < source.size(); ++i) {
+      ASSERT_EQ((*layout)[static_cast<std::size_t>(source[i])], (*layout)[i]) << "position " << i << " left its document";
+      ++taken[static_cast<std::size_t>(source[i])];
+    }
+    EXPECT_EQ(std::count(taken.begin(), taken.end(), 1), static_cast<std::ptrdiff_t>(source.size()));
+  }
+  bool moved = false;
+  for (const auto doc : ids) {
+    const auto ma = members(contiguous, doc), mb = members(interleaved, doc);
+    for (std::size_t k = 0; k < ma.size(); ++k) {
+      const auto ka = std::find(ma.begin(), ma.end(), a[static_cast<std::size_t>(ma[k])]) - ma.begin();
+      const auto kb = std::find(mb.begin(), mb.end(), b[static_cast<std::size_t>(mb[k])]) - mb.begin();
+      EXPECT_EQ(ka, kb) << "document " << doc << " member " << k;
+      moved = moved || ka != static_cast<std::ptrdiff_t>(k);
+    }
+  }
+  EXPECT_TRUE(moved);
+  EXPECT_NE(within_document_shuffle(contiguous, 10), a);  // the seed matters
+}
+
 // The label set of `rows` by a std::map of tuples: row ids in lexicographic order of the
 // labels that reach max(2, min_count), the other labels singletons or dropped.
 LabelSet naive_label_set(const std::vector<std::int64_t>& rows, std::int64_t n, std::int64_t width,

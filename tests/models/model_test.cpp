@@ -213,6 +213,35 @@ TEST(ModelTest, RandomModelsOfEveryFamilyLoadAndRunInEveryDtype) {
   }
 }
 
+TEST(ModelTest, ResumingFromAHiddenStateGivesTheSameBitsAsTheWholePass) {
+  // What the CPU passes of later layer groups do (stages/spill.h): the hidden states
+  // after layer l, fed back, give every later layer bit for bit, in every family, for
+  // one sequence and for a padded batch.
+  for (const auto f : hf::all_families()) {
+    const auto dir = temp_dir(std::string("resume_") + std::string(hf::family_name(f)));
+    hf::make_random_model({hf::default_model_config(f, {}), 3, 0.08}, dir);
+    const auto m = Model::load(dir, {});
+    ASSERT_GE(m->n_layers(), 2);
+    for (const auto& seqs : {std::vector<std::vector<std::int32_t>>{{1, 2, 3, 4, 5, 6, 7, 8, 9}},
+                                                              std::vector<std::vector<std::int32_t>>{{1, 2, 3, 4, 5, 6, 7}, {10, 11}}}) {
+      const auto whole = collect(*m, seqs);
+      for (int from = 1; from < m->n_layers(); ++from) {
+        int expected = from + 1;
+        m->forward_layers_from(seqs, from, whole[static_cast<std::size_t>(from)], [&](int idx, const float* rows, std::int64_t n, std::int64_t d) {
+          EXPECT_EQ(idx, expected++);
+          const std::vector<float> got(rows, rows + n * d);
+          EXPECT_EQ(got, whole[static_cast<std::size_t>(idx)]) << hf::family_name(f) << " from " << from << " layer " << idx
+                                                                << ", " << seqs.size() << " sequence(s)";
+        });
+        EXPECT_EQ(expected, m->n_layers() + 1) << hf::family_name(f) << " from " << from;
+      }
+    }
+    EXPECT_THROW(m->forward_layers_from({{1, 2, 3}}, 1, std::vector<float>(5), [](int, const float*, std::int64_t, std::int64_t) {}),
+                 ModelError);
+    fs::remove_all(dir);
+  }
+}
+
 TEST(ModelTest, SameSeedSameBytes) {
   const auto a = temp_dir("seed_a");
   const auto b = temp_dir("seed_b");
