@@ -126,8 +126,8 @@ class ItemRunner {
       job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
-      job.table_budget_bytes = overlap_next_load(item, *model, setup, text, job.layers,
-                                                 table_budget(*model, setup, text, static_cast<std::int64_t>(job.layers.size()), team), team);
+      job.table_budget_bytes = overlap_next_load(item, *model, setup, text, job.layers, team_table_budget(*model, setup, text, job.layers, team),
+                                                 team);
       // storage.layers: all (an empty list) stores every estimated layer.
       job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
                      m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
@@ -167,6 +167,31 @@ class ItemRunner {
     const int failed = team.size() > 1 ? team.allreduce_max(error ? 1 : 0) : (error ? 1 : 0);
     if (error) std::rethrow_exception(error);
     if (failed) throw ModelError("another rank of the team could not load the checkpoint (see its log)");
+  }
+
+  // The tables' budget the whole team plans its passes with: the smallest of the ranks'
+  // (each measures its own process), so that every rank runs the same passes; if one
+  // rank has no room at all, every rank gives up the item.
+  std::int64_t team_table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
+                                 const stages::LabelledText& text, const std::vector<int>& layers, const io::Communicator& team) {
+    std::exception_ptr error;
+    std::int64_t budget = 0;
+    try {
+      budget = table_budget(model, setup, text, static_cast<std::int64_t>(layers.size()), team);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (team.size() == 1) {
+      if (error) std::rethrow_exception(error);
+      return budget;
+    }
+    const int failed = team.allreduce_max(error ? 1 : 0);
+    if (error) std::rethrow_exception(error);
+    if (failed) throw UsageError("another rank of the team has no memory left for the label tables (see its log)");
+    // 0 is no limit; budgets are exact in a double (< 2^53).
+    const double none = 0x1.0p62;
+    const double smallest = -team.allreduce_max(-(budget > 0 ? static_cast<double>(budget) : none));
+    return smallest >= none ? 0 : static_cast<std::int64_t>(smallest);
   }
 
   fs::path reps_path(const WorkItem& item) const {
@@ -213,8 +238,14 @@ class ItemRunner {
   std::int64_t table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
                             const stages::LabelledText& text, std::int64_t n_layers, const io::Communicator& team) {
     // Test hook (tests/scripts/memory_fallback_test.sh): the tables' budget itself, to
-    // force layer groups on a tiny study. Only the memory changes; results do not.
-    if (const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES")) return std::stoll(forced);
+    // force layer groups on a tiny study; "B0,B1,...": team rank r takes B(r mod count).
+    // Only the memory changes; results do not.
+    if (const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES")) {
+      std::vector<std::int64_t> budgets;
+      std::stringstream list(forced);
+      for (std::string item; std::getline(list, item, ',');) budgets.push_back(std::stoll(item));
+      return budgets.at(static_cast<std::size_t>(team.rank()) % budgets.size());
+    }
     const auto& m = study_.manifest;
     const auto given = parse_memory_size(m.compute.memory_budget);
     MemoryInputs in;

@@ -36,6 +36,15 @@ IBZOO_TEST_TABLE_BUDGET_BYTES=$((per_layer / 5)) mpirun -np 2 --oversubscribe -x
   "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/shares2" --quiet
 cmp "$tmp/free/results/metrics.csv" "$tmp/shares2/results/metrics.csv" || fail "row shares on a team of 2 changed metrics.csv"
 
+# Ranks of a team whose own budgets differ (each measures its own process) plan with the
+# smallest: here rank 0 alone would split the rows and rank 1 would not, and before the
+# team agreed on one budget the ranks ran different passes and waited for each other forever.
+timeout 300 env IBZOO_TEST_TABLE_BUDGET_BYTES="$((per_layer / 3)),$((2 * per_layer))" mpirun -np 2 --oversubscribe \
+  -x IBZOO_TEST_TABLE_BUDGET_BYTES "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/uneven" >"$tmp/uneven.log" 2>&1 ||
+  { cat "$tmp/uneven.log"; fail "a team whose ranks have different budgets failed or hung"; }
+grep -q "(2 row shares x 3 layer groups)" "$tmp/uneven.log" || { cat "$tmp/uneven.log"; fail "the team did not plan with the smaller budget"; }
+cmp "$tmp/free/results/metrics.csv" "$tmp/uneven/results/metrics.csv" || fail "uneven budgets changed metrics.csv"
+
 rc=0
 IBZOO_TEST_TABLE_BUDGET_BYTES=1 "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/none" >"$tmp/none.log" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || { cat "$tmp/none.log"; fail "a budget of one byte exited $rc, expected 1 (the item fails)"; }
