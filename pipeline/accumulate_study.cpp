@@ -1,6 +1,7 @@
 // Who accumulates which checkpoint, with which model, texts and estimator; the
 // stages do the work (stages/labels.h, stages/accumulate.h).
 #include "pipeline/accumulate_study.h"
+#include "pipeline/test_hooks.h"
 
 #include "analysis/calibration.h"
 #include "errors/error.h"
@@ -370,41 +371,6 @@ class ItemRunner {
   const WorkItem* next_ = nullptr;  // the item after the one running, when prefetch named it
   std::map<std::int64_t, stages::EstimatorSetup> setups_;
 };
-
-// Test hook (docs/SCALE.md): IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,INDEX:MS...] makes the
-// rank that computes plan item INDEX sleep MS milliseconds first, to give items uneven
-// costs in the scheduling tests. Only delays; results do not change.
-std::map<std::size_t, int> test_item_delays() {
-  std::map<std::size_t, int> delays;
-  const char* env = std::getenv("IBZOO_TEST_ITEM_DELAY_MS");
-  if (!env || !*env) return delays;
-  const std::string text = env;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const auto comma = std::min(text.find(',', pos), text.size());
-    const auto part = text.substr(pos, comma - pos);
-    const auto colon = part.find(':');
-    try {
-      if (colon == std::string::npos) throw std::invalid_argument("no colon");
-      std::size_t used_index = 0, used_ms = 0;
-      const auto index = std::stoull(part.substr(0, colon), &used_index);
-      const auto ms = std::stoi(part.substr(colon + 1), &used_ms);
-      if (used_index != colon || used_ms != part.size() - colon - 1 || ms < 0) throw std::invalid_argument("trailing");
-      delays[static_cast<std::size_t>(index)] = ms;
-    } catch (const std::exception&) {
-      throw UsageError("IBZOO_TEST_ITEM_DELAY_MS must be INDEX:MS[,INDEX:MS...] (plan index, milliseconds), got '" +
-                       text + "'; unset it outside the scheduling tests");
-    }
-    pos = comma + 1;
-  }
-  return delays;
-}
-
-void delay_for_test(const std::map<std::size_t, int>& delays, std::size_t item_idx) {
-  if (const auto d = delays.find(item_idx); d != delays.end()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(d->second));
-  }
-}
 
 // Collective. Rank 0 names this invocation's claim attempt ("<scope>.<UTC time>.<random>",
 // scope "all" or "sliceKofN"), removes the claim directories of earlier attempts of the
