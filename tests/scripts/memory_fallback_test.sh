@@ -23,6 +23,13 @@ IBZOO_TEST_TABLE_BUDGET_BYTES=$((per_layer + per_layer / 2)) "$IBZOO_BIN" run "$
 grep -q "(3 layer groups)" "$tmp/tight.log" || { cat "$tmp/tight.log"; fail "the tight run did not split the layers into 3 groups"; }
 grep -q '"layer_groups": 3' "$tmp"/tight/items/*/provenance.json || fail "provenance does not record the 3 layer groups"
 cmp "$tmp/free/results/metrics.csv" "$tmp/tight/results/metrics.csv" || fail "layer groups changed metrics.csv"
+grep -q "hidden states between layer groups go to" "$tmp/tight.log" || { cat "$tmp/tight.log"; fail "the layer groups did not keep hidden states"; }
+# A spill directory that cannot hold them: every pass runs from the tokens, said in the log, same bytes.
+IBZOO_SPILL_DIR="$tmp/missing/dir" IBZOO_TEST_TABLE_BUDGET_BYTES=$((per_layer + per_layer / 2)) "$IBZOO_BIN" run \
+  "$dir/tiny_preference.yaml" --run-dir "$tmp/nospill" >"$tmp/nospill.log" 2>&1 || { cat "$tmp/nospill.log"; fail "the run without a spill directory failed"; }
+grep -q "every pass runs from the tokens: $tmp/missing/dir has not the .* MiB to keep hidden states between layer groups" "$tmp/nospill.log" ||
+  { cat "$tmp/nospill.log"; fail "a missing spill directory is not named in the log"; }
+cmp "$tmp/free/results/metrics.csv" "$tmp/nospill/results/metrics.csv" || fail "running every pass from the tokens changed metrics.csv"
 IBZOO_TEST_TABLE_BUDGET_BYTES=$((2 * per_layer)) mpirun -np 2 --oversubscribe -x IBZOO_TEST_TABLE_BUDGET_BYTES \
   "$IBZOO_BIN" run "$dir/tiny_preference.yaml" --run-dir "$tmp/tight2" --quiet
 cmp "$tmp/free/results/metrics.csv" "$tmp/tight2/results/metrics.csv" || fail "layer groups on a team of 2 changed metrics.csv"
