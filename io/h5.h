@@ -71,11 +71,13 @@ class H5File {
   // The same for a float16 dataset, from IEEE half bit patterns (written as they are,
   // without a conversion).
   void append_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t n_rows);
-  // A 2-D dataset of fixed shape [rows, cols]: float32, IEEE half (float16) or int64;
-  // contiguous and unfiltered, as collective writes need. Never filled before it is
+  // A 2-D dataset of fixed shape [rows, cols]: float32, IEEE half (float16), int64 or
+  // int32; contiguous and unfiltered (as collective writes need), or on a file of
+  // create() chunked and compressed as `options` say. Never filled before it is
   // written. Collective on a collective file.
-  enum class Type { kFloat32, kFloat16, kInt64 };
-  void create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type);
+  enum class Type { kFloat32, kFloat16, kInt64, kInt32 };
+  void create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type,
+                         const WriteOptions& options = {});
   // Writes rows [row_begin, row_begin + n_rows) of a create_fixed_rows dataset (of the
   // matching type: half bit patterns for float16). On a collective file every rank calls
   // it, each with its own rows or none (n_rows = 0), as one collective MPI-IO transfer.
@@ -83,6 +85,7 @@ class H5File {
   void write_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t row_begin,
                   std::int64_t n_rows);
   void write_rows(const std::string& name, std::span<const std::int64_t> rows, std::int64_t row_begin, std::int64_t n_rows);
+  void write_rows(const std::string& name, std::span<const std::int32_t> rows, std::int64_t row_begin, std::int64_t n_rows);
   // A variable-length UTF-8 string dataset of shape [n].
   void write_strings(const std::string& name, const std::vector<std::string>& values);
 
@@ -106,6 +109,7 @@ class H5File {
   // Rows [row_begin, row_begin + n_rows) of a 2-D (or 1-D) dataset. A float16 dataset
   // is read as stored and widened here (exactly), not by HDF5's slow soft conversion.
   Array<float> read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const;
+  Array<std::int32_t> read_rows_i32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const;
   // Whether a dataset is stored as IEEE half, and its rows as half bit patterns (no
   // conversion; CorruptDataError if it is not float16).
   bool is_float16(const std::string& name) const;

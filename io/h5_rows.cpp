@@ -63,6 +63,19 @@ Array<float> H5File::read_rows_f32(const std::string& name, std::int64_t row_beg
   return out;
 }
 
+Array<std::int32_t> H5File::read_rows_i32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const {
+  const auto ds = open_dataset(impl_->file.get(), path_, name);
+  const auto sel = select_rows(ds.get(), path_, name, row_begin, n_rows);
+  Array<std::int32_t> out;
+  out.shape = sel.shape;
+  out.data.resize(static_cast<std::size_t>(numel(out.shape)));
+  if (!out.data.empty() &&
+      H5Dread(ds.get(), H5T_NATIVE_INT32, sel.mem_space.get(), sel.file_space.get(), H5P_DEFAULT, out.data.data()) < 0) {
+    throw CorruptDataError(path_.string() + ": reading rows of " + name + " as 32-bit integers failed");
+  }
+  return out;
+}
+
 bool H5File::is_float16(const std::string& name) const {
   return io::is_float16(open_dataset(impl_->file.get(), path_, name).get());
 }
@@ -110,15 +123,25 @@ H5File H5File::create_collective(const std::filesystem::path& path, const Commun
 #endif
 }
 
-void H5File::create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type) {
+void H5File::create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type,
+                               const WriteOptions& options) {
   ensure_parents(impl_->file.get(), name);
   const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
   Hid space(H5Screate_simple(2, dims, nullptr), H5Sclose);
   Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_obj_track_times(plist.get(), false);
   H5Pset_fill_time(plist.get(), H5D_FILL_TIME_NEVER);
+  if (!options.chunk.empty()) {
+    if (impl_->collective || options.chunk.size() != 2) {
+      throw UsageError(path_.string() + ": " + name + ": a chunked fixed-rows dataset needs two chunk sizes and a serial file");
+    }
+    std::vector<hsize_t> chunk;
+    for (std::size_t k = 0; k < 2; ++k) chunk.push_back(std::clamp<hsize_t>(static_cast<hsize_t>(options.chunk[k]), 1, std::max<hsize_t>(1, dims[k])));
+    H5Pset_chunk(plist.get(), 2, chunk.data());
+    if (options.deflate_level > 0) H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
+  }
   Hid half;
-  hid_t file_type = type == Type::kInt64 ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
+  hid_t file_type = type == Type::kInt64 ? H5T_NATIVE_INT64 : type == Type::kInt32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
   if (type == Type::kFloat16) {
     half = make_float16_type();
     file_type = half.get();
@@ -183,6 +206,12 @@ void H5File::write_rows(const std::string& name, std::span<const std::int64_t> r
                         std::int64_t n_rows) {
   write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
                 H5T_NATIVE_INT64);
+}
+
+void H5File::write_rows(const std::string& name, std::span<const std::int32_t> rows, std::int64_t row_begin,
+                        std::int64_t n_rows) {
+  write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
+                H5T_NATIVE_INT32);
 }
 
 }  // namespace ibzoo::io

@@ -127,8 +127,11 @@ class ItemRunner {
       job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
-      job.table_budget_bytes = overlap_next_load(item, *model, setup, text, job.layers, team_table_budget(*model, setup, text, job.layers, team),
-                                                 team);
+      const bool host_tables = model->options().device != models::Device::Cuda || m.storage.representations;
+      if (!forced_table_budget(team.rank())) {
+        job.pass_bytes_per_layer = stages::pass_bytes_per_layer(host_tables, tokens_per_batch_, setup.layout.n_bins, team.size());
+      }
+      job.table_budget_bytes = overlap_next_load(item, *model, setup, text, job, team_table_budget(*model, setup, text, team), team);
       // storage.layers: all (an empty list) stores every estimated layer.
       job.storage = {m.storage.representations, m.storage.layers.empty() ? job.layers : m.storage.layers,
                      m.storage.dtype == "float16", m.storage.chunk_tokens, m.storage.compression, reps_path(item)};
@@ -174,11 +177,11 @@ class ItemRunner {
   // (each measures its own process), so that every rank runs the same passes; if one
   // rank has no room at all, every rank gives up the item.
   std::int64_t team_table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
-                                 const stages::LabelledText& text, const std::vector<int>& layers, const io::Communicator& team) {
+                                 const stages::LabelledText& text, const io::Communicator& team) {
     std::exception_ptr error;
     std::int64_t budget = 0;
     try {
-      budget = table_budget(model, setup, text, static_cast<std::int64_t>(layers.size()), team);
+      budget = table_budget(model, setup, text, team);
     } catch (...) {
       error = std::current_exception();
     }
@@ -209,7 +212,7 @@ class ItemRunner {
   // weights leave the passes of this item as they are. Returns the tables' budget net of
   // those weights (unchanged when nothing is loaded ahead).
   std::int64_t overlap_next_load(const WorkItem& item, const models::Model& model, const stages::EstimatorSetup& setup,
-                                 const stages::LabelledText& text, const std::vector<int>& layers, std::int64_t budget,
+                                 const stages::LabelledText& text, const stages::AccumulateJob& job, std::int64_t budget,
                                  const io::Communicator& team) {
     const WorkItem* next = std::exchange(next_, nullptr);
     if (next == nullptr || team.size() > 1 || budget <= 0 || next->model_idx != item.model_idx) return budget;
@@ -219,9 +222,11 @@ class ItemRunner {
     const auto layout = stages::with_labels(setup.layout, text);
     const auto row_counts = stages::table_row_counts(text, model.options().device == models::Device::Cuda,
                                                      study_.manifest.storage.representations);
+    const auto passes = [&](std::int64_t bytes) {
+      return stages::plan_passes(job.layers, layout, row_counts, 1, bytes, job.pass_bytes_per_layer).size();
+    };
     try {
-      if (budget <= weights || stages::plan_passes(layers, layout, row_counts, 1, budget - weights).size() !=
-                                   stages::plan_passes(layers, layout, row_counts, 1, budget).size()) {
+      if (budget <= weights || passes(budget - weights) != passes(budget)) {
         return budget;
       }
     } catch (const UsageError&) {  // the tables do not fit either way: the item says so
@@ -237,16 +242,8 @@ class ItemRunner {
 
   // Bytes one pass's tables may take on this rank (0: no limit known, one pass).
   std::int64_t table_budget(const models::Model& model, const stages::EstimatorSetup& setup,
-                            const stages::LabelledText& text, std::int64_t n_layers, const io::Communicator& team) {
-    // Test hook (tests/scripts/memory_fallback_test.sh): the tables' budget itself, to
-    // force layer groups on a tiny study; "B0,B1,...": team rank r takes B(r mod count).
-    // Only the memory changes; results do not.
-    if (const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES")) {
-      std::vector<std::int64_t> budgets;
-      std::stringstream list(forced);
-      for (std::string item; std::getline(list, item, ',');) budgets.push_back(std::stoll(item));
-      return budgets.at(static_cast<std::size_t>(team.rank()) % budgets.size());
-    }
+                            const stages::LabelledText& text, const io::Communicator& team) {
+    if (const auto forced = forced_table_budget(team.rank())) return *forced;
     const auto& m = study_.manifest;
     const auto given = parse_memory_size(m.compute.memory_budget);
     MemoryInputs in;
@@ -261,8 +258,6 @@ class ItemRunner {
     in.dtype_bytes = bytes_per_value(m.compute.dtype);
     in.n_bins = setup.layout.n_bins;
     in.n_sets = static_cast<std::int64_t>(text.label_sets.size());
-    in.n_layers = n_layers;
-    in.team = team.size();
     in.weights = weight_bytes(model);
     if (in.cuda) {
       const auto memory = models::device_memory(model);
@@ -279,7 +274,7 @@ class ItemRunner {
       io::log_info("memory: " + format_bytes(static_cast<double>(plan.budget)) + " budget per rank (" +
                    (given ? "compute.memory_budget" : in.cuda ? "free GPU memory" : "available host memory") + "), " +
                    format_bytes(static_cast<double>(plan.reserved)) + " reserved, " +
-                   format_bytes(static_cast<double>(plan.tables)) + " for the label tables of a pass");
+                   format_bytes(static_cast<double>(plan.tables)) + " for a pass's label tables and per-layer buffers");
       logged_budget_ = true;
     }
     if (plan.tables <= 0) {

@@ -93,16 +93,12 @@ MemoryPlan plan_memory(const MemoryInputs& in) {
   // (bootstrap views), every set's row index per position, and the float64 temporaries
   // of the row entropies at the end of a pass
   // (models/device_tables.cpp: 2^18 rows at a time, four [rows, m] arrays). Host: the
-  // mass-grid values and p of one batch, and in a team the p of every layer of the
-  // round's batches (the own, the P received, one unpacked).
+  // mass-grid values and p of one batch; the p of each layer of a pass (and in a team
+  // the team's) are the pass's, planned with its tables (stages::pass_bytes_per_layer).
   const double m = static_cast<double>(in.n_bins);
-  double estimator = 0;
-  if (in.cuda) {
-    estimator = std::max(tokens * (m * 20.0 + 8.0 * static_cast<double>(in.n_sets)), 4.0 * 8.0 * m * static_cast<double>(1 << 18));
-  } else {
-    const double copies = in.team > 1 ? static_cast<double>(in.team) + 2.0 : 1.0;
-    estimator = tokens * m * (4.0 * static_cast<double>(in.n_layers) * copies + 12.0);
-  }
+  const double estimator = in.cuda ? std::max(tokens * (m * 20.0 + 8.0 * static_cast<double>(in.n_sets)),
+                                              4.0 * 8.0 * m * static_cast<double>(1 << 18))
+                                   : tokens * m * 12.0;
   const auto transient = static_cast<std::int64_t>(activations + estimator) + (in.cuda ? kSlackDevice : kSlackHost);
   plan.budget = in.budget.value_or(in.available);
   // A given budget covers everything the rank holds (the weights on the device, the

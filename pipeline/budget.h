@@ -28,8 +28,6 @@ struct MemoryInputs {
   std::int64_t tokens_per_batch = 0, max_tokens = 0;
   int dtype_bytes = 4;
   std::int64_t n_bins = 100, n_sets = 1;
-  std::int64_t n_layers = 1;             // estimated layers (the host holds a batch's p of each)
-  std::int64_t team = 1;                 // ranks sharing the checkpoint (the host holds their p too)
 };
 
 struct MemoryPlan {

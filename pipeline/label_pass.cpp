@@ -10,6 +10,10 @@
 
 #include <algorithm>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace ibzoo::pipeline {
 
 namespace {
@@ -76,8 +80,10 @@ Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<s
     job.null = m.estimator.null;
     job.seed = m.estimator.seed;
     job.run_dir = run.root();
-    // Rank 0 labels alone on the node: it may use the threads of the whole node.
-    job.threads = comm.size() > 1 ? threads * std::max(1, local_rank_count(comm)) : threads;
+    // Rank 0 labels alone on the node: it may use the threads of the whole node, but no
+    // more than it has CPUs (each thread holds a sort of the whole sample: 32 bytes per
+    // position).
+    job.threads = comm.size() > 1 ? std::min(usable_cpus(), threads * std::max(1, local_rank_count(comm))) : threads;
     try {
       texts.text.emplace(key, stages::label_text(job, &comm));
     } catch (const Error& e) {  // every rank throws (stages/labels.h): its items fail, the others go on
@@ -97,6 +103,12 @@ Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<s
       texts.preference.emplace(key, stages::label_preference(pj));
     }
   }
+  // The label pass's transient heap (the n-gram sorts, the tokenizer's and the
+  // threads' buffers) goes back to the system: the tables are planned from the resident
+  // memory that follows, and allocated with mmap, so that freed heap is never reused.
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
   return texts;
 }
 

@@ -6,6 +6,7 @@
 #include "io/fs.h"
 #include "hf/config.h"
 #include "pipeline/budget.h"
+#include "stages/pass_plan.h"
 
 #include <algorithm>
 #include <charconv>
@@ -218,6 +219,7 @@ struct Scale {
   double pref_positions = 0;  // preference positions (an upper bound)
   double tokens = 0;          // tokens through the model
   double team = 1;            // ranks that share one checkpoint's tables
+  double pass_extra = 0;      // a pass's buffers per layer beside its tables (stages::pass_bytes_per_layer)
 };
 
 Scale scale_of(const PlanEstimate& estimate, const Manifest& manifest, const EstimateOptions& options) {
@@ -235,6 +237,8 @@ Scale scale_of(const PlanEstimate& estimate, const Manifest& manifest, const Est
   s.pref_positions = pairs * 2.0 * pair_doc_tokens;
   s.tokens = s.docs * s.doc_tokens + pairs * 2.0 * pair_doc_tokens;
   s.team = estimate.teams ? static_cast<double>(options.n_ranks) : 1.0;
+  s.pass_extra = static_cast<double>(stages::pass_bytes_per_layer(!s.cuda, manifest.compute.tokens_per_batch,
+                                                                  manifest.estimator.bins, static_cast<int>(s.team)));
   return s;
 }
 
@@ -281,8 +285,6 @@ MemoryInputs memory_inputs(const PlanEstimate::Row& row, const hf::ModelConfig& 
   in.dtype_bytes = bytes_per_value(manifest.compute.dtype);
   in.n_bins = manifest.estimator.bins;
   in.n_sets = estimate.n_label_sets;
-  in.n_layers = row.n_layers_estimated;
-  in.team = static_cast<std::int64_t>(s.team);
   return in;
 }
 
@@ -294,6 +296,7 @@ struct Passes {
   std::int64_t size() const { return row_shares * n_groups; }
 };
 
+
 // The fewest row shares whose one layer fits the table budget, then the fewest layer
 // groups (stages::plan_passes).
 Passes passes_within(const PlanEstimate::Row& row, double budget, const PlanEstimate& estimate, const Scale& s,
@@ -301,12 +304,13 @@ Passes passes_within(const PlanEstimate::Row& row, double budget, const PlanEsti
   Passes p;
   p.pass_layer_bytes = row.table_bytes_per_layer;
   if (budget > 0) {
-    while (p.pass_layer_bytes > budget && p.row_shares < analysis::kMaxRowShares) {
+    while (p.pass_layer_bytes + s.pass_extra > budget && p.row_shares < analysis::kMaxRowShares) {
       ++p.row_shares;
       p.pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(p.row_shares)) * (8.0 * s.m + 8.0);
     }
   }
-  const double per_pass = p.pass_layer_bytes <= budget ? std::floor(budget / std::max(1.0, p.pass_layer_bytes)) : 0;
+  const double layer_bytes = p.pass_layer_bytes + s.pass_extra;
+  const double per_pass = layer_bytes <= budget ? std::floor(budget / std::max(1.0, layer_bytes)) : 0;
   p.n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(static_cast<double>(row.n_layers_estimated) / per_pass)) : 0;
   return p;
 }
@@ -328,8 +332,8 @@ void set_passes(PlanEstimate::Row& row, const MemoryPlan& plan, const PlanEstima
     for (std::int64_t g = 1; g <= p.n_groups; ++g) depth += static_cast<double>(g) / static_cast<double>(p.n_groups);
     row.forward_factor = static_cast<double>(p.row_shares) * depth;
   }
-  const double passes_tables = p.n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(p.n_groups)) * p.pass_layer_bytes
-                                              : layers_estimated * row.table_bytes_per_layer;
+  const double passes_tables = p.n_groups > 0 ? std::ceil(layers_estimated / static_cast<double>(p.n_groups)) * (p.pass_layer_bytes + s.pass_extra)
+                                              : layers_estimated * (row.table_bytes_per_layer + s.pass_extra);
   row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables;
   const bool next_loads_ahead = row.n_checkpoints > std::max<std::int64_t>(1, estimate.options.n_ranks) && s.team == 1 &&
                                 row.table_budget > weights &&

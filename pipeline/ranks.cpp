@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include <sched.h>
+
 namespace ibzoo::pipeline {
 
 namespace {
@@ -40,6 +42,13 @@ int threads_per_rank(const ComputeSpec& compute, int local_ranks) {
   if (compute.threads > 0) return compute.threads;
   const auto hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::max(1, hw / std::max(1, local_ranks));
+}
+
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace ibzoo::pipeline

@@ -14,5 +14,8 @@ int local_rank_count(const io::Communicator& comm);
 int node_local_rank();
 // compute.threads when set, else the node's hardware threads shared by its ranks.
 int threads_per_rank(const ComputeSpec& compute, int local_ranks);
+// The CPUs this process may run on (its affinity mask: a launcher's binding, a Slurm
+// cpuset), else the hardware threads. More threads than this only cost memory.
+int usable_cpus();
 
 }  // namespace ibzoo::pipeline

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace ibzoo::pipeline {
 
@@ -44,6 +46,15 @@ void delay_for_test(const std::map<std::size_t, int>& delays, std::size_t item_i
   if (const auto d = delays.find(item_idx); d != delays.end()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(d->second));
   }
+}
+
+std::optional<std::int64_t> forced_table_budget(int team_rank) {
+  const char* forced = std::getenv("IBZOO_TEST_TABLE_BUDGET_BYTES");
+  if (!forced) return std::nullopt;
+  std::vector<std::int64_t> budgets;
+  std::stringstream list(forced);
+  for (std::string item; std::getline(list, item, ',');) budgets.push_back(std::stoll(item));
+  return budgets.at(static_cast<std::size_t>(team_rank) % budgets.size());
 }
 
 }  // namespace ibzoo::pipeline

@@ -435,7 +435,7 @@ PartResult run_part(const AccumulateJob& job, const TextPart& part, const models
   const auto& text = *part.text;
   const auto layout = with_labels(setup.layout, text);
   const auto row_counts = table_row_counts(text, device_assigner != nullptr, job.storage.enabled);
-  const auto plan = plan_passes(job.layers, layout, row_counts, team.size(), job.table_budget_bytes);
+  const auto plan = plan_passes(job.layers, layout, row_counts, team.size(), job.table_budget_bytes, job.pass_bytes_per_layer);
   const auto batches = plan_batches(text, job.tokens_per_batch);
   PartResult result;
   result.n_documents = text.corpus.n_docs();

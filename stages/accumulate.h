@@ -80,7 +80,8 @@ struct AccumulateJob {
   std::vector<int> layers;                   // layers to estimate (resolve_layers)
   std::int64_t tokens_per_batch = 4096;
   int threads = 1;
-  std::int64_t table_budget_bytes = 0;       // per rank, for one pass's tables; 0: no limit
+  std::int64_t table_budget_bytes = 0;       // per rank, for one pass's tables and per-layer buffers; 0: no limit
+  std::int64_t pass_bytes_per_layer = 0;     // those buffers per layer of a pass (stages::pass_bytes_per_layer)
   RepresentationStorage storage;
   std::optional<bool> assignments_float16;   // opt-in per-position output: nullopt none, else float16 or float32
   // Called on team rank 0 when the item's sums are written; merged into provenance.json

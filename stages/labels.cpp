@@ -210,10 +210,13 @@ void write_labels(const std::filesystem::path& path, const LabelledText& text, b
   {
     auto file = io::H5File::create(temp);
     const auto n = text.positions.size();
+    const auto n_sets = static_cast<std::int64_t>(n_base);
     std::vector<std::string> names;
     std::vector<std::int64_t> rows, n_labels, n_singletons, n_dropped;
-    std::vector<std::int32_t> ids;
-    ids.reserve(n_base * static_cast<std::size_t>(n));
+    // /ids [sets, positions], written a set at a time (no copy of all of them).
+    if (n > 0) {
+      file.create_fixed_rows("/ids", n_sets, n, io::H5File::Type::kInt32, {{1, std::min<std::int64_t>(n, 1 << 16)}, kDeflate});
+    }
     for (std::size_t s = 0; s < n_base; ++s) {
       const auto& set = text.label_sets[s];
       names.push_back(set.name);
@@ -221,19 +224,15 @@ void write_labels(const std::filesystem::path& path, const LabelledText& text, b
       n_labels.push_back(set.n_labels);
       n_singletons.push_back(set.n_singletons);
       n_dropped.push_back(set.n_dropped_labels);
-      ids.insert(ids.end(), set.ids.begin(), set.ids.end());
+      if (n > 0) file.write_rows("/ids", std::span<const std::int32_t>(set.ids), static_cast<std::int64_t>(s), 1);
       file.write("/row_counts/" + set.name, std::span<const std::int64_t>(set.row_counts), {set.n_rows()},
                  set.n_rows() > 65536 ? io::WriteOptions{{65536}, kDeflate} : io::WriteOptions{});
     }
-    const auto n_sets = static_cast<std::int64_t>(n_base);
     file.write_strings("/names", names);
     file.write("/rows", std::span<const std::int64_t>(rows), {n_sets});
     file.write("/n_labels", std::span<const std::int64_t>(n_labels), {n_sets});
     file.write("/n_singletons", std::span<const std::int64_t>(n_singletons), {n_sets});
     file.write("/n_dropped_labels", std::span<const std::int64_t>(n_dropped), {n_sets});
-    if (n > 0) {
-      file.write("/ids", std::span<const std::int32_t>(ids), {n_sets, n}, {{1, std::min<std::int64_t>(n, 1 << 16)}, kDeflate});
-    }
     file.set_attr("/", "label_id", text.label_id);
     file.set_attr("/", "text_id", text.id);
     file.set_attr("/", "n_positions", n);
@@ -266,12 +265,8 @@ std::vector<analysis::LabelSet> read_labels(const std::filesystem::path& path, c
   if (rows.size() != n_sets || n_labels.size() != n_sets || n_singletons.size() != n_sets || n_dropped.size() != n_sets) {
     throw CorruptDataError(where + ": /rows, /n_labels, /n_singletons and /n_dropped_labels must have one value per set");
   }
-  std::vector<std::int64_t> ids;
-  if (n > 0) {
-    ids = file.read_i64("/ids").data;
-    if (ids.size() != n_sets * static_cast<std::size_t>(n)) {
-      throw CorruptDataError(where + ": /ids must be [" + std::to_string(n_sets) + ", " + std::to_string(n) + "]");
-    }
+  if (n > 0 && file.shape("/ids") != std::vector<std::int64_t>{static_cast<std::int64_t>(n_sets), n}) {
+    throw CorruptDataError(where + ": /ids must be [" + std::to_string(n_sets) + ", " + std::to_string(n) + "]");
   }
   std::vector<analysis::LabelSet> sets(n_sets);
   for (std::size_t s = 0; s < n_sets; ++s) {
@@ -283,15 +278,15 @@ std::vector<analysis::LabelSet> read_labels(const std::filesystem::path& path, c
     set.n_dropped_labels = n_dropped[s];
     set.row_counts = file.read_i64("/row_counts/" + set.name).data;
     if (set.n_rows() != rows[s]) throw CorruptDataError(where + ": /row_counts/" + set.name + " does not match /rows");
-    set.ids.resize(static_cast<std::size_t>(n));
+    // A set at a time, straight into its 32-bit ids.
+    if (n > 0) set.ids = file.read_rows_i32("/ids", static_cast<std::int64_t>(s), 1).data;
     for (std::size_t i = 0; i < set.ids.size(); ++i) {
-      const auto id = ids[s * set.ids.size() + i];
+      const auto id = set.ids[i];
       if (id < analysis::kDropped || id >= rows[s]) {
         throw CorruptDataError(where + ": /ids[" + std::to_string(s) + ", " + std::to_string(i) + "] = " +
                                std::to_string(id) + " is outside -2.." + std::to_string(rows[s] - 1) +
                                "; delete the file to rebuild the labels");
       }
-      set.ids[i] = static_cast<std::int32_t>(id);
     }
   }
   return sets;
@@ -361,6 +356,9 @@ LabelledText label_text_alone(const TextJob& job, bool write) {
     }
   }
   add_nulls(job, text);
+  // Each position's document id was for the shuffle: the batches take it from
+  // corpus.doc_ids, and 8 bytes a position is memory the tables can use.
+  std::vector<std::int64_t>().swap(text.positions.doc_ids);
   if (write) {
     const auto seconds = [](auto a, auto b) {
       char buf[32];

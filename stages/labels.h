@@ -42,7 +42,7 @@ struct LabelledText {
   std::string label_id;                   // hash of id + orders + min_count + special-token policy + null seed
   std::string tokenizer_sha256;           // of the tokenizer.json bytes, for provenance
   analysis::Corpus corpus;                // tokens per document; doc_ids = index in the sample
-  analysis::Positions positions;
+  analysis::Positions positions;         // token_idx only: doc_ids is released after the shuffle
   // Per document k, positions [pos_offsets[k], pos_offsets[k+1]) belong to it.
   std::vector<std::int64_t> pos_offsets;
   // in1..inN, out1..outN, then, with the shuffled null, their nulls in the same order. A

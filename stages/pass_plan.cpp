@@ -28,8 +28,15 @@ std::int64_t layer_table_bytes(const analysis::StateLayout& layout, const analys
   return most;
 }
 
+std::int64_t pass_bytes_per_layer(bool host, std::int64_t tokens_per_batch, std::int64_t n_bins, int team_size) {
+  if (!host) return 0;
+  const std::int64_t copies = team_size > 1 ? team_size + 2 : 1;
+  return tokens_per_batch * n_bins * static_cast<std::int64_t>(sizeof(float)) * copies;
+}
+
 PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout& layout,
-                     const analysis::RowCounts& row_counts, int team_size, std::int64_t budget_bytes) {
+                     const analysis::RowCounts& row_counts, int team_size, std::int64_t budget_bytes,
+                     std::int64_t extra_per_layer) {
   PassPlan plan;
   plan.bytes_per_layer = layer_table_bytes(layout, row_counts, team_size);
   if (layers.empty()) return plan;
@@ -37,6 +44,10 @@ PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout
     plan.layer_groups = {layers};
     return plan;
   }
+  // What the tables may take once a layer's other buffers are set aside; a budget
+  // too small for those buffers plans as a budget of one byte (kMaxRowShares' error).
+  const auto whole_budget = budget_bytes;
+  budget_bytes = std::max<std::int64_t>(1, budget_bytes - extra_per_layer);
   if (plan.bytes_per_layer > budget_bytes) {
     // The parts of S shares hold all of a layer's tables, so the largest holds at least
     // 1/S of them: no fewer than bytes / budget shares can fit.
@@ -53,7 +64,7 @@ PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout
     }
     plan.bytes_per_layer = layer_table_bytes(layout, row_counts, static_cast<int>(team_size * plan.row_shares));
   }
-  const auto per_pass = std::max<std::int64_t>(1, budget_bytes / std::max<std::int64_t>(1, plan.bytes_per_layer));
+  const auto per_pass = std::max<std::int64_t>(1, whole_budget / std::max<std::int64_t>(1, plan.bytes_per_layer + extra_per_layer));
   const auto n = static_cast<std::int64_t>(layers.size());
   const auto n_groups = (n + per_pass - 1) / per_pass;
   // Even groups (the last pass is no longer than the others), in layer order.

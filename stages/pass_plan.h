@@ -36,10 +36,18 @@ struct PassPlan {
   std::int64_t size() const { return row_shares * static_cast<std::int64_t>(layer_groups.size()); }
 };
 
-// The fewest row shares whose one layer fits `budget_bytes`, then the fewest even
-// layer groups (budget 0: one pass). Throws UsageError naming the bytes when a
-// layer's tables need more than analysis::kMaxRowShares shares.
+// Bytes a pass holds per estimated layer beside its tables: on the host, a batch's
+// assignments p (float32 [positions, m]) of each layer of the pass, and in a team of P
+// ranks also the P gathered from the team and one unpacked (stages/accumulate.cpp,
+// run_round); nothing per layer on the device. tokens_per_batch bounds the positions.
+std::int64_t pass_bytes_per_layer(bool host, std::int64_t tokens_per_batch, std::int64_t n_bins, int team_size);
+
+// The fewest row shares whose one layer (its tables and `extra_per_layer`, from
+// pass_bytes_per_layer) fits `budget_bytes`, then the fewest even layer groups (budget
+// 0: one pass). Throws UsageError naming the bytes when a layer's tables need more
+// than analysis::kMaxRowShares shares.
 PassPlan plan_passes(const std::vector<int>& layers, const analysis::StateLayout& layout,
-                     const analysis::RowCounts& row_counts, int team_size, std::int64_t budget_bytes);
+                     const analysis::RowCounts& row_counts, int team_size, std::int64_t budget_bytes,
+                     std::int64_t extra_per_layer = 0);
 
 }  // namespace ibzoo::stages

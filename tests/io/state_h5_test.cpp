@@ -266,5 +266,34 @@ TEST(StateH5Test, AnIncompleteAssignmentLayerIsNamed) {
   }
 }
 
+// The label file's ids (stages/labels.cpp): an int32 [sets, positions] dataset, chunked and
+// deflated, written and read one set (row) at a time; rows read back bitwise, a row past
+// the end is named.
+TEST(StateH5Test, ChunkedInt32RowsRoundTripOneRowAtATime) {
+  TempDir dir;
+  const auto path = dir.path / "labels.h5";
+  const std::int64_t n = 70001;  // more than one chunk of 65536
+  std::vector<std::vector<std::int32_t>> rows(3, std::vector<std::int32_t>(static_cast<std::size_t>(n)));
+  std::mt19937 rng(5);
+  for (auto& row : rows) {
+    for (auto& v : row) v = static_cast<std::int32_t>(rng() % 5000) - 2;
+  }
+  {
+    auto file = H5File::create(path);
+    file.create_fixed_rows("/ids", 3, n, H5File::Type::kInt32, {{1, 65536}, 1});
+    for (std::int64_t r = 2; r >= 0; --r) file.write_rows("/ids", std::span<const std::int32_t>(rows[static_cast<std::size_t>(r)]), r, 1);
+    file.close();
+  }
+  const auto file = H5File::open_read(path);
+  EXPECT_EQ(file.shape("/ids"), (std::vector<std::int64_t>{3, n}));
+  for (std::int64_t r = 0; r < 3; ++r) {
+    const auto got = file.read_rows_i32("/ids", r, 1);
+    EXPECT_EQ(got.shape, (std::vector<std::int64_t>{1, n}));
+    EXPECT_EQ(got.data, rows[static_cast<std::size_t>(r)]) << "row " << r;
+  }
+  EXPECT_THROW(file.read_rows_i32("/ids", 3, 1), CorruptDataError);
+  EXPECT_LT(std::filesystem::file_size(path), static_cast<std::uintmax_t>(3 * n * 4));  // deflated
+}
+
 }  // namespace
 }  // namespace ibzoo::io

@@ -46,10 +46,12 @@ EstimateOptions small_options() {
 // What a CPU rank holds beside the tables (pipeline/budget.cpp): the weights 2e6 x 4,
 // the sample's labels 170 x (8 x 4 + 16) and tokens 10 x 20 x 8; one sequence's
 // activations 20 x 4 x (12 x 32 + 3 x 128) and attention scores 20 x 20 x 2 heads x 4 x 2
-// (the host runs a sequence at a time); the estimator's buffers for a batch of 64 tokens:
-// 64 x 10 x (4 x 3 layers + 12) (one rank per checkpoint: 2 checkpoints, 2 ranks); 64 MiB
-// of slack.
-constexpr double kReserved = 8e6 + 8160 + 1600 + 61440 + 6400 + 15360 + 67108864;
+// (the host runs a sequence at a time); the estimator's layer-free buffers for a batch of
+// 64 tokens: 64 x 10 x 12; 64 MiB of slack.
+constexpr double kReserved = 8e6 + 8160 + 1600 + 61440 + 6400 + 7680 + 67108864;
+// What a pass holds per layer: its tables (2 views x 448 rows x (8 x 10 + 8) bytes) and a
+// batch's p of the layer, 64 x 10 x 4 (one rank per checkpoint: 2 checkpoints, 2 ranks).
+constexpr double kTables = 78848, kPassBuffers = 2560, kLayer = kTables + kPassBuffers;
 
 TEST(PlanEstimateTest, EveryFigureMatchesTheHandComputation) {
   const auto e = estimate_plan(small_study(), small_options());
@@ -85,30 +87,30 @@ TEST(PlanEstimateTest, EveryFigureMatchesTheHandComputation) {
   // Rows: min(floor(170 / 3), 257^order) = 56 per set; 2 orders x 2 (in, out) x 2 (null).
   EXPECT_DOUBLE_EQ(r.table_rows, 448);
   EXPECT_FALSE(r.rows_counted);
-  EXPECT_DOUBLE_EQ(r.table_bytes_per_layer, 2.0 * 448 * (8 * 10 + 8));
+  EXPECT_DOUBLE_EQ(r.table_bytes_per_layer, kTables);  // 2 x 448 x (8 x 10 + 8)
   EXPECT_DOUBLE_EQ(r.table_budget, 100e6 - kReserved);
-  EXPECT_DOUBLE_EQ(r.peak_rank_bytes, kReserved + 3 * 78848.0);
+  EXPECT_DOUBLE_EQ(r.peak_rank_bytes, kReserved + 3 * kLayer);
   EXPECT_DOUBLE_EQ(e.total.tokens, r.tokens);
   EXPECT_EQ(e.total.model, "total");
 }
 
 TEST(PlanEstimateTest, TablesOverTheBudgetNeedLayerGroupsAndRepeatTheForwardPass) {
   auto o = small_options();
-  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 2 * 78848 + 1000;  // two layers' tables per pass
+  o.memory_bytes = static_cast<std::int64_t>(kReserved + 2 * kLayer) + 1000;  // two layers per pass
   const auto e = estimate_plan(small_study(), o);
   EXPECT_EQ(e.rows[0].n_passes, 2);
   // Passes end at layers 1 of 3 (half way) and 3: 1/2 + 2/2 of a forward pass each.
   EXPECT_DOUBLE_EQ(e.rows[0].forward_factor, 1.5);
   EXPECT_DOUBLE_EQ(e.rows[0].flops, 1.5 * 720.0 * 4002560.0);
-  // Not one layer (2 views x 448 rows x 88 bytes): the rows go in shares of at most
-  // 5 per view (2 x 5 x 88 = 880 <= 1000; 6 rows would take 1056), 448 / 5 -> 90
-  // shares, one layer per pass: 90 x 3 passes, each share a whole forward pass.
-  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 1000;
+  // Not one layer (2 views x 448 rows x 88 bytes, and its 2560 bytes of p): the rows go
+  // in shares of at most 5 per view (2 x 5 x 88 = 880 <= 1000; 6 rows would take 1056),
+  // 448 / 5 -> 90 shares, one layer per pass: 90 x 3 passes, each share a whole forward pass.
+  o.memory_bytes = static_cast<std::int64_t>(kReserved + kPassBuffers) + 1000;
   const auto shared = estimate_plan(small_study(), o).rows[0];
   EXPECT_EQ(shared.row_shares, 90);
   EXPECT_EQ(shared.n_passes, 270);
   EXPECT_DOUBLE_EQ(shared.forward_factor, 90 * (1.0 / 3 + 2.0 / 3 + 1.0));
-  EXPECT_DOUBLE_EQ(shared.peak_rank_bytes, kReserved + 880.0);
+  EXPECT_DOUBLE_EQ(shared.peak_rank_bytes, kReserved + 880.0 + kPassBuffers);
   o.memory_bytes = static_cast<std::int64_t>(kReserved) - 1;  // nothing left for tables
   EXPECT_EQ(estimate_plan(small_study(), o).rows[0].n_passes, 0);
 }
@@ -117,12 +119,12 @@ TEST(PlanEstimateTest, ARankWithTwoCheckpointsHoldsTheNextOnesWeightsWhenThePass
   auto o = small_options();
   o.n_ranks = 1;
   // The second checkpoint loads during the first (pipeline/model_cache.h): 2e6 x 4 bytes more.
-  EXPECT_DOUBLE_EQ(estimate_plan(small_study(), o).rows[0].peak_rank_bytes, kReserved + 3 * 78848.0 + 8e6);
+  EXPECT_DOUBLE_EQ(estimate_plan(small_study(), o).rows[0].peak_rank_bytes, kReserved + 3 * kLayer + 8e6);
   // When those weights would cost a pass, nothing loads ahead.
-  o.memory_bytes = static_cast<std::int64_t>(kReserved) + 3 * 78848 + 1000;
+  o.memory_bytes = static_cast<std::int64_t>(kReserved + 3 * kLayer) + 1000;
   const auto tight = estimate_plan(small_study(), o).rows[0];
   EXPECT_EQ(tight.n_passes, 1);
-  EXPECT_DOUBLE_EQ(tight.peak_rank_bytes, kReserved + 3 * 78848.0);
+  EXPECT_DOUBLE_EQ(tight.peak_rank_bytes, kReserved + 3 * kLayer);
 }
 
 TEST(PlanEstimateTest, FewerCheckpointsThanRanksShareTheRows) {
