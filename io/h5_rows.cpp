@@ -138,7 +138,10 @@ void H5File::create_fixed_rows(const std::string& name, std::int64_t rows, std::
     std::vector<hsize_t> chunk;
     for (std::size_t k = 0; k < 2; ++k) chunk.push_back(std::clamp<hsize_t>(static_cast<hsize_t>(options.chunk[k]), 1, std::max<hsize_t>(1, dims[k])));
     H5Pset_chunk(plist.get(), 2, chunk.data());
-    if (options.deflate_level > 0) H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
+    if (options.deflate_level > 0) {
+      H5Pset_shuffle(plist.get());
+      H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
+    }
   }
   Hid half;
   hid_t file_type = type == Type::kInt64 ? H5T_NATIVE_INT64 : type == Type::kInt32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;
