@@ -85,6 +85,17 @@ bool is_float16(hid_t ds) {
   return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2;
 }
 
+void set_chunking(hid_t plist, const std::vector<std::int64_t>& chunk, const std::vector<hsize_t>& dims,
+                  int deflate_level) {
+  auto sizes = to_hsize(chunk);
+  for (std::size_t i = 0; i < sizes.size() && i < dims.size(); ++i) sizes[i] = std::max<hsize_t>(1, std::min(sizes[i], dims[i]));
+  H5Pset_chunk(plist, static_cast<int>(sizes.size()), sizes.data());
+  if (deflate_level > 0) {
+    H5Pset_shuffle(plist);
+    H5Pset_deflate(plist, static_cast<unsigned>(deflate_level));
+  }
+}
+
 }  // namespace h5_detail
 
 using namespace h5_detail;
@@ -134,15 +145,7 @@ void write_dataset(hid_t file, const std::filesystem::path& path, const std::str
   Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   // No timestamps: the same content gives the same bytes, run after run.
   H5Pset_obj_track_times(plist.get(), false);
-  if (!options.chunk.empty() && numel(shape) > 0) {
-    auto chunk = to_hsize(options.chunk);
-    for (std::size_t i = 0; i < chunk.size() && i < dims.size(); ++i) chunk[i] = std::max<hsize_t>(1, std::min(chunk[i], dims[i]));
-    H5Pset_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
-    if (options.deflate_level > 0) {
-      H5Pset_shuffle(plist.get());
-      H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
-    }
-  }
+  if (!options.chunk.empty() && numel(shape) > 0) set_chunking(plist.get(), options.chunk, dims, options.deflate_level);
   Hid half;
   hid_t file_type = mem_type<T>();
   if (options.as_float16 && std::is_floating_point_v<T>) {
@@ -231,13 +234,8 @@ void H5File::create_rows(const std::string& name, std::int64_t cols, const Write
   Hid space(H5Screate_simple(2, dims, max_dims), H5Sclose);
   Hid plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_obj_track_times(plist.get(), false);
-  const hsize_t chunk[2] = {static_cast<hsize_t>(options.chunk.empty() ? 1024 : std::max<std::int64_t>(1, options.chunk[0])),
-                            static_cast<hsize_t>(cols)};
-  H5Pset_chunk(plist.get(), 2, chunk);
-  if (options.deflate_level > 0) {
-    H5Pset_shuffle(plist.get());
-    H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
-  }
+  set_chunking(plist.get(), {options.chunk.empty() ? 1024 : options.chunk[0], cols}, {max_dims[0], max_dims[1]},
+               options.deflate_level);
   Hid half;
   hid_t file_type = H5T_NATIVE_FLOAT;
   if (options.as_float16) {

@@ -83,6 +83,12 @@ std::vector<std::int64_t> dataset_shape(hid_t ds);
 // Whether a dataset stores IEEE half floats.
 bool is_float16(hid_t ds);
 
+// Chunks of `chunk` (each clamped to 1..its dimension of `dims`) on a dataset creation
+// list, and with deflate_level > 0 the byte shuffle then deflate: every chunked ibzoo
+// dataset is filtered the same way.
+void set_chunking(hid_t plist, const std::vector<std::int64_t>& chunk, const std::vector<hsize_t>& dims,
+                  int deflate_level);
+
 }  // namespace h5_detail
 
 struct H5File::Impl {

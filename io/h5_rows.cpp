@@ -135,13 +135,7 @@ void H5File::create_fixed_rows(const std::string& name, std::int64_t rows, std::
     if (impl_->collective || options.chunk.size() != 2) {
       throw UsageError(path_.string() + ": " + name + ": a chunked fixed-rows dataset needs two chunk sizes and a serial file");
     }
-    std::vector<hsize_t> chunk;
-    for (std::size_t k = 0; k < 2; ++k) chunk.push_back(std::clamp<hsize_t>(static_cast<hsize_t>(options.chunk[k]), 1, std::max<hsize_t>(1, dims[k])));
-    H5Pset_chunk(plist.get(), 2, chunk.data());
-    if (options.deflate_level > 0) {
-      H5Pset_shuffle(plist.get());
-      H5Pset_deflate(plist.get(), static_cast<unsigned>(options.deflate_level));
-    }
+    set_chunking(plist.get(), options.chunk, {dims[0], dims[1]}, options.deflate_level);
   }
   Hid half;
   hid_t file_type = type == Type::kInt64 ? H5T_NATIVE_INT64 : type == Type::kInt32 ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT;

@@ -127,9 +127,9 @@ class ItemRunner {
       job.layers = stages::resolve_layers(m.estimator.layers, model->n_layers(), model_spec.id);
       job.tokens_per_batch = tokens_per_batch_;
       job.threads = threads_;
-      const bool host_tables = model->options().device != models::Device::Cuda || m.storage.representations;
       if (!forced_table_budget(team.rank())) {
-        job.pass_bytes_per_layer = stages::pass_bytes_per_layer(host_tables, tokens_per_batch_, setup.layout.n_bins, team.size());
+        const bool host = stages::host_tables(model->options().device == models::Device::Cuda, m.storage.representations);
+        job.pass_bytes_per_layer = stages::pass_bytes_per_layer(host, tokens_per_batch_, setup.layout.n_bins, team.size());
       }
       job.table_budget_bytes = overlap_next_load(item, *model, setup, text, job, team_table_budget(*model, setup, text, team), team);
       // storage.layers: all (an empty list) stores every estimated layer.

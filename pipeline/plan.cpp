@@ -296,7 +296,6 @@ struct Passes {
   std::int64_t size() const { return row_shares * n_groups; }
 };
 
-
 // The fewest row shares whose one layer fits the table budget, then the fewest layer
 // groups (stages::plan_passes).
 Passes passes_within(const PlanEstimate::Row& row, double budget, const PlanEstimate& estimate, const Scale& s,

@@ -13,9 +13,10 @@ analysis::StateLayout with_labels(analysis::StateLayout layout, const LabelledTe
   return layout;
 }
 
+bool host_tables(bool cuda, bool stores_representations) { return !cuda || stores_representations; }
+
 analysis::RowCounts table_row_counts(const LabelledText& text, bool cuda, bool stores_representations) {
-  if (cuda && !stores_representations) return {};
-  return text.row_counts();
+  return host_tables(cuda, stores_representations) ? text.row_counts() : analysis::RowCounts{};
 }
 
 std::int64_t layer_table_bytes(const analysis::StateLayout& layout, const analysis::RowCounts& row_counts, int team_size) {

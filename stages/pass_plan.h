@@ -15,9 +15,12 @@ namespace ibzoo::stages {
 // `layout` with the label sets of `text` and their rows: the tables of one part.
 analysis::StateLayout with_labels(analysis::StateLayout layout, const LabelledText& text);
 
+// Whether an item's tables are on the host: always on the CPU, and on the GPU when the
+// representations are stored (their passes run there); else on the device.
+bool host_tables(bool cuda, bool stores_representations);
+
 // The row counts an item's tables are planned and built with: the text's for host
-// tables (narrow cells for small rows), none for device tables (8-byte cells). The
-// tables are on the device for device: cuda, unless representations are stored.
+// tables (narrow cells for small rows), none for device tables (8-byte cells).
 analysis::RowCounts table_row_counts(const LabelledText& text, bool cuda, bool stores_representations);
 
 // Bytes of one layer's tables for this text on the rank of a team of `team_size` that
