@@ -12,6 +12,8 @@
 
 #if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
 #include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #define IBZOO_CUDA_EVENTS 1
 #else
 #define IBZOO_CUDA_EVENTS 0
@@ -21,6 +23,7 @@
 #include <cstdlib>
 #include <deque>
 #include <optional>
+#include <string>
 
 namespace ibzoo::models {
 
@@ -85,8 +88,55 @@ struct DeviceTables::Impl {
   std::vector<std::vector<torch::Tensor>> single_h; // [L][V] int64 [S, 2]: sum w h, sum h (w > 0)
   std::vector<torch::Tensor> bad;                   // [L] int64 []: rows with a zero or non-finite norm
 #if IBZOO_CUDA_EVENTS
-  std::deque<at::cuda::CUDAEvent> in_flight;
+  // On CUDA everything above lives on a stream of its own, so that the estimator's kernels
+  // of layer l run beside the forward pass's layers l+1, ... instead of between them.
+  std::optional<c10::cuda::CUDAStream> stream;
+  at::cuda::CUDAEvent handoff;
+  std::deque<at::cuda::CUDAEvent> in_flight;  // recorded on `stream`
+
+  // The tables' stream, once it waits for all work queued so far on the caller's stream.
+  c10::cuda::CUDAStream after_caller() {
+    if (!stream) stream = c10::cuda::getStreamFromPool(false, device.index());
+    handoff.record(c10::cuda::getCurrentCUDAStream(device.index()));
+    handoff.block(*stream);
+    return *stream;
+  }
 #endif
+
+  // IBZOO_TABLES_STREAM=0 keeps the tables' work on the caller's stream (for comparison).
+  static bool own_stream() {
+    static const bool on = [] {
+      const char* v = std::getenv("IBZOO_TABLES_STREAM");
+      return v == nullptr || std::string(v) != "0";
+    }();
+    return on;
+  }
+
+  // While one lives, work is queued on the tables' stream, after all work queued so far on
+  // the caller's stream (nothing changes on the CPU).
+  class OnTablesStream {
+   public:
+    explicit OnTablesStream([[maybe_unused]] Impl& d) {
+#if IBZOO_CUDA_EVENTS
+      if (d.device.is_cuda() && own_stream()) guard_.emplace(d.after_caller());
+#endif
+    }
+
+   private:
+#if IBZOO_CUDA_EVENTS
+    std::optional<c10::cuda::CUDAStreamGuard> guard_;
+#endif
+  };
+
+  // A tensor made on the caller's stream and used on the tables' stream: its memory is not
+  // reused before the tables' stream is done with it.
+  void lend(const torch::Tensor& t) const {
+#if IBZOO_CUDA_EVENTS
+    if (stream) t.record_stream(*stream);
+#else
+    (void)t;
+#endif
+  }
 
   // Positions that add to no row of this pass (singletons, dropped labels, rows of other
   // shares) add to one of kSpareRows rows past the last, which nothing reads: every set
@@ -166,9 +216,15 @@ struct DeviceTables::Impl {
       for (std::int64_t s = 0; s < n_sets; ++s) table.index_add_(0, in.rows[s], weighted);
       if (!all) continue;
       sum_p[slot][sz(v)].add_(weighted.sum(0));
+      // sum w h and sum h over the singletons with w > 0 (the same sum in view 0: w = 1)
       const auto single_w = v == 0 ? in.single : in.single * in.weights[sz(v)].unsqueeze(0);
-      const auto single_i = v == 0 ? in.single : in.single * in.weights[sz(v)].gt(0).to(torch::kLong).unsqueeze(0);
-      single_h[slot][sz(v)].select(1, 0).add_((single_w * h_units.unsqueeze(0)).sum(1));
+      const auto weighted_h = (single_w * h_units.unsqueeze(0)).sum(1);
+      single_h[slot][sz(v)].select(1, 0).add_(weighted_h);
+      if (v == 0) {
+        single_h[slot][sz(v)].select(1, 1).add_(weighted_h);
+        continue;
+      }
+      const auto single_i = in.single * in.weights[sz(v)].gt(0).to(torch::kLong).unsqueeze(0);
       single_h[slot][sz(v)].select(1, 1).add_((single_i * h_units.unsqueeze(0)).sum(1));
     }
   }
@@ -183,7 +239,6 @@ struct DeviceTables::Impl {
     return torch::softmax(scores, -1);
   }
 
-  // At most two batches queued on the device ahead of the host.
   // Per set of one layer and view: whole nats and the fraction in units of 2^-36 of
   // both entropy sums, rows with count > 0 and their count ([n_sets, 6]); integer sums
   // (exact, any order). By chunks of rows, so that the float64 temporaries stay small
@@ -211,11 +266,13 @@ struct DeviceTables::Impl {
     return per_set;
   }
 
+  // At most two batches queued on the device ahead of the host. Called on the tables'
+  // stream, whose work of a batch ends after the forward's.
   void limit_in_flight() {
 #if IBZOO_CUDA_EVENTS
     if (!device.is_cuda()) return;
     in_flight.emplace_back();
-    in_flight.back().record();
+    in_flight.back().record(c10::cuda::getCurrentCUDAStream(device.index()));
     while (in_flight.size() > 2) {
       in_flight.front().synchronize();
       in_flight.pop_front();
@@ -254,6 +311,7 @@ DeviceTables::DeviceTables(const Model& model, const DeviceAssigner& assigner, a
     segment.insert(segment.end(), sz(rows), s);
     d.n_rows += rows;
   }
+  const Impl::OnTablesStream on_stream(d);
   try {
     d.segment = torch::tensor(segment, torch::kLong).to(d.device);
     const auto zeros = [&](std::vector<std::int64_t> shape) { return torch::zeros(shape, d.longs()); };
@@ -292,12 +350,20 @@ void DeviceTables::add_forward(const std::vector<std::vector<std::int32_t>>& seq
   const auto& mi = d.model->impl();
   const auto batch = make_batch(sequences, mi.config.vocab_size, mi.dir.string());
   const auto index = to_device(padded_rows(batch, positions.rows, mi.dir.string()), d.device);
-  const auto in = d.inputs(positions, contribution);
+  Impl::Inputs in;
+  {
+    const Impl::OnTablesStream on_stream(d);
+    in = d.inputs(positions, contribution);
+  }
   std::vector<torch::Tensor> p_device;
   std::size_t slot = 0;
   const LayerCallback on_layer = [&](int layer_idx, const torch::Tensor& h) {
     if (slot >= d.layers.size() || d.layers[slot] != layer_idx) return;
-    const auto p = d.assign(h.reshape({-1, h.size(-1)}).index_select(0, index), slot);
+    // A copy of the estimator rows, on the forward's stream: the next block adds to h in place.
+    const auto z = h.reshape({-1, h.size(-1)}).index_select(0, index);
+    const Impl::OnTablesStream on_stream(d);
+    d.lend(z);
+    const auto p = d.assign(z, slot);
     d.add_layer(slot, p, in, contribution);
     if (p_out) p_device.push_back(p);
     ++slot;
@@ -307,6 +373,7 @@ void DeviceTables::add_forward(const std::vector<std::vector<std::int32_t>>& seq
   fo.last_layer = d.layers.back();
   mi.module->forward(batch.ids, batch.lengths, on_layer, fo);
   IBZOO_CHECK(slot == d.layers.size(), "the forward pass gave " << slot << " of " << d.layers.size() << " layers");
+  const Impl::OnTablesStream on_stream(d);
   if (p_out) {
     const auto host = torch::stack(p_device).to(torch::kCPU).contiguous();
     p_out->assign(host.data_ptr<float>(), host.data_ptr<float>() + host.numel());
@@ -322,6 +389,7 @@ void DeviceTables::add_assignments(std::span<const float> p, const Positions& po
   IBZOO_CHECK(static_cast<std::int64_t>(p.size()) == static_cast<std::int64_t>(d.layers.size()) * n * d.m,
               p.size() << " values for " << d.layers.size() << " layers x " << n << " x " << d.m);
   c10::InferenceMode guard;
+  const Impl::OnTablesStream on_stream(d);
   const auto in = d.inputs(positions, contribution);
   const auto host = torch::from_blob(const_cast<float*>(p.data()), {static_cast<std::int64_t>(d.layers.size()), n, d.m},
                                      torch::kFloat);
@@ -340,6 +408,7 @@ void DeviceTables::add_assignments(std::span<const float> p, const Positions& po
 std::vector<analysis::LayerSums> DeviceTables::sums() {
   auto& d = *impl_;
   c10::InferenceMode guard;
+  const Impl::OnTablesStream on_stream(d);
   std::vector<analysis::LayerSums> out;
   const std::int64_t frac_mask = (std::int64_t{1} << 36) - 1;
   for (std::size_t slot = 0; slot < d.layers.size(); ++slot) {
