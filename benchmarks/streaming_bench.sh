@@ -17,8 +17,9 @@
 # usage: benchmarks/streaming_bench.sh OUT BUILD_DIR SHAPE [SHAPE ...]
 #   shapes: llama-3.2-1b, pythia-1b, llama-2-7b (benchmarks/streaming/make_models.py)
 #   env: DOCS (documents of the sample; 3020 gives ~3000 of >= 512 tokens), CHECKPOINTS (2),
-#        TOKENS_PER_BATCH (16384), PEER (1), FORWARD_ONLY (1), RERUN (1), ESTIMATE (0: 1 runs
-#        `plan --estimate --count-labels` first and prints its prediction), WORK (/tmp/ibzoo_streaming),
+#        TOKENS_PER_BATCH (16384), THREADS (compute.threads; unset: one per CPU), PEER (1),
+#        FORWARD_ONLY (1), RERUN (1), ESTIMATE (0: 1 runs `plan --estimate --count-labels`
+#        first and prints its prediction), WORK (/tmp/ibzoo_streaming),
 #        DEVICE (cuda; cpu smoke-tests the script with models already under WORK/models)
 set -euo pipefail
 out=${1:?usage: streaming_bench.sh OUT BUILD_DIR SHAPE...}
@@ -59,7 +60,7 @@ for shape in "$@"; do
     for ((k = 0; k < ckpts; ++k)); do printf '      - {name: ckpt%d, step: %d, path: %s/models/%s/ckpt%d}\n' $k $k "$work" "$shape" $k; done
     printf 'data:\n  text: {files: [%s/corpus.txt], n_documents: %d, split: paragraph, max_tokens: 512, min_tokens: 512}\n' "$data" "$docs"
     printf 'estimator: {bins: 100, seed: 0, orders: [1, 2, 3, 4], weighting: frequency, shuffled_null: true}\n'
-    printf 'compute: {device: %s, dtype: bfloat16, tokens_per_batch: %d}\n' "$device" "$tpb"
+    printf 'compute: {device: %s, dtype: bfloat16, tokens_per_batch: %d%s}\n' "$device" "$tpb" "${THREADS:+, threads: $THREADS}"
     printf 'analysis: {report: false}\n'
   } >"$manifest"
   run="$work/runs/$shape"

@@ -44,6 +44,12 @@ static_assert(analysis::kMassBits == 36 && analysis::kEntropyBits == 32, "scales
 
 std::size_t sz(std::int64_t v) { return static_cast<std::size_t>(v); }
 
+// A switch for comparisons (benchmarks/streaming_bench.sh): on unless NAME=0.
+bool switch_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr || std::string(v) != "0";
+}
+
 // Sum of each row of a [n, m] tensor in a fixed pairwise order (halves, then the odd
 // column), by elementwise additions only: row i's result does not depend on n.
 torch::Tensor fixed_row_sum(torch::Tensor t) {
@@ -71,6 +77,7 @@ struct DeviceTables::Impl {
   const Model* model = nullptr;
   torch::Device device{torch::kCPU};
   torch::Tensor w_t;                   // float32 [d, m]: (W / eps) transposed
+  torch::Tensor w_split;               // bfloat16 [d, 3m] or undefined (DeviceAssigner::Impl::w_split_t)
   analysis::StateLayout layout;
   analysis::RowShare share;
   std::vector<int> layers;
@@ -105,10 +112,7 @@ struct DeviceTables::Impl {
 
   // IBZOO_TABLES_STREAM=0 keeps the tables' work on the caller's stream (for comparison).
   static bool own_stream() {
-    static const bool on = [] {
-      const char* v = std::getenv("IBZOO_TABLES_STREAM");
-      return v == nullptr || std::string(v) != "0";
-    }();
+    static const bool on = switch_on("IBZOO_TABLES_STREAM");
     return on;
   }
 
@@ -230,11 +234,20 @@ struct DeviceTables::Impl {
   }
 
   // Soft assignments of z [n, d] (any float type) on the device; counts bad rows.
+  // Rows of a bfloat16 model multiply by W's three bfloat16 parts on the tensor cores
+  // (mm_split) rather than as a float32 copy by float32 W: the same float32 scores up
+  // to the order of their sums, without the copy and on the tensor cores.
   torch::Tensor assign(const torch::Tensor& z_in, std::size_t slot) {
-    const auto z = z_in.to(torch::kFloat);
-    const auto norm = z.norm(2, {1}, true);
+    torch::Tensor norm, scores;
+    if (w_split.defined() && z_in.scalar_type() == torch::kBFloat16) {
+      norm = at::linalg_vector_norm(z_in, 2, at::IntArrayRef{1}, true, torch::kFloat);
+      scores = mm_split(z_in, w_split);
+    } else {
+      const auto z = z_in.to(torch::kFloat);
+      norm = z.norm(2, {1}, true);
+      scores = torch::mm(z, w_t);
+    }
     bad[slot].add_(norm.eq(0).logical_or(torch::isfinite(norm).logical_not()).sum());
-    auto scores = torch::mm(z, w_t);
     scores.div_(norm);
     return torch::softmax(scores, -1);
   }
@@ -295,6 +308,7 @@ DeviceTables::DeviceTables(const Model& model, const DeviceAssigner& assigner, a
   d.model = &model;
   d.device = model.impl().module->device();
   d.w_t = assigner.impl().w_scaled_t;
+  if (switch_on("IBZOO_ASSIGN_SPLIT")) d.w_split = assigner.impl().w_split_t;  // =0: float32 rows (for comparison)
   IBZOO_CHECK(d.w_t.device() == d.device, "DeviceAssigner built for another device");
   IBZOO_CHECK(std::is_sorted(layers.begin(), layers.end()) && !layers.empty(), "layers must be ascending");
   d.layout = std::move(layout);

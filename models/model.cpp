@@ -377,6 +377,26 @@ void Model::synchronize() const {
   if (impl_->options.device == Device::Cuda) torch::cuda::synchronize(impl_->options.cuda_device_idx);
 }
 
+torch::Tensor split_bfloat16(const torch::Tensor& w) {
+  const auto hi = w.to(torch::kBFloat16);
+  const auto rest = w - hi.to(torch::kFloat);  // exact: w and hi agree in their top bits
+  const auto mid = rest.to(torch::kBFloat16);
+  const auto lo = (rest - mid.to(torch::kFloat)).to(torch::kBFloat16);
+  const auto sum = (hi.to(torch::kFloat) + mid.to(torch::kFloat)) + lo.to(torch::kFloat);
+  if (!torch::equal(sum, w)) return {};
+  return torch::cat({hi, mid, lo}, 1);
+}
+
+torch::Tensor mm_split(const torch::Tensor& z, const torch::Tensor& w_split) {
+  const auto k = w_split.size(1) / 3;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+  const auto parts = at::mm(z, w_split, torch::kFloat);
+#else
+  const auto parts = torch::mm(z.to(torch::kFloat), w_split.to(torch::kFloat));  // not reached: kBFloat16ToFloatMm
+#endif
+  return (parts.narrow(1, 2 * k, k) + parts.narrow(1, k, k)).add_(parts.narrow(1, 0, k));
+}
+
 DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std::int64_t n_bins, std::int64_t dim,
                                double eps)
     : impl_(std::make_unique<Impl>()) {
@@ -392,6 +412,7 @@ DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std
   const auto host = torch::from_blob(scaled.data(), {n_bins, dim}, torch::kFloat);
   impl_->w_scaled_t = host.t().contiguous().to(model.impl().module->device());
   impl_->n_bins = n_bins;
+  if (impl_->w_scaled_t.is_cuda() && kBFloat16ToFloatMm) impl_->w_split_t = split_bfloat16(impl_->w_scaled_t);
 }
 
 DeviceAssigner::~DeviceAssigner() = default;

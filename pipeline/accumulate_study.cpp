@@ -161,7 +161,10 @@ class ItemRunner {
     const auto memory = models::device_memory(model);
     io::log_info(tag + ": " + std::to_string(result.n_positions) + " positions in " +
                  std::to_string(static_cast<int>(result.wall_s * 1000)) + " ms" + passes_note(result) +
-                 " (model ready in " + std::to_string(static_cast<int>(load_s * 1000)) + " ms)" +
+                 " (model ready in " + std::to_string(static_cast<int>(load_s * 1000)) + " ms; forward passes " +
+                 std::to_string(static_cast<int>(result.forward_s * 1000)) + " ms, sums " +
+                 std::to_string(static_cast<int>(result.exchange_s * 1000)) + " ms, state written in " +
+                 std::to_string(static_cast<int>(result.write_s * 1000)) + " ms)" +
                  (team_size > 1 ? " on a team of " + std::to_string(team_size) + " ranks" : "") +
                  (memory ? "; peak GPU memory " + format_bytes(static_cast<double>(memory->peak_allocated)) : ""));
   }

@@ -502,6 +502,7 @@ void write_provenance(const AccumulateJob& job, const std::filesystem::path& dir
   provenance["accumulator"] = on_device ? "device" : "host";
   if (!on_device) provenance["cpu_kernel"] = analysis::to_string(analysis::cpu_kernel());
   provenance["wall_time_s"] = result.wall_s;
+  provenance["time_s"] = {{"forward", result.forward_s}, {"sums", result.exchange_s}, {"write", result.write_s}};
   io::write_file_atomic(dir / "provenance.json", provenance.dump(2) + "\n");
 }
 
@@ -560,7 +561,9 @@ AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> 
     throw Error("forward-only benchmark run (IBZOO_BENCH_FORWARD_ONLY): no estimate, nothing written");
   }
   if (team.rank() == 0) {
+    const auto t_write = Clock::now();
     write_state(job, done, result);
+    result.write_s = seconds_since(t_write);
     result.wall_s = seconds_since(start);
     write_provenance(job, dir, done, result, model, setup, team.size());
     job.run.mark_done(job.item_id, {{"n_positions", result.n_positions}, {"wall_time_s", result.wall_s}});

@@ -106,7 +106,8 @@ struct AccumulateResult {
   std::int64_t table_bytes = 0;  // of the largest pass, on this rank
   double wall_s = 0;             // the whole item, up to DONE
   double forward_s = 0;          // forward passes with the estimator's device work (host: with the table adds)
-  double exchange_s = 0;         // team: exchanging soft assignments and merging sums
+  double exchange_s = 0;         // the tables' sums (team: with exchanging soft assignments and merging sums)
+  double write_s = 0;            // writing state.h5
 };
 
 AccumulateResult accumulate(const AccumulateJob& job, std::span<const TextPart> parts, const models::Model& model,

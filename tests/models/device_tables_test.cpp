@@ -35,9 +35,10 @@ std::vector<Device> devices() {
   return out;
 }
 
-std::unique_ptr<Model> fixture(const std::string& family, Device device) {
+std::unique_ptr<Model> fixture(const std::string& family, Device device, DType dtype = DType::Float32) {
   RunOptions o;
   o.device = device;
+  o.dtype = dtype;
   return Model::load(kFixtures / "models" / family, o);
 }
 
@@ -205,7 +206,9 @@ TEST(DeviceTablesTest, SumsAreBitwiseIndependentOfBatchingAndRowShares) {
 }
 
 // The forward path (hidden states -> p on the device) against the host's kernel on
-// the same rows of a padded batch: estimates within the float32 rounding of p.
+// the same rows of a padded batch: estimates within the float32 rounding of p. A
+// float32 model's rows come from the CPU model; a bfloat16 model's (whose rows on CUDA
+// multiply by W in bfloat16 parts, models/model_impl.h) from the same model.
 TEST(DeviceTablesTest, ForwardPathMatchesTheHostKernel) {
   const std::vector<std::vector<std::int32_t>> seqs = {{5, 9, 2, 7, 1, 3, 8, 4, 4, 2}, {4, 6, 11, 5, 9}, {12, 2, 2, 9, 30, 7}};
   std::vector<std::int64_t> rows;
@@ -222,8 +225,10 @@ TEST(DeviceTablesTest, ForwardPathMatchesTheHostKernel) {
   layout.label_rows = {set.n_rows()};
   const std::vector<std::span<const std::int32_t>> spans = {set.ids};
   for (const auto device : devices()) {
-    for (const std::string family : {"gpt2", "llama"}) {
-      const auto model = fixture(family, device);
+    for (const auto& [family, dtype] : {std::pair<std::string, DType>{"gpt2", DType::Float32}, {"llama", DType::Float32},
+                                       {"gpt2", DType::BFloat16}, {"llama", DType::BFloat16}}) {
+      if (!dtype_supported(device, dtype)) continue;
+      const auto model = fixture(family, device, dtype);
       const auto d = model->hidden_size();
       const auto points = analysis::generate_reference_points(7, kBins, d);
       const analysis::SoftAssigner host(points, 0.3);
@@ -234,14 +239,14 @@ TEST(DeviceTablesTest, ForwardPathMatchesTheHostKernel) {
       tables.add_forward(seqs, {rows, spans, docs}, &p_device);
       const auto got = tables.sums();
       std::vector<analysis::EstimatorState> states(layers.size(), analysis::EstimatorState(layout));
-      const auto cpu = fixture(family, Device::Cpu);
-      cpu->forward_layers(seqs, [&](int layer, const float* z, std::int64_t n, std::int64_t dim) {
+      const auto cpu = dtype == DType::Float32 ? fixture(family, Device::Cpu) : nullptr;
+      (cpu ? *cpu : *model).forward_layers(seqs, [&](int layer, const float* z, std::int64_t n, std::int64_t dim) {
         const auto slot = layer == 0 ? 0U : 1U;
         std::vector<float> p(static_cast<std::size_t>(n * kBins));
         host.assign(z, n, p.data());
         for (std::int64_t i = 0; i < n * kBins; ++i) {
           ASSERT_NEAR(p[static_cast<std::size_t>(i)], p_device[slot * static_cast<std::size_t>(n * kBins) + static_cast<std::size_t>(i)], 2e-5)
-              << family << " " << device_name(device) << " layer " << layer;
+              << family << " " << dtype_name(dtype) << " " << device_name(device) << " layer " << layer;
         }
         states[slot].add_assignments(p.data(), n, spans, docs);
         (void)dim;
