@@ -146,8 +146,14 @@ bool remove_stale(const fs::path& path, const std::string& stale_text) {
   } catch (const std::exception&) {
   }
   if (now_text != stale_text) {
-    // A fresh lock was taken between our read and the rename: give it back.
-    ::link(aside.c_str(), path.c_str());
+    // A fresh lock was taken between our read and the rename: give it back (link: only
+    // where no third process has taken the name meanwhile). If that fails, its file stays
+    // aside, named in a warning.
+    if (::link(aside.c_str(), path.c_str()) != 0) {
+      log_warn("could not put back the lock " + path.string() + " taken while a stale one was removed (" +
+               std::strerror(errno) + "); it stays at " + aside.string());
+      return false;
+    }
     fs::remove(aside, ec);
     return false;
   }
