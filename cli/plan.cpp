@@ -184,7 +184,8 @@ pipeline::EstimateOptions estimate_options(const po::variables_map& vm, const pi
     if (const auto refusal = run.foreign_directory_problem(); !refusal.empty()) throw UsageError(refusal);
     std::vector<std::size_t> all(study.plan.items.size());
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-    const auto texts = pipeline::label_texts(study, run, all, comm);
+    auto texts = pipeline::label_texts(study, run, all, comm);
+    texts.finish_writes();
     if (!texts.failed.empty()) throw Error("the label pass failed: " + texts.failed.begin()->second);
   }
   o.labels = stages::read_label_summaries(study.manifest.run_dir);

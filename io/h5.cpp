@@ -19,6 +19,11 @@ namespace h5_detail {
 // switched off too (before any other HDF5 call): after a failed close (disk full) it
 // closed the half-closed file again at exit and crashed, turning a clear error into
 // a segfault. Every file is closed by its handle before exit.
+std::unique_lock<std::recursive_mutex> lock_hdf5() {
+  static std::recursive_mutex mutex;
+  return std::unique_lock(mutex);
+}
+
 void silence_hdf5() {
   static const bool done = [] {
     H5dont_atexit();
@@ -103,10 +108,19 @@ using namespace h5_detail;
 H5File::H5File(std::filesystem::path path, std::unique_ptr<Impl> impl)
     : path_(std::move(path)), impl_(std::move(impl)) {}
 H5File::H5File(H5File&&) noexcept = default;
-H5File& H5File::operator=(H5File&&) noexcept = default;
-H5File::~H5File() = default;
+H5File& H5File::operator=(H5File&& other) noexcept {
+  const auto lock = lock_hdf5();  // the file this one had closes here
+  path_ = std::move(other.path_);
+  impl_ = std::move(other.impl_);
+  return *this;
+}
+H5File::~H5File() {
+  const auto lock = lock_hdf5();
+  impl_.reset();
+}
 
 H5File H5File::create(const std::filesystem::path& path) {
+  const auto lock = lock_hdf5();
   silence_hdf5();
   auto impl = std::make_unique<Impl>();
   impl->file = Hid(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
@@ -116,6 +130,7 @@ H5File H5File::create(const std::filesystem::path& path) {
 }
 
 H5File H5File::open_read(const std::filesystem::path& path) {
+  const auto lock = lock_hdf5();
   silence_hdf5();
   if (!std::filesystem::exists(path)) throw MissingInputError(path.string() + ": no such HDF5 file");
   if (H5Fis_hdf5(path.c_str()) <= 0) {
@@ -212,22 +227,27 @@ Hid string_type() {
 
 void H5File::write(const std::string& name, std::span<const double> data, const std::vector<std::int64_t>& shape,
                    const WriteOptions& options) {
+  const auto lock = lock_hdf5();
   write_dataset(impl_->file.get(), path_, name, data, shape, options);
 }
 void H5File::write(const std::string& name, std::span<const float> data, const std::vector<std::int64_t>& shape,
                    const WriteOptions& options) {
+  const auto lock = lock_hdf5();
   write_dataset(impl_->file.get(), path_, name, data, shape, options);
 }
 void H5File::write(const std::string& name, std::span<const std::int64_t> data,
                    const std::vector<std::int64_t>& shape, const WriteOptions& options) {
+  const auto lock = lock_hdf5();
   write_dataset(impl_->file.get(), path_, name, data, shape, options);
 }
 void H5File::write(const std::string& name, std::span<const std::int32_t> data,
                    const std::vector<std::int64_t>& shape, const WriteOptions& options) {
+  const auto lock = lock_hdf5();
   write_dataset(impl_->file.get(), path_, name, data, shape, options);
 }
 
 void H5File::create_rows(const std::string& name, std::int64_t cols, const WriteOptions& options) {
+  const auto lock = lock_hdf5();
   ensure_parents(impl_->file.get(), name);
   const hsize_t dims[2] = {0, static_cast<hsize_t>(cols)};
   const hsize_t max_dims[2] = {H5S_UNLIMITED, static_cast<hsize_t>(cols)};
@@ -276,10 +296,12 @@ void append_rows_as(hid_t file, const std::filesystem::path& path, const std::st
 }  // namespace
 
 void H5File::append_rows(const std::string& name, std::span<const float> rows, std::int64_t n_rows) {
+  const auto lock = lock_hdf5();
   append_rows_as(impl_->file.get(), path_, name, rows.data(), rows.size(), n_rows, H5T_NATIVE_FLOAT);
 }
 
 void H5File::append_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t n_rows) {
+  const auto lock = lock_hdf5();
   if (!io::is_float16(open_dataset(impl_->file.get(), path_, name).get())) {
     throw WriteError(path_.string() + ": " + name + ": float16 rows appended to a dataset that is not float16");
   }
@@ -288,6 +310,7 @@ void H5File::append_rows(const std::string& name, std::span<const std::uint16_t>
 }
 
 void H5File::write_strings(const std::string& name, const std::vector<std::string>& values) {
+  const auto lock = lock_hdf5();
   ensure_parents(impl_->file.get(), name);
   std::vector<const char*> ptrs;
   for (const auto& v : values) ptrs.push_back(v.c_str());
@@ -306,18 +329,22 @@ void H5File::write_strings(const std::string& name, const std::vector<std::strin
 }
 
 void H5File::set_attr(const std::string& object, const std::string& key, const std::string& value) {
+  const auto lock = lock_hdf5();
   const auto type = string_type();
   const char* ptr = value.c_str();
   write_attr(impl_->file.get(), path_, object, key, type.get(), &ptr);
 }
 void H5File::set_attr(const std::string& object, const std::string& key, double value) {
+  const auto lock = lock_hdf5();
   write_attr(impl_->file.get(), path_, object, key, H5T_NATIVE_DOUBLE, &value);
 }
 void H5File::set_attr(const std::string& object, const std::string& key, std::int64_t value) {
+  const auto lock = lock_hdf5();
   write_attr(impl_->file.get(), path_, object, key, H5T_NATIVE_INT64, &value);
 }
 
 bool H5File::exists(const std::string& name) const {
+  const auto lock = lock_hdf5();
   // H5Lexists needs every intermediate link to exist, so walk the path.
   for (std::size_t pos = name.find('/', 1);; pos = name.find('/', pos + 1)) {
     const std::string prefix = pos == std::string::npos ? name : name.substr(0, pos);
@@ -327,10 +354,12 @@ bool H5File::exists(const std::string& name) const {
 }
 
 std::vector<std::int64_t> H5File::shape(const std::string& name) const {
+  const auto lock = lock_hdf5();
   return dataset_shape(open_dataset(impl_->file.get(), path_, name).get());
 }
 
 std::vector<std::string> H5File::list(const std::string& group) const {
+  const auto lock = lock_hdf5();
   Hid g(H5Gopen2(impl_->file.get(), group.c_str(), H5P_DEFAULT), H5Gclose);
   if (!g.valid()) throw CorruptDataError(path_.string() + ": group " + group + " is missing");
   H5G_info_t info;
@@ -346,13 +375,21 @@ std::vector<std::string> H5File::list(const std::string& group) const {
   return names;
 }
 
-Array<double> H5File::read_f64(const std::string& name) const { return read_dataset<double>(impl_->file.get(), path_, name); }
-Array<float> H5File::read_f32(const std::string& name) const { return read_dataset<float>(impl_->file.get(), path_, name); }
+Array<double> H5File::read_f64(const std::string& name) const {
+  const auto lock = lock_hdf5();
+  return read_dataset<double>(impl_->file.get(), path_, name);
+}
+Array<float> H5File::read_f32(const std::string& name) const {
+  const auto lock = lock_hdf5();
+  return read_dataset<float>(impl_->file.get(), path_, name);
+}
 Array<std::int64_t> H5File::read_i64(const std::string& name) const {
+  const auto lock = lock_hdf5();
   return read_dataset<std::int64_t>(impl_->file.get(), path_, name);
 }
 
 std::vector<std::string> H5File::read_strings(const std::string& name) const {
+  const auto lock = lock_hdf5();
   const auto ds = open_dataset(impl_->file.get(), path_, name);
   Hid ftype(H5Dget_type(ds.get()), H5Tclose);
   if (H5Tget_class(ftype.get()) != H5T_STRING || !H5Tis_variable_str(ftype.get())) {
@@ -373,6 +410,7 @@ std::vector<std::string> H5File::read_strings(const std::string& name) const {
 }
 
 std::optional<std::string> H5File::attr_string(const std::string& object, const std::string& key) const {
+  const auto lock = lock_hdf5();
   const auto attr = open_attr(impl_->file.get(), path_, object, key);
   if (!attr.valid()) return std::nullopt;
   const auto type = string_type();
@@ -384,6 +422,7 @@ std::optional<std::string> H5File::attr_string(const std::string& object, const 
 }
 
 std::optional<double> H5File::attr_double(const std::string& object, const std::string& key) const {
+  const auto lock = lock_hdf5();
   const auto attr = open_attr(impl_->file.get(), path_, object, key);
   double v = 0;
   if (!attr.valid() || H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &v) < 0) return std::nullopt;
@@ -391,6 +430,7 @@ std::optional<double> H5File::attr_double(const std::string& object, const std::
 }
 
 std::optional<std::int64_t> H5File::attr_int(const std::string& object, const std::string& key) const {
+  const auto lock = lock_hdf5();
   const auto attr = open_attr(impl_->file.get(), path_, object, key);
   std::int64_t v = 0;
   if (!attr.valid() || H5Aread(attr.get(), H5T_NATIVE_INT64, &v) < 0) return std::nullopt;
@@ -398,6 +438,7 @@ std::optional<std::int64_t> H5File::attr_int(const std::string& object, const st
 }
 
 void H5File::close() {
+  const auto lock = lock_hdf5();
   if (!impl_) return;
   const bool writable = impl_->writable;
   if (writable) H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL);

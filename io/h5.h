@@ -36,6 +36,8 @@ struct WriteOptions {
   bool as_float16 = false;          // store float data as IEEE half
 };
 
+// Thread-safe in that HDF5 calls of different H5File objects never overlap (one lock
+// per process, io/h5_handle.h); one object is not to be used by two threads at once.
 class H5File {
  public:
   // Creates (truncates) a file for writing.

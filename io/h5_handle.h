@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,12 @@ class Hid {
   hid_t id_ = H5I_INVALID_HID;
   Closer closer_ = nullptr;
 };
+
+// The HDF5 library here is built without thread safety (Debian's parallel build), so
+// every call into it holds this process-wide lock: each H5File member takes it first,
+// and so threads may use H5File objects at the same time (stages/labels.h writes the
+// label files on a thread of their own). Recursive: members call each other.
+[[nodiscard]] std::unique_lock<std::recursive_mutex> lock_hdf5();
 
 // HDF5 prints an error stack on every failed call by default; ibzoo reports its
 // own errors, so the automatic printing is switched off once. Its atexit cleanup is

@@ -42,6 +42,7 @@ RowSelection select_rows(hid_t ds, const std::filesystem::path& path, const std:
 }  // namespace
 
 Array<float> H5File::read_rows_f32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const {
+  const auto lock = lock_hdf5();
   const auto ds = open_dataset(impl_->file.get(), path_, name);
   const auto sel = select_rows(ds.get(), path_, name, row_begin, n_rows);
   Array<float> out;
@@ -64,6 +65,7 @@ Array<float> H5File::read_rows_f32(const std::string& name, std::int64_t row_beg
 }
 
 Array<std::int32_t> H5File::read_rows_i32(const std::string& name, std::int64_t row_begin, std::int64_t n_rows) const {
+  const auto lock = lock_hdf5();
   const auto ds = open_dataset(impl_->file.get(), path_, name);
   const auto sel = select_rows(ds.get(), path_, name, row_begin, n_rows);
   Array<std::int32_t> out;
@@ -77,11 +79,13 @@ Array<std::int32_t> H5File::read_rows_i32(const std::string& name, std::int64_t 
 }
 
 bool H5File::is_float16(const std::string& name) const {
+  const auto lock = lock_hdf5();
   return io::is_float16(open_dataset(impl_->file.get(), path_, name).get());
 }
 
 std::vector<std::uint16_t> H5File::read_rows_f16_bits(const std::string& name, std::int64_t row_begin,
                                                       std::int64_t n_rows) const {
+  const auto lock = lock_hdf5();
   const auto ds = open_dataset(impl_->file.get(), path_, name);
   if (!io::is_float16(ds.get())) throw CorruptDataError(path_.string() + ": " + name + " is not float16");
   const auto sel = select_rows(ds.get(), path_, name, row_begin, n_rows);
@@ -105,6 +109,7 @@ bool parallel_hdf5() {
 
 H5File H5File::create_collective(const std::filesystem::path& path, const Communicator& comm) {
 #ifdef H5_HAVE_PARALLEL
+  const auto lock = lock_hdf5();
   silence_hdf5();
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_mpio(fapl.get(), *static_cast<const MPI_Comm*>(comm.native_handle()), MPI_INFO_NULL);
@@ -125,6 +130,7 @@ H5File H5File::create_collective(const std::filesystem::path& path, const Commun
 
 void H5File::create_fixed_rows(const std::string& name, std::int64_t rows, std::int64_t cols, Type type,
                                const WriteOptions& options) {
+  const auto lock = lock_hdf5();
   ensure_parents(impl_->file.get(), name);
   const hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
   Hid space(H5Screate_simple(2, dims, nullptr), H5Sclose);
@@ -188,12 +194,14 @@ void write_rows_as(hid_t file, bool collective, const std::filesystem::path& pat
 }  // namespace
 
 void H5File::write_rows(const std::string& name, std::span<const float> rows, std::int64_t row_begin, std::int64_t n_rows) {
+  const auto lock = lock_hdf5();
   write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
                 H5T_NATIVE_FLOAT);
 }
 
 void H5File::write_rows(const std::string& name, std::span<const std::uint16_t> half_rows, std::int64_t row_begin,
                         std::int64_t n_rows) {
+  const auto lock = lock_hdf5();
   const auto half = make_float16_type();
   write_rows_as(impl_->file.get(), impl_->collective, path_, name, half_rows.data(), half_rows.size(), row_begin, n_rows,
                 half.get());
@@ -201,12 +209,14 @@ void H5File::write_rows(const std::string& name, std::span<const std::uint16_t> 
 
 void H5File::write_rows(const std::string& name, std::span<const std::int64_t> rows, std::int64_t row_begin,
                         std::int64_t n_rows) {
+  const auto lock = lock_hdf5();
   write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
                 H5T_NATIVE_INT64);
 }
 
 void H5File::write_rows(const std::string& name, std::span<const std::int32_t> rows, std::int64_t row_begin,
                         std::int64_t n_rows) {
+  const auto lock = lock_hdf5();
   write_rows_as(impl_->file.get(), impl_->collective, path_, name, rows.data(), rows.size(), row_begin, n_rows,
                 H5T_NATIVE_INT32);
 }

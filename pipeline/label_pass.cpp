@@ -58,6 +58,19 @@ std::vector<std::size_t> pending_items(const Study& study, const io::RunDir& run
   return pending.items;
 }
 
+void Texts::finish_writes() {
+  std::exception_ptr error;
+  for (auto& w : writing) {
+    try {
+      w.get();
+    } catch (...) {
+      if (!error) error = std::current_exception();
+    }
+  }
+  writing.clear();
+  if (error) std::rethrow_exception(error);
+}
+
 Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<std::size_t>& pending,
                   const io::Communicator& comm) {
   const auto& m = study.manifest;
@@ -80,12 +93,15 @@ Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<s
     job.null = m.estimator.null;
     job.seed = m.estimator.seed;
     job.run_dir = run.root();
+    job.defer_writes = comm.size() == 1;
     // Rank 0 labels alone on the node: it may use the threads of the whole node, but no
     // more than it has CPUs (each thread holds a sort of the whole sample: 32 bytes per
     // position).
     job.threads = comm.size() > 1 ? std::min(usable_cpus(), threads * std::max(1, local_rank_count(comm))) : threads;
     try {
-      texts.text.emplace(key, stages::label_text(job, &comm));
+      const auto& text = texts.text.emplace(key, stages::label_text(job, &comm)).first->second;
+      // The map's nodes stay where they are, and nothing changes `text` from here on.
+      texts.writing.push_back(std::async(std::launch::async, [&text] { stages::write_text_files(text); }));
     } catch (const Error& e) {  // every rank throws (stages/labels.h): its items fail, the others go on
       io::log_error("label pass for " + key + " failed: " + e.what());
       texts.failed.emplace(key, e.what());

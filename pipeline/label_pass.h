@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -33,6 +34,11 @@ struct Texts {
   std::map<std::string, stages::LabelledText> text;
   std::map<std::string, stages::LabelledText> preference;
   std::map<std::string, std::string> failed;
+  // A rank working alone writes the label pass's files (stages::write_text_files) beside
+  // its first items rather than before them. finish_writes() waits for them and throws
+  // the first write error. Destroying Texts waits for them (`writing` goes before `text`).
+  std::vector<std::future<void>> writing;
+  void finish_writes();
 };
 Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<std::size_t>& pending,
                   const io::Communicator& comm);

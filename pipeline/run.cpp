@@ -135,8 +135,9 @@ RunSummary run_study(const RunOptions& options, io::Communicator& comm) {
     if (!pending.empty()) {
       check_models_collective(study.manifest, comm);  // every checkpoint's files, all problems at once
       const auto models = start_models(study, pending, options, comm);  // the first loads beside the labels
-      const auto texts = label_texts(study, run, pending, comm);              // labels
+      auto texts = label_texts(study, run, pending, comm);                    // labels
       accumulate_items(study, texts, pending, *models, run, options, comm, g_stop_signal, summary);  // accumulate + merge
+      texts.finish_writes();
     }
     if (summary.interrupted) return summary;
     if (summary.n_failed > 0) {

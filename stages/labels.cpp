@@ -201,9 +201,11 @@ std::vector<analysis::LabelSet> build_base_sets(const TextJob& job, const analys
   return sets;
 }
 
-// The base sets of `text` (the nulls, if any, are added after and recomputed on reading).
-void write_labels(const std::filesystem::path& path, const LabelledText& text, bool null, std::int64_t n_sample_documents) {
-  const auto n_base = text.label_sets.size();
+// The base sets of `text` (the nulls, if any, follow them in label_sets and are recomputed
+// on reading).
+void write_labels(const std::filesystem::path& path, const LabelledText& text, std::int64_t n_sample_documents) {
+  const bool null = !text.null_source.empty();
+  const auto n_base = null ? text.label_sets.size() / 2 : text.label_sets.size();
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
   const auto temp = io::temp_path_for(path);
@@ -312,14 +314,15 @@ void add_nulls(const TextJob& job, LabelledText& text) {
   }
 }
 
-// Tokens (from the cache or the tokenizer) and positions; `write` stores what was missing.
+// Tokens (from the cache or the tokenizer) and positions; `write`: the cache is to be
+// written if it was missing (text.unwritten.tokens, written by label_text_alone).
 void load_tokens(const TextJob& job, const hf::Tokenizer& tokenizer, LabelledText& text, bool write) {
   const auto cache = tokens_path(job, text.id);
   if (file_exists(cache)) {
     text.corpus = read_cache(cache);
   } else {
     text.corpus = tokenize_documents(job, tokenizer);
-    if (write && !cache.empty()) write_cache(cache, text.corpus);
+    if (write) text.unwritten.tokens = cache;
   }
   if (text.corpus.n_docs() == 0) {
     throw CorruptDataError("no document of the corpus sample reaches min_tokens = " + std::to_string(job.min_tokens) +
@@ -331,7 +334,8 @@ void load_tokens(const TextJob& job, const hf::Tokenizer& tokenizer, LabelledTex
   text.pos_offsets = position_offsets(text.corpus, text.positions);
 }
 
-LabelledText label_text_alone(const TextJob& job, bool write) {
+// `write`: store what the run directory lacks, now or (`defer`) by write_text_files.
+LabelledText label_text_alone(const TextJob& job, bool write, bool defer) {
   const auto tokenizer = hf::Tokenizer::from_file(job.path_tokenizer);
   const nlohmann::json policy{{"tokenizer", tokenizer.sha256()}, {"corpus", job.corpus_sha256},
                               {"max_tokens", job.max_tokens}, {"min_tokens", job.min_tokens},
@@ -351,9 +355,7 @@ LabelledText label_text_alone(const TextJob& job, bool write) {
     text.label_sets = read_labels(labels, text, job.min_count);
   } else {
     text.label_sets = build_base_sets(job, text.corpus, text.positions);
-    if (write && !labels.empty()) {
-      write_labels(labels, text, job.null, static_cast<std::int64_t>(job.documents.size()));
-    }
+    if (write) text.unwritten.labels = labels;
   }
   add_nulls(job, text);
   // Each position's document id was for the shuffle: the batches take it from
@@ -370,20 +372,34 @@ LabelledText label_text_alone(const TextJob& job, bool write) {
                  " label sets (" + job.path_tokenizer.filename().string() + "): tokens " + seconds(t0, t1) + " s, labels " +
                  seconds(t1, std::chrono::steady_clock::now()) + " s" + (cached ? " (from the run directory)" : ""));
   }
+  text.unwritten.n_sample_documents = static_cast<std::int64_t>(job.documents.size());
+  if (!defer) write_text_files(text);
   return text;
 }
 
 }  // namespace
 
+void write_text_files(const LabelledText& text) {
+  const auto& files = text.unwritten;
+  if (files.tokens.empty() && files.labels.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!files.tokens.empty()) write_cache(files.tokens, text.corpus);
+  if (!files.labels.empty()) write_labels(files.labels, text, files.n_sample_documents);
+  char took[32];
+  std::snprintf(took, sizeof took, "%.2f", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const std::string what = files.tokens.empty() ? "labels" : files.labels.empty() ? "tokens" : "tokens and labels";
+  io::log_info("labels: " + what + " of " + text.label_id + " written to the run directory in " + took + " s");
+}
+
 LabelledText label_text(const TextJob& job, const io::Communicator* comm) {
-  if (!comm || comm->size() == 1) return label_text_alone(job, true);
+  if (!comm || comm->size() == 1) return label_text_alone(job, true, job.defer_writes);
   // Rank 0 does the work and writes the files; the others read them. An error on
   // rank 0 reaches every rank (as a message), so that none waits forever.
   io::Outcome<bool> done{true, true, "", ""};
   std::optional<LabelledText> text;
   if (comm->rank() == 0) {
     try {
-      text = label_text_alone(job, true);
+      text = label_text_alone(job, true, false);  // the others read the files once told
     } catch (const std::exception& e) {
       done = {false, false, "error", e.what()};
     }
@@ -394,7 +410,7 @@ LabelledText label_text(const TextJob& job, const io::Communicator* comm) {
     throw CorruptDataError("the label pass failed on rank 0");
   }
   if (comm->rank() == 0) return std::move(*text);
-  return label_text_alone(job, false);
+  return label_text_alone(job, false, false);
 }
 
 std::vector<LabelSummary> read_label_summaries(const std::filesystem::path& run_dir) {

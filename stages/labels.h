@@ -34,6 +34,17 @@ struct TextJob {
   std::uint64_t seed = 0;
   std::filesystem::path run_dir;          // tokens/ and labels/ are cached here ("" = no cache)
   int threads = 1;                        // tokenizing and building sets
+  // The files the run directory lacks are left to write_text_files (LabelledText::unwritten)
+  // instead of written before label_text returns. For a process working alone: the other
+  // ranks of a collective label_text read the files, so it writes them first regardless.
+  bool defer_writes = false;
+};
+
+// The files of a label pass that label_text left to write_text_files.
+struct UnwrittenFiles {
+  std::filesystem::path tokens;  // tokens/<text_id>.h5, or empty: nothing to write
+  std::filesystem::path labels;  // labels/<label_id>.h5, or empty
+  std::int64_t n_sample_documents = 0;
 };
 
 // Token ids of the sample, the used positions and the label sets.
@@ -50,6 +61,7 @@ struct LabelledText {
   // null_source[i], one within-document permutation shared by every set (label_of).
   std::vector<analysis::LabelSet> label_sets;
   std::vector<std::int32_t> null_source;  // [positions] with the null, else empty
+  UnwrittenFiles unwritten;               // with TextJob::defer_writes
   // The label id (row, kSingleton or kDropped) of position pos in set s.
   std::int32_t label_of(std::size_t s, std::size_t pos) const;
   std::vector<std::string> label_names() const;
@@ -64,6 +76,11 @@ struct LabelledText {
 // the process does it alone. Throws CorruptDataError when no document reaches
 // min_tokens, or the tokenizer errors.
 LabelledText label_text(const TextJob& job, const io::Communicator* comm = nullptr);
+
+// Writes the files that label_text left unwritten (TextJob::defer_writes), each
+// committed whole, and logs how long they took; once per text. Reads `text` only: it may run on another
+// thread while `text` is read elsewhere, not while it changes. Throws WriteError.
+void write_text_files(const LabelledText& text);
 
 // The preference set (DESIGN.md "Preference information"): prompt + chosen and
 // prompt + rejected as documents with one binary label set "pref" (chosen = 1,
