@@ -64,12 +64,7 @@ stages::EstimatorSetup make_estimator(const EstimatorSpec& spec, std::int64_t di
   }
   const auto calibration = analysis::parse_calibration(spec.calibration == "fixed" ? "given" : spec.calibration);
   const double eps = analysis::calibrate_eps(calibration, points.n_points, dim, spec.eps);
-  analysis::StateLayout layout;
-  layout.n_bins = points.n_points;
-  layout.n_bootstrap = spec.bootstrap;
-  layout.bootstrap_seed = spec.seed;
-  layout.n_subset_levels = spec.sample_size_curve ? 4 : 0;
-  layout.subset_seed = spec.seed;
+  const auto layout = estimator_layout(spec, points.n_points);
   const auto checksum = analysis::checksum(points);
   return {analysis::SoftAssigner(std::move(points), eps), layout, spec.calibration, checksum};
 }
@@ -422,10 +417,7 @@ bool use_teams(const Study& study, const Texts& texts, std::size_t n_pending, co
   if (n_pending < static_cast<std::size_t>(comm.size())) return true;
   const auto given = parse_memory_size(study.manifest.compute.memory_budget);
   if (!given) return false;
-  analysis::StateLayout base;
-  base.n_bins = study.manifest.estimator.bins;
-  base.n_bootstrap = study.manifest.estimator.bootstrap;
-  base.n_subset_levels = study.manifest.estimator.sample_size_curve ? 4 : 0;
+  const auto base = estimator_layout(study.manifest.estimator, study.manifest.estimator.bins);
   for (const auto& [path, text] : texts.text) {
     const auto row_counts = stages::table_row_counts(text, study.manifest.compute.device == "cuda", study.manifest.storage.representations);
     if (stages::layer_table_bytes(stages::with_labels(base, text), row_counts, 1) > *given / 2) return true;

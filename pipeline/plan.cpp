@@ -143,16 +143,24 @@ void add_to_total(PlanEstimate::Row& total, const PlanEstimate::Row& row) {
   total.peak_rank_bytes = std::max(total.peak_rank_bytes, row.peak_rank_bytes);
 }
 
+// The label pass's summary of this sample when the run directory has one, else null.
+const stages::LabelSummary* counted_labels(const PlanEstimate& e) {
+  for (const auto& labels : e.options.labels) {
+    if (labels.n_documents == e.n_documents && labels.names.size() == static_cast<std::size_t>(e.n_label_sets)) {
+      return &labels;
+    }
+  }
+  return nullptr;
+}
+
 // Table rows of every text label set per checkpoint: the label pass's counts when the
 // run directory has them for this sample, else the bound of each order.
 double text_table_rows(const PlanEstimate& e, const Manifest& m, double text_positions, double vocab, bool& counted) {
   const auto& est = m.estimator;
-  const auto n_sets = static_cast<std::size_t>(e.n_label_sets);
-  for (const auto& labels : e.options.labels) {
-    if (labels.n_documents != e.n_documents || labels.names.size() != n_sets) continue;
+  if (const auto* labels = counted_labels(e)) {
     counted = true;
     double rows = 0;
-    for (const auto r : labels.rows) rows += static_cast<double>(r);
+    for (const auto r : labels->rows) rows += static_cast<double>(r);
     return rows;
   }
   counted = false;
@@ -183,7 +191,7 @@ void set_sample(PlanEstimate& estimate, const Manifest& manifest, const Estimate
   }
   estimate.throughput_tokens_per_s = options.throughput_tokens_per_s.value_or(manifest.compute.throughput_tokens_per_s);
   estimate.n_label_sets = 2 * static_cast<std::int64_t>(e.orders.size()) * (e.null ? 2 : 1);
-  estimate.n_views = 1 + e.bootstrap + (e.sample_size_curve ? 4 : 0);
+  estimate.n_views = estimator_layout(e, e.bins).n_views();
   estimate.min_count_kept = std::max<std::int64_t>(2, e.min_count);
   std::int64_t n_checkpoints_all = 0;
   for (const auto& model : manifest.models) n_checkpoints_all += static_cast<std::int64_t>(model.checkpoints.size());
@@ -296,20 +304,43 @@ struct Passes {
   std::int64_t size() const { return row_shares * n_groups; }
 };
 
+// One layer's tables on one rank when its rows are split `parts` ways (the team, times
+// the row shares of a pass): the run's own count (stages::layer_table_bytes) where the
+// label pass has run, which on the host gives each row the cells its count needs; else
+// every row in 8-byte cells (on the host an upper bound).
+struct LayerBytes {
+  const Manifest& manifest;
+  const PlanEstimate& estimate;
+  const Scale& s;
+  double rows;                                 // every set's rows over the whole sample
+  const stages::LabelSummary* labels = nullptr;  // counted rows, or null
+
+  double operator()(double parts) const {
+    if (!labels) return static_cast<double>(estimate.n_views) * std::ceil(rows / parts) * (8.0 * s.m + 8.0);
+    auto layout = estimator_layout(manifest.estimator, manifest.estimator.bins);
+    layout.label_sets = labels->names;
+    layout.label_rows = labels->rows;
+    analysis::RowCounts counts;
+    if (stages::host_tables(s.cuda, manifest.storage.representations) && labels->row_counts.size() == labels->names.size()) {
+      for (const auto& c : labels->row_counts) counts.emplace_back(c);
+    }
+    return static_cast<double>(stages::layer_table_bytes(layout, counts, static_cast<int>(parts)));
+  }
+};
+
 // The fewest row shares whose one layer fits the table budget, then the fewest layer
 // groups (stages::plan_passes).
-Passes passes_within(const PlanEstimate::Row& row, double budget, const PlanEstimate& estimate, const Scale& s,
-                     double rows_per_rank) {
+Passes passes_within(const PlanEstimate::Row& row, double budget, const Scale& s, const LayerBytes& layer_bytes) {
   Passes p;
   p.pass_layer_bytes = row.table_bytes_per_layer;
   if (budget > 0) {
     while (p.pass_layer_bytes + s.pass_extra > budget && p.row_shares < analysis::kMaxRowShares) {
       ++p.row_shares;
-      p.pass_layer_bytes = static_cast<double>(estimate.n_views) * std::ceil(rows_per_rank / static_cast<double>(p.row_shares)) * (8.0 * s.m + 8.0);
+      p.pass_layer_bytes = layer_bytes(s.team * static_cast<double>(p.row_shares));
     }
   }
-  const double layer_bytes = p.pass_layer_bytes + s.pass_extra;
-  const double per_pass = layer_bytes <= budget ? std::floor(budget / std::max(1.0, layer_bytes)) : 0;
+  const double with_buffers = p.pass_layer_bytes + s.pass_extra;
+  const double per_pass = with_buffers <= budget ? std::floor(budget / std::max(1.0, with_buffers)) : 0;
   p.n_groups = per_pass >= 1 ? static_cast<std::int64_t>(std::ceil(static_cast<double>(row.n_layers_estimated) / per_pass)) : 0;
   return p;
 }
@@ -319,10 +350,10 @@ Passes passes_within(const PlanEstimate::Row& row, double budget, const PlanEsti
 // weights too when they load during an item (pipeline/model_cache.h): a rank computes more
 // than one checkpoint of the model, alone, and the passes stay the same.
 void set_passes(PlanEstimate::Row& row, const MemoryPlan& plan, const PlanEstimate& estimate, const Scale& s,
-                double rows_per_rank, double weights) {
+                const LayerBytes& layer_bytes, double weights) {
   const double layers_estimated = static_cast<double>(row.n_layers_estimated);
   row.table_budget = static_cast<double>(plan.tables);
-  const auto p = passes_within(row, row.table_budget, estimate, s, rows_per_rank);
+  const auto p = passes_within(row, row.table_budget, s, layer_bytes);
   row.row_shares = p.row_shares;
   row.n_passes = p.size();
   // Each pass runs the forward up to its last layer: even groups of layers 0..L.
@@ -336,11 +367,21 @@ void set_passes(PlanEstimate::Row& row, const MemoryPlan& plan, const PlanEstima
   row.peak_rank_bytes = static_cast<double>(plan.reserved) + passes_tables;
   const bool next_loads_ahead = row.n_checkpoints > std::max<std::int64_t>(1, estimate.options.n_ranks) && s.team == 1 &&
                                 row.table_budget > weights &&
-                                passes_within(row, row.table_budget - weights, estimate, s, rows_per_rank).size() == row.n_passes;
+                                passes_within(row, row.table_budget - weights, s, layer_bytes).size() == row.n_passes;
   if (next_loads_ahead) row.peak_rank_bytes += weights;
 }
 
 }  // namespace
+
+analysis::StateLayout estimator_layout(const EstimatorSpec& spec, std::int64_t n_bins) {
+  analysis::StateLayout layout;
+  layout.n_bins = n_bins;
+  layout.n_bootstrap = spec.bootstrap;
+  layout.bootstrap_seed = spec.seed;
+  layout.n_subset_levels = spec.sample_size_curve ? 4 : 0;
+  layout.subset_seed = spec.seed;
+  return layout;
+}
 
 PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& options) {
   PlanEstimate estimate;
@@ -366,10 +407,10 @@ PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& opti
     set_sizes(row, config, manifest, estimate, s);
     // Tables: per layer, every label row of every set and view: m int64 sums and a count.
     row.table_rows = text_table_rows(estimate, manifest, s.text_positions, static_cast<double>(config.vocab_size), row.rows_counted);
-    const double rows_per_rank = std::ceil(row.table_rows / s.team);
-    row.table_bytes_per_layer = static_cast<double>(estimate.n_views) * rows_per_rank * (8.0 * s.m + 8.0);
+    const LayerBytes layer_bytes{manifest, estimate, s, row.table_rows, counted_labels(estimate)};
+    row.table_bytes_per_layer = layer_bytes(s.team);
     const auto in = memory_inputs(row, config, manifest, estimate, s);
-    set_passes(row, plan_memory(in), estimate, s, rows_per_rank, static_cast<double>(in.weights));
+    set_passes(row, plan_memory(in), estimate, s, layer_bytes, static_cast<double>(in.weights));
     // 2 FLOPs per parameter per token, plus causal attention over the document
     // (QK^T and AV: 2 x 2 x d x (document / 2) per token and layer); passes repeat it.
     row.flops = row.tokens * row.forward_factor *

@@ -4,6 +4,7 @@
 // rank (and every Slurm array task) builds the same plan independently.
 #pragma once
 
+#include "analysis/estimator_state.h"
 #include "pipeline/manifest.h"
 #include "stages/labels.h"
 
@@ -108,5 +109,9 @@ struct PlanEstimate {
   double label_bytes = 0;                     // tokens/ and labels/ of the run directory (upper bound)
 };
 PlanEstimate estimate_plan(const Manifest& manifest, const EstimateOptions& options);
+
+// The estimator's bins and views as the manifest sets them, before any label set: what
+// every item's tables follow (pipeline/accumulate_study.cpp) and `plan --estimate` counts.
+analysis::StateLayout estimator_layout(const EstimatorSpec& spec, std::int64_t n_bins);
 
 }  // namespace ibzoo::pipeline

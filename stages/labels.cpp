@@ -432,10 +432,13 @@ std::vector<LabelSummary> read_label_summaries(const std::filesystem::path& run_
       s.n_tokens = file.attr_int("/", "n_tokens").value_or(0);
       s.names = file.read_strings("/names");
       s.rows = file.read_i64("/rows").data;
+      for (const auto& name : s.names) s.row_counts.push_back(file.read_i64("/row_counts/" + name).data);
       const auto n_null = file.attr_int("/", "n_null_sets").value_or(0);
       for (std::int64_t k = 0; k < n_null && k < static_cast<std::int64_t>(s.names.size()); ++k) {
-        s.names.push_back(null_name(s.names[static_cast<std::size_t>(k)]));
-        s.rows.push_back(s.rows[static_cast<std::size_t>(k)]);
+        const auto base = static_cast<std::size_t>(k);
+        s.names.push_back(null_name(s.names[base]));
+        s.rows.push_back(s.rows[base]);
+        s.row_counts.push_back(s.row_counts[base]);
       }
       out.push_back(std::move(s));
     } catch (const Error&) {

@@ -112,6 +112,7 @@ struct LabelSummary {
   std::int64_t n_tokens = 0;
   std::vector<std::string> names;
   std::vector<std::int64_t> rows;
+  std::vector<std::vector<std::int64_t>> row_counts;  // each set's rows' counts (a null's: its base set's)
 };
 // Every label file of a run directory (none before the label pass has run).
 std::vector<LabelSummary> read_label_summaries(const std::filesystem::path& run_dir);

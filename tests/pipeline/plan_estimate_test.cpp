@@ -149,6 +149,38 @@ TEST(PlanEstimateTest, CountedRowsReplaceTheBound) {
   EXPECT_FALSE(estimate_plan(small_study(), o).rows[0].rows_counted);
 }
 
+// With the label pass's row counts, a host rank's tables are what the run allocates: a
+// row whose count cannot reach 16 positions (docs/ESTIMATOR.md, "Table cells") keeps
+// 5-byte cells instead of 8 (one view here: the full sample); on the GPU every row is wide.
+TEST(PlanEstimateTest, CountedRowsOnTheHostTakeTheCellsTheirCountsNeed) {
+  auto m = small_study();
+  m.estimator.bootstrap = 0;
+  auto o = small_options();
+  stages::LabelSummary labels;
+  labels.n_documents = 10;
+  labels.names = {"in1", "in2", "out1", "out2", "in1.null", "in2.null", "out1.null", "out2.null"};
+  labels.rows = {30, 12, 30, 11, 30, 12, 30, 11};
+  for (const auto rows : labels.rows) {
+    std::vector<std::int64_t> counts;
+    for (std::int64_t k = 0; k < rows; ++k) counts.push_back(k % 3 == 0 ? 40 : 3 + k % 13);  // 40: wide; 3..15: narrow
+    labels.row_counts.push_back(counts);
+  }
+  o.labels = {labels};
+  // Per set: counts (8 bytes a row), a 12-byte word per 64 rows, then the cells.
+  const auto fixed = [](std::int64_t rows) { return static_cast<double>(8 * rows + 12 * ((rows + 63) / 64)); };
+  double expected = 0;
+  for (const auto rows : labels.rows) {
+    const auto wide = (rows + 2) / 3;
+    expected += fixed(rows) + static_cast<double>(wide * 8 * 10 + (rows - wide) * 5 * 10);
+  }
+  EXPECT_DOUBLE_EQ(estimate_plan(m, o).rows[0].table_bytes_per_layer, expected);
+  m.compute.device = "cuda";
+  m.storage.representations = false;
+  double all_wide = 0;
+  for (const auto rows : labels.rows) all_wide += fixed(rows) + static_cast<double>(rows * 8 * 10);
+  EXPECT_DOUBLE_EQ(estimate_plan(m, o).rows[0].table_bytes_per_layer, all_wide);
+}
+
 TEST(PlanEstimateTest, UnigramLabelsAreBoundedByTheVocabulary) {
   auto o = small_options();
   o.n_documents = 1000;  // 17000 positions: 5666 labels could repeat 3 times, but only 257 tokens exist
