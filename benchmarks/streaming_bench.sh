@@ -18,6 +18,7 @@
 #   shapes: llama-3.2-1b, pythia-1b, llama-2-7b (benchmarks/streaming/make_models.py)
 #   env: DOCS (documents of the sample; 3020 gives ~3000 of >= 512 tokens), CHECKPOINTS (2),
 #        TOKENS_PER_BATCH (16384), THREADS (compute.threads; unset: one per CPU), PEER (1),
+#        PEER_TABLES (float32: the peer's table sums; float64 shows what its rounding costs),
 #        FORWARD_ONLY (1), RERUN (1), ESTIMATE (0: 1 runs `plan --estimate --count-labels`
 #        first and prints its prediction), WORK (/tmp/ibzoo_streaming),
 #        DEVICE (cuda; cpu smoke-tests the script with models already under WORK/models)
@@ -115,7 +116,7 @@ for shape in "$@"; do
     t0=$(now)
     python3 "$src/benchmarks/streaming/peer.py" --corpus "$data/corpus.txt" --n-documents "$docs" --min-tokens 512 \
       --max-tokens 512 --tokenizer "$data/tok/tokenizer.json" --reference-points "$(ls "$run"/reference_points/*.h5)" \
-      --batch-tokens "$tpb" "${models[@]}" --out "$out/$shape.peer.csv" >"$out/$shape.peer.log" 2>&1 ||
+      --batch-tokens "$tpb" --table-dtype "${PEER_TABLES:-float32}" "${models[@]}" --out "$out/$shape.peer.csv" >"$out/$shape.peer.log" 2>&1 ||
       { tail -30 "$out/$shape.peer.log"; exit 1; }
     peer_wall=$(calc "$(now) - $t0")
     cat "$out/$shape.peer.log" | grep -v Warning

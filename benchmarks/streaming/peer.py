@@ -9,7 +9,8 @@ labels and shuffled nulls (the same SplitMix64 permutation), so every entropy an
 agree with ibzoo's within rounding.
 
   peer.py --corpus C --n-documents N --min-tokens A --max-tokens B --tokenizer T \
-          --reference-points W.h5 --model NAME=DIR [--model ...] --out peer.csv
+          --reference-points W.h5 --model NAME=DIR [--model ...] --out peer.csv \
+          [--table-dtype float64]
 
 Writes peer.csv (checkpoint, layer, label_set, metric, value; metrics entropy,
 mutual_information, null_mutual_information) and prints its wall time. Also usable
@@ -119,13 +120,13 @@ def build_labels(docs_tokens, doc_ids, orders, seed):
 class Tables:
     """One checkpoint's per-label tables on the device: every layer, every set."""
 
-    def __init__(self, sets, n_layers, m, device):
+    def __init__(self, sets, n_layers, m, device, dtype=torch.float32):
         self.sets = sets
         self.m = m
         self.device = device
         self.total = torch.zeros(n_layers, m, dtype=torch.float64, device=device)
         self.n = 0
-        self.tables = [[torch.zeros(len(counts), m, dtype=torch.float32, device=device) for _, _, counts in sets]
+        self.tables = [[torch.zeros(len(counts), m, dtype=dtype, device=device) for _, _, counts in sets]
                        for _ in range(n_layers)]
         self.single_h = torch.zeros(n_layers, len(sets), dtype=torch.float64, device=device)
         self.ids = [torch.as_tensor(ids, device=device) for _, ids, _ in sets]
@@ -143,7 +144,7 @@ class Tables:
         for s, ids in enumerate(self.ids):
             lab = ids[positions]
             keep = lab >= 0
-            self.tables[layer][s].index_add_(0, lab[keep], p[keep])
+            self.tables[layer][s].index_add_(0, lab[keep], p[keep].to(self.tables[layer][s].dtype))
             self.single_h[layer, s] += h[~keep].sum()
 
     def estimates(self):
@@ -233,7 +234,7 @@ def run_models(a):
                 positions = torch.as_tensor(np.concatenate(positions), device=device)
                 hs = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True).hidden_states
                 if tables is None:
-                    tables = Tables(sets, len(hs), w.shape[0], device)
+                    tables = Tables(sets, len(hs), w.shape[0], device, getattr(torch, a.table_dtype))
                 for layer, h in enumerate(hs):
                     z = h.reshape(-1, h.shape[-1]).index_select(0, rows)
                     tables.add(layer, soft_assign(z, w_t), positions)
@@ -300,6 +301,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-tokens", type=int, default=16384)
     ap.add_argument("--out")
+    ap.add_argument("--table-dtype", choices=["float32", "float64"], default="float32",
+                    help="the label tables' sums (float32: what one writes first; float64: to see its rounding)")
     ap.add_argument("--self-test", help="a directory: check against ibzoo entropy (needs --ibzoo)")
     ap.add_argument("--ibzoo")
     a = ap.parse_args()
