@@ -101,7 +101,9 @@ Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<s
     try {
       const auto& text = texts.text.emplace(key, stages::label_text(job, &comm)).first->second;
       // The map's nodes stay where they are, and nothing changes `text` from here on.
-      texts.writing.push_back(std::async(std::launch::async, [&text] { stages::write_text_files(text); }));
+      if (!text.unwritten.tokens.empty() || !text.unwritten.labels.empty()) {
+        texts.writing.push_back(std::async(std::launch::async, [&text] { stages::write_text_files(text); }));
+      }
     } catch (const Error& e) {  // every rank throws (stages/labels.h): its items fail, the others go on
       io::log_error("label pass for " + key + " failed: " + e.what());
       texts.failed.emplace(key, e.what());

@@ -373,7 +373,10 @@ LabelledText label_text_alone(const TextJob& job, bool write, bool defer) {
                  seconds(t1, std::chrono::steady_clock::now()) + " s" + (cached ? " (from the run directory)" : ""));
   }
   text.unwritten.n_sample_documents = static_cast<std::int64_t>(job.documents.size());
-  if (!defer) write_text_files(text);
+  if (!defer) {
+    write_text_files(text);
+    text.unwritten = {};
+  }
   return text;
 }
 

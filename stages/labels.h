@@ -61,7 +61,7 @@ struct LabelledText {
   // null_source[i], one within-document permutation shared by every set (label_of).
   std::vector<analysis::LabelSet> label_sets;
   std::vector<std::int32_t> null_source;  // [positions] with the null, else empty
-  UnwrittenFiles unwritten;               // with TextJob::defer_writes
+  UnwrittenFiles unwritten;               // with TextJob::defer_writes (else empty)
   // The label id (row, kSingleton or kDropped) of position pos in set s.
   std::int32_t label_of(std::size_t s, std::size_t pos) const;
   std::vector<std::string> label_names() const;

@@ -12,7 +12,10 @@ for np in 1 2 4; do
   mpirun -np $np --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/np$np" --quiet
 done
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/batch" --tokens-per-batch 64 --quiet
-mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/batch2" --tokens-per-batch 4096 --quiet
+mpirun -np 2 --oversubscribe "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/batch2" --tokens-per-batch 4096 >"$tmp/batch2.log" 2>&1 ||
+  { cat "$tmp/batch2.log"; fail "2 ranks with 4096 tokens per batch failed"; }
+# Rank 0 writes the label pass's files once, before the other ranks read them.
+[ "$(grep -c "written to the run directory" "$tmp/batch2.log")" = 1 ] || { cat "$tmp/batch2.log"; fail "the label files were not written exactly once"; }
 head -5 "$tmp/np1/results/metrics.csv"
 [ "$(head -1 "$tmp/np1/results/metrics.csv")" = "model,family,checkpoint,step,layer,label_set,metric,value,scope" ] || fail "header"
 grep -q ",-1,none,optimality,.*,layer_mean$" "$tmp/np1/results/metrics.csv" || fail "no mean optimality row"
