@@ -78,8 +78,9 @@ struct LabelledText {
 LabelledText label_text(const TextJob& job, const io::Communicator* comm = nullptr);
 
 // Writes the files that label_text left unwritten (TextJob::defer_writes), each
-// committed whole, and logs how long they took; once per text. Reads `text` only: it may run on another
-// thread while `text` is read elsewhere, not while it changes. Throws WriteError.
+// committed whole, and logs how long they took; once per text. Reads `text` only: it
+// may run on another thread while `text` is read elsewhere, not while it changes.
+// Throws WriteError.
 void write_text_files(const LabelledText& text);
 
 // The preference set (DESIGN.md "Preference information"): prompt + chosen and
