@@ -14,16 +14,16 @@ namespace ibzoo::io {
 
 namespace h5_detail {
 
-// HDF5 prints an error stack on every failed call by default; ibzoo reports its
-// own errors, so the automatic printing is switched off once. Its atexit cleanup is
-// switched off too (before any other HDF5 call): after a failed close (disk full) it
-// closed the half-closed file again at exit and crashed, turning a clear error into
-// a segfault. Every file is closed by its handle before exit.
 std::unique_lock<std::recursive_mutex> lock_hdf5() {
   static std::recursive_mutex mutex;
   return std::unique_lock(mutex);
 }
 
+// HDF5 prints an error stack on every failed call by default; ibzoo reports its
+// own errors, so the automatic printing is switched off once. Its atexit cleanup is
+// switched off too (before any other HDF5 call): after a failed close (disk full) it
+// closed the half-closed file again at exit and crashed, turning a clear error into
+// a segfault. Every file is closed by its handle before exit.
 void silence_hdf5() {
   static const bool done = [] {
     H5dont_atexit();

@@ -389,10 +389,10 @@ torch::Tensor split_bfloat16(const torch::Tensor& w) {
 
 torch::Tensor mm_split(const torch::Tensor& z, const torch::Tensor& w_split) {
   const auto k = w_split.size(1) / 3;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+#if IBZOO_HAVE_MM_OUT_DTYPE
   const auto parts = at::mm(z, w_split, torch::kFloat);
 #else
-  const auto parts = torch::mm(z.to(torch::kFloat), w_split.to(torch::kFloat));  // not reached: kBFloat16ToFloatMm
+  const auto parts = torch::mm(z.to(torch::kFloat), w_split.to(torch::kFloat));  // not reached: no split without it
 #endif
   return (parts.narrow(1, 2 * k, k) + parts.narrow(1, k, k)).add_(parts.narrow(1, 0, k));
 }
@@ -412,7 +412,7 @@ DeviceAssigner::DeviceAssigner(const Model& model, std::span<const float> w, std
   const auto host = torch::from_blob(scaled.data(), {n_bins, dim}, torch::kFloat);
   impl_->w_scaled_t = host.t().contiguous().to(model.impl().module->device());
   impl_->n_bins = n_bins;
-  if (impl_->w_scaled_t.is_cuda() && kBFloat16ToFloatMm) impl_->w_split_t = split_bfloat16(impl_->w_scaled_t);
+  if (IBZOO_HAVE_MM_OUT_DTYPE && impl_->w_scaled_t.is_cuda()) impl_->w_split_t = split_bfloat16(impl_->w_scaled_t);
 }
 
 DeviceAssigner::~DeviceAssigner() = default;

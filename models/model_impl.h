@@ -12,6 +12,14 @@
 #include <string>
 #include <vector>
 
+// torch multiplies bfloat16 matrices into a float32 result (at::mm's out_dtype) on CUDA
+// from torch 2.8.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+#define IBZOO_HAVE_MM_OUT_DTYPE 1
+#else
+#define IBZOO_HAVE_MM_OUT_DTYPE 0
+#endif
+
 namespace ibzoo::models {
 
 struct Model::Impl {
@@ -23,7 +31,7 @@ struct Model::Impl {
 
 struct DeviceAssigner::Impl {
   torch::Tensor w_scaled_t;  // float32 [d, m] on the model's device: (W / eps) transposed
-  // bfloat16 [d, 3m] on CUDA where torch multiplies bfloat16 into float32 (>= 2.8), else
+  // bfloat16 [d, 3m] on CUDA with IBZOO_HAVE_MM_OUT_DTYPE, else
   // undefined: w_scaled_t = hi + mid + lo exactly (columns [0, m), [m, 2m), [2m, 3m)),
   // so that bfloat16 rows multiply by it on the tensor cores with every product exact.
   torch::Tensor w_split_t;
@@ -49,11 +57,6 @@ torch::Tensor to_device(const torch::Tensor& host, const torch::Device& device);
 // outside the batch.
 torch::Tensor padded_rows(const Batch& batch, std::span<const std::int64_t> rows, const std::string& dir);
 
-// Whether torch multiplies bfloat16 matrices into a float32 result (at::mm's out_dtype,
-// torch >= 2.8, on CUDA).
-inline constexpr bool kBFloat16ToFloatMm =
-    TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8);
-
 // w (float32 [d, k]) as three bfloat16 parts side by side, [d, 3k] = hi | mid | lo,
 // with hi + mid + lo == w exactly (8 + 8 + 8 significant bits hold float32's 24);
 // undefined where some value does not split exactly (subnormal parts).
@@ -62,7 +65,7 @@ torch::Tensor split_bfloat16(const torch::Tensor& w);
 // z (bfloat16 [n, d]) x w in float32, given split_bfloat16(w): one bfloat16 GEMM into
 // float32, whose products (8 x 8 bits) are exact and summed in float32 as a float32
 // GEMM sums its rounded products; then (lo + mid) + hi. No float32 copy of z is made.
-// Needs kBFloat16ToFloatMm and CUDA.
+// Needs IBZOO_HAVE_MM_OUT_DTYPE and CUDA.
 torch::Tensor mm_split(const torch::Tensor& z, const torch::Tensor& w_split);
 
 }  // namespace ibzoo::models

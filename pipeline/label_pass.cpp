@@ -93,7 +93,7 @@ Texts label_texts(const Study& study, const io::RunDir& run, const std::vector<s
     job.null = m.estimator.null;
     job.seed = m.estimator.seed;
     job.run_dir = run.root();
-    job.defer_writes = comm.size() == 1;
+    job.defer_writes = true;  // taken only by a rank working alone (stages/labels.h)
     // Rank 0 labels alone on the node: it may use the threads of the whole node, but no
     // more than it has CPUs (each thread holds a sort of the whole sample: 32 bytes per
     // position).

@@ -308,24 +308,32 @@ struct Passes {
 // the row shares of a pass): the run's own count (stages::layer_table_bytes) where the
 // label pass has run, which on the host gives each row the cells its count needs; else
 // every row in 8-byte cells (on the host an upper bound).
-struct LayerBytes {
-  const Manifest& manifest;
-  const PlanEstimate& estimate;
-  const Scale& s;
-  double rows;                                 // every set's rows over the whole sample
-  const stages::LabelSummary* labels = nullptr;  // counted rows, or null
+class LayerBytes {
+ public:
+  // rows: every set's rows over the whole sample; labels: the counted rows, or null.
+  LayerBytes(const Manifest& manifest, const PlanEstimate& estimate, const Scale& s, double rows,
+             const stages::LabelSummary* labels)
+      : bound_per_row_(static_cast<double>(estimate.n_views) * (8.0 * s.m + 8.0)), rows_(rows), counted_(labels != nullptr) {
+    if (!labels) return;
+    layout_ = estimator_layout(manifest.estimator, manifest.estimator.bins);
+    layout_.label_sets = labels->names;
+    layout_.label_rows = labels->rows;
+    if (stages::host_tables(s.cuda, manifest.storage.representations) && labels->row_counts.size() == labels->names.size()) {
+      for (const auto& c : labels->row_counts) counts_.emplace_back(c);
+    }
+  }
 
   double operator()(double parts) const {
-    if (!labels) return static_cast<double>(estimate.n_views) * std::ceil(rows / parts) * (8.0 * s.m + 8.0);
-    auto layout = estimator_layout(manifest.estimator, manifest.estimator.bins);
-    layout.label_sets = labels->names;
-    layout.label_rows = labels->rows;
-    analysis::RowCounts counts;
-    if (stages::host_tables(s.cuda, manifest.storage.representations) && labels->row_counts.size() == labels->names.size()) {
-      for (const auto& c : labels->row_counts) counts.emplace_back(c);
-    }
-    return static_cast<double>(stages::layer_table_bytes(layout, counts, static_cast<int>(parts)));
+    if (!counted_) return std::ceil(rows_ / parts) * bound_per_row_;
+    return static_cast<double>(stages::layer_table_bytes(layout_, counts_, static_cast<int>(parts)));
   }
+
+ private:
+  double bound_per_row_;
+  double rows_;
+  bool counted_;
+  analysis::StateLayout layout_;
+  analysis::RowCounts counts_;  // views of the summary's counts (host tables), else empty
 };
 
 // The fewest row shares whose one layer fits the table budget, then the fewest layer
