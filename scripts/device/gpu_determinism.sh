@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Run ON THE CUDA MACHINE after `scripts/device/gpu_check.sh OUT build linkcheck` (same
-# shell settings): does a GPU study's metrics.csv depend on what else the run did? One
-# small study (N_CKPT random Llama-style checkpoints, d=1024, 8 layers, N_DOCS documents
-# of random words, orders 1-2, bfloat16) is run several ways, each `ibzoo run` end to end
-# into a run directory of its own, and each metrics.csv is compared with the first
-# run's on the rows they share:
+# Run ON THE CUDA MACHINE after `scripts/device/gpu_check.sh OUT build linkcheck`: does a
+# GPU study's metrics.csv depend on anything but the study? One study is run several
+# ways, each `ibzoo run` end to end into a run directory of its own, and each metrics.csv
+# is compared with the first run's (`base`, one rank) on the rows they share:
 #   again    the same command again (run-to-run determinism)
 #   ranks2   `mpirun -np 2`: on a one-GPU machine both ranks share the GPU, so the second
-#            rank computes the last checkpoints first, in a process of its own
-#   last     the last checkpoint alone (the history of one process: nothing ran before it)
-#   batch    compute.tokens_per_batch 8192 instead of 32768
-# Knobs in VARIANT_ENV (e.g. "CUBLAS_WORKSPACE_CONFIG=:4096:8 IBZOO_ASSIGN_SPLIT=0") apply
-# to every run. Prints one line per comparison: identical, or how many values differ, the
-# largest difference and the first row that differs.
-#   bash scripts/device/gpu_determinism.sh OUT [again ranks2 last batch]
+#            rank computes the later checkpoints first, in a process of its own
+#   last     `--stage accumulate --slice 1/2`, then the rest: the later half of the plan is
+#            computed first, in a process where nothing ran before it
+#   batch    --tokens-per-batch BATCH_TOKENS (8192)
+#   budget   the label tables' budget forced to FALLBACK_TABLE_BYTES (48 MiB), so that the
+#            layers are split into several groups, each a forward pass of its own
+# The study is MANIFEST when given (e.g. benchmarks/streaming_bench.sh's, under its WORK),
+# else a small one made here: N_CKPT random Llama-style checkpoints (d 1024, 8 layers),
+# N_DOCS documents of random words, orders 1-2 with shuffled nulls, bfloat16. Knobs in
+# VARIANT_ENV (e.g. "CUBLAS_WORKSPACE_CONFIG=:4096:8 IBZOO_ASSIGN_SPLIT=0") apply to every
+# run. Prints one line per check: identical, or how many values differ, the largest
+# difference and the first row that differs.
+#   bash scripts/device/gpu_determinism.sh OUT [again ranks2 last batch budget]
 set -euo pipefail
-out=${1:?usage: gpu_determinism.sh OUT [again ranks2 last batch]}
+out=${1:?usage: gpu_determinism.sh OUT [again ranks2 last batch budget]}
 shift
-checks=${*:-again ranks2 last batch}
+checks=${*:-again ranks2 last batch budget}
 n_ckpt=${N_CKPT:-4}
 n_docs=${N_DOCS:-400}
 device=${DEVICE:-cuda}      # DEVICE=cpu DTYPE=float32 HIDDEN=64 LAYERS=2: the script itself, without a GPU
@@ -34,8 +38,11 @@ export LD_PRELOAD=${LD_PRELOAD:-}
 forward=()
 for kv in ${VARIANT_ENV:-}; do export "${kv?}"; forward+=(-x "${kv%%=*}"); done
 rm -rf "$work"
-mkdir -p "$out" "$work/models" "$work/data"
+mkdir -p "$out" "$work"
 
+manifest=${MANIFEST:-}
+if [[ -z $manifest ]]; then
+mkdir -p "$work/models" "$work/data"
 python3 - "$work/data/text.txt" "$n_docs" <<'PY'
 import random, sys
 random.seed(0)
@@ -52,15 +59,15 @@ for i in $(seq 1 "$n_ckpt"); do
   cp manifests/test/models/tiny-gpt2/tokenizer.json "$d/"
 done
 
-manifest() {  # NAME FIRST_CKPT TOKENS_PER_BATCH
+small_study() {
   echo "study: determinism"
-  echo "run_dir: runs/$1"
+  echo "run_dir: runs/base"
   echo "models:"
   echo "  - id: llama-1024"
   echo "    family: llama"
   echo "    n_parameters: 1.1e8"
   echo "    checkpoints:"
-  for i in $(seq "$2" "$n_ckpt"); do echo "      - {revision: step$i, step: $i, path: models/ck$i}"; done
+  for i in $(seq 1 "$n_ckpt"); do echo "      - {revision: step$i, step: $i, path: models/ck$i}"; done
   cat <<YAML
 data:
   text:
@@ -79,17 +86,21 @@ estimator:
 compute:
   device: $device
   dtype: $dtype
-  tokens_per_batch: $3
+  tokens_per_batch: 32768
   threads: ${THREADS:-8}
 YAML
 }
 
-run() {  # NAME RANKS FIRST_CKPT TOKENS_PER_BATCH
-  manifest "$1" "$3" "$4" > "$work/$1.yaml"
-  local t0=$SECONDS
-  mpirun -np "$2" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "${forward[@]}" "$bin" run "$work/$1.yaml" \
-    > "$out/$1.log" 2>&1 || { tail -20 "$out/$1.log"; exit 1; }
-  echo "$1: $2 rank(s), checkpoints $3..$n_ckpt, tokens_per_batch $4: $((SECONDS - t0)) s"
+manifest=$work/study.yaml
+small_study > "$manifest"
+fi
+
+ibzoo_run() {  # NAME RANKS [ARGS...]: `ibzoo run MANIFEST --run-dir WORK/runs/NAME ARGS` on RANKS ranks
+  local name=$1 ranks=$2 t0=$SECONDS
+  shift 2
+  mpirun -np "$ranks" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "${forward[@]}" \
+    "$bin" run "$manifest" --run-dir "$work/runs/$name" "$@" >> "$out/$name.log" 2>&1 || { tail -20 "$out/$name.log"; return 1; }
+  echo "$name: $ranks rank(s) $*: $((SECONDS - t0)) s"
 }
 
 compare() {  # NAME: its metrics.csv against base's, on the rows both have
@@ -114,14 +125,18 @@ print(f"{sys.argv[3]}: {len(diff)} of {len(shared)} shared values differ; larges
 PY
 }
 
-run base 1 1 32768
+ibzoo_run base 1
 for c in $checks; do
   case $c in
-    again) run again 1 1 32768 ;;
-    ranks2) run ranks2 2 1 32768 ;;
-    last) run last 1 "$n_ckpt" 32768 ;;
-    batch) run batch 1 1 8192 ;;
+    again) ibzoo_run again 1 ;;
+    ranks2) ibzoo_run ranks2 2 ;;
+    last) ibzoo_run last 1 --stage accumulate --slice 1/2 && ibzoo_run last 1 ;;
+    batch) ibzoo_run batch 1 --tokens-per-batch "${BATCH_TOKENS:-8192}" ;;
+    budget)
+      (export IBZOO_TEST_TABLE_BUDGET_BYTES=${FALLBACK_TABLE_BYTES:-$((48 << 20))}
+       forward+=(-x IBZOO_TEST_TABLE_BUDGET_BYTES)
+       ibzoo_run budget 1) && { grep -m1 -o "[0-9]* passes ([0-9]* row share(s) x [0-9]* layer group(s))" "$out/budget.log" || true; } ;;
     *) echo "unknown check $c" >&2; exit 2 ;;
-  esac
+  esac || { echo "$c: the run failed" | tee -a "$out/determinism.txt"; continue; }
   compare "$c" | tee -a "$out/determinism.txt"
 done
