@@ -3,9 +3,9 @@
 # (same shell settings): a multi-checkpoint study (N_CKPT random Llama-style
 # checkpoints, d=1024, 8 layers, over N_DOCS synthetic documents of ~512 tokens,
 # n-gram orders 1-2) run with `mpirun -np 1` and `mpirun -np G` (one rank per GPU);
-# prints the extract wall times and the scaling efficiency T1 / (G x T_G), and compares
-# the two runs' metrics.csv (byte-identical, or the largest difference). Both reduces
-# run with G ranks (CPU work, parallel over checkpoints), outside the timed extract.
+# prints the accumulate stage's wall times (labels, forward passes and label tables) and
+# the scaling efficiency T1 / (G x T_G), and compares the two runs' metrics.csv
+# (byte-identical, or the largest difference). The metrics stage runs untimed, on G ranks.
 # The defaults (16 checkpoints x 1,000 documents, 64 items) keep the fixed start-up
 # costs (MPI, CUDA, tokenization: a few seconds per run) small against the work.
 #   bash scripts/device/multigpu_scaling.sh OUT [G]
@@ -78,13 +78,11 @@ declare -A wall
 for np in 1 "$gpus"; do
   manifest "np$np" > "$work/np$np.yaml"
   t0=$(python3 -c "import time; print(time.time())")
-  mpirun -np "$np" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "$bin" run "$work/np$np.yaml" --stage extract \
+  mpirun -np "$np" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "$bin" run "$work/np$np.yaml" --stage accumulate \
     > "$out/scaling_np$np.log" 2>&1 || { tail -20 "$out/scaling_np$np.log"; exit 1; }
   wall[$np]=$(python3 -c "import time; print(f'{time.time() - $t0:.1f}')")
-  t0=$(python3 -c "import time; print(time.time())")
-  mpirun -np "$gpus" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "$bin" run "$work/np$np.yaml" --stage reduce \
-    > "$out/reduce_np$np.log" 2>&1 || { tail -20 "$out/reduce_np$np.log"; exit 1; }
-  echo "reduce of the np$np run on $gpus ranks: $(python3 -c "import time; print(f'{time.time() - $t0:.1f}')") s"
+  mpirun -np "$gpus" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "$bin" run "$work/np$np.yaml" --stage metrics \
+    > "$out/metrics_np$np.log" 2>&1 || { tail -20 "$out/metrics_np$np.log"; exit 1; }
   grep -h "GPU\|items to compute" "$out/scaling_np$np.log" | sort -u | head -4
 done
 if cmp -s "$work/runs/np1/results/metrics.csv" "$work/runs/np$gpus/results/metrics.csv"; then
@@ -109,8 +107,8 @@ fi
 python3 - "${wall[1]}" "${wall[$gpus]}" "$gpus" "$n_ckpt" "$n_docs" <<'PY'
 import sys
 t1, tg, g = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-print(f"{sys.argv[4]} checkpoints x {sys.argv[5]} documents, extract stage (tokenization included)")
-print("| GPUs (ranks) | extract wall s | speedup | scaling efficiency |")
+print(f"{sys.argv[4]} checkpoints x {sys.argv[5]} documents, accumulate stage (tokenization included)")
+print("| GPUs (ranks) | accumulate wall s | speedup | scaling efficiency |")
 print("|---|---|---|---|")
 print(f"| 1 | {t1:.1f} | 1.00 | 100% |")
 print(f"| {g} | {tg:.1f} | {t1 / tg:.2f} | {100 * t1 / (g * tg):.0f}% |")
