@@ -24,6 +24,9 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace ibzoo::models {
 
@@ -233,19 +236,46 @@ struct DeviceTables::Impl {
     }
   }
 
-  // Soft assignments of z [n, d] (any float type) on the device; counts bad rows.
+  // Row norms [n, 1] and scores z . W/eps [n, m] in float32 of z [n, d] (any float type).
   // Rows of a bfloat16 model multiply by W's three bfloat16 parts on the tensor cores
   // (mm_split) rather than as a float32 copy by float32 W: the same float32 scores up
   // to the order of their sums, without the copy and on the tensor cores.
+  std::pair<torch::Tensor, torch::Tensor> norms_and_scores(const torch::Tensor& z_in) const {
+    if (w_split.defined() && z_in.scalar_type() == torch::kBFloat16) {
+      return {at::linalg_vector_norm(z_in, 2, at::IntArrayRef{1}, true, torch::kFloat), mm_split(z_in, w_split)};
+    }
+    const auto z = z_in.to(torch::kFloat);
+    return {z.norm(2, {1}, true), torch::mm(z, w_t)};
+  }
+
+  // IBZOO_ASSIGN_ROWS=C (0 or unset: off): norms and scores by blocks of exactly C rows,
+  // the last padded with zeros, so that their kernels see one shape whatever the batch's
+  // row count (docs/GPU.md, "Several GPUs": whether this makes batch sizes agree on a GPU
+  // is not measured yet).
+  static std::int64_t assign_block_rows() {
+    const char* v = std::getenv("IBZOO_ASSIGN_ROWS");
+    return v != nullptr ? std::max<std::int64_t>(0, std::atoll(v)) : std::int64_t{0};
+  }
+
+  // Soft assignments of z [n, d] (any float type) on the device; counts bad rows.
   torch::Tensor assign(const torch::Tensor& z_in, std::size_t slot) {
     torch::Tensor norm, scores;
-    if (w_split.defined() && z_in.scalar_type() == torch::kBFloat16) {
-      norm = at::linalg_vector_norm(z_in, 2, at::IntArrayRef{1}, true, torch::kFloat);
-      scores = mm_split(z_in, w_split);
+    const auto block = assign_block_rows();
+    const auto n_in = z_in.size(0);
+    if (block <= 0 || n_in == block) {
+      std::tie(norm, scores) = norms_and_scores(z_in);
     } else {
-      const auto z = z_in.to(torch::kFloat);
-      norm = z.norm(2, {1}, true);
-      scores = torch::mm(z, w_t);
+      std::vector<torch::Tensor> norms, all;
+      for (std::int64_t r0 = 0; r0 < n_in; r0 += block) {
+        const auto len = std::min(block, n_in - r0);
+        auto rows = z_in.narrow(0, r0, len);
+        if (len < block) rows = torch::cat({rows, torch::zeros({block - len, z_in.size(1)}, z_in.options())});
+        const auto [nb, sb] = norms_and_scores(rows);
+        norms.push_back(nb.narrow(0, 0, len));
+        all.push_back(sb.narrow(0, 0, len));
+      }
+      norm = torch::cat(norms);
+      scores = torch::cat(all);
     }
     bad[slot].add_(norm.eq(0).logical_or(torch::isfinite(norm).logical_not()).sum());
     scores.div_(norm);

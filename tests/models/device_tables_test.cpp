@@ -238,6 +238,17 @@ TEST(DeviceTablesTest, ForwardPathMatchesTheHostKernel) {
       std::vector<float> p_device;
       tables.add_forward(seqs, {rows, spans, docs}, &p_device);
       const auto got = tables.sums();
+      {  // Norms and scores by blocks of 8 rows, the last padded (IBZOO_ASSIGN_ROWS): the same p.
+        ::setenv("IBZOO_ASSIGN_ROWS", "8", 1);
+        DeviceTables blocked(*model, assigner, layout, {}, layers);
+        std::vector<float> p_blocked;
+        blocked.add_forward(seqs, {rows, spans, docs}, &p_blocked);
+        ::unsetenv("IBZOO_ASSIGN_ROWS");
+        ASSERT_EQ(p_blocked.size(), p_device.size());
+        for (std::size_t i = 0; i < p_device.size(); ++i) {
+          ASSERT_NEAR(p_blocked[i], p_device[i], 1e-6) << family << " " << dtype_name(dtype) << " " << device_name(device);
+        }
+      }
       std::vector<analysis::EstimatorState> states(layers.size(), analysis::EstimatorState(layout));
       const auto cpu = dtype == DType::Float32 ? fixture(family, Device::Cpu) : nullptr;
       (cpu ? *cpu : *model).forward_layers(seqs, [&](int layer, const float* z, std::int64_t n, std::int64_t dim) {
