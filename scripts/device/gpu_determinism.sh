@@ -42,22 +42,9 @@ mkdir -p "$out" "$work"
 
 manifest=${MANIFEST:-}
 if [[ -z $manifest ]]; then
-mkdir -p "$work/models" "$work/data"
-python3 - "$work/data/text.txt" "$n_docs" <<'PY'
-import random, sys
-random.seed(0)
-words = open("manifests/test/data/genesis.txt").read().split()
-with open(sys.argv[1], "w") as f:
-    for _ in range(int(sys.argv[2])):
-        f.write(" ".join(random.choice(words) for _ in range(random.randint(40, 160))) + "\n\n")
-PY
-
-for i in $(seq 1 "$n_ckpt"); do
-  d=$work/models/ck$i
-  "$bin" make-model --family llama --out "$d" --layers "$layers" --hidden "$hidden" --heads 16 --kv-heads 4 \
-    --intermediate $((4 * hidden)) --vocab 257 --seed "$i" > /dev/null
-  cp manifests/test/models/tiny-gpt2/tokenizer.json "$d/"
-done
+source scripts/device/synthetic_study.sh
+synthetic_text "$work" "$n_docs" 40 160
+synthetic_checkpoints "$bin" "$work" "$n_ckpt" "$hidden" "$layers"
 
 small_study() {
   echo "study: determinism"
@@ -67,7 +54,7 @@ small_study() {
   echo "    family: llama"
   echo "    n_parameters: 1.1e8"
   echo "    checkpoints:"
-  for i in $(seq 1 "$n_ckpt"); do echo "      - {revision: step$i, step: $i, path: models/ck$i}"; done
+  checkpoint_list "$n_ckpt"
   cat <<YAML
 data:
   text:

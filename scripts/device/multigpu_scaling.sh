@@ -22,25 +22,10 @@ bin=${IBZOO_BIN:-$PWD/build-cuda/cli/ibzoo}
 work=/tmp/ibzoo_scaling
 rm -rf "$work"
 mkdir -p "$out"
-mkdir -p "$work/models" "$work/data"
-
-python3 - "$work/data/text.txt" "$n_docs" <<'PY'
-import random, sys
-random.seed(0)
-words = open("manifests/test/data/genesis.txt").read().split()
-with open(sys.argv[1], "w") as f:
-    for _ in range(int(sys.argv[2])):
-        f.write(" ".join(random.choice(words) for _ in range(130)) + "\n\n")
-PY
-
-ckpts=""
-for i in $(seq 1 "$n_ckpt"); do
-  d=$work/models/ck$i
-  "$bin" make-model --family llama --out "$d" --layers "$layers" --hidden "$hidden" --heads 16 --kv-heads 4 \
-    --intermediate $((4 * hidden)) --vocab 257 --seed "$i" > /dev/null
-  cp manifests/test/models/tiny-gpt2/tokenizer.json "$d/"
-  ckpts+="      - {revision: step$i, step: $i, path: models/ck$i}"$'\n'
-done
+source scripts/device/synthetic_study.sh
+synthetic_text "$work" "$n_docs" 130 130
+synthetic_checkpoints "$bin" "$work" "$n_ckpt" "$hidden" "$layers"
+ckpts=$(checkpoint_list "$n_ckpt")
 
 manifest() {  # $1 = run dir name
   cat <<YAML
