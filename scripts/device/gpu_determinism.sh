@@ -46,40 +46,8 @@ source scripts/device/synthetic_study.sh
 synthetic_text "$work" "$n_docs" 40 160
 synthetic_checkpoints "$bin" "$work" "$n_ckpt" "$hidden" "$layers"
 
-small_study() {
-  echo "study: determinism"
-  echo "run_dir: runs/base"
-  echo "models:"
-  echo "  - id: llama-1024"
-  echo "    family: llama"
-  echo "    n_parameters: 1.1e8"
-  echo "    checkpoints:"
-  checkpoint_list "$n_ckpt"
-  cat <<YAML
-data:
-  text:
-    files: [data/text.txt]
-    split: paragraph
-    max_tokens: 512
-    min_tokens: 16
-    documents_per_shard: 100
-estimator:
-  bins: 100
-  seed: 0
-  calibration: bounds
-  orders: [1, 2]
-  weighting: frequency
-  shuffled_null: true
-compute:
-  device: $device
-  dtype: $dtype
-  tokens_per_batch: 32768
-  threads: ${THREADS:-8}
-YAML
-}
-
 manifest=$work/study.yaml
-small_study > "$manifest"
+synthetic_manifest determinism runs/base "$n_ckpt" 100 true "$device" "$dtype" > "$manifest"
 fi
 
 ibzoo_run() {  # NAME RANKS [ARGS...]: `ibzoo run MANIFEST --run-dir WORK/runs/NAME ARGS` on RANKS ranks

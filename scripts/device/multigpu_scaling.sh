@@ -25,43 +25,10 @@ mkdir -p "$out"
 source scripts/device/synthetic_study.sh
 synthetic_text "$work" "$n_docs" 130 130
 synthetic_checkpoints "$bin" "$work" "$n_ckpt" "$hidden" "$layers"
-ckpts=$(checkpoint_list "$n_ckpt")
-
-manifest() {  # $1 = run dir name
-  cat <<YAML
-study: scaling
-run_dir: runs/$1
-models:
-  - id: llama-1024
-    family: llama
-    n_parameters: 1.1e8
-    checkpoints:
-$ckpts
-data:
-  text:
-    files: [data/text.txt]
-    split: paragraph
-    max_tokens: 512
-    min_tokens: 16
-    documents_per_shard: 250
-estimator:
-  bins: 100
-  seed: 0
-  calibration: bounds
-  orders: [1, 2]
-  weighting: frequency
-  shuffled_null: false
-compute:
-  device: $device
-  dtype: $dtype
-  tokens_per_batch: 32768
-  threads: ${THREADS:-8}
-YAML
-}
 
 declare -A wall
 for np in 1 "$gpus"; do
-  manifest "np$np" > "$work/np$np.yaml"
+  synthetic_manifest scaling "runs/np$np" "$n_ckpt" 250 false "$device" "$dtype" > "$work/np$np.yaml"
   t0=$(python3 -c "import time; print(time.time())")
   mpirun -np "$np" --bind-to none -x LD_PRELOAD -x LD_LIBRARY_PATH "$bin" run "$work/np$np.yaml" --stage accumulate \
     > "$out/scaling_np$np.log" 2>&1 || { tail -20 "$out/scaling_np$np.log"; exit 1; }
