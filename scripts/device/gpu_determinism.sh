@@ -58,28 +58,6 @@ ibzoo_run() {  # NAME RANKS [ARGS...]: `ibzoo run MANIFEST --run-dir WORK/runs/N
   echo "$name: $ranks rank(s) $*: $((SECONDS - t0)) s"
 }
 
-compare() {  # NAME: its metrics.csv against base's, on the rows both have
-  python3 - "$work/runs/base/results/metrics.csv" "$work/runs/$1/results/metrics.csv" "$1" <<'PY'
-import csv, math, sys
-def rows(path):
-    r = list(csv.reader(open(path)))
-    i = r[0].index("value")
-    return {tuple(x[:i] + x[i + 1:]): x[i] for x in r[1:]}
-a, b = rows(sys.argv[1]), rows(sys.argv[2])
-shared = [k for k in a if k in b]
-diff = [k for k in shared if a[k] != b[k]]
-if not diff:
-    print(f"{sys.argv[3]}: identical on all {len(shared)} shared values")
-    sys.exit()
-def gap(k):
-    u, v = float(a[k]), float(b[k])
-    return 0.0 if math.isnan(u) and math.isnan(v) else abs(u - v)
-worst = max(diff, key=gap)
-print(f"{sys.argv[3]}: {len(diff)} of {len(shared)} shared values differ; largest {gap(worst):.3e} at {worst}; "
-      f"first {diff[0]}: {a[diff[0]]} vs {b[diff[0]]}")
-PY
-}
-
 ibzoo_run base 1
 for c in $checks; do
   case $c in
@@ -93,5 +71,6 @@ for c in $checks; do
        ibzoo_run budget 1) && { grep -m1 -o "[0-9]* passes ([0-9]* row share(s) x [0-9]* layer group(s))" "$out/budget.log" || true; } ;;
     *) echo "unknown check $c" >&2; exit 2 ;;
   esac || { echo "$c: the run failed" | tee -a "$out/determinism.txt"; continue; }
-  compare "$c" | tee -a "$out/determinism.txt"
+  python3 scripts/device/compare_metrics.py "$work/runs/base/results/metrics.csv" "$work/runs/$c/results/metrics.csv" "$c" |
+    tee -a "$out/determinism.txt"
 done

@@ -37,25 +37,8 @@ for np in 1 "$gpus"; do
     > "$out/metrics_np$np.log" 2>&1 || { tail -20 "$out/metrics_np$np.log"; exit 1; }
   grep -h "GPU\|items to compute" "$out/scaling_np$np.log" | sort -u | head -4
 done
-if cmp -s "$work/runs/np1/results/metrics.csv" "$work/runs/np$gpus/results/metrics.csv"; then
-  echo "metrics.csv identical for 1 and $gpus ranks"
-else
-  python3 - "$work/runs/np1/results/metrics.csv" "$work/runs/np$gpus/results/metrics.csv" <<'PY'
-import csv, math, sys
-a, b = (list(csv.reader(open(f))) for f in sys.argv[1:3])
-assert len(a) == len(b) and all(x[:7] == y[:7] for x, y in zip(a, b)), "the two metrics.csv have different rows"
-worst_abs = worst_rel = 0.0
-n_diff = 0
-for x, y in zip(a[1:], b[1:]):
-    u, v = float(x[7]), float(y[7])
-    if u != v and not (math.isnan(u) and math.isnan(v)):
-        n_diff += 1
-        worst_abs = max(worst_abs, abs(u - v))
-        worst_rel = max(worst_rel, abs(u - v) / max(abs(u), 1e-300))
-print(f"metrics.csv differs between 1 and G ranks in {n_diff} of {len(a) - 1} values: "
-      f"largest difference {worst_abs:.3e} absolute, {worst_rel:.3e} relative")
-PY
-fi
+python3 scripts/device/compare_metrics.py "$work/runs/np1/results/metrics.csv" "$work/runs/np$gpus/results/metrics.csv" \
+  "metrics.csv, 1 vs $gpus ranks"
 python3 - "${wall[1]}" "${wall[$gpus]}" "$gpus" "$n_ckpt" "$n_docs" <<'PY'
 import sys
 t1, tg, g = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
