@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -437,9 +438,16 @@ std::vector<double> item_costs(const Study& study) {
 // the team that computes each.
 class ItemLoop {
  public:
+  // `is_claimed`: whether a plan item is claimed in this attempt (for the test hooks).
   ItemLoop(const Study& study, const Texts& texts, ItemRunner& runner, const std::vector<double>& cost,
-           io::StudyProgress& progress)
-      : study_(study), texts_(texts), runner_(runner), cost_(cost), progress_(progress), delays_(test_item_delays()) {}
+           io::StudyProgress& progress, std::function<bool(std::size_t)> is_claimed)
+      : study_(study),
+        texts_(texts),
+        runner_(runner),
+        cost_(cost),
+        progress_(progress),
+        is_claimed_(std::move(is_claimed)),
+        test_waits_(test_item_waits()) {}
 
   void run(std::size_t item_idx, const io::Communicator& team) {
     const auto& m = study_.manifest;
@@ -454,7 +462,7 @@ class ItemLoop {
     };
     const bool reports = team.rank() == 0;
     if (reports) progress_.start_item(item_label(m, item));
-    delay_for_test(delays_, item_idx);
+    wait_for_test(test_waits_, item_idx, is_claimed_);
     std::int64_t reported = 0;
     const auto on_round = [&](std::int64_t n) {
       reported += n;
@@ -476,7 +484,8 @@ class ItemLoop {
   ItemRunner& runner_;
   const std::vector<double>& cost_;
   io::StudyProgress& progress_;
-  std::map<std::size_t, int> delays_;
+  std::function<bool(std::size_t)> is_claimed_;
+  std::map<std::size_t, TestItemWait> test_waits_;
 };
 
 // All ranks on each item in turn.
@@ -573,7 +582,8 @@ void accumulate_items(const Study& study, const Texts& texts, const std::vector<
   io::StudyProgress progress(accumulate_progress_options(pending, cost, summary.n_done_before, run.root(), attempt,
                                                          options.slice, options.progress, options.progress_interval),
                              comm);
-  ItemLoop loop(study, texts, runner, cost, progress);
+  ItemLoop loop(study, texts, runner, cost, progress,
+                [&](std::size_t i) { return run.is_claimed(attempt, study.plan.items[i].id); });
   if (teams) {
     run_as_teams(study, pending, runner, loop, comm, stop, summary);
   } else {

@@ -2,18 +2,30 @@
 // much memory the tables may take, never a result.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 
 namespace ibzoo::pipeline {
 
-// IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,INDEX:MS...]: plan index -> milliseconds (empty when
-// unset). Throws UsageError naming the value when it is malformed.
-std::map<std::size_t, int> test_item_delays();
-// Sleeps the delay of plan item item_idx, if it has one.
-void delay_for_test(const std::map<std::size_t, int>& delays, std::size_t item_idx);
+// What the rank that computes a plan item waits for before computing it.
+struct TestItemWait {
+  int ms = 0;                                // IBZOO_TEST_ITEM_DELAY_MS: sleep this long
+  std::optional<std::size_t> until_claimed;  // IBZOO_TEST_ITEM_HOLD: until this plan item is claimed
+};
+
+// IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,...] and IBZOO_TEST_ITEM_HOLD=INDEX:OTHER[,...]: plan
+// index -> wait (empty when both are unset). Throws UsageError naming the variable and
+// its value when one is malformed.
+std::map<std::size_t, TestItemWait> test_item_waits();
+// Waits as `waits` says for plan item item_idx, if it has a wait. A hold polls
+// is_claimed(OTHER) and gives up with a warning after hold_limit.
+void wait_for_test(const std::map<std::size_t, TestItemWait>& waits, std::size_t item_idx,
+                   const std::function<bool(std::size_t)>& is_claimed,
+                   std::chrono::milliseconds hold_limit = std::chrono::minutes(2));
 
 // IBZOO_TEST_TABLE_BUDGET_BYTES=B or B0,B1,...: the bytes one pass's tables may take on
 // team rank r (B(r mod count)), alone (no per-layer buffers beside them), to force layer

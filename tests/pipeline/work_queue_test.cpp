@@ -2,6 +2,7 @@
 // their slice front to back, thieves take from the end of the slice with the most
 // unclaimed cost, claims of earlier attempts never block, stale attempts are removed.
 #include "pipeline/work_queue.h"
+#include "pipeline/test_hooks.h"
 
 #include "errors/error.h"
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <stdlib.h>
 #include <thread>
 
 #include <unistd.h>
@@ -206,6 +208,55 @@ TEST_F(WorkQueueTest, TheClaimFileSaysWhoClaimedIt) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "rank 3 host n1 pid 7");
+}
+
+// The scheduling tests' hooks (tests/scripts/work_stealing_test.sh): a hold ends when the
+// other item is claimed, whoever claims it, and gives up after its limit.
+TEST_F(WorkQueueTest, AHeldItemWaitsUntilTheOtherItemIsClaimed) {
+  ::setenv("IBZOO_TEST_ITEM_HOLD", "0:1", 1);
+  ::setenv("IBZOO_TEST_ITEM_DELAY_MS", "2:5,0:1", 1);
+  const auto waits = test_item_waits();
+  ::unsetenv("IBZOO_TEST_ITEM_HOLD");
+  ::unsetenv("IBZOO_TEST_ITEM_DELAY_MS");
+  ASSERT_EQ(waits.size(), 2u);
+  EXPECT_EQ(waits.at(0).ms, 1);
+  EXPECT_EQ(waits.at(0).until_claimed, std::optional<std::size_t>(1));
+  EXPECT_EQ(waits.at(2).ms, 5);
+  EXPECT_FALSE(waits.at(2).until_claimed);
+
+  run_.begin_attempt("all.h");
+  const auto is_claimed = [&](std::size_t i) { return run_.is_claimed("all.h", "item" + std::to_string(i)); };
+  std::atomic<bool> released{false};
+  std::thread holder([&] {
+    wait_for_test(waits, 0, is_claimed, std::chrono::minutes(1));
+    released = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(released.load());  // item1 is not claimed yet
+  EXPECT_TRUE(run_.try_claim("all.h", "item1", "thief"));
+  holder.join();
+  EXPECT_TRUE(released.load());
+
+  // Nobody claims item3: the hold gives up after its limit instead of hanging the run.
+  const std::map<std::size_t, TestItemWait> never{{0, TestItemWait{0, 3}}};
+  const auto start = std::chrono::steady_clock::now();
+  wait_for_test(never, 0, is_claimed, std::chrono::milliseconds(100));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+}
+
+TEST_F(WorkQueueTest, AMalformedHookValueNamesTheVariable) {
+  for (const auto& [name, value] : std::vector<std::pair<const char*, const char*>>{
+           {"IBZOO_TEST_ITEM_HOLD", "0:x"}, {"IBZOO_TEST_ITEM_HOLD", "0"}, {"IBZOO_TEST_ITEM_DELAY_MS", "0:-5"},
+           {"IBZOO_TEST_ITEM_DELAY_MS", "1:2,3"}}) {
+    ::setenv(name, value, 1);
+    try {
+      test_item_waits();
+      ADD_FAILURE() << name << "=" << value << " was accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(name) + " must be INDEX:"), std::string::npos) << e.what();
+    }
+    ::unsetenv(name);
+  }
 }
 
 }  // namespace

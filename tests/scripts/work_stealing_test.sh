@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Dynamic assignment under real mpirun (docs/SCALE.md, "Assignment of items to ranks"):
-# one item (checkpoint) of the tiny-checkpoints study is made slow (IBZOO_TEST_ITEM_DELAY_MS), so that the other
-# ranks finish their slices and steal from the end of the slow rank's slice. On 2 and 4
+# the rank with the first item (checkpoint) of the tiny-checkpoints study holds it until
+# the next item is claimed (IBZOO_TEST_ITEM_HOLD), so another rank must finish its slice
+# and steal from the end of the held rank's slice, however loaded the machine. On 2 and 4
 # ranks, and with two Slurm-style --slice runs at once, checks that (1) every item is
 # computed exactly once (log lines, DONE markers, claim files), (2) stealing happened,
 # (3) metrics.csv is byte-identical to a 1-rank run, (4) a rerun with claims of an
@@ -28,16 +29,17 @@ check_once() {
 }
 n_files() { (find "$1" -type f 2>/dev/null || true) | wc -l; }
 
-run_np() {  # ranks, run dir name, delays
-  IBZOO_TEST_ITEM_DELAY_MS="$3" mpirun -np "$1" --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+run_np() {  # ranks, run dir name, holds, delays
+  IBZOO_TEST_ITEM_HOLD="$3" IBZOO_TEST_ITEM_DELAY_MS="$4" mpirun -np "$1" --oversubscribe \
+    -x IBZOO_TEST_ITEM_HOLD -x IBZOO_TEST_ITEM_DELAY_MS \
     "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/$2" "${opts[@]}" >"$tmp/$2.log" 2>&1 ||
     { cat "$tmp/$2.log"; fail "mpirun -np $1 failed"; }
 }
 
-# 2 and 4 ranks: rank 0 sleeps in its first item (plan index 0); with 4 ranks the last
-# rank's last item is slow too.
-run_np 2 np2 "0:$delay_ms"
-run_np 4 np4 "0:$delay_ms,$((n_items - 1)):$delay_ms"
+# 2 and 4 ranks: rank 0 holds its first item (plan index 0) until plan item 1, in its own
+# slice, is stolen; with 4 ranks the last rank's last item is slow too.
+run_np 2 np2 0:1 ""
+run_np 4 np4 0:1 "$((n_items - 1)):$delay_ms"
 for np in np2 np4; do
   check_once "$tmp/$np.log"
   [ "$(find "$tmp/$np/items" -name DONE | wc -l)" -eq "$n_items" ] || fail "$np: not every item has a DONE marker"
@@ -53,17 +55,20 @@ done
 
 # Two array slices at once, 2 ranks each, in one run directory: neither removes the
 # other's claims, every item is computed once, the metrics stage gives the same metrics.
-IBZOO_TEST_ITEM_DELAY_MS="0:$delay_ms" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+# Each slice's first rank holds its first item until the second is stolen.
+IBZOO_TEST_ITEM_HOLD="0:1" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_HOLD \
   "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage accumulate --slice 0/2 "${opts[@]}" >"$tmp/sl0.log" 2>&1 &
 pid0=$!
-IBZOO_TEST_ITEM_DELAY_MS="$((n_items / 2)):$delay_ms" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+IBZOO_TEST_ITEM_HOLD="$((n_items / 2)):$((n_items / 2 + 1))" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_HOLD \
   "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage accumulate --slice 1/2 "${opts[@]}" >"$tmp/sl1.log" 2>&1 ||
   { cat "$tmp/sl1.log"; fail "slice 1/2 failed"; }
 wait "$pid0" || { cat "$tmp/sl0.log"; fail "slice 0/2 failed"; }
 check_once "$tmp/sl0.log" "$tmp/sl1.log"
 ls "$tmp/sl/claims" | grep -q '^slice0of2\.' || fail "slice 0/2's claims are gone"
 ls "$tmp/sl/claims" | grep -q '^slice1of2\.' || fail "slice 1/2's claims are gone"
-grep -q "accumulate: stealing item" "$tmp/sl0.log" "$tmp/sl1.log" || fail "no stealing within a slice"
+for k in 0 1; do
+  grep -q "accumulate: stealing item" "$tmp/sl$k.log" || { cat "$tmp/sl$k.log"; fail "no stealing within slice $k/2"; }
+done
 "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/sl" --stage metrics --quiet
 cmp "$tmp/np1/results/metrics.csv" "$tmp/sl/results/metrics.csv" || fail "slices: metrics.csv differs from 1 rank"
 
@@ -72,16 +77,18 @@ cmp "$tmp/np1/results/metrics.csv" "$tmp/sl/results/metrics.csv" || fail "slices
 old_attempt=$(ls "$tmp/np2/claims")
 for id in $(echo "$ids" | sed -n '2p;5p;8p'); do rm -rf "$tmp/np2/items/$id"; done
 rm -rf "$tmp/np2/results"
-run_np 2 np2 ""
+run_np 2 np2 "" ""
 grep -q "accumulate: 3 items to compute, $((n_items - 3)) already done" "$tmp/np2.log" ||
   { cat "$tmp/np2.log"; fail "the rerun did not compute exactly the 3 lost items"; }
 [ ! -e "$tmp/np2/claims/$old_attempt" ] || fail "the earlier attempt's claims were not removed"
 [ "$(n_files "$tmp/np2/claims")" -eq 3 ] || fail "expected 3 claim files in the new attempt"
 cmp "$tmp/np1/results/metrics.csv" "$tmp/np2/results/metrics.csv" || fail "rerun: metrics.csv differs from 1 rank"
 
-# The hook rejects a malformed value with a usage error naming the variable.
-rc=0
-IBZOO_TEST_ITEM_DELAY_MS="zero:5" "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/bad" --quiet >"$tmp/bad.log" 2>&1 || rc=$?
-[ "$rc" -eq 2 ] || { cat "$tmp/bad.log"; fail "a malformed IBZOO_TEST_ITEM_DELAY_MS exited $rc, expected 2"; }
-grep -q "IBZOO_TEST_ITEM_DELAY_MS must be INDEX:MS" "$tmp/bad.log" || fail "the message does not name the variable"
+# The hooks reject a malformed value with a usage error naming the variable.
+for bad in "IBZOO_TEST_ITEM_DELAY_MS=zero:5" "IBZOO_TEST_ITEM_DELAY_MS=0:-5" "IBZOO_TEST_ITEM_HOLD=0:1x"; do
+  rc=0
+  env "$bad" "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/bad" --quiet >"$tmp/bad.log" 2>&1 || rc=$?
+  [ "$rc" -eq 2 ] || { cat "$tmp/bad.log"; fail "$bad exited $rc, expected 2"; }
+  grep -q "${bad%%=*} must be INDEX:" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "$bad: the message does not name the variable"; }
+done
 echo "work_stealing: 1 passed, 0 failed"
