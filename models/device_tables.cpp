@@ -81,10 +81,9 @@ struct DeviceTables::Impl {
   torch::Device device{torch::kCPU};
   torch::Tensor w_t;                   // float32 [d, m]: (W / eps) transposed
   torch::Tensor w_split;               // bfloat16 [d, 3m] or undefined (DeviceAssigner::Impl::w_split_t)
-  // IBZOO_ASSIGN_ROWS=C (0 or unset: off): norms and scores by blocks of exactly C rows,
-  // the last padded with zeros, so that their kernels see one shape whatever the batch's
-  // row count (docs/GPU.md, "Several GPUs": whether this makes batch sizes agree on a GPU
-  // is not measured yet).
+  // The model's RunOptions::fixed_rows (0: off): norms and scores by blocks of exactly
+  // that many rows, the last padded with zeros, so that their kernels see one shape
+  // whatever the batch's row count.
   std::int64_t assign_block_rows = 0;
   analysis::StateLayout layout;
   analysis::RowShare share;
@@ -335,7 +334,7 @@ DeviceTables::DeviceTables(const Model& model, const DeviceAssigner& assigner, a
   d.device = model.impl().module->device();
   d.w_t = assigner.impl().w_scaled_t;
   if (switch_on("IBZOO_ASSIGN_SPLIT")) d.w_split = assigner.impl().w_split_t;  // =0: float32 rows (for comparison)
-  if (const char* rows = std::getenv("IBZOO_ASSIGN_ROWS")) d.assign_block_rows = std::max<std::int64_t>(0, std::atoll(rows));
+  d.assign_block_rows = model.options().fixed_rows;
   IBZOO_CHECK(d.w_t.device() == d.device, "DeviceAssigner built for another device");
   IBZOO_CHECK(std::is_sorted(layers.begin(), layers.end()) && !layers.empty(), "layers must be ascending");
   d.layout = std::move(layout);

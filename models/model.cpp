@@ -252,6 +252,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
   const auto weights = hf::WeightStore::open_dir(dir);
   load_on_side_stream(device, [&] { impl->module = load_transformer(weights, impl->config, torch_dtype(options.dtype), device); });
   impl->module->eval();
+  impl->module->set_fixed_rows(options.fixed_rows);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 

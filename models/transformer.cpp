@@ -257,11 +257,11 @@ void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int l
   const auto n = x.size(0) * x.size(1);
   auto xf = x.view({n, x.size(2)});
   const auto attn_in = lw.norm_attn_w.defined() ? norm(x, lw.norm_attn_w, lw.norm_attn_b) : x;
-  const auto attn = fast_attention(linear(attn_in, lw.wqkv, lw.bqkv), cos, sin_signed, mask, lengths);
-  xf.addmm_(attn, lw.wo.t());
+  const auto attn = fast_attention(linear_rows(attn_in, lw.wqkv, lw.bqkv, fixed_rows_), cos, sin_signed, mask, lengths);
+  addmm_rows_(xf, attn, lw.wo, fixed_rows_);
   if (lw.bo.defined()) xf.add_(lw.bo);
   const auto mlp_in = lw.norm_mlp_w.defined() ? norm(x, lw.norm_mlp_w, lw.norm_mlp_b) : x;
-  auto h = linear(mlp_in, lw.w_in, lw.b_in).view({n, -1});
+  auto h = linear_rows(mlp_in, lw.w_in, lw.b_in, fixed_rows_).view({n, -1});
   if (c.gated_mlp()) {
     const auto ff = c.intermediate_size;
     if (c.activation == hf::Activation::Silu) {
@@ -274,7 +274,7 @@ void TransformerImpl::fast_block(torch::Tensor& x, const LayerWeights& lw, int l
   } else {
     activate_out(h, h, c.activation);
   }
-  xf.addmm_(h, lw.w_out.t());
+  addmm_rows_(xf, h, lw.w_out, fixed_rows_);
   if (lw.b_out.defined()) xf.add_(lw.b_out);
 }
 
@@ -294,11 +294,11 @@ void TransformerImpl::folded_block(torch::Tensor& x, const Folded& f, const torc
   const auto ff = c.intermediate_size;
   auto xf = x.view({n, d});
   const auto xn = torch::layer_norm(xf, {d}, {}, {}, c.norm_eps);
-  const auto y = torch::addmm(f.b_in, xn, f.w_in.t());  // [n, qkv_cols + ff]
+  const auto y = linear_rows(xn, f.w_in, f.b_in, fixed_rows_);  // [n, qkv_cols + ff]
   cat_buf.narrow(1, 0, qd).copy_(fast_attention(y.view({b, t, qkv_cols + ff}), cos, sin_signed, mask, lengths));
   auto act = cat_buf.narrow(1, qd, ff);
   activate_out(act, y.narrow(1, qkv_cols, ff), c.activation);
-  xf.addmm_(cat_buf, f.w_out.t());
+  addmm_rows_(xf, cat_buf, f.w_out, fixed_rows_);
 }
 
 std::pair<torch::Tensor, torch::Tensor> rotary_tables(const hf::ModelConfig& c, const torch::Tensor& positions) {
@@ -431,7 +431,11 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
 
   const bool fast = fast_path();
   const auto rope = batch_rotary(c, positions, dtype_, fast);
-  const auto masks = batch_masks(c, t, iopts, padded ? upload(torch::tensor(lengths, torch::kLong)) : torch::Tensor());
+  // Right padding needs no key mask under causal attention (a valid query sees only
+  // earlier, valid keys); with fixed shapes none is given, so that every batch takes the
+  // same attention kernel whether or not it is padded.
+  const bool key_mask = padded && !(fast && fixed_rows_ > 0);
+  const auto masks = batch_masks(c, t, iopts, key_mask ? upload(torch::tensor(lengths, torch::kLong)) : torch::Tensor());
   const bool folded = fast && folds_current();
   torch::Tensor cat_buf;
   if (folded) {

@@ -86,6 +86,10 @@ class TransformerImpl : public torch::nn::Module {
   // one more copy of the block weights on the device. No-op for other families.
   void fold_for_inference();
 
+  // RunOptions::fixed_rows (models/model.h): > 0 runs the inference path's projections
+  // in blocks of exactly this many rows and attention without a padding mask.
+  void set_fixed_rows(std::int64_t rows) { fixed_rows_ = rows; }
+
   // Exposed for the loader and the trainer.
   torch::Tensor embed, pos_embed, final_norm_w, final_norm_b, lm_head;
   std::vector<LayerWeights> layers;
@@ -123,6 +127,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::Device device_;
   std::vector<Folded> folded_;               // per layer; empty when not folded
   std::int64_t folded_version_ = -1;         // weight_version() when folded
+  std::int64_t fixed_rows_ = 0;              // set_fixed_rows
   std::int64_t weight_version() const;
 };
 TORCH_MODULE(Transformer);

@@ -33,6 +33,62 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   return b.defined() ? torch::nn::functional::linear(x, w, b) : torch::nn::functional::linear(x, w);
 }
 
+namespace {
+
+// A zero [rows, a.size(1)] block laid out as a's rows (the same row stride), its first
+// a.size(0) rows a's: the padded last block of a blocked GEMM reads memory as the others do.
+torch::Tensor padded_rows(const torch::Tensor& a, std::int64_t rows) {
+  const bool strided = a.stride(1) == 1 && a.stride(0) >= a.size(1);
+  const auto base = torch::zeros({rows, strided ? a.stride(0) : a.size(1)}, a.options());
+  auto block = base.narrow(1, 0, a.size(1));
+  block.narrow(0, 0, a.size(0)).copy_(a);
+  return block;
+}
+
+}  // namespace
+
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, std::int64_t rows) {
+  if (rows <= 0) return linear(x, w, b);
+  auto sizes = x.sizes().vec();
+  const auto a = x.reshape({-1, sizes.back()});
+  const auto n = a.size(0);
+  auto out = torch::empty({n, w.size(0)}, a.options());
+  // Every block, the padded last one too, through the same call.
+  const auto gemm = [&](torch::Tensor dst, const torch::Tensor& src) {
+    b.defined() ? torch::addmm_out(dst, b, src, w.t()) : torch::mm_out(dst, src, w.t());
+  };
+  for (std::int64_t r0 = 0; r0 < n; r0 += rows) {
+    const auto len = std::min(rows, n - r0);
+    if (len == rows) {
+      gemm(out.narrow(0, r0, len), a.narrow(0, r0, len));
+    } else {
+      auto last = torch::empty({rows, w.size(0)}, a.options());
+      gemm(last, padded_rows(a.narrow(0, r0, len), rows));
+      out.narrow(0, r0, len).copy_(last.narrow(0, 0, len));
+    }
+  }
+  sizes.back() = w.size(0);
+  return out.view(sizes);
+}
+
+void addmm_rows_(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& w, std::int64_t rows) {
+  if (rows <= 0) {
+    out.addmm_(a, w.t());
+    return;
+  }
+  const auto n = out.size(0);
+  for (std::int64_t r0 = 0; r0 < n; r0 += rows) {
+    const auto len = std::min(rows, n - r0);
+    if (len == rows) {
+      out.narrow(0, r0, len).addmm_(a.narrow(0, r0, len), w.t());
+    } else {
+      auto acc = padded_rows(out.narrow(0, r0, len), rows);
+      acc.addmm_(padded_rows(a.narrow(0, r0, len), rows), w.t());
+      out.narrow(0, r0, len).copy_(acc.narrow(0, 0, len));
+    }
+  }
+}
+
 torch::Tensor activate(const torch::Tensor& x, hf::Activation a) {
   switch (a) {
     case hf::Activation::GeluTanh:

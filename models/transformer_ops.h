@@ -34,6 +34,12 @@ namespace ibzoo::models {
 inline bool has_post_norms(hf::Family f) { return f == hf::Family::Olmo2 || f == hf::Family::Gemma2; }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// linear(x, w, b) over the rows of x ([..., k]) in blocks of exactly `rows` rows, the
+// last padded with zeros, so that every GEMM has one shape whatever x's row count
+// (rows <= 0: one GEMM, as linear()).
+torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, std::int64_t rows);
+// out [n, m] += a [n, k] w^T, the same way (rows <= 0: one out.addmm_).
+void addmm_rows_(const torch::Tensor& out, const torch::Tensor& a, const torch::Tensor& w, std::int64_t rows);
 torch::Tensor activate(const torch::Tensor& x, hf::Activation a);
 void activate_out(torch::Tensor& out, const torch::Tensor& in, hf::Activation a);
 torch::Tensor silu_mul(torch::Tensor gate, const torch::Tensor& up);

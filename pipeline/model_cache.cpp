@@ -1,5 +1,6 @@
 #include "pipeline/model_cache.h"
 
+#include "errors/error.h"
 #include "io/fs.h"
 #include "io/log.h"
 #include "pipeline/ranks.h"
@@ -7,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace ibzoo::pipeline {
@@ -52,9 +55,21 @@ std::string milliseconds(std::chrono::steady_clock::time_point a, std::chrono::s
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
 }
 
+// IBZOO_FIXED_ROWS=C (models::RunOptions::fixed_rows; docs/GPU.md): 0 or unset is off.
+std::int64_t fixed_rows_from_env() {
+  const char* env = std::getenv("IBZOO_FIXED_ROWS");
+  if (!env || !*env) return 0;
+  const std::string text = env;
+  if (text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) {
+    throw UsageError("IBZOO_FIXED_ROWS must be a row count (0 for off, e.g. 4096), got '" + text + "'");
+  }
+  return std::stoll(text);
+}
+
 }  // namespace
 
-ModelCache::ModelCache(const Manifest& manifest, int threads) : manifest_(manifest), threads_(threads) {}
+ModelCache::ModelCache(const Manifest& manifest, int threads)
+    : manifest_(manifest), threads_(threads), fixed_rows_(fixed_rows_from_env()) {}
 
 ModelCache::~ModelCache() {
   for (auto& [path, loading] : preloads_) loading.wait();
@@ -67,12 +82,17 @@ std::unique_ptr<models::Model> ModelCache::load(const Checkpoint& checkpoint) co
   options.dtype = models::parse_dtype(manifest_.compute.dtype);
   options.threads = threads_;
   options.final_norm = manifest_.estimator.final_norm;
+  // On the host the forward runs one sequence at a time (stages/accumulate.cpp) and is
+  // batch-invariant already; blocks of thousands of rows would only pad it.
+  if (options.device == models::Device::Cuda) options.fixed_rows = fixed_rows_;
   // One rank per GPU: the node's ranks take its GPUs round-robin.
   if (options.device == models::Device::Cuda && models::cuda_device_count() > 0) {
     options.cuda_device_idx = node_local_rank() % models::cuda_device_count();
     if (!g_gpu_logged.exchange(true)) {
       io::log_info("using GPU " + std::to_string(options.cuda_device_idx) + " of " +
-                   std::to_string(models::cuda_device_count()) + " on this node");
+                   std::to_string(models::cuda_device_count()) + " on this node" +
+                   (fixed_rows_ > 0 ? "; fixed shapes, blocks of " + std::to_string(fixed_rows_) + " rows (IBZOO_FIXED_ROWS)"
+                                    : std::string()));
     }
   }
   return models::Model::load(checkpoint.path, options);

@@ -57,6 +57,7 @@ class ModelCache {
 
   const Manifest& manifest_;
   int threads_;
+  std::int64_t fixed_rows_;  // IBZOO_FIXED_ROWS (models::RunOptions::fixed_rows)
   std::filesystem::path path_;
   std::unique_ptr<models::Model> model_;
   std::map<std::string, std::future<std::unique_ptr<models::Model>>> preloads_;

@@ -315,6 +315,75 @@ TEST(ModelTest, UnknownArchitectureAndBadTokenIdsAreModelErrors) {
   fs::remove_all(dir);
 }
 
+// Fixed shapes (RunOptions::fixed_rows, projections by blocks of 16 rows here): on a
+// GPU (bfloat16) a sequence's hidden states are the same bits alone, in a small padded
+// batch and in a batch of eleven, for each inference block (gated, plain, folded
+// GPT-NeoX, sliding window). On the CPU (float32; its pipeline runs one sequence at a
+// time, stages/accumulate.cpp) the blocks and their padding give the default path's
+// values. Prints how far each path moves a sequence with its batch.
+TEST(ModelTest, FixedRowsKeepASequencesBitsInAnyBatchOnAGpu) {
+  std::vector<std::pair<Device, DType>> runs = {{Device::Cpu, DType::Float32}};
+  if (cuda_available()) runs.emplace_back(Device::Cuda, DType::BFloat16);
+  for (const auto& family : {"llama", "gpt2", "gpt_neox", "mistral"}) {
+    const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (std::string(family) + ".safetensors"));
+    std::vector<std::vector<std::int32_t>> texts;
+    for (int k = 0; k < 11; ++k) texts.push_back(ids_of(ref, "input_ids_" + std::to_string(k)));
+    std::stable_sort(texts.begin(), texts.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+    const auto target = texts[5];  // the median length; the others pad it or are padded
+    texts.erase(texts.begin() + 5);
+    ASSERT_LT(texts.front().size(), target.size());
+    ASSERT_GT(texts.back().size(), target.size());
+    auto eleven = texts;
+    eleven.push_back(target);
+    std::size_t eleven_at = 0;
+    for (const auto& t : texts) eleven_at += t.size();
+    // (batch, the row where the target's rows start: padding removed, input order)
+    const std::vector<std::pair<std::vector<std::vector<std::int32_t>>, std::size_t>> batches = {
+        {{target}, 0}, {{texts.back(), target, texts.front()}, texts.back().size()}, {eleven, eleven_at}};
+    for (const auto& [device, dtype] : runs) {
+      const auto what = std::string(family) + " " + device_name(device);
+      std::vector<std::unique_ptr<Model>> models;  // default, fixed shapes
+      for (const std::int64_t fixed_rows : {0, 16}) {
+        RunOptions o;
+        o.device = device;
+        o.dtype = dtype;
+        o.fixed_rows = fixed_rows;
+        models.push_back(Model::load(kFixtures / "models" / family, o));
+      }
+      const auto d = static_cast<std::size_t>(models[0]->hidden_size());
+      std::vector<std::vector<std::vector<float>>> alone(2);  // [path][layer]: the target alone
+      double moves[2] = {0.0, 0.0};
+      for (const auto& [batch, start] : batches) {
+        std::vector<std::vector<float>> target_rows[2];
+        for (int path = 0; path < 2; ++path) {
+          const auto layers = collect(*models[static_cast<std::size_t>(path)], batch);
+          for (const auto& layer : layers) {
+            const auto* rows = layer.data() + start * d;
+            target_rows[path].emplace_back(rows, rows + target.size() * d);
+          }
+          if (alone[path].empty()) alone[path] = target_rows[path];
+        }
+        for (std::size_t l = 0; l < target_rows[0].size(); ++l) {
+          const auto n = target_rows[0][l].size();
+          EXPECT_LT(rel_err(target_rows[1][l].data(), target_rows[0][l].data(), n), dtype == DType::Float32 ? 1e-5 : 1e-2)
+              << what << " layer " << l << " in a batch of " << batch.size() << ": fixed shapes against the default path";
+          for (int path = 0; path < 2; ++path) {
+            for (std::size_t i = 0; i < n; ++i) {
+              moves[path] = std::max(moves[path], static_cast<double>(std::abs(target_rows[path][l][i] - alone[path][l][i])));
+            }
+          }
+          if (device == Device::Cuda) {
+            EXPECT_EQ(0, std::memcmp(target_rows[1][l].data(), alone[1][l].data(), n * sizeof(float)))
+                << what << " fixed shapes: layer " << l << " differs in a batch of " << batch.size();
+          }
+        }
+      }
+      std::printf("batch invariance %-9s %s: a sequence moves with its batch by up to %.3g (default), %.3g (fixed shapes)\n",
+                  family, device_name(device).c_str(), moves[0], moves[1]);
+    }
+  }
+}
+
 // On a GPU machine: bfloat16 on CUDA within 2e-2 of the float32 transformers
 // reference for every family. Without CUDA: the request is a clear ModelError.
 TEST(ModelTest, CudaBfloat16MatchesTheReferenceOrIsRefusedClearly) {
