@@ -35,7 +35,7 @@ for step in $steps; do
       ;;
     test)
       for t in ${IBZOO_TESTS:-models_model_test models_device_tables_test}; do
-        $build/tests/$t 2>&1 | tee "$out/$t.log" | grep -E "^\[  (FAILED|PASSED|  OK) |cuda bf16|rel err|Failure|SKIPPED" | head -120
+        $build/tests/$t 2>&1 | tee "$out/$t.log" | grep -E "^\[  (FAILED|PASSED|  OK) |cuda bf16|rel err|batch invariance|Failure|SKIPPED" | head -120
       done
       ;;
     bench)
