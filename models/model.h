@@ -58,7 +58,8 @@ struct RunOptions {
   bool final_norm = true;   // index L after the final norm (HF) or the raw last block
   int cuda_device_idx = 0;  // which GPU with Device::Cuda
   // > 0: fixed shapes (docs/GPU.md, "Does a result depend on anything but the study?"):
-  // the forward's projections and the device tables' soft assignments run in blocks of
+  // the inference block's projections (not OLMo2's or Gemma 2's, which take the general
+  // block) and the device tables' soft assignments run in blocks of
   // exactly this many rows (the last padded with zeros) and attention takes the causal
   // kernel alone (no padding mask), so that the kernels a position goes through do not
   // depend on the batch it sits in. Valid rows are unchanged in exact arithmetic.
