@@ -57,12 +57,13 @@ struct RunOptions {
   int threads = 0;          // torch intra-op threads; 0 leaves torch's setting
   bool final_norm = true;   // index L after the final norm (HF) or the raw last block
   int cuda_device_idx = 0;  // which GPU with Device::Cuda
-  // > 0: fixed shapes (docs/GPU.md, "Does a result depend on anything but the study?"):
+  // > 0: fixed shapes (docs/GPU.md, "Does a result depend on anything but the study?"),
+  // so that the kernels a position goes through do not depend on the batch it sits in:
   // the inference block's projections (not OLMo2's or Gemma 2's, which take the general
-  // block) and the device tables' soft assignments run in blocks of
-  // exactly this many rows (the last padded with zeros) and attention takes the causal
-  // kernel alone (no padding mask), so that the kernels a position goes through do not
-  // depend on the batch it sits in. Valid rows are unchanged in exact arithmetic.
+  // block) and the device tables' soft assignments run in blocks of exactly this many
+  // rows (the last padded with zeros), and attention gets no padding mask and, on a GPU,
+  // torch's memory-efficient kernel (flash attention splits a small batch's keys by a
+  // heuristic). Valid rows are unchanged in exact arithmetic.
   std::int64_t fixed_rows = 0;
 };
 

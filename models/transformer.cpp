@@ -243,7 +243,8 @@ torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const to
     k = k.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
-  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
+  const auto out = fixed_rows_ > 0 ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
+                                    : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
   // The fused kernels return [B, T, H, hd] memory transposed: this is a view there.
   return out.transpose(1, 2).reshape({b * t, c.n_heads * hd});
 }

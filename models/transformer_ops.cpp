@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <numbers>
+#include <optional>
 
 // One-pass SwiGLU on CUDA: torch's jiterator compiles a small elementwise kernel
 // with NVRTC at first use. Only where the CUDA headers are at hand (a CUDA libtorch).
@@ -281,6 +283,27 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   }
   const auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
   return torch::matmul(probs, v);
+}
+
+torch::Tensor attend_fixed(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                           const torch::Tensor& mask, double scale, const std::vector<std::int64_t>& lengths) {
+#if IBZOO_HAVE_SDPA_GQA
+  if (q.is_cuda()) {
+    const auto group = q.size(1) / k.size(1);
+    const auto heads = [&](const torch::Tensor& x) { return group > 1 ? x.repeat_interleave(group, 1) : x; };
+    std::optional<at::Tensor> bias;
+    if (mask.defined()) {
+      // An additive bias whose rows start 16-element aligned, as the kernel reads them.
+      const auto t_k = mask.size(-1);
+      auto rows = torch::zeros({mask.size(0), mask.size(1), mask.size(2), (t_k + 15) / 16 * 16}, q.options()).narrow(-1, 0, t_k);
+      rows.masked_fill_(mask.logical_not(), -std::numeric_limits<double>::infinity());
+      bias = rows.expand({q.size(0), q.size(1), q.size(2), t_k});
+    }
+    return std::get<0>(at::_scaled_dot_product_efficient_attention(q, heads(k), heads(v), bias, /*compute_log_sumexp=*/false,
+                                                                   /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(), scale));
+  }
+#endif
+  return attend(q, k, v, mask, scale, 0.0, lengths);
 }
 
 #if IBZOO_HAVE_FUSED_RMS_NORM
