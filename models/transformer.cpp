@@ -432,9 +432,8 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
 
   const bool fast = fast_path();
   const auto rope = batch_rotary(c, positions, dtype_, fast);
-  // Right padding needs no key mask under causal attention (a valid query sees only
-  // earlier, valid keys); with fixed shapes none is given, so that every batch takes the
-  // same attention kernel whether or not it is padded.
+  // Causal attention needs no key mask for right padding (valid queries see valid keys
+  // only); fixed shapes give none, so padded and unpadded batches take one kernel.
   const bool key_mask = padded && !(fast && fixed_rows_ > 0);
   const auto masks = batch_masks(c, t, iopts, key_mask ? upload(torch::tensor(lengths, torch::kLong)) : torch::Tensor());
   const bool folded = fast && folds_current();

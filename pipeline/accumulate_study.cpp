@@ -441,13 +441,8 @@ class ItemLoop {
   // `is_claimed`: whether a plan item is claimed in this attempt (for the test hooks).
   ItemLoop(const Study& study, const Texts& texts, ItemRunner& runner, const std::vector<double>& cost,
            io::StudyProgress& progress, std::function<bool(std::size_t)> is_claimed)
-      : study_(study),
-        texts_(texts),
-        runner_(runner),
-        cost_(cost),
-        progress_(progress),
-        is_claimed_(std::move(is_claimed)),
-        test_waits_(test_item_waits()) {}
+      : study_(study), texts_(texts), runner_(runner), cost_(cost), progress_(progress),
+        is_claimed_(std::move(is_claimed)), test_waits_(test_item_waits(study.plan.items.size())) {}
 
   void run(std::size_t item_idx, const io::Communicator& team) {
     const auto& m = study_.manifest;

@@ -54,7 +54,7 @@ std::map<std::size_t, std::size_t> index_pairs(const char* name, const std::stri
 // that computes plan item INDEX sleep MS milliseconds first; IBZOO_TEST_ITEM_HOLD=
 // INDEX:OTHER makes it wait until plan item OTHER is claimed (by a thief: the only way a
 // test can make a steal certain rather than likely on a loaded machine).
-std::map<std::size_t, TestItemWait> test_item_waits() {
+std::map<std::size_t, TestItemWait> test_item_waits(std::size_t n_items) {
   std::map<std::size_t, TestItemWait> waits;
   for (const auto& [index, ms] : index_pairs("IBZOO_TEST_ITEM_DELAY_MS", "MS")) {
     if (ms > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
@@ -62,7 +62,13 @@ std::map<std::size_t, TestItemWait> test_item_waits() {
     }
     waits[index].ms = static_cast<int>(ms);
   }
-  for (const auto& [index, other] : index_pairs("IBZOO_TEST_ITEM_HOLD", "OTHER")) waits[index].until_claimed = other;
+  for (const auto& [index, other] : index_pairs("IBZOO_TEST_ITEM_HOLD", "OTHER")) {
+    if (other >= n_items) {
+      throw UsageError("IBZOO_TEST_ITEM_HOLD: plan item " + std::to_string(other) + " does not exist (the plan has " +
+                       std::to_string(n_items) + " items)");
+    }
+    waits[index].until_claimed = other;
+  }
   return waits;
 }
 

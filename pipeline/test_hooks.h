@@ -19,8 +19,8 @@ struct TestItemWait {
 
 // IBZOO_TEST_ITEM_DELAY_MS=INDEX:MS[,...] and IBZOO_TEST_ITEM_HOLD=INDEX:OTHER[,...]: plan
 // index -> wait (empty when both are unset). Throws UsageError naming the variable and
-// its value when one is malformed.
-std::map<std::size_t, TestItemWait> test_item_waits();
+// its value when one is malformed or OTHER is not below n_items.
+std::map<std::size_t, TestItemWait> test_item_waits(std::size_t n_items);
 // Waits as `waits` says for plan item item_idx, if it has a wait. A hold polls
 // is_claimed(OTHER) and gives up with a warning after hold_limit.
 void wait_for_test(const std::map<std::size_t, TestItemWait>& waits, std::size_t item_idx,

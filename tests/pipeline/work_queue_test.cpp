@@ -215,7 +215,8 @@ TEST_F(WorkQueueTest, TheClaimFileSaysWhoClaimedIt) {
 TEST_F(WorkQueueTest, AHeldItemWaitsUntilTheOtherItemIsClaimed) {
   ::setenv("IBZOO_TEST_ITEM_HOLD", "0:1", 1);
   ::setenv("IBZOO_TEST_ITEM_DELAY_MS", "2:5,0:1", 1);
-  const auto waits = test_item_waits();
+  EXPECT_THROW(test_item_waits(1), UsageError);  // plan item 1 of a 1-item plan
+  const auto waits = test_item_waits(2);
   ::unsetenv("IBZOO_TEST_ITEM_HOLD");
   ::unsetenv("IBZOO_TEST_ITEM_DELAY_MS");
   ASSERT_EQ(waits.size(), 2u);
@@ -250,7 +251,7 @@ TEST_F(WorkQueueTest, AMalformedHookValueNamesTheVariable) {
            {"IBZOO_TEST_ITEM_DELAY_MS", "1:2,3"}}) {
     ::setenv(name, value, 1);
     try {
-      test_item_waits();
+      test_item_waits(10);
       ADD_FAILURE() << name << "=" << value << " was accepted";
     } catch (const UsageError& e) {
       EXPECT_NE(std::string(e.what()).find(std::string(name) + " must be INDEX:"), std::string::npos) << e.what();

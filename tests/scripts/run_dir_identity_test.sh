@@ -27,13 +27,14 @@ manifest tiny-a tiny-b >"$tmp/more.yaml"
 "$IBZOO_BIN" run "$tmp/base.yaml" --run-dir "$run" --quiet
 n_base=$(grep -c '"id"' "$run/plan.json")
 
-# (1) + (2): the extending run is slowed down (every item of the new model sleeps) so
-# that a second run finds it working.
-delays=$(seq -s, "$n_base" $((2 * n_base - 1)) | sed 's/\([0-9]*\)/\1:3000/g')
-IBZOO_TEST_ITEM_DELAY_MS="$delays" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_DELAY_MS \
+# (1) + (2): the extending run holds its first new item (plan index n_base) until plan
+# item 0 is claimed (IBZOO_TEST_ITEM_HOLD). Item 0 is finished, so nobody claims it: the
+# test does, once it has checked the refusal, so the second run certainly finds the first
+# one working however slow the machine.
+IBZOO_TEST_ITEM_HOLD="$n_base:0" mpirun -np 2 --oversubscribe -x IBZOO_TEST_ITEM_HOLD \
   "$IBZOO_BIN" run "$tmp/more.yaml" --run-dir "$run" --progress lines --progress-interval 0.2 >"$tmp/more.log" 2>&1 &
 more_pid=$!
-for _ in $(seq 100); do [ -e "$run/locks/run.lock" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -e "$run/locks/run.lock" ] && break; sleep 0.1; done
 [ -e "$run/locks/run.lock" ] || { cat "$tmp/more.log"; fail "the extending run took no lock"; }
 rc=0
 "$IBZOO_BIN" run "$tmp/more.yaml" --run-dir "$run" --quiet >"$tmp/second.log" 2>&1 || rc=$?
@@ -43,8 +44,17 @@ grep -q "another ibzoo process is working in this run directory (host $(hostname
   fail "the refusal does not name the holder's host and pid"
 holder=$(sed -n 's/.*, pid \([0-9]*\),.*/\1/p' "$tmp/second.log" | head -1)
 [ "$(ps -o comm= -p "$holder")" = ibzoo ] || fail "pid $holder in the refusal is not the working ibzoo process"
+# Release the held item: claim plan item 0 in the extending run's claim directory (the
+# ranks may work as one team, which claims nothing, so the directory is all there is to
+# wait for), until the run ends.
+id0=$(grep -o '"id": "[0-9a-f]*"' "$run/plan.json" | head -1 | cut -d'"' -f4)
+while kill -0 "$more_pid" 2>/dev/null; do
+  for dir in "$run"/claims/*/; do if [ -d "$dir" ]; then touch "$dir$id0" 2>/dev/null || true; fi; done
+  sleep 0.1
+done
 wait "$more_pid" || { cat "$tmp/more.log"; fail "the extending run failed"; }
 cat "$tmp/more.log" | grep -v "positions in" || true
+! grep -q "IBZOO_TEST_ITEM_HOLD: plan item 0 was not claimed" "$tmp/more.log" || fail "the test's claim did not release the held item"
 grep -q "extends the study in $run with 1 addition(s)" "$tmp/more.log" || fail "the extension is not reported"
 grep -q "model 'tiny-b'" "$tmp/more.log" || fail "the added model is not named"
 grep -q "accumulate: $n_base items to compute, $n_base already done" "$tmp/more.log" ||

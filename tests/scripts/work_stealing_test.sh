@@ -85,10 +85,11 @@ grep -q "accumulate: 3 items to compute, $((n_items - 3)) already done" "$tmp/np
 cmp "$tmp/np1/results/metrics.csv" "$tmp/np2/results/metrics.csv" || fail "rerun: metrics.csv differs from 1 rank"
 
 # The hooks reject a malformed value with a usage error naming the variable.
-for bad in "IBZOO_TEST_ITEM_DELAY_MS=zero:5" "IBZOO_TEST_ITEM_DELAY_MS=0:-5" "IBZOO_TEST_ITEM_HOLD=0:1x"; do
+for bad in "IBZOO_TEST_ITEM_DELAY_MS=zero:5" "IBZOO_TEST_ITEM_DELAY_MS=0:-5" "IBZOO_TEST_ITEM_HOLD=0:1x" "IBZOO_TEST_ITEM_HOLD=0:99"; do
   rc=0
   env "$bad" "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/bad" --quiet >"$tmp/bad.log" 2>&1 || rc=$?
   [ "$rc" -eq 2 ] || { cat "$tmp/bad.log"; fail "$bad exited $rc, expected 2"; }
-  grep -q "${bad%%=*} must be INDEX:" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "$bad: the message does not name the variable"; }
+  grep -qE "${bad%%=*}( must be INDEX:|: plan item 99 does not exist)" "$tmp/bad.log" ||
+    { cat "$tmp/bad.log"; fail "$bad: the message does not name the variable"; }
 done
 echo "work_stealing: 1 passed, 0 failed"
