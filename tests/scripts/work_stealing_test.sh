@@ -84,8 +84,9 @@ grep -q "accumulate: 3 items to compute, $((n_items - 3)) already done" "$tmp/np
 [ "$(n_files "$tmp/np2/claims")" -eq 3 ] || fail "expected 3 claim files in the new attempt"
 cmp "$tmp/np1/results/metrics.csv" "$tmp/np2/results/metrics.csv" || fail "rerun: metrics.csv differs from 1 rank"
 
-# The hooks reject a malformed value with a usage error naming the variable.
-for bad in "IBZOO_TEST_ITEM_DELAY_MS=zero:5" "IBZOO_TEST_ITEM_DELAY_MS=0:-5" "IBZOO_TEST_ITEM_HOLD=0:1x" "IBZOO_TEST_ITEM_HOLD=0:99"; do
+# The hooks reject a bad value with a usage error naming the variable (every malformed
+# form: tests/pipeline/work_queue_test.cpp).
+for bad in "IBZOO_TEST_ITEM_DELAY_MS=zero:5" "IBZOO_TEST_ITEM_HOLD=0:99"; do
   rc=0
   env "$bad" "$IBZOO_BIN" run "$manifest" --run-dir "$tmp/bad" --quiet >"$tmp/bad.log" 2>&1 || rc=$?
   [ "$rc" -eq 2 ] || { cat "$tmp/bad.log"; fail "$bad exited $rc, expected 2"; }
