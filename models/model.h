@@ -63,7 +63,9 @@ struct RunOptions {
   // block) and the device tables' soft assignments run in blocks of exactly this many
   // rows (the last padded with zeros), and attention gets no padding mask and, on a GPU,
   // torch's memory-efficient kernel (flash attention splits a small batch's keys by a
-  // heuristic). Valid rows are unchanged in exact arithmetic.
+  // heuristic). Valid rows are unchanged in exact arithmetic. The blocks apply to the
+  // inference path (not with IBZOO_FUSED_BLOCK=0 or gradients on). IBZOO_FIXED_ROWS sets
+  // it for GPU runs: a multiple of 128.
   std::int64_t fixed_rows = 0;
 };
 

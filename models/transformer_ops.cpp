@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -285,12 +286,27 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   return torch::matmul(probs, v);
 }
 
+#if IBZOO_HAVE_SDPA_GQA
+namespace {
+std::atomic<bool> g_efficient_attention_failed{false};  // once refused, attend() from then on
+}  // namespace
+#endif
+
 torch::Tensor attend_fixed(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                            const torch::Tensor& mask, double scale, const std::vector<std::int64_t>& lengths) {
 #if IBZOO_HAVE_SDPA_GQA
-  if (q.is_cuda()) {
+  if (q.is_cuda() && !g_efficient_attention_failed.load()) {
     const auto group = q.size(1) / k.size(1);
-    const auto heads = [&](const torch::Tensor& x) { return group > 1 ? x.repeat_interleave(group, 1) : x; };
+    // The kernel reads 16-byte aligned rows and heads; a view that is not (a fused
+    // projection of an odd width) is copied. Whether a copy is made depends on the
+    // model's shapes only, never on the batch.
+    const auto ready = [&](const torch::Tensor& x) {
+      const auto bytes = static_cast<std::int64_t>(x.element_size());
+      const bool aligned = reinterpret_cast<std::uintptr_t>(x.data_ptr()) % 16 == 0 && x.stride(0) * bytes % 16 == 0 &&
+                           x.stride(1) * bytes % 16 == 0 && x.stride(2) * bytes % 16 == 0;
+      return aligned ? x : x.contiguous();
+    };
+    const auto heads = [&](const torch::Tensor& x) { return group > 1 ? x.repeat_interleave(group, 1) : ready(x); };
     std::optional<at::Tensor> bias;
     if (mask.defined()) {
       // An additive bias whose rows start 16-element aligned, as the kernel reads them.
@@ -299,8 +315,21 @@ torch::Tensor attend_fixed(const torch::Tensor& q, const torch::Tensor& k, const
       rows.masked_fill_(mask.logical_not(), -std::numeric_limits<double>::infinity());
       bias = rows.expand({q.size(0), q.size(1), q.size(2), t_k});
     }
-    return std::get<0>(at::_scaled_dot_product_efficient_attention(q, heads(k), heads(v), bias, /*compute_log_sumexp=*/false,
-                                                                   /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(), scale));
+    try {
+      return std::get<0>(at::_scaled_dot_product_efficient_attention(ready(q), heads(k), heads(v), bias,
+                                                                     /*compute_log_sumexp=*/false, /*dropout_p=*/0.0,
+                                                                     /*is_causal=*/!mask.defined(), scale));
+    } catch (const c10::Error& e) {
+      g_efficient_attention_failed = true;
+      io::log_warn(std::string("fixed shapes: torch's memory-efficient attention refused this model (") + e.what_without_backtrace() +
+                   "); using torch's attention choice, whose result may depend on the batch");
+    }
+  }
+#else
+  static std::atomic<bool> warned{false};
+  if (q.is_cuda() && !warned.exchange(true)) {
+    io::log_warn("fixed shapes: this torch (< 2.5) has no direct call of the memory-efficient attention; using "
+                 "torch's attention choice, whose result may depend on the batch");
   }
 #endif
   return attend(q, k, v, mask, scale, 0.0, lengths);

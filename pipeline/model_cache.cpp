@@ -60,10 +60,14 @@ std::int64_t fixed_rows_from_env() {
   const char* env = std::getenv("IBZOO_FIXED_ROWS");
   if (!env || !*env) return 0;
   const std::string text = env;
-  if (text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) {
-    throw UsageError("IBZOO_FIXED_ROWS must be a row count (0 for off, e.g. 4096), got '" + text + "'");
+  // Multiples of 128 rows keep every block's start 256-byte aligned, so that cuBLAS picks
+  // one kernel for every block (it looks at the pointers' alignment too).
+  const auto rows = text.size() <= 7 && text.find_first_not_of("0123456789") == std::string::npos ? std::stoll(text) : -1;
+  if (rows < 0 || rows % 128 != 0 || rows > (1 << 20)) {
+    throw UsageError("IBZOO_FIXED_ROWS must be a multiple of 128 rows up to 1048576 (0 for off, e.g. 4096), got '" +
+                     text + "'");
   }
-  return std::stoll(text);
+  return rows;
 }
 
 }  // namespace

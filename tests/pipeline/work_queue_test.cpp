@@ -229,14 +229,17 @@ TEST_F(WorkQueueTest, AHeldItemWaitsUntilTheOtherItemIsClaimed) {
   const auto is_claimed = [&](std::size_t i) { return run_.is_claimed("all.h", "item" + std::to_string(i)); };
   std::atomic<bool> released{false};
   std::thread holder([&] {
-    wait_for_test(waits, 0, is_claimed, std::chrono::minutes(1));
+    wait_for_test(waits, 0, is_claimed, std::chrono::minutes(10));
     released = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_FALSE(released.load());  // item1 is not claimed yet
   EXPECT_TRUE(run_.try_claim("all.h", "item1", "thief"));
+  const auto claimed_at = std::chrono::steady_clock::now();
   holder.join();
   EXPECT_TRUE(released.load());
+  // Released by the claim, not by the 10-minute limit.
+  EXPECT_LT(std::chrono::steady_clock::now() - claimed_at, std::chrono::seconds(30));
 
   // Nobody claims item3: the hold gives up after its limit instead of hanging the run.
   const std::map<std::size_t, TestItemWait> never{{0, TestItemWait{0, 3}}};

@@ -10,7 +10,8 @@
 # (tests/bad_inputs/cases.tsv: run_other_study, run_changed_setting, run_stale_lock).
 set -euo pipefail
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+more_pid=""
+trap '[ -z "$more_pid" ] || kill "$more_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 src="$IBZOO_SOURCE_DIR/manifests/test"
 run="$tmp/run"
