@@ -9,6 +9,7 @@
 #include "errors/error.h"
 #include "analysis/labels.h"
 #include "models/model_impl.h"
+#include "models/transformer_ops.h"
 
 #if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
 #include <ATen/cuda/CUDAEvent.h>
@@ -263,9 +264,8 @@ struct DeviceTables::Impl {
       std::vector<torch::Tensor> norms, all;
       for (std::int64_t r0 = 0; r0 < n_in; r0 += block) {
         const auto len = std::min(block, n_in - r0);
-        auto rows = z_in.narrow(0, r0, len);
-        if (len < block) rows = torch::cat({rows, torch::zeros({block - len, z_in.size(1)}, z_in.options())});
-        const auto [nb, sb] = norms_and_scores(rows);
+        const auto rows = z_in.narrow(0, r0, len);
+        const auto [nb, sb] = norms_and_scores(len < block ? padded_rows(rows, block) : rows);
         norms.push_back(nb.narrow(0, 0, len));
         all.push_back(sb.narrow(0, 0, len));
       }

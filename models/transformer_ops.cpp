@@ -36,10 +36,6 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch
   return b.defined() ? torch::nn::functional::linear(x, w, b) : torch::nn::functional::linear(x, w);
 }
 
-namespace {
-
-// A zero [rows, a.size(1)] block laid out as a's rows (the same row stride), its first
-// a.size(0) rows a's: the padded last block of a blocked GEMM reads memory as the others do.
 torch::Tensor padded_rows(const torch::Tensor& a, std::int64_t rows) {
   const bool strided = a.stride(1) == 1 && a.stride(0) >= a.size(1);
   const auto base = torch::zeros({rows, strided ? a.stride(0) : a.size(1)}, a.options());
@@ -47,8 +43,6 @@ torch::Tensor padded_rows(const torch::Tensor& a, std::int64_t rows) {
   block.narrow(0, 0, a.size(0)).copy_(a);
   return block;
 }
-
-}  // namespace
 
 torch::Tensor linear_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, std::int64_t rows) {
   if (rows <= 0) return linear(x, w, b);

@@ -34,6 +34,10 @@ namespace ibzoo::models {
 inline bool has_post_norms(hf::Family f) { return f == hf::Family::Olmo2 || f == hf::Family::Gemma2; }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+// A zero [rows, a.size(1)] block laid out as a's rows (the same row stride), its first
+// a.size(0) rows a's: the padded last block of a blocked product reads memory as the
+// others do (fixed shapes, RunOptions::fixed_rows).
+torch::Tensor padded_rows(const torch::Tensor& a, std::int64_t rows);
 // linear(x, w, b) over the rows of x ([..., k]) in blocks of exactly `rows` rows, the
 // last padded with zeros, so that every GEMM has one shape whatever x's row count
 // (rows <= 0: one GEMM, as linear()).
