@@ -18,7 +18,8 @@ namespace ibzoo::pipeline {
 namespace {
 
 // "INDEX:VALUE[,INDEX:VALUE...]" of the variable `name` -> {INDEX: VALUE}; empty when unset.
-std::map<std::size_t, std::size_t> index_pairs(const char* name, const std::string& value_meaning) {
+// `value_name` names VALUE in the usage message, `meaning` says what it is.
+std::map<std::size_t, std::size_t> index_pairs(const char* name, const std::string& value_name, const std::string& meaning) {
   std::map<std::size_t, std::size_t> pairs;
   const char* env = std::getenv(name);
   if (!env || !*env) return pairs;
@@ -38,9 +39,8 @@ std::map<std::size_t, std::size_t> index_pairs(const char* name, const std::stri
       if (used_index != colon || used_value != part.size() - colon - 1) throw std::invalid_argument("trailing");
       pairs[static_cast<std::size_t>(index)] = static_cast<std::size_t>(value);
     } catch (const std::exception&) {
-      throw UsageError(std::string(name) + " must be INDEX:" + value_meaning + "[,INDEX:" + value_meaning +
-                       "...] (plan index, " + (value_meaning == "MS" ? "milliseconds" : "another plan index") +
-                       "), got '" + text + "'; unset it outside the scheduling tests");
+      throw UsageError(std::string(name) + " must be INDEX:" + value_name + "[,INDEX:" + value_name + "...] (plan index, " +
+                       meaning + "), got '" + text + "'; unset it outside the scheduling tests");
     }
     pos = comma + 1;
   }
@@ -56,13 +56,13 @@ std::map<std::size_t, std::size_t> index_pairs(const char* name, const std::stri
 // test can make a steal certain rather than likely on a loaded machine).
 std::map<std::size_t, TestItemWait> test_item_waits(std::size_t n_items) {
   std::map<std::size_t, TestItemWait> waits;
-  for (const auto& [index, ms] : index_pairs("IBZOO_TEST_ITEM_DELAY_MS", "MS")) {
+  for (const auto& [index, ms] : index_pairs("IBZOO_TEST_ITEM_DELAY_MS", "MS", "milliseconds")) {
     if (ms > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
       throw UsageError("IBZOO_TEST_ITEM_DELAY_MS: " + std::to_string(ms) + " ms is too long");
     }
     waits[index].ms = static_cast<int>(ms);
   }
-  for (const auto& [index, other] : index_pairs("IBZOO_TEST_ITEM_HOLD", "OTHER")) {
+  for (const auto& [index, other] : index_pairs("IBZOO_TEST_ITEM_HOLD", "OTHER", "another plan index")) {
     if (other >= n_items) {
       throw UsageError("IBZOO_TEST_ITEM_HOLD: plan item " + std::to_string(other) + " does not exist (the plan has " +
                        std::to_string(n_items) + " items)");
