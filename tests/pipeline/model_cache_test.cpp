@@ -1,13 +1,16 @@
 // pipeline/model_cache: which checkpoint a ModelCache holds after preloads, loads and
-// failures, and the weight hashes it makes in the background (against io::sha256_file).
+// failures, the weight hashes it makes in the background (against io::sha256_file), and
+// its reading of IBZOO_FIXED_ROWS.
 #include "pipeline/model_cache.h"
 
+#include "errors/error.h"
 #include "hf/config.h"
 #include "hf/random_model.h"
 #include "io/fs.h"
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -85,6 +88,26 @@ TEST_F(ModelCacheTest, WeightHashesAreTheFilesSha256FromPrefetchOrLoad) {
     EXPECT_EQ(hashes.at("model.safetensors"), io::sha256_file(c.path / "model.safetensors"));
   }
   EXPECT_ANY_THROW(cache.weight_hashes(checkpoint("missing")));
+}
+
+// IBZOO_FIXED_ROWS (docs/GPU.md): a bad value is a usage error naming the variable, what
+// it must be and what it got; a good one leaves a CPU model's forward as it is.
+TEST_F(ModelCacheTest, FixedRowsMustBeAMultipleOf128AndApplyToGpuRunsOnly) {
+  for (const char* bad : {"1000", "abc", "-128", "2097152"}) {
+    ::setenv("IBZOO_FIXED_ROWS", bad, 1);
+    try {
+      ModelCache cache(manifest_, 1);
+      ADD_FAILURE() << "IBZOO_FIXED_ROWS=" << bad << " was accepted";
+    } catch (const UsageError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("IBZOO_FIXED_ROWS must be a multiple of 128"), std::string::npos) << what;
+      EXPECT_NE(what.find(std::string("got '") + bad + "'"), std::string::npos) << what;
+    }
+  }
+  ::setenv("IBZOO_FIXED_ROWS", "4096", 1);
+  ModelCache cache(manifest_, 1);
+  ::unsetenv("IBZOO_FIXED_ROWS");
+  EXPECT_EQ(cache.get(checkpoint("ckpt1")).options().fixed_rows, 0);  // a CPU run
 }
 
 }  // namespace
