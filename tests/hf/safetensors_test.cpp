@@ -20,12 +20,22 @@ using io::float_to_f16;
 
 const fs::path kBad = fs::path(IBZOO_FIXTURES) / "safetensors";
 
-fs::path temp_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("ibzoo_safetensors_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+// A test's own directory, removed when the test ends (gtest runs each case in a
+// process of its own, so a name with the pid would leave one directory per run).
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("ibzoo_safetensors_" + name + "_" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 template <typename T>
 std::span<const std::byte> bytes(const std::vector<T>& v) {
@@ -51,7 +61,8 @@ void expect_error(Fn fn, std::initializer_list<std::string> words) {
 }
 
 TEST(SafetensorsTest, WritesAndReadsBackEveryDtypeShapeAndMetadata) {
-  const auto dir = temp_dir("roundtrip");
+  const TempDir scratch("roundtrip");
+  const auto& dir = scratch.path;
   const std::vector<float> a = {1.0f, -2.5f, 3.25f, 0.0f, 5.0f, 6.0f};
   const std::vector<std::int64_t> b = {7, -8};
   const std::vector<std::uint16_t> c = {float_to_bf16(1.5f), float_to_bf16(-0.25f), float_to_bf16(3.0f)};
@@ -189,7 +200,8 @@ void write_shard(const fs::path& path, const std::vector<std::string>& names) {
 }
 
 TEST(WeightStoreTest, OpensShardedCheckpointsThroughTheIndex) {
-  const auto dir = temp_dir("sharded");
+  const TempDir scratch("sharded");
+  const auto& dir = scratch.path;
   write_shard(dir / "model-00001-of-00002.safetensors", {"w.a", "w.bb"});
   write_shard(dir / "model-00002-of-00002.safetensors", {"w.ccc"});
   std::ofstream(dir / "model.safetensors.index.json")
@@ -206,7 +218,8 @@ TEST(WeightStoreTest, OpensShardedCheckpointsThroughTheIndex) {
 }
 
 TEST(WeightStoreTest, AMissingTensorOfASingleFileNamesThatFile) {
-  const auto dir = temp_dir("single_missing");
+  const TempDir scratch("single_missing");
+  const auto& dir = scratch.path;
   write_shard(dir / "model.safetensors", {"transformer.h.0.attn.c_attn.weight", "transformer.wpe.weight"});
   const auto store = WeightStore::open_dir(dir);
   expect_error<ModelError>([&] { store.at("transformer.wte.weight"); },
@@ -215,27 +228,31 @@ TEST(WeightStoreTest, AMissingTensorOfASingleFileNamesThatFile) {
 }
 
 TEST(WeightStoreTest, IndexNamingATensorItsShardLacksIsRejected) {
-  const auto dir = temp_dir("badindex");
+  const TempDir scratch("badindex");
+  const auto& dir = scratch.path;
   write_shard(dir / "s1.safetensors", {"w.a"});
   std::ofstream(dir / "model.safetensors.index.json") << R"({"weight_map": {"w.a": "s1.safetensors", "w.z": "s1.safetensors"}})";
   expect_error<CorruptDataError>([&] { WeightStore::open_dir(dir); }, {"index.json", "\"w.z\"", "s1.safetensors", "no such tensor"});
 }
 
 TEST(WeightStoreTest, IndexCannotPointOutsideTheDirectory) {
-  const auto dir = temp_dir("escape");
+  const TempDir scratch("escape");
+  const auto& dir = scratch.path;
   std::ofstream(dir / "model.safetensors.index.json") << R"({"weight_map": {"w.a": "../other/s1.safetensors"}})";
   expect_error<CorruptDataError>([&] { WeightStore::open_dir(dir); }, {"weight_map", "\"w.a\"", "same directory"});
 }
 
 TEST(WeightStoreTest, PickleOnlyDirectoryExplainsHowToConvert) {
-  const auto dir = temp_dir("pickle");
+  const TempDir scratch("pickle");
+  const auto& dir = scratch.path;
   std::ofstream(dir / "pytorch_model.bin") << "not really a pickle";
   expect_error<ModelError>([&] { WeightStore::open_dir(dir); },
                            {"pytorch_model.bin", "never loads pickle", "safe_serialization=True"});
 }
 
 TEST(WeightStoreTest, EmptyOrMissingDirectoryIsAMissingInputError) {
-  const auto dir = temp_dir("empty");
+  const TempDir scratch("empty");
+  const auto& dir = scratch.path;
   expect_error<MissingInputError>([&] { WeightStore::open_dir(dir); }, {"no model.safetensors"});
   expect_error<MissingInputError>([&] { WeightStore::open_dir(dir / "nope"); }, {"does not exist"});
 }
