@@ -108,7 +108,7 @@ torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeig
   const auto t = x.size(1);
   const auto qd = c.n_heads * c.head_dim;
   const auto kvd = c.n_kv_heads * c.head_dim;
-  const auto qkv = linear(x, lw.wqkv, lw.bqkv);
+  const auto qkv = linear_rows(x, lw.wqkv, lw.bqkv, fixed_rows_);
   auto q = qkv.narrow(-1, 0, qd);
   auto k = qkv.narrow(-1, qd, kvd);
   auto v = qkv.narrow(-1, qd + kvd, kvd);
@@ -129,16 +129,17 @@ torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeig
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
   (void)layer_idx;
-  const auto out = attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
-  return linear(out.transpose(1, 2).reshape({b, t, qd}), lw.wo, lw.bo);
+  const auto out = fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
+                                     : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
+  return linear_rows(out.transpose(1, 2).reshape({b, t, qd}), lw.wo, lw.bo, fixed_rows_);
 }
 
 torch::Tensor TransformerImpl::mlp(const torch::Tensor& x, const LayerWeights& lw) const {
-  const auto h = linear(x, lw.w_in, lw.b_in);
-  if (!config_.gated_mlp()) return linear(activate(h, config_.activation), lw.w_out, lw.b_out);
+  const auto h = linear_rows(x, lw.w_in, lw.b_in, fixed_rows_);
+  if (!config_.gated_mlp()) return linear_rows(activate(h, config_.activation), lw.w_out, lw.b_out, fixed_rows_);
   const auto ff = config_.intermediate_size;
   const auto gated = activate(h.narrow(-1, 0, ff), config_.activation) * h.narrow(-1, ff, ff);
-  return linear(gated, lw.w_out, lw.b_out);
+  return linear_rows(gated, lw.w_out, lw.b_out, fixed_rows_);
 }
 
 torch::Tensor TransformerImpl::block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx,
@@ -243,8 +244,8 @@ torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const to
     k = k.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
-  const auto out = fixed_rows_ > 0 ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
-                                    : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
+  const auto out = fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
+                                     : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
   // The fused kernels return [B, T, H, hd] memory transposed: this is a view there.
   return out.transpose(1, 2).reshape({b * t, c.n_heads * hd});
 }
@@ -434,7 +435,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const std::vect
   const auto rope = batch_rotary(c, positions, dtype_, fast);
   // Causal attention needs no key mask for right padding (valid queries see valid keys
   // only); fixed shapes give none, so padded and unpadded batches take one kernel.
-  const bool key_mask = padded && !(fast && fixed_rows_ > 0);
+  const bool key_mask = padded && !fixed_attention();
   const auto masks = batch_masks(c, t, iopts, key_mask ? upload(torch::tensor(lengths, torch::kLong)) : torch::Tensor());
   const bool folded = fast && folds_current();
   torch::Tensor cat_buf;

@@ -86,9 +86,12 @@ class TransformerImpl : public torch::nn::Module {
   // one more copy of the block weights on the device. No-op for other families.
   void fold_for_inference();
 
-  // RunOptions::fixed_rows (models/model.h): > 0 runs the inference path's projections
-  // in blocks of exactly this many rows and attention without a padding mask.
+  // RunOptions::fixed_rows (models/model.h): > 0 runs the projections in blocks of
+  // exactly this many rows and attention without a padding mask, by one kernel
+  // (attend_fixed), except attention with logit soft-capping (Gemma 2), which only the
+  // explicit path computes.
   void set_fixed_rows(std::int64_t rows) { fixed_rows_ = rows; }
+  bool fixed_attention() const { return fixed_rows_ > 0 && config_.attn_logit_softcap <= 0; }
 
   // Exposed for the loader and the trainer.
   torch::Tensor embed, pos_embed, final_norm_w, final_norm_b, lm_head;

@@ -324,7 +324,7 @@ TEST(ModelTest, UnknownArchitectureAndBadTokenIdsAreModelErrors) {
 TEST(ModelTest, FixedRowsKeepASequencesBitsInAnyBatchOnAGpu) {
   std::vector<std::pair<Device, DType>> runs = {{Device::Cpu, DType::Float32}};
   if (cuda_available()) runs.emplace_back(Device::Cuda, DType::BFloat16);
-  for (const auto& family : {"llama", "gpt2", "gpt_neox", "mistral"}) {
+  for (const auto& family : {"llama", "gpt2", "gpt_neox", "mistral", "olmo2"}) {
     const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (std::string(family) + ".safetensors"));
     std::vector<std::vector<std::int32_t>> texts;
     for (int k = 0; k < 11; ++k) texts.push_back(ids_of(ref, "input_ids_" + std::to_string(k)));
