@@ -59,13 +59,12 @@ struct RunOptions {
   int cuda_device_idx = 0;  // which GPU with Device::Cuda
   // > 0: fixed shapes (docs/GPU.md, "Does a result depend on anything but the study?"),
   // so that the kernels a position goes through do not depend on the batch it sits in:
-  // the inference block's projections (not OLMo2's or Gemma 2's, which take the general
-  // block) and the device tables' soft assignments run in blocks of exactly this many
-  // rows (the last padded with zeros), and attention gets no padding mask and, on a GPU,
-  // torch's memory-efficient kernel (flash attention splits a small batch's keys by a
-  // heuristic). Valid rows are unchanged in exact arithmetic. The blocks apply to the
-  // inference path (not with IBZOO_FUSED_BLOCK=0 or gradients on). IBZOO_FIXED_ROWS sets
-  // it for GPU runs: a multiple of 128.
+  // every projection and the device tables' soft assignments run in blocks of exactly
+  // this many rows (the last padded with zeros), and attention gets no padding mask and,
+  // on a GPU, torch's memory-efficient kernel (flash attention splits a small batch's keys
+  // by a heuristic); attention with logit soft-capping (Gemma 2) keeps the explicit path.
+  // Valid rows are unchanged in exact arithmetic. The pipeline sets 4096 for GPU runs
+  // (pipeline/model_cache.cpp; IBZOO_FIXED_ROWS: another multiple of 128, or 0 for off).
   std::int64_t fixed_rows = 0;
 };
 

@@ -55,10 +55,14 @@ std::string milliseconds(std::chrono::steady_clock::time_point a, std::chrono::s
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
 }
 
-// IBZOO_FIXED_ROWS=C (models::RunOptions::fixed_rows; docs/GPU.md): 0 or unset is off.
+// GPU runs compute in fixed shapes (models::RunOptions::fixed_rows; docs/GPU.md), so a
+// checkpoint's results do not depend on the batch size: blocks of 4096 rows unless
+// IBZOO_FIXED_ROWS says otherwise (0: off, torch's and cuBLAS's choice per batch).
+constexpr std::int64_t kDefaultFixedRows = 4096;
+
 std::int64_t fixed_rows_from_env() {
   const char* env = std::getenv("IBZOO_FIXED_ROWS");
-  if (!env || !*env) return 0;
+  if (!env || !*env) return kDefaultFixedRows;
   const std::string text = env;
   // Multiples of 128 rows keep every block's start 256-byte aligned, so that cuBLAS picks
   // one kernel for every block (it looks at the pointers' alignment too).
@@ -95,8 +99,8 @@ std::unique_ptr<models::Model> ModelCache::load(const Checkpoint& checkpoint) co
     if (!g_gpu_logged.exchange(true)) {
       io::log_info("using GPU " + std::to_string(options.cuda_device_idx) + " of " +
                    std::to_string(models::cuda_device_count()) + " on this node" +
-                   (fixed_rows_ > 0 ? "; fixed shapes, blocks of " + std::to_string(fixed_rows_) + " rows (IBZOO_FIXED_ROWS)"
-                                    : std::string()));
+                   (fixed_rows_ > 0 ? "; fixed shapes, blocks of " + std::to_string(fixed_rows_) + " rows"
+                                    : "; fixed shapes off (IBZOO_FIXED_ROWS=0): results may depend on the batch size"));
     }
   }
   return models::Model::load(checkpoint.path, options);

@@ -14,7 +14,7 @@
 # The study is MANIFEST when given (e.g. benchmarks/streaming_bench.sh's, under its WORK),
 # else a small one made here: N_CKPT random Llama-style checkpoints (d 1024, 8 layers),
 # N_DOCS documents of random words, orders 1-2 with shuffled nulls, bfloat16. Knobs in
-# VARIANT_ENV (e.g. "CUBLAS_WORKSPACE_CONFIG=:4096:8 IBZOO_ASSIGN_SPLIT=0") apply to every
+# VARIANT_ENV (e.g. "IBZOO_FIXED_ROWS=0": fixed shapes off) apply to every
 # run. Prints one line per check: identical, or how many values differ, the largest
 # difference and the first row that differs.
 #   bash scripts/device/gpu_determinism.sh OUT [again ranks2 last batch budget]

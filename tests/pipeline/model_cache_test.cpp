@@ -108,6 +108,9 @@ TEST_F(ModelCacheTest, FixedRowsMustBeAMultipleOf128AndApplyToGpuRunsOnly) {
   ModelCache cache(manifest_, 1);
   ::unsetenv("IBZOO_FIXED_ROWS");
   EXPECT_EQ(cache.get(checkpoint("ckpt1")).options().fixed_rows, 0);  // a CPU run
+  // Unset, a GPU run gets fixed shapes by default; a CPU run still none.
+  ModelCache by_default(manifest_, 1);
+  EXPECT_EQ(by_default.get(checkpoint("ckpt1")).options().fixed_rows, 0);
 }
 
 }  // namespace
