@@ -60,7 +60,9 @@ std::string milliseconds(std::chrono::steady_clock::time_point a, std::chrono::s
 // IBZOO_FIXED_ROWS says otherwise (0: off, torch's and cuBLAS's choice per batch).
 constexpr std::int64_t kDefaultFixedRows = 4096;
 
-std::int64_t fixed_rows_from_env() {
+}  // namespace
+
+std::int64_t fixed_rows_setting() {
   const char* env = std::getenv("IBZOO_FIXED_ROWS");
   if (!env || !*env) return kDefaultFixedRows;
   const std::string text = env;
@@ -74,10 +76,8 @@ std::int64_t fixed_rows_from_env() {
   return rows;
 }
 
-}  // namespace
-
 ModelCache::ModelCache(const Manifest& manifest, int threads)
-    : manifest_(manifest), threads_(threads), fixed_rows_(fixed_rows_from_env()) {}
+    : manifest_(manifest), threads_(threads), fixed_rows_(fixed_rows_setting()) {}
 
 ModelCache::~ModelCache() {
   for (auto& [path, loading] : preloads_) loading.wait();

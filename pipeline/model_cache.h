@@ -31,6 +31,11 @@ struct WarmUp {
   std::int64_t max_tokens = 0;
 };
 
+// The block of the fixed shapes a GPU run computes in (models::RunOptions::fixed_rows;
+// docs/GPU.md): 4096 rows, or IBZOO_FIXED_ROWS (a multiple of 128 up to 2^20; 0: off).
+// A bad value is a UsageError naming the variable.
+std::int64_t fixed_rows_setting();
+
 class ModelCache {
  public:
   ModelCache(const Manifest& manifest, int threads);

@@ -108,9 +108,15 @@ TEST_F(ModelCacheTest, FixedRowsMustBeAMultipleOf128AndApplyToGpuRunsOnly) {
   ModelCache cache(manifest_, 1);
   ::unsetenv("IBZOO_FIXED_ROWS");
   EXPECT_EQ(cache.get(checkpoint("ckpt1")).options().fixed_rows, 0);  // a CPU run
-  // Unset, a GPU run gets fixed shapes by default; a CPU run still none.
+  // Unset, a GPU run gets blocks of 4096 rows; 0 turns them off; a CPU run still none.
+  EXPECT_EQ(fixed_rows_setting(), 4096);
   ModelCache by_default(manifest_, 1);
   EXPECT_EQ(by_default.get(checkpoint("ckpt1")).options().fixed_rows, 0);
+  ::setenv("IBZOO_FIXED_ROWS", "0", 1);
+  EXPECT_EQ(fixed_rows_setting(), 0);
+  ::setenv("IBZOO_FIXED_ROWS", "8192", 1);
+  EXPECT_EQ(fixed_rows_setting(), 8192);
+  ::unsetenv("IBZOO_FIXED_ROWS");
 }
 
 }  // namespace
