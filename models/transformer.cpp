@@ -129,9 +129,15 @@ torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeig
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
   (void)layer_idx;
-  const auto out = fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
-                                     : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
+  const auto out = attend_layer(q, k, v, mask, lengths);
   return linear_rows(out.transpose(1, 2).reshape({b, t, qd}), lw.wo, lw.bo, fixed_rows_);
+}
+
+torch::Tensor TransformerImpl::attend_layer(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                          const torch::Tensor& mask, const Lengths& lengths) const {
+  const auto& c = config_;
+  return fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
+                           : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
 }
 
 torch::Tensor TransformerImpl::mlp(const torch::Tensor& x, const LayerWeights& lw) const {
@@ -244,8 +250,7 @@ torch::Tensor TransformerImpl::fast_attention(const torch::Tensor& qkv, const to
     k = k.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
     v = v.repeat_interleave(c.n_heads / c.n_kv_heads, 1);
   }
-  const auto out = fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
-                                     : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
+  const auto out = attend_layer(q, k, v, mask, lengths);
   // The fused kernels return [B, T, H, hd] memory transposed: this is a view there.
   return out.transpose(1, 2).reshape({b * t, c.n_heads * hd});
 }

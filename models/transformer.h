@@ -102,6 +102,9 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor attention(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
                           const torch::Tensor& sin, const torch::Tensor& mask, const Lengths& lengths) const;
   torch::Tensor mlp(const torch::Tensor& x, const LayerWeights& lw) const;
+  // Attention of both blocks: attend_fixed under fixed_attention(), else attend().
+  torch::Tensor attend_layer(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const torch::Tensor& mask, const Lengths& lengths) const;
   // Hidden state 0 (the embeddings) of ids_dev, or options.start when resuming.
   torch::Tensor first_hidden(const torch::Tensor& ids_dev, const torch::Tensor& positions, const ForwardOptions& options) const;
   torch::Tensor block(const torch::Tensor& x, const LayerWeights& lw, int layer_idx, const torch::Tensor& cos,
