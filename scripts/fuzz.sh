@@ -29,18 +29,32 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# One libFuzzer process per target, as many at once as there are CPUs (each is
+# single-threaded): on CI's two cores the four targets take two slices, not four.
+fuzz_one() {  # TARGET: runs it, leaves its exit status in $scratch/TARGET.rc
+  local t=$1 rc=0
+  cp -r "tests/fuzz/corpus/$t" "$scratch/$t"
+  mkdir -p "$build_dir/artifacts/$t"
+  TMPDIR="$scratch" "$build_dir/tests/fuzz/${t}_fuzz" "$scratch/$t" -max_total_time="$seconds" \
+    -max_len="${max_len[$t]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$build_dir/artifacts/$t/" >"$build_dir/fuzz_$t.log" 2>&1 || rc=$?
+  echo "$rc" >"$scratch/$t.rc"
+}
+for t in "${targets[@]}"; do
+  [ -d "tests/fuzz/corpus/$t" ] || { echo "fuzz.sh: no target '$t' (have: safetensors tokenizer manifest benchmarks)" >&2; exit 2; }
+done
+for t in "${targets[@]}"; do
+  while (( $(jobs -rp | wc -l) >= $(nproc) )); do wait -n; done
+  fuzz_one "$t" &
+done
+wait
+
 rows=()
 failed=0
 for t in "${targets[@]}"; do
-  [ -d "tests/fuzz/corpus/$t" ] || { echo "fuzz.sh: no target '$t' (have: safetensors tokenizer manifest benchmarks)" >&2; exit 2; }
-  cp -r "tests/fuzz/corpus/$t" "$scratch/$t"
   artifacts="$build_dir/artifacts/$t"
-  mkdir -p "$artifacts"
   log="$build_dir/fuzz_$t.log"
-  rc=0
-  TMPDIR="$scratch" "$build_dir/tests/fuzz/${t}_fuzz" "$scratch/$t" -max_total_time="$seconds" \
-    -max_len="${max_len[$t]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" >"$log" 2>&1 || rc=$?
+  rc=$(cat "$scratch/$t.rc")
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   execs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
