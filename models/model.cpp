@@ -5,7 +5,6 @@
 #include "errors/check.h"
 #include "errors/error.h"
 #include "hf/safetensors.h"
-#include "io/log.h"
 #include "models/model_impl.h"
 #include "models/transformer.h"
 
@@ -29,7 +28,6 @@
 
 #include <dlfcn.h>
 
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -255,11 +253,6 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& dir, const RunOp
   load_on_side_stream(device, [&] { impl->module = load_transformer(weights, impl->config, torch_dtype(options.dtype), device); });
   impl->module->eval();
   impl->module->set_fixed_rows(options.fixed_rows);
-  static std::atomic<bool> softcap_warned{false};  // once per process, not per checkpoint
-  if (options.fixed_rows > 0 && !impl->module->fixed_attention() && !softcap_warned.exchange(true)) {
-    io::log_warn(dir.string() + ": fixed shapes do not cover attention with logit soft-capping (attn_logit_softcapping " +
-                 "in config.json); this model's attention may still round differently in another batch");
-  }
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 

@@ -136,7 +136,7 @@ torch::Tensor TransformerImpl::attention(const torch::Tensor& x, const LayerWeig
 torch::Tensor TransformerImpl::attend_layer(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                           const torch::Tensor& mask, const Lengths& lengths) const {
   const auto& c = config_;
-  return fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, lengths)
+  return fixed_attention() ? attend_fixed(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths)
                            : attend(q, k, v, mask, c.attention_scale, c.attn_logit_softcap, lengths);
 }
 

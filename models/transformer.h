@@ -87,11 +87,10 @@ class TransformerImpl : public torch::nn::Module {
   void fold_for_inference();
 
   // RunOptions::fixed_rows (models/model.h): > 0 runs the projections in blocks of
-  // exactly this many rows and attention without a padding mask, by one kernel
-  // (attend_fixed), except attention with logit soft-capping (Gemma 2), which only the
-  // explicit path computes.
+  // exactly this many rows and attention without a padding mask, by one kernel, or
+  // with logit soft-capping (Gemma 2) one sequence at a time (attend_fixed).
   void set_fixed_rows(std::int64_t rows) { fixed_rows_ = rows; }
-  bool fixed_attention() const { return fixed_rows_ > 0 && config_.attn_logit_softcap <= 0; }
+  bool fixed_attention() const { return fixed_rows_ > 0; }
 
   // Exposed for the loader and the trainer.
   torch::Tensor embed, pos_embed, final_norm_w, final_norm_b, lm_head;

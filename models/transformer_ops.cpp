@@ -234,6 +234,22 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos_in, co
 
 // Whether attend() can take K/V with fewer heads than Q (grouped-query attention).
 
+torch::Tensor attend_each_sequence(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const torch::Tensor& mask, double scale, double softcap,
+                                   const std::vector<std::int64_t>& lengths) {
+  IBZOO_CHECK(lengths.empty() || static_cast<std::int64_t>(lengths.size()) == q.size(0),
+              lengths.size() << " lengths for " << q.size(0) << " rows");
+  auto out = torch::zeros({q.size(0), q.size(1), q.size(2), v.size(3)}, q.options());
+  for (std::int64_t b = 0; b < q.size(0); ++b) {
+    const auto len = lengths.empty() ? q.size(2) : lengths[static_cast<std::size_t>(b)];
+    const auto row = [&](const torch::Tensor& x) { return x.narrow(0, b, 1).narrow(2, 0, len); };
+    const auto row_mask = mask.defined() ? mask.narrow(0, mask.size(0) == q.size(0) ? b : 0, 1).narrow(2, 0, len).narrow(3, 0, len)
+                                         : mask;
+    out.narrow(0, b, 1).narrow(2, 0, len).copy_(attend(row(q), row(k), row(v), row_mask, scale, softcap, {len}));
+  }
+  return out;
+}
+
 // lengths: each row's valid tokens (the explicit path trims each row to them).
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
                      double scale, double softcap, const std::vector<std::int64_t>& lengths) {
@@ -256,16 +272,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   // sequence's [H, T, T] scores stay in malloc's heap (a batch's, tens of MB, were mapped,
   // zero-filled and unmapped per layer). Padded rows get zeros; nothing reads them.
   if (!q.is_cuda() && (q.size(0) > 1 || (!lengths.empty() && lengths.front() < q.size(-2)))) {
-    IBZOO_CHECK(static_cast<std::int64_t>(lengths.size()) == q.size(0), lengths.size() << " lengths for " << q.size(0) << " rows");
-    auto out = torch::zeros({q.size(0), q.size(1), q.size(2), v.size(3)}, q.options());
-    for (std::int64_t b = 0; b < q.size(0); ++b) {
-      const auto len = lengths[static_cast<std::size_t>(b)];
-      const auto row = [&](const torch::Tensor& x) { return x.narrow(0, b, 1).narrow(2, 0, len); };
-      const auto row_mask = mask.defined() ? mask.narrow(0, mask.size(0) == q.size(0) ? b : 0, 1).narrow(2, 0, len).narrow(3, 0, len)
-                                           : mask;
-      out.narrow(0, b, 1).narrow(2, 0, len).copy_(attend(row(q), row(k), row(v), row_mask, scale, softcap, {len}));
-    }
-    return out;
+    return attend_each_sequence(q, k, v, mask, scale, softcap, lengths);
   }
   auto scores = torch::matmul(q, k.transpose(-2, -1)) * scale;
   if (softcap > 0) scores = torch::tanh(scores / softcap) * softcap;
@@ -287,7 +294,11 @@ std::atomic<bool> g_efficient_attention_failed{false};  // once refused, attend(
 #endif
 
 torch::Tensor attend_fixed(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                           const torch::Tensor& mask, double scale, const std::vector<std::int64_t>& lengths) {
+                           const torch::Tensor& mask, double scale, double softcap,
+                           const std::vector<std::int64_t>& lengths) {
+  // No fused kernel caps the logits: one sequence at a time, trimmed to its length,
+  // gives each GEMM a shape of that sequence alone, on a GPU as on the host.
+  if (softcap > 0) return attend_each_sequence(q, k, v, mask, scale, softcap, lengths);
 #if IBZOO_HAVE_SDPA_GQA
   if (q.is_cuda() && !g_efficient_attention_failed.load()) {
     const auto group = q.size(1) / k.size(1);

@@ -56,12 +56,20 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 inline constexpr bool kFusedGqa = IBZOO_HAVE_SDPA_GQA != 0;
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask,
                      double scale, double softcap, const std::vector<std::int64_t>& lengths);
-// attend() for fixed shapes (RunOptions::fixed_rows) without a softcap: on a GPU,
-// torch's memory-efficient kernel, whose result for a query does not depend on the
-// batch (SDPA would take flash attention, which splits a small batch's keys over
-// several blocks, by a heuristic on the batch's size). Elsewhere attend().
+// The explicit attend() of each row (sequence) alone, trimmed to its valid tokens
+// (lengths; empty: every row is whole), so that a sequence's result does not depend on
+// the batch it sits in. Needs K/V repeated to every query head; padded rows get zeros.
+torch::Tensor attend_each_sequence(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                   const torch::Tensor& mask, double scale, double softcap,
+                                   const std::vector<std::int64_t>& lengths);
+// attend() for fixed shapes (RunOptions::fixed_rows): on a GPU, torch's
+// memory-efficient kernel, whose result for a query does not depend on the batch
+// (SDPA would take flash attention, which splits a small batch's keys over several
+// blocks, by a heuristic on the batch's size); with a logit softcap (Gemma 2), which no
+// fused kernel applies, attend_each_sequence(). Elsewhere attend().
 torch::Tensor attend_fixed(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                           const torch::Tensor& mask, double scale, const std::vector<std::int64_t>& lengths);
+                           const torch::Tensor& mask, double scale, double softcap,
+                           const std::vector<std::int64_t>& lengths);
 #if IBZOO_HAVE_FUSED_RMS_NORM
 bool fused_norm_enabled();
 #endif

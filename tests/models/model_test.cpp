@@ -318,13 +318,14 @@ TEST(ModelTest, UnknownArchitectureAndBadTokenIdsAreModelErrors) {
 // Fixed shapes (RunOptions::fixed_rows, projections by blocks of 16 rows here): on a
 // GPU (bfloat16) a sequence's hidden states are the same bits alone, in a small padded
 // batch and in a batch of eleven, for each inference block (gated, plain, folded
-// GPT-NeoX, sliding window). On the CPU (float32; its pipeline runs one sequence at a
-// time, stages/accumulate.cpp) the blocks and their padding give the default path's
-// values. Prints how far each path moves a sequence with its batch.
+// GPT-NeoX, sliding window, general, general with soft-capped attention). On the CPU
+// (float32; its pipeline runs one sequence at a time, stages/accumulate.cpp) the blocks
+// and their padding give the default path's values. Prints how far each path moves a
+// sequence with its batch.
 TEST(ModelTest, FixedRowsKeepASequencesBitsInAnyBatchOnAGpu) {
   std::vector<std::pair<Device, DType>> runs = {{Device::Cpu, DType::Float32}};
   if (cuda_available()) runs.emplace_back(Device::Cuda, DType::BFloat16);
-  for (const auto& family : {"llama", "gpt2", "gpt_neox", "mistral", "olmo2"}) {
+  for (const auto& family : {"llama", "gpt2", "gpt_neox", "mistral", "olmo2", "gemma2"}) {
     const auto ref = hf::SafetensorsFile::open(kFixtures / "reference" / (std::string(family) + ".safetensors"));
     std::vector<std::vector<std::int32_t>> texts;
     for (int k = 0; k < 11; ++k) texts.push_back(ids_of(ref, "input_ids_" + std::to_string(k)));
