@@ -531,7 +531,7 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& path, const Tokenize
     nlohmann::json config;
     try {
       config = nlohmann::json::parse(config_text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number past double
       throw CorruptDataError(config_path.string() + ": not valid JSON (" + e.what() + ")");
     }
     if (config.is_object()) {

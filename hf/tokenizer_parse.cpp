@@ -471,7 +471,7 @@ void parse_tokenizer_json(std::string_view json_text, const std::string& source_
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number past double
     throw CorruptDataError(source_name + ": not valid JSON (" + e.what() +
                            "); the file is truncated or not a tokenizer.json");
   }

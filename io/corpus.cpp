@@ -27,7 +27,7 @@ bool is_blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == s
 nlohmann::json parse_json_line(const std::string& line, const std::string& where) {
   try {
     return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number past double
     throw CorruptDataError(where + ": not valid JSON (" + std::string(e.what()) + ")");
   }
 }

@@ -45,7 +45,7 @@ std::optional<double> parse_score(const std::string& cell, const std::string& wh
 nlohmann::json read_json_file(const std::filesystem::path& path, const std::string& what) {
   try {
     return json::parse(io::read_file(path, std::uintmax_t{1} << 28));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number past double
     throw CorruptDataError(path.string() + ": not valid JSON (" + e.what() + "); expected " + what);
   }
 }

@@ -57,7 +57,7 @@ class LmEvalFile {
     const auto text = io::read_file(path, std::uintmax_t{1} << 28);
     try {
       doc_ = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number past double
       throw CorruptDataError(name_ + ": not valid JSON (" + e.what() + "); expected an lm-evaluation-harness results file");
     }
     if (!doc_.is_object() || !doc_.contains("results") || !doc_["results"].is_object()) {

@@ -237,6 +237,15 @@ TEST(TokenizerTest, TruncatedJsonIsCorrupt) {
   EXPECT_THROW(Tokenizer::from_file(kDir + "bad_truncated.json"), CorruptDataError);
 }
 
+TEST(TokenizerTest, ANumberPastDoublesRangeIsCorruptNotACrash) {
+  // nlohmann refuses 1E400 with out_of_range, not parse_error.
+  const auto path = std::filesystem::temp_directory_path() / "ibzoo_tokenizer_test_overflow.json";
+  std::ofstream(path) << R"({"model": {"type": "BPE", "vocab": {"a": 1E400}, "merges": []}})";
+  const std::string msg = error_of([&] { Tokenizer::from_file(path); });
+  std::filesystem::remove(path);
+  EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
+}
+
 TEST(TokenizerTest, ZeroMergesWithAMultiCharacterVocabIsAnError) {
   const std::string msg = error_of([] { Tokenizer::from_file(kDir + "bad_no_merges.json"); });
   EXPECT_NE(msg.find("/model/merges"), std::string::npos) << msg;
