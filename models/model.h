@@ -62,7 +62,7 @@ struct RunOptions {
   // every projection and the device tables' soft assignments run in blocks of exactly
   // this many rows (the last padded with zeros), and attention gets no padding mask and,
   // on a GPU, torch's memory-efficient kernel (flash attention splits a small batch's keys
-  // by a heuristic); attention with logit soft-capping (Gemma 2) keeps the explicit path.
+  // by a heuristic), or with logit soft-capping (Gemma 2) one sequence at a time.
   // Valid rows are unchanged in exact arithmetic. The pipeline sets 4096 for GPU runs
   // (pipeline/model_cache.cpp; IBZOO_FIXED_ROWS: another multiple of 128, or 0 for off).
   std::int64_t fixed_rows = 0;

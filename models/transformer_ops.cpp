@@ -232,8 +232,6 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos_in, co
   return torch::cat({xr * cos + rotate_half(xr) * sin, x.narrow(-1, rot, hd - rot)}, -1);
 }
 
-// Whether attend() can take K/V with fewer heads than Q (grouped-query attention).
-
 torch::Tensor attend_each_sequence(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                    const torch::Tensor& mask, double scale, double softcap,
                                    const std::vector<std::int64_t>& lengths) {

@@ -1,7 +1,6 @@
 // lm-evaluation-harness results JSON (v0.3 and v0.4): scores/benchmarks.h has the rules.
 #include "errors/error.h"
 #include "io/csv.h"
-#include "io/fs.h"
 #include "io/log.h"
 #include "scores/benchmarks.h"
 #include "scores/common.h"
@@ -54,12 +53,7 @@ class LmEvalFile {
  public:
   LmEvalFile(const std::filesystem::path& path, const BenchmarkOptions& options)
       : name_(path.string()), options_(options) {
-    const auto text = io::read_file(path, std::uintmax_t{1} << 28);
-    try {
-      doc_ = json::parse(text);
-    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number past double
-      throw CorruptDataError(name_ + ": not valid JSON (" + e.what() + "); expected an lm-evaluation-harness results file");
-    }
+    doc_ = read_json_file(path, "an lm-evaluation-harness results file");
     if (!doc_.is_object() || !doc_.contains("results") || !doc_["results"].is_object()) {
       throw CorruptDataError(name_ + ": no \"results\" object; expected an lm-evaluation-harness results file "
                              "({\"results\": {\"task\": {\"acc,none\": ...}}})");
